@@ -1,0 +1,161 @@
+// Package config holds psgw's typed configuration: one YAML file, decoded strictly, with
+// PSGW_<SECTION>_<KEY> environment overrides and *_file secrets. Defaults live in Default and
+// nowhere else; Validate checks values without doing any I/O.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole gateway configuration. The YAML keys are the snake_case tags; the
+// environment variable for a key is PSGW_ followed by its dotted path in upper case with dots
+// turned into underscores (national.base_url → PSGW_NATIONAL_BASE_URL).
+type Config struct {
+	// DataDir is where the embedded JetStream keeps its files.
+	DataDir  string         `yaml:"data_dir"`
+	Log      LogConfig      `yaml:"log"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	MLLP     MLLPConfig     `yaml:"mllp"`
+	Queue    QueueConfig    `yaml:"queue"`
+	National NationalConfig `yaml:"national"`
+	Mapping  MappingConfig  `yaml:"mapping"`
+	// Sources, when not empty, is the list of source systems allowed to send incidents, with
+	// their code maps. With none configured any well-formed source name is accepted.
+	Sources map[string]SourceConfig `yaml:"sources"`
+}
+
+// LogConfig sets the structured log output.
+type LogConfig struct {
+	// Level is one of debug, info, warn, error.
+	Level string `yaml:"level"`
+	// Format is json (for log shippers) or console (for people).
+	Format string `yaml:"format"`
+}
+
+// HTTPConfig is the HTTP API, status page and metrics listener.
+type HTTPConfig struct {
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes caps an ingest request body; larger bodies get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// IngestTokens, when set, are the bearer tokens accepted on POST /api/v1/incidents. Several
+	// may be given so that a token can be rotated without downtime.
+	IngestTokens []string `yaml:"ingest_tokens"`
+	// IngestTokensFile names a file holding one token per line; it is read at start-up and its
+	// tokens are added to IngestTokens.
+	IngestTokensFile string `yaml:"ingest_tokens_file"`
+	// ReadTimeout bounds how long a client may take to send a request.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+}
+
+// MLLPConfig is the HL7 v2 MLLP listener for the EPR feed.
+type MLLPConfig struct {
+	// Addr is the listen address; empty disables the listener.
+	Addr string `yaml:"addr"`
+}
+
+// QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.
+type QueueConfig struct {
+	// NATSURL is empty for the embedded server, else the URL(s) of an external NATS cluster.
+	NATSURL string `yaml:"nats_url"`
+	// NATSCredsFile is a NATS credentials file for an external cluster.
+	NATSCredsFile string `yaml:"nats_creds_file"`
+	// Replicas is the stream replica count on an external cluster (1 when embedded).
+	Replicas int `yaml:"replicas"`
+	// MaxStoreBytes is the embedded server's file storage limit.
+	MaxStoreBytes int64 `yaml:"max_store_bytes"`
+	// MaxMemoryBytes is the embedded server's memory storage limit.
+	MaxMemoryBytes int64 `yaml:"max_memory_bytes"`
+	// RawMaxBytes caps the stream of raw source records; when full, ingest is refused (503)
+	// rather than anything stored being discarded.
+	RawMaxBytes int64 `yaml:"raw_max_bytes"`
+	// RawMaxAge is how long raw source records are kept for replay.
+	RawMaxAge time.Duration `yaml:"raw_max_age"`
+	// OutboxMaxBytes caps the stream of mapped resources awaiting delivery.
+	OutboxMaxBytes int64 `yaml:"outbox_max_bytes"`
+	// DuplicateWindow is how long JetStream remembers message ids to drop re-sent records.
+	// Re-sends older than this are still caught by the delivery ledger.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// Sync is the embedded server's fsync policy: "always" (fsync every write) or a duration
+	// such as "2m" (fsync on that interval; the server's default).
+	Sync string `yaml:"sync"`
+	// PublishTimeout bounds how long ingest waits for a PubAck before answering 503.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// NationalConfig is the national service (LFPSE) and how psgw delivers to it.
+type NationalConfig struct {
+	// BaseURL is the API host, e.g. https://host, with no path. Empty: events are held.
+	BaseURL string `yaml:"base_url"`
+	// SubscriptionKey is the APIM key sent as Ocp-Apim-Subscription-Key.
+	SubscriptionKey string `yaml:"subscription_key"`
+	// SubscriptionKeyFile names a file holding the key; it takes precedence when set.
+	SubscriptionKeyFile string `yaml:"subscription_key_file"`
+	// TaxonomyVersion is 5 or 6.
+	TaxonomyVersion int `yaml:"taxonomy_version"`
+	// Timeout bounds one request to the national service.
+	Timeout time.Duration `yaml:"timeout"`
+	// Concurrency is how many incidents are delivered in parallel. One incident is never sent
+	// concurrently with itself.
+	Concurrency int `yaml:"concurrency"`
+	// MaxAttempts is how many sends an incident gets before it is marked failed.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxAge is how long an incident may keep retrying before it is marked failed.
+	MaxAge time.Duration `yaml:"max_age"`
+	// BackoffInitial and BackoffMax bound the exponential backoff with full jitter.
+	BackoffInitial time.Duration `yaml:"backoff_initial"`
+	BackoffMax     time.Duration `yaml:"backoff_max"`
+	// OnAmbiguousPost is what to do when a POST was sent and no answer came back: "hold" puts
+	// the incident in state unknown for an operator; "retry" resends it and flags it as a
+	// possible duplicate.
+	OnAmbiguousPost string `yaml:"on_ambiguous_post"`
+}
+
+// MappingConfig tunes the LFPSE mapping.
+type MappingConfig struct {
+	// AgeEncoding is how AgeAtTimeOfIncidentDays is computed: "lfpse372" (years*372 +
+	// months*31 + days, as LFPSE samples suggest; unconfirmed) or "days" (true days).
+	AgeEncoding string `yaml:"age_encoding"`
+}
+
+// SourceConfig describes one source system.
+type SourceConfig struct {
+	// CodeMaps maps a canonical field (e.g. "reporter.role") to local value → LFPSE code, per
+	// taxonomy version ("5", "6", or "*" for both).
+	CodeMaps map[string]map[string]map[string]string `yaml:"code_maps"`
+}
+
+// Default returns the configuration used when no file or variable says otherwise.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Log:     LogConfig{Level: "info", Format: "json"},
+		HTTP: HTTPConfig{
+			Addr:         "127.0.0.1:8080",
+			MaxBodyBytes: 1 << 20,
+			ReadTimeout:  30 * time.Second,
+		},
+		MLLP: MLLPConfig{Addr: "127.0.0.1:2575"},
+		Queue: QueueConfig{
+			Replicas:        1,
+			MaxStoreBytes:   10 << 30,
+			MaxMemoryBytes:  256 << 20,
+			RawMaxBytes:     4 << 30,
+			RawMaxAge:       90 * 24 * time.Hour,
+			OutboxMaxBytes:  4 << 30,
+			DuplicateWindow: time.Hour,
+			Sync:            "always",
+			PublishTimeout:  5 * time.Second,
+		},
+		National: NationalConfig{
+			TaxonomyVersion: 5,
+			Timeout:         40 * time.Second,
+			Concurrency:     8,
+			MaxAttempts:     20,
+			MaxAge:          72 * time.Hour,
+			BackoffInitial:  time.Second,
+			BackoffMax:      10 * time.Minute,
+			OnAmbiguousPost: "hold",
+		},
+		Mapping: MappingConfig{AgeEncoding: "lfpse372"},
+	}
+}

@@ -1,0 +1,296 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts every environment variable that overrides a setting.
+const EnvPrefix = "PSGW_"
+
+// Load builds the configuration: defaults, then the YAML file at path (skipped when path is
+// empty), then PSGW_* variables from environ (os.Environ() form), then secrets named by *_file
+// keys. It returns the first problem it meets, naming the key. It does not call Validate.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("reading config file: %w", err)
+		}
+		if err := decodeYAML(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	if err := readSecretFiles(&cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// decodeYAML decodes strictly: an unknown key anywhere is an error naming its dotted path.
+func decodeYAML(data []byte, cfg *Config) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	if err := checkKeys(root.Content[0], reflect.TypeOf(*cfg), ""); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkKeys walks the YAML tree beside the Go type so that an unknown key is reported with its
+// full path ("national.base_ur") rather than yaml's "field not found in type".
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeOf(time.Duration(0)) {
+			return nil
+		}
+		if n.Kind != yaml.MappingNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return fmt.Errorf("line %d: %s must be a mapping", n.Line, displayPath(path))
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				continue
+			}
+			f, ok := fields[k.Value]
+			if !ok {
+				return fmt.Errorf("line %d: unknown key %q", k.Line, join(path, k.Value))
+			}
+			if err := checkKeys(v, f.Type, join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return nil
+		}
+		for i, c := range n.Content {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "the document"
+	}
+	return p
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	out := make(map[string]reflect.StructField, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// envKey is one setting that an environment variable can override.
+type envKey struct {
+	path  string // dotted YAML path
+	index []int  // reflect field index from Config
+}
+
+// envKeys lists every scalar or list setting by its environment variable name. Maps (code
+// maps) have no environment form.
+func envKeys() map[string]envKey {
+	out := map[string]envKey{}
+	var walk func(t reflect.Type, path string, index []int)
+	walk = func(t reflect.Type, path string, index []int) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			p := join(path, name)
+			idx := append(append([]int(nil), index...), i)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, p, idx)
+				continue
+			}
+			if f.Type.Kind() == reflect.Map {
+				continue
+			}
+			env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(p, ".", "_"))
+			out[env] = envKey{path: p, index: idx}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "", nil)
+	return out
+}
+
+// EnvNames returns every supported environment variable with the key it sets, sorted.
+func EnvNames() [][2]string {
+	var out [][2]string
+	for env, k := range envKeys() {
+		out = append(out, [2]string{env, k.path})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+// UnknownEnv returns PSGW_ variables in environ that match no setting, so the caller can warn
+// about a likely typo without refusing to start.
+func UnknownEnv(environ []string) []string {
+	keys := envKeys()
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) {
+			if _, ok := keys[name]; !ok {
+				out = append(out, name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func applyEnv(cfg *Config, environ []string) error {
+	keys := envKeys()
+	root := reflect.ValueOf(cfg).Elem()
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		k, known := keys[name]
+		if !known {
+			continue
+		}
+		if err := setScalar(root.FieldByIndex(k.index), val); err != nil {
+			return fmt.Errorf("environment variable %s (%s): %w", name, k.path, err)
+		}
+	}
+	return nil
+}
+
+func setScalar(v reflect.Value, s string) error {
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("not a duration like 30s or 5m: %q", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", s)
+		}
+		v.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		v.SetFloat(f)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		var items []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				items = append(items, p)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	default:
+		return errors.New("cannot be set from the environment")
+	}
+	return nil
+}
+
+// readSecretFiles loads secrets named by *_file keys so that they need not sit in the YAML
+// file or the environment.
+func readSecretFiles(cfg *Config) error {
+	if p := cfg.National.SubscriptionKeyFile; p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("national.subscription_key_file: %w", err)
+		}
+		cfg.National.SubscriptionKey = strings.TrimSpace(string(b))
+	}
+	if p := cfg.HTTP.IngestTokensFile; p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("http.ingest_tokens_file: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				cfg.HTTP.IngestTokens = append(cfg.HTTP.IngestTokens, line)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// sourceName is the rule for a source system's name (CONTRACT §2).
+var sourceName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// Validate checks every setting and returns all problems at once, each naming its key. It does
+// no I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if strings.TrimSpace(c.DataDir) == "" && c.Queue.NATSURL == "" {
+		bad("data_dir", "must be set when the embedded NATS server is used")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		bad("log.format", "must be json or console, got %q", c.Log.Format)
+	}
+	checkAddr(bad, "http.addr", c.HTTP.Addr, false)
+	checkAddr(bad, "mllp.addr", c.MLLP.Addr, true)
+	if c.HTTP.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
+	}
+	for i, t := range c.HTTP.IngestTokens {
+		if len(t) < 16 {
+			bad(fmt.Sprintf("http.ingest_tokens[%d]", i), "must be at least 16 characters")
+		}
+	}
+	positive(bad, "http.read_timeout", c.HTTP.ReadTimeout)
+
+	if u := c.Queue.NATSURL; u != "" {
+		for _, one := range strings.Split(u, ",") {
+			p, err := url.Parse(strings.TrimSpace(one))
+			if err != nil || p.Host == "" || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") {
+				bad("queue.nats_url", "must be nats://host:port (comma-separated for a cluster), got %q", one)
+			}
+		}
+	}
+	if c.Queue.Replicas < 1 || c.Queue.Replicas > 5 {
+		bad("queue.replicas", "must be 1 to 5, got %d", c.Queue.Replicas)
+	}
+	if c.Queue.NATSURL == "" && c.Queue.Replicas != 1 {
+		bad("queue.replicas", "must be 1 with the embedded server, got %d", c.Queue.Replicas)
+	}
+	for key, v := range map[string]int64{
+		"queue.max_store_bytes":  c.Queue.MaxStoreBytes,
+		"queue.max_memory_bytes": c.Queue.MaxMemoryBytes,
+		"queue.raw_max_bytes":    c.Queue.RawMaxBytes,
+		"queue.outbox_max_bytes": c.Queue.OutboxMaxBytes,
+	} {
+		if v < 1<<20 {
+			bad(key, "must be at least 1 MiB (1048576), got %d", v)
+		}
+	}
+	if c.Queue.NATSURL == "" && c.Queue.RawMaxBytes+c.Queue.OutboxMaxBytes > c.Queue.MaxStoreBytes {
+		bad("queue.max_store_bytes", "must hold raw_max_bytes plus outbox_max_bytes (%d), got %d",
+			c.Queue.RawMaxBytes+c.Queue.OutboxMaxBytes, c.Queue.MaxStoreBytes)
+	}
+	positive(bad, "queue.raw_max_age", c.Queue.RawMaxAge)
+	if c.Queue.DuplicateWindow < time.Second {
+		bad("queue.duplicate_window", "must be at least 1s, got %s", c.Queue.DuplicateWindow)
+	}
+	if c.Queue.RawMaxAge > 0 && c.Queue.DuplicateWindow > c.Queue.RawMaxAge {
+		bad("queue.duplicate_window", "must not exceed queue.raw_max_age")
+	}
+	if _, err := SyncInterval(c.Queue.Sync); err != nil {
+		bad("queue.sync", "%v", err)
+	}
+	positive(bad, "queue.publish_timeout", c.Queue.PublishTimeout)
+
+	if u := c.National.BaseURL; u != "" {
+		p, err := url.Parse(u)
+		switch {
+		case err != nil || p.Host == "":
+			bad("national.base_url", "must be an absolute URL such as https://host, got %q", u)
+		case p.Scheme != "https" && p.Scheme != "http":
+			bad("national.base_url", "must use https (or http for a local simulator), got %q", p.Scheme)
+		case strings.Trim(p.Path, "/") != "" || p.RawQuery != "":
+			bad("national.base_url", "must be a host with no path or query, got %q", u)
+		}
+		if c.National.SubscriptionKey == "" {
+			bad("national.subscription_key", "must be set (or national.subscription_key_file) when national.base_url is set")
+		}
+	}
+	if v := c.National.TaxonomyVersion; v != 5 && v != 6 {
+		bad("national.taxonomy_version", "must be 5 or 6, got %d", v)
+	}
+	positive(bad, "national.timeout", c.National.Timeout)
+	if c.National.Concurrency < 1 || c.National.Concurrency > 256 {
+		bad("national.concurrency", "must be 1 to 256, got %d", c.National.Concurrency)
+	}
+	if c.National.MaxAttempts < 1 {
+		bad("national.max_attempts", "must be at least 1, got %d", c.National.MaxAttempts)
+	}
+	positive(bad, "national.max_age", c.National.MaxAge)
+	positive(bad, "national.backoff_initial", c.National.BackoffInitial)
+	if c.National.BackoffMax < c.National.BackoffInitial {
+		bad("national.backoff_max", "must be at least national.backoff_initial")
+	}
+	switch c.National.OnAmbiguousPost {
+	case "hold", "retry":
+	default:
+		bad("national.on_ambiguous_post", "must be hold or retry, got %q", c.National.OnAmbiguousPost)
+	}
+	switch c.Mapping.AgeEncoding {
+	case "lfpse372", "days":
+	default:
+		bad("mapping.age_encoding", "must be lfpse372 or days, got %q", c.Mapping.AgeEncoding)
+	}
+	for name := range c.Sources {
+		if !sourceName.MatchString(name) {
+			bad("sources."+name, "source names must match [a-z0-9_-]{1,64}")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SyncInterval parses queue.sync: "always" gives 0 and true; a duration gives that interval.
+func SyncInterval(s string) (time.Duration, error) {
+	if s == "always" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("must be always or a positive duration such as 1s, got %q", s)
+	}
+	return d, nil
+}
+
+func positive(bad func(string, string, ...any), key string, d time.Duration) {
+	if d <= 0 {
+		bad(key, "must be a positive duration, got %s", d)
+	}
+}
+
+func checkAddr(bad func(string, string, ...any), key, addr string, optional bool) {
+	if addr == "" {
+		if !optional {
+			bad(key, "must be set, e.g. 127.0.0.1:8080")
+		}
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		bad(key, "must be host:port, got %q", addr)
+		return
+	}
+	_ = host
+}

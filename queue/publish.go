@@ -1,0 +1,96 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers set on every raw record and outbox message. They carry what consumers need to route
+// a message without decoding its body.
+const (
+	HeaderSource   = "Psgw-Source"
+	HeaderLocalID  = "Psgw-Local-Id"
+	HeaderKey      = "Psgw-Key"
+	HeaderKind     = "Psgw-Kind"
+	HeaderRevision = "Psgw-Revision"
+	HeaderRawSeq   = "Psgw-Raw-Seq"
+	HeaderHash     = "Psgw-Payload-Hash"
+	HeaderReceived = "Psgw-Received-At"
+	HeaderReplay   = "Psgw-Replay"
+)
+
+// RawSubject is the subject of a raw record of the given kind ("incident", "adt", ...).
+func RawSubject(kind, source, key string) string {
+	return "psgw.raw." + kind + "." + source + "." + key
+}
+
+// OutboxSubject is the subject of a mapped resource awaiting delivery.
+func OutboxSubjectFor(source, key string) string {
+	return "psgw.outbox." + source + "." + key
+}
+
+// PubResult is what JetStream said about a publish.
+type PubResult struct {
+	// Seq is the stream sequence of the stored message (of the original, for a duplicate).
+	Seq uint64
+	// Duplicate is true when a message with the same id was stored within the window.
+	Duplicate bool
+}
+
+// Publish stores data durably on subject with msgID as Nats-Msg-Id and returns after the
+// PubAck. Any failure to store wraps ErrUnavailable, so callers answer "try again later".
+func (q *Queue) Publish(ctx context.Context, subject, msgID string, data []byte, hdr nats.Header) (PubResult, error) {
+	m := &nats.Msg{Subject: subject, Data: data, Header: hdr}
+	ack, err := q.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return PubResult{}, err
+		}
+		return PubResult{}, fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
+	}
+	return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// RawMessage fetches one raw record by stream sequence, for replay.
+func (q *Queue) RawMessage(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	s, err := q.js.Stream(ctx, RawStream)
+	if err != nil {
+		return nil, fmt.Errorf("opening raw stream: %w", err)
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("reading raw record %d: %w", seq, err)
+	}
+	return m, nil
+}
+
+// LastRaw returns the newest raw record on subject, or jetstream.ErrMsgNotFound.
+func (q *Queue) LastRaw(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	s, err := q.js.Stream(ctx, RawStream)
+	if err != nil {
+		return nil, fmt.Errorf("opening raw stream: %w", err)
+	}
+	return s.GetLastMsgForSubject(ctx, subject)
+}
+
+// Consumer creates or updates a durable consumer on stream.
+func (q *Queue) Consumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := q.js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer %s on %s: %w", cfg.Durable, stream, err)
+	}
+	return c, nil
+}
+
+// StreamInfo returns a stream's current state, for status and metrics.
+func (q *Queue) StreamInfo(ctx context.Context, stream string) (*jetstream.StreamInfo, error) {
+	s, err := q.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}

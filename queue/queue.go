@@ -1,0 +1,253 @@
+// Package queue is psgw's durable store: NATS JetStream, embedded in the process by default or
+// an external cluster. It owns the streams (raw source records, and mapped resources awaiting
+// delivery), publishing with Nats-Msg-Id so that re-sent records are dropped, the durable
+// consumers, and the key-value buckets (the delivery ledger, the demographics store). Nothing
+// here knows about FHIR or the national service.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Stream and bucket names. Subjects carry the source and an incident key so that one
+// incident's records can be found and filtered without reading the others.
+const (
+	RawStream     = "PSGW_RAW"
+	RawSubjects   = "psgw.raw.>"
+	OutboxStream  = "PSGW_OUTBOX"
+	OutboxSubject = "psgw.outbox.>"
+	LedgerBucket  = "psgw_ledger"
+)
+
+// Options configure Open.
+type Options struct {
+	// DataDir holds the embedded server's JetStream files. Ignored with NATSURL.
+	DataDir string
+	// NATSURL selects an external NATS cluster instead of the embedded server.
+	NATSURL string
+	// NATSCredsFile authenticates to the external cluster.
+	NATSCredsFile string
+	// Replicas is the stream and bucket replica count (1 when embedded).
+	Replicas int
+	// MaxStoreBytes and MaxMemoryBytes are the embedded server's storage limits.
+	MaxStoreBytes  int64
+	MaxMemoryBytes int64
+	// RawMaxBytes, RawMaxAge and OutboxMaxBytes limit the streams. Both discard new writes when
+	// full, so a full store refuses ingest instead of dropping what it already holds.
+	RawMaxBytes    int64
+	RawMaxAge      time.Duration
+	OutboxMaxBytes int64
+	// DuplicateWindow is how long message ids are remembered.
+	DuplicateWindow time.Duration
+	// SyncAlways fsyncs every write; otherwise SyncInterval applies.
+	SyncAlways   bool
+	SyncInterval time.Duration
+	// Listen makes the embedded server accept TCP clients on ListenHost:ListenPort (a port of
+	// -1 picks a free one); by default it only takes in-process connections.
+	Listen     bool
+	ListenHost string
+	ListenPort int
+	Logger     zerolog.Logger
+}
+
+// Queue is an open JetStream connection with psgw's streams and buckets in place. It is safe for
+// concurrent use. Close releases it and, when embedded, shuts the server down.
+type Queue struct {
+	opts   Options
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	ledger jetstream.KeyValue
+	log    zerolog.Logger
+}
+
+// Open starts the embedded server (or connects to the external one) and creates or updates the
+// streams and buckets. It fails rather than run without durable storage.
+func Open(ctx context.Context, o Options) (*Queue, error) {
+	q := &Queue{opts: o, log: o.Logger}
+	if o.Replicas < 1 {
+		o.Replicas = 1
+		q.opts.Replicas = 1
+	}
+	var err error
+	if o.NATSURL == "" {
+		if err := q.startEmbedded(); err != nil {
+			return nil, err
+		}
+		q.nc, err = nats.Connect("", nats.InProcessServer(q.srv), nats.Name("psgw"), nats.MaxReconnects(-1))
+	} else {
+		opts := []nats.Option{nats.Name("psgw"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				q.log.Warn().Err(err).Msg("disconnected from nats")
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				q.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("reconnected to nats")
+			})}
+		if o.NATSCredsFile != "" {
+			opts = append(opts, nats.UserCredentials(o.NATSCredsFile))
+		}
+		q.nc, err = nats.Connect(o.NATSURL, opts...)
+	}
+	if err != nil {
+		q.Close()
+		return nil, fmt.Errorf("connecting to nats: %w", err)
+	}
+	q.js, err = jetstream.New(q.nc)
+	if err != nil {
+		q.Close()
+		return nil, fmt.Errorf("opening jetstream: %w", err)
+	}
+	if err := q.ensure(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *Queue) startEmbedded() error {
+	dir, err := filepath.Abs(q.opts.DataDir)
+	if err != nil {
+		return fmt.Errorf("resolving data dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	so := &server.Options{
+		ServerName:         "psgw",
+		JetStream:          true,
+		StoreDir:           dir,
+		JetStreamMaxStore:  q.opts.MaxStoreBytes,
+		JetStreamMaxMemory: q.opts.MaxMemoryBytes,
+		SyncAlways:         q.opts.SyncAlways,
+		SyncInterval:       q.opts.SyncInterval,
+		NoSigs:             true,
+		DontListen:         !q.opts.Listen,
+		Host:               q.opts.ListenHost,
+		Port:               q.opts.ListenPort,
+		// The HTTP monitor is psgw's own job; nats-server's is left off.
+		HTTPPort: 0,
+	}
+	if so.Host == "" {
+		so.Host = "127.0.0.1"
+	}
+	srv, err := server.NewServer(so)
+	if err != nil {
+		return fmt.Errorf("configuring embedded nats server: %w", err)
+	}
+	srv.SetLoggerV2(serverLogger{q.log.With().Str("component", "nats-server").Logger()}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return errors.New("embedded nats server did not become ready within 30s")
+	}
+	q.srv = srv
+	return nil
+}
+
+// ClientURL returns the embedded server's client URL when Listen is set, else "".
+func (q *Queue) ClientURL() string {
+	if q.srv == nil || !q.opts.Listen {
+		return ""
+	}
+	return q.srv.ClientURL()
+}
+
+func (q *Queue) ensure(ctx context.Context) error {
+	streams := []jetstream.StreamConfig{{
+		Name:        RawStream,
+		Description: "raw source records as received, kept for replay",
+		Subjects:    []string{RawSubjects},
+		Retention:   jetstream.LimitsPolicy,
+		MaxBytes:    q.opts.RawMaxBytes,
+		MaxAge:      q.opts.RawMaxAge,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  q.opts.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    q.opts.Replicas,
+	}, {
+		Name:        OutboxStream,
+		Description: "mapped resources awaiting delivery to the national service",
+		Subjects:    []string{OutboxSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		MaxBytes:    q.opts.OutboxMaxBytes,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  q.opts.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    q.opts.Replicas,
+	}}
+	for _, sc := range streams {
+		if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("creating stream %s: %w", sc.Name, err)
+		}
+	}
+	kv, err := q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      LedgerBucket,
+		Description: "delivery ledger: one entry per incident",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    q.opts.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("creating bucket %s: %w", LedgerBucket, err)
+	}
+	q.ledger = kv
+	return nil
+}
+
+// JetStream returns the JetStream handle for parts that build their own consumers.
+func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+
+// Ledger returns the delivery ledger bucket.
+func (q *Queue) Ledger() jetstream.KeyValue { return q.ledger }
+
+// KeyValue creates or opens a further bucket (for example the demographics store).
+func (q *Queue) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = q.opts.Replicas
+	}
+	if cfg.Storage == 0 {
+		cfg.Storage = jetstream.FileStorage
+	}
+	kv, err := q.js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
+// Healthy reports whether JetStream can take writes now: connected and answering.
+func (q *Queue) Healthy(ctx context.Context) error {
+	if q.nc == nil || !q.nc.IsConnected() {
+		return ErrUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := q.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close drains the connection and stops the embedded server. It is safe to call twice.
+func (q *Queue) Close() {
+	if q.nc != nil {
+		_ = q.nc.Drain()
+		q.nc.Close()
+		q.nc = nil
+	}
+	if q.srv != nil {
+		q.srv.Shutdown()
+		q.srv.WaitForShutdown()
+		q.srv = nil
+	}
+}

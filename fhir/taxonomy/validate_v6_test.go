@@ -1,0 +1,85 @@
+package taxonomy
+
+import "testing"
+
+const pi6 = "contained[0](Patient).extension[patient-information-6]"
+
+func TestValidateV6(t *testing.T) {
+	runValidateCases(t, []validateCase{
+		{"profile: v5 profile", 6, func(r map[string]any) {
+			r["meta"] = decodeJSON(`{"profile":["` + ProfileURL(5) + `"]}`)
+		}, []string{"profile meta.profile", "profile meta.profile[0]"}},
+		{"required: actuality", 6, func(r map[string]any) {
+			delete(r, "actuality")
+		}, []string{"required actuality"}},
+		{"value-set: actuality potential", 6, func(r map[string]any) {
+			r["actuality"] = "potential"
+		}, []string{"value-set actuality"}},
+		{"required: event", 6, func(r map[string]any) {
+			delete(r, "event")
+		}, []string{"required event"}},
+		{"value-set: event type 5", 6, func(r map[string]any) {
+			r["event"] = decodeJSON(`{"coding":[{"code":"5"}]}`)
+		}, []string{"value-set event.coding[0].code"}},
+		{"value-set: event type as a number", 6, func(r map[string]any) {
+			r["event"] = decodeJSON(`{"coding":[{"code":1}]}`)
+		}, []string{"value-set event.coding[0].code"}},
+		{"unknown-element: event system", 6, func(r map[string]any) {
+			r["event"] = decodeJSON(`{"coding":[{"system":"http://example.org","code":"4"}]}`)
+		}, []string{"unknown-element event.coding[0].system"}},
+		{"structure: event coding empty", 6, func(r map[string]any) {
+			r["event"] = decodeJSON(`{"coding":[]}`)
+		}, []string{"structure event.coding"}},
+		{"unknown-extension: v5 url", 6, func(r map[string]any) {
+			addOuter(r, `{"url":"`+s5("adverse-event-agent-5")+`","extension":[{"url":"InvolvedAgents","valueCode":"4"}]}`)
+		}, []string{"unknown-extension extension[10]"}},
+		{"unknown-extension: no -6 suffix", 6, func(r map[string]any) {
+			addOuter(r, `{"url":"`+s6("adverse-event-agent")+`","extension":[{"url":"InvolvedAgents","valueCode":"4"}]}`)
+		}, []string{"unknown-extension extension[10]"}},
+		{"unknown-extension: on a contained resource", 6, func(r map[string]any) {
+			containedAt(r, 3)["extension"] = decodeJSON(`[{"url":"https://example.org/x-6","extension":[{"url":"A","valueCode":"n"}]}]`)
+		}, []string{"unknown-extension contained[3](Medication).extension[0]"}},
+		{"unknown-field: url as inner name", 6, func(r map[string]any) {
+			addInner(outer(r, "adverse-event-agent-6"), `{"url":"https://example.org/DrugsInvolved","valueString":"x"}`)
+		}, []string{"unknown-field extension[adverse-event-agent-6].extension[2]"}},
+		{"renamed-field: Gender", 6, func(r map[string]any) {
+			addInner(patient(r), `{"url":"Gender","valueCode":"1"}`)
+		}, []string{"renamed-field " + pi6 + ".extension[7]"}},
+		{"renamed-field: Process", 6, func(r map[string]any) {
+			addInner(outer(r, "adverse-event-process-6"), `{"url":"Process","valueCode":"6"}`)
+		}, []string{"renamed-field extension[adverse-event-process-6].extension[1]"}},
+		{"value-type: two values", 6, func(r map[string]any) {
+			inner(outer(r, "adverse-event-agent-6"), "InvolvedAgents")["valueString"] = "4"
+		}, []string{"value-type extension[adverse-event-agent-6].InvolvedAgents"}},
+		{"value-type: bad boolean", 6, func(r map[string]any) {
+			inner(outer(r, "adverse-event-reference-metadata-6"), "DataSharingOptOut")["valueBoolean"] = 0.0
+		}, []string{"value-type extension[adverse-event-reference-metadata-6].DataSharingOptOut"}},
+		{"value-type: unknown value kinds pass", 6, func(r map[string]any) {
+			addInner(outer(r, "adverse-event-agent-6"), `{"url":"Dose","valueDecimal":1.5}`)
+		}, nil},
+		{"required: PatientSequence", 6, func(r map[string]any) {
+			removeInner(patient(r), "PatientSequence")
+		}, []string{"required " + pi6 + ".PatientSequence"}},
+		{"value-type: PatientSequence as string", 6, func(r map[string]any) {
+			inner(patient(r), "PatientSequence")["valueString"] = "1"
+			delete(inner(patient(r), "PatientSequence"), "valueInteger")
+		}, []string{"value-type " + pi6 + ".PatientSequence"}},
+		{"patient-sequence", 6, func(r map[string]any) {
+			c := containedAt(r, 0)
+			c["extension"] = append(c["extension"].([]any), decodeJSON(
+				`{"url":"`+s6("patient-information-6")+`","extension":[{"url":"PatientSequence","valueInteger":3}]}`))
+		}, []string{"patient-sequence " + pi6 + "[1].PatientSequence"}},
+		{"reference", 6, func(r map[string]any) {
+			r["location"] = decodeJSON(`{"reference":"#medication1"}`)
+		}, []string{"contained contained[2](Location)", "reference location.reference"}},
+		{"contained: Location needs no extension in v6", 6, func(r map[string]any) {
+			delete(containedAt(r, 2), "extension")
+		}, nil},
+		{"nhs-number", 6, func(r map[string]any) {
+			inner(outer(r, "adverse-event-core-6"), "Description")["valueString"] = "NHS no " + nhsNumber
+		}, []string{"nhs-number extension[0].extension[0].valueString"}},
+		{"identifier", 6, func(r map[string]any) {
+			containedAt(r, 0)["birthDate"] = "1970-01-01"
+		}, []string{"identifier contained[0].birthDate"}},
+	})
+}

@@ -1,0 +1,280 @@
+package fhir
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/psgw/psgw/fhir/privacy"
+)
+
+// Problem is one broken rule in an incident, named by its JSON field path
+// ("patients[1].nhs_number"). Messages never quote patient data.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	if p.Field == "" {
+		return p.Message
+	}
+	return p.Field + ": " + p.Message
+}
+
+// Limits of the ingest API (CONTRACT §2).
+const (
+	MaxDescription = 32000
+	MaxPatients    = 100
+	MaxLocalID     = 128
+	MaxFreeText    = 32000
+)
+
+var (
+	sourcePattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+	odsPattern    = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
+	datePattern   = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+)
+
+// ParseOptions tune ParseIncident.
+type ParseOptions struct {
+	// Now is the gateway's clock, to refuse events in the future.
+	Now time.Time
+	// Sources, when not empty, lists the accepted source names.
+	Sources map[string]bool
+}
+
+// ParseIncident decodes one JSON incident and checks it against the ingest rules. It returns
+// every problem it finds; the incident is usable only when there are none. It never panics.
+func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
+	if !utf8.Valid(data) {
+		return nil, []Problem{{Message: "body is not valid UTF-8 text"}}
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, []Problem{{Message: "body is empty; expected one JSON incident object"}}
+	}
+	if trimmed[0] != '{' {
+		return nil, []Problem{{Message: "body must be one JSON object"}}
+	}
+	var in Incident
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var probs []Problem
+	if err := dec.Decode(&in); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			field := te.Field
+			if field == "" {
+				field = "(document)"
+			}
+			probs = append(probs, Problem{Field: field, Message: "must be " + jsonTypeName(te.Type.String())})
+		case errors.As(err, &se):
+			return nil, []Problem{{Message: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())}}
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, []Problem{{Message: "malformed JSON: the body ends before the object is complete"}}
+		default:
+			return nil, []Problem{{Message: "malformed JSON: " + err.Error()}}
+		}
+	}
+	if dec.More() {
+		return nil, []Problem{{Message: "body must hold exactly one JSON object; found data after it"}}
+	}
+	probs = append(probs, in.Validate(opt)...)
+	return &in, dedupe(probs)
+}
+
+// jsonTypeName turns a Go type in a decode error into words for an API user.
+func jsonTypeName(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "int"), goType == "*int":
+		return "a whole number"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	default:
+		return "an object"
+	}
+}
+
+// dedupe drops repeated problems on the same field: a type error and a rule breach of the same
+// value say the same thing twice.
+func dedupe(in []Problem) []Problem {
+	seen := map[string]bool{}
+	out := in[:0]
+	for _, p := range in {
+		if p.Field != "" && seen[p.Field] {
+			continue
+		}
+		seen[p.Field] = true
+		out = append(out, p)
+	}
+	return out
+}
+
+// Validate checks the incident against the ingest rules and returns every problem.
+func (in *Incident) Validate(opt ParseOptions) []Problem {
+	var ps []Problem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	now := opt.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	switch {
+	case in.Source == "":
+		add("source", "is required")
+	case !sourcePattern.MatchString(in.Source):
+		add("source", "must be 1 to 64 characters of a-z, 0-9, _ or -")
+	case len(opt.Sources) > 0 && !opt.Sources[in.Source]:
+		add("source", "is not a configured source system")
+	}
+	switch n := utf8.RuneCountInString(in.LocalID); {
+	case strings.TrimSpace(in.LocalID) == "":
+		add("local_id", "is required")
+	case n > MaxLocalID:
+		add("local_id", "must be at most %d characters, got %d", MaxLocalID, n)
+	case strings.ContainsFunc(in.LocalID, isControl):
+		add("local_id", "must not contain control characters")
+	}
+	if in.Revision != nil && *in.Revision < 1 {
+		add("revision", "must be a whole number of at least 1")
+	}
+	switch in.EventType {
+	case EventIncident, EventRisk, EventOutcome, EventGoodCare:
+	case "":
+		add("event_type", "is required: incident, risk, outcome or good_care")
+	default:
+		add("event_type", "must be incident, risk, outcome or good_care")
+	}
+	occurred, occurredOK := time.Time{}, false
+	if in.OccurredAt == "" {
+		if in.EventType == EventIncident || in.EventType == EventOutcome {
+			add("occurred_at", "is required for event_type %s", in.EventType)
+		}
+	} else if t, err := ParseDateOrTime(in.OccurredAt); err != nil {
+		add("occurred_at", "must be an RFC 3339 date-time or a YYYY-MM-DD date")
+	} else {
+		occurred, occurredOK = t, true
+		if t.After(now.Add(24 * time.Hour)) {
+			add("occurred_at", "must not be in the future")
+		}
+	}
+	if in.ReportedAt != "" {
+		if t, err := ParseDateOrTime(in.ReportedAt); err != nil {
+			add("reported_at", "must be an RFC 3339 date-time or a YYYY-MM-DD date")
+		} else if occurredOK && occurred.After(t) && !sameDay(occurred, t) {
+			add("occurred_at", "must not be after reported_at")
+		}
+	}
+	switch n := utf8.RuneCountInString(in.Description); {
+	case strings.TrimSpace(in.Description) == "":
+		add("description", "is required")
+	case n > MaxDescription:
+		add("description", "must be at most %d characters, got %d", MaxDescription, n)
+	}
+	if n := utf8.RuneCountInString(in.ImmediateActions); n > MaxFreeText {
+		add("immediate_actions", "must be at most %d characters, got %d", MaxFreeText, n)
+	}
+	if len(in.Patients) > MaxPatients {
+		add("patients", "must have at most %d entries, got %d", MaxPatients, len(in.Patients))
+	}
+	for i := range in.Patients {
+		if i >= MaxPatients {
+			break
+		}
+		in.Patients[i].validate(fmt.Sprintf("patients[%d]", i), occurred, occurredOK, now, add)
+	}
+	checkODS(add, "location.organisation", in.Location.Organisation)
+	checkODS(add, "reporter.organisation", in.Reporter.Organisation)
+	if n := utf8.RuneCountInString(in.Reporter.Role); n > 200 {
+		add("reporter.role", "must be at most 200 characters, got %d", n)
+	}
+	return ps
+}
+
+func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, now time.Time, add func(string, string, ...any)) {
+	if p.NHSNumber != "" && !privacy.ValidNHSNumber(p.NHSNumber) {
+		add(prefix+".nhs_number", "must be 10 digits with a valid Modulus 11 check digit")
+	}
+	if n := len(p.LocalPatientID); n > 64 {
+		add(prefix+".local_patient_id", "must be at most 64 characters")
+	}
+	if p.DateOfBirth != "" {
+		dob, err := ParseDate(p.DateOfBirth)
+		switch {
+		case err != nil:
+			add(prefix+".date_of_birth", "must be a real date in the form YYYY-MM-DD")
+		case dob.After(now):
+			add(prefix+".date_of_birth", "must not be in the future")
+		case occurredOK && dob.After(occurred) && !sameDay(dob, occurred):
+			add(prefix+".date_of_birth", "must not be after occurred_at")
+		case dob.Year() < 1880:
+			add(prefix+".date_of_birth", "must not be before 1880")
+		}
+	}
+	oneOf(add, prefix+".sex", p.Sex, "female", "male", "other", "unknown")
+	oneOf(add, prefix+".physical_harm", p.PhysicalHarm, "none", "low", "moderate", "severe", "fatal")
+	oneOf(add, prefix+".psychological_harm", p.PsychologicalHarm, "none", "low", "moderate", "severe")
+	if n := utf8.RuneCountInString(p.ClinicalOutcome); n > MaxFreeText {
+		add(prefix+".clinical_outcome", "must be at most %d characters", MaxFreeText)
+	}
+	if n := utf8.RuneCountInString(p.Ethnicity); n > 100 {
+		add(prefix+".ethnicity", "must be at most 100 characters")
+	}
+}
+
+func oneOf(add func(string, string, ...any), field, v string, allowed ...string) {
+	if v == "" {
+		return
+	}
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	add(field, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+func checkODS(add func(string, string, ...any), field, v string) {
+	if v != "" && !odsPattern.MatchString(v) {
+		add(field, "must be an ODS code: 3 to 10 upper-case letters or digits")
+	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// ParseDate parses a YYYY-MM-DD calendar date, refusing impossible ones such as 2023-02-30.
+func ParseDate(s string) (time.Time, error) {
+	if !datePattern.MatchString(s) {
+		return time.Time{}, errors.New("not YYYY-MM-DD")
+	}
+	return time.Parse(time.DateOnly, s)
+}
+
+// ParseDateOrTime parses an RFC 3339 date-time or a YYYY-MM-DD date (as midnight UTC).
+func ParseDateOrTime(s string) (time.Time, error) {
+	if len(s) == len(time.DateOnly) {
+		return ParseDate(s)
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}

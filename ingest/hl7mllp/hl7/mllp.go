@@ -1,0 +1,234 @@
+package hl7
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// MLLP framing bytes: a frame is StartByte, the message, EndByte, CR.
+const (
+	StartByte = 0x0B
+	EndByte   = 0x1C
+	trailerCR = 0x0D
+)
+
+// DefaultMaxFrameSize is the frame size limit used when MaxSize is not set.
+// ADT messages are a few kilobytes; a megabyte leaves room for large
+// Z-segments without letting one sender exhaust memory.
+const DefaultMaxFrameSize = 1 << 20
+
+// smallFrame is the buffer size up to which FrameReader grows by doubling.
+const smallFrame = 64 << 10
+
+// FrameReader reads MLLP frames from a stream. It never holds more than
+// MaxSize bytes of a frame, and after a broken frame it resynchronises on the
+// next start byte, so one bad frame does not wedge the connection.
+// A FrameReader is not safe for concurrent use.
+type FrameReader struct {
+	// MaxSize is the largest message accepted, in bytes, without the
+	// framing bytes. Zero or less means DefaultMaxFrameSize. It may be
+	// changed between calls to ReadFrame.
+	MaxSize int
+
+	r   *bufio.Reader
+	buf []byte
+}
+
+// NewFrameReader returns a FrameReader that reads from r. It uses r as is
+// when it is already a *bufio.Reader.
+func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 32<<10)
+	}
+	return &FrameReader{MaxSize: maxSize, r: br}
+}
+
+// ReadFrame returns the next message, without its framing bytes. The slice
+// is reused by the next call: copy it to keep it (Parse copies).
+//
+// Errors:
+//   - io.EOF: the stream ended cleanly between frames.
+//   - io.ErrUnexpectedEOF: the stream ended inside a frame.
+//   - ErrJunk: bytes outside a frame were skipped; no bytes are returned.
+//   - ErrStartInFrame, ErrTooLarge, ErrBadTrailer: the frame was discarded;
+//     the returned bytes are what was kept of it (at most MaxSize), only so
+//     that SalvageControlID can find an id for the AR.
+//   - any other error from the underlying reader, e.g. a read deadline.
+//
+// Whitespace between frames, which some interface engines send after each
+// trailer, is skipped silently. After any error except those of the
+// underlying reader, the caller may simply call ReadFrame again.
+func (fr *FrameReader) ReadFrame() ([]byte, error) {
+	junk, err := fr.skipToStart()
+	if junk {
+		// Report the junk now; an error that ended the skipping, such as
+		// io.EOF, comes again from the next call.
+		return nil, ErrJunk
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, _ = fr.r.Discard(1) // the start byte, known to be buffered
+
+	limit := fr.MaxSize
+	if limit <= 0 {
+		limit = DefaultMaxFrameSize
+	}
+	buf := fr.buf[:0]
+	tooLarge := false
+	for {
+		chunk, err := fr.peek()
+		if err != nil {
+			fr.buf = buf
+			return nil, unexpected(err)
+		}
+		i := indexFraming(chunk)
+		data := chunk
+		if i >= 0 {
+			data = chunk[:i]
+		}
+		if !tooLarge {
+			if room := limit - len(buf); len(data) > room {
+				tooLarge = true
+				buf = appendCapped(buf, data[:room], limit)
+			} else {
+				buf = appendCapped(buf, data, limit)
+			}
+		}
+		_, _ = fr.r.Discard(len(data))
+		if i < 0 {
+			continue
+		}
+		fr.buf = buf
+		if chunk[i] == StartByte {
+			// Leave the start byte: the next call begins the new frame.
+			if tooLarge {
+				return buf, ErrTooLarge
+			}
+			return buf, ErrStartInFrame
+		}
+		return fr.endFrame(buf, tooLarge)
+	}
+}
+
+// endFrame consumes the end byte and checks the carriage return after it.
+func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
+	_, _ = fr.r.Discard(1)
+	next, err := fr.r.Peek(1)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	if next[0] != trailerCR {
+		// The bytes up to the next start byte belong to this broken frame,
+		// so they are not reported again as junk.
+		if _, err := fr.skipToStart(); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if tooLarge {
+			return buf, ErrTooLarge
+		}
+		return buf, ErrBadTrailer
+	}
+	_, _ = fr.r.Discard(1)
+	if tooLarge {
+		return buf, ErrTooLarge
+	}
+	return buf, nil
+}
+
+// skipToStart discards bytes up to, not including, the next start byte. It
+// reports whether anything other than whitespace was discarded.
+func (fr *FrameReader) skipToStart() (junk bool, err error) {
+	for {
+		chunk, err := fr.peek()
+		if err != nil {
+			return junk, err
+		}
+		i := bytes.IndexByte(chunk, StartByte)
+		if i < 0 {
+			i = len(chunk)
+		}
+		junk = junk || !isSpace(chunk[:i])
+		_, _ = fr.r.Discard(i)
+		if i < len(chunk) {
+			return junk, nil
+		}
+	}
+}
+
+// peek returns whatever is buffered, reading more only when nothing is.
+func (fr *FrameReader) peek() ([]byte, error) {
+	if fr.r.Buffered() == 0 {
+		if _, err := fr.r.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	return fr.r.Peek(fr.r.Buffered())
+}
+
+// indexFraming returns the index of the first start or end byte in b, or -1.
+// Two IndexByte calls beat one byte loop: both are vectorised.
+func indexFraming(b []byte) int {
+	i := bytes.IndexByte(b, StartByte)
+	search := b
+	if i >= 0 {
+		search = b[:i]
+	}
+	if j := bytes.IndexByte(search, EndByte); j >= 0 {
+		return j
+	}
+	return i
+}
+
+// appendCapped appends data to buf, never growing its capacity past limit.
+// Small frames grow the buffer by doubling; past smallFrame it jumps straight
+// to limit, so that a frame of any length costs at most limit plus the small
+// steps, never the sum of a doubling series up to limit.
+func appendCapped(buf, data []byte, limit int) []byte {
+	need := len(buf) + len(data)
+	if need > cap(buf) {
+		c := max(2*cap(buf), need, 4096)
+		if c > smallFrame {
+			c = limit
+		}
+		c = min(c, max(limit, need))
+		nb := make([]byte, len(buf), c)
+		copy(nb, buf)
+		buf = nb
+	}
+	return append(buf, data...)
+}
+
+func isSpace(b []byte) bool {
+	for _, x := range b {
+		if x != ' ' && x != '\t' && x != '\r' && x != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// WriteFrame writes msg as one MLLP frame in a single Write, so that a frame
+// is never split across writes by this package. A message containing a
+// framing byte is refused with ErrFramingByte and nothing is written.
+func WriteFrame(w io.Writer, msg []byte) error {
+	if indexFraming(msg) >= 0 {
+		return ErrFramingByte
+	}
+	frame := make([]byte, 0, len(msg)+3)
+	frame = append(frame, StartByte)
+	frame = append(frame, msg...)
+	frame = append(frame, EndByte, trailerCR)
+	_, err := w.Write(frame)
+	return err
+}

@@ -1,0 +1,83 @@
+// Package ingest is psgw's plug-in boundary for local source systems. An adapter receives or
+// pulls records from one kind of source (HTTP push, HL7 v2 over MLLP, CSV drop folder, SQL
+// polling) and hands each to a Publisher, which returns only once the record is durably stored.
+// Only then may the adapter acknowledge the record to its source. Adapters never import the
+// queue, the forwarder or the NATS client: the Publisher is all they see of the pipeline.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Record kinds. The kind decides which stage consumes the record.
+const (
+	KindIncident = "incident"
+	KindADT      = "adt"
+)
+
+// Record is one source record on its way to durable storage.
+type Record struct {
+	// Kind is KindIncident or KindADT.
+	Kind string
+	// Source is the sending system's name ([a-z0-9_-]{1,64}).
+	Source string
+	// LocalID identifies the record in the source (an incident id, an HL7 control id).
+	LocalID string
+	// Key is IncidentKey(Source, LocalID), safe for subjects and bucket keys.
+	Key string
+	// ID is the deduplication id (Nats-Msg-Id): the same source record always yields the same
+	// ID, so a re-send is dropped. See IncidentRecordID.
+	ID string
+	// Revision is the source's revision of the record, 0 when it has none.
+	Revision int
+	// Data is the record exactly as received, kept for replay.
+	Data []byte
+	// ReceivedAt is when the gateway received it.
+	ReceivedAt time.Time
+}
+
+// PublishResult is the durable store's answer.
+type PublishResult struct {
+	// Seq is the record's position in the raw stream.
+	Seq uint64
+	// Duplicate is true when the same record was stored before; nothing new was stored.
+	Duplicate bool
+}
+
+// Publisher stores records durably. Publish returns only after the write is durable (the
+// JetStream PubAck), so an adapter may acknowledge its source as soon as it returns nil. An
+// error wrapping ErrUnavailable means "not stored, try again later". Safe for concurrent use.
+type Publisher interface {
+	Publish(ctx context.Context, rec Record) (PublishResult, error)
+}
+
+// ErrUnavailable means the record was not stored because durable storage cannot take it now
+// (queue down, storage full). Refuse the record with a retry hint (HTTP 503, HL7 AE) and do not
+// acknowledge it to the source.
+var ErrUnavailable = errors.New("durable storage unavailable")
+
+// IncidentKey derives a subject- and key-safe token for one incident of one source. Local ids
+// are free text, so they are hashed; 16 bytes of SHA-256 make a collision within a source
+// practically impossible.
+func IncidentKey(source, localID string) string {
+	h := sha256.New()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(localID))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// IncidentRecordID is the deduplication id of an incident record: the same source, local id
+// and revision are the same record; without a revision, the same content is (contentHash
+// should hash a canonical form so that white space does not matter).
+func IncidentRecordID(source, key string, revision int, contentHash string) string {
+	if revision > 0 {
+		return source + "." + key + ".r" + strconv.Itoa(revision)
+	}
+	return source + "." + key + ".h" + contentHash
+}

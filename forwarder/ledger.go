@@ -1,0 +1,211 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// State is where an incident is on its way to the national service (CONTRACT §2).
+type State string
+
+// The delivery states.
+const (
+	StateReceived    State = "received"
+	StateQueued      State = "queued"
+	StateDelivering  State = "delivering"
+	StateDelivered   State = "delivered"
+	StateRetrying    State = "retrying"
+	StateRejected    State = "rejected"
+	StateQuarantined State = "quarantined"
+	StateHeld        State = "held"
+	StateUnknown     State = "unknown"
+	StateFailed      State = "failed"
+)
+
+// MaxHistory bounds an entry's history so that a flapping incident cannot grow its ledger entry
+// without limit; the oldest entries after the first are dropped.
+const MaxHistory = 100
+
+// HistoryEntry is one step in an incident's life.
+type HistoryEntry struct {
+	At     time.Time `json:"at"`
+	State  State     `json:"state"`
+	Detail string    `json:"detail,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+}
+
+// Entry is the ledger's record of one incident. The exported JSON fields up to History are
+// CONTRACT §2's delivery record; the rest are the gateway's bookkeeping.
+type Entry struct {
+	Source            string         `json:"source"`
+	LocalID           string         `json:"local_id"`
+	Revision          int            `json:"revision"`
+	State             State          `json:"state"`
+	NationalID        string         `json:"national_id"`
+	NationalReference string         `json:"national_reference"`
+	NationalVersion   string         `json:"national_version,omitempty"`
+	Attempts          int            `json:"attempts"`
+	LastError         string         `json:"last_error"`
+	History           []HistoryEntry `json:"history"`
+
+	// RawSeq is the raw stream sequence of the newest record mapped for this incident.
+	RawSeq uint64 `json:"raw_seq,omitempty"`
+	// ContentHash identifies the newest raw content, to spot re-sends without a revision.
+	ContentHash string `json:"content_hash,omitempty"`
+	// PayloadHash is the hash of the payload last put in the outbox.
+	PayloadHash string `json:"payload_hash,omitempty"`
+	// DeliveredHash and DeliveredRevision describe what the national service holds now.
+	DeliveredHash     string `json:"delivered_hash,omitempty"`
+	DeliveredRevision int    `json:"delivered_revision,omitempty"`
+	// InFlight is set just before a send and cleared once its outcome is known. Finding it set
+	// means the gateway stopped mid-send, so the outcome is unknown.
+	InFlight *InFlight `json:"in_flight,omitempty"`
+	// PossibleDuplicate marks an incident resent after an ambiguous POST.
+	PossibleDuplicate bool      `json:"possible_duplicate,omitempty"`
+	Redactions        int       `json:"redactions,omitempty"`
+	FirstAttemptAt    time.Time `json:"first_attempt_at,omitzero"`
+	ReceivedAt        time.Time `json:"received_at,omitzero"`
+	UpdatedAt         time.Time `json:"updated_at,omitzero"`
+	DeliveredAt       time.Time `json:"delivered_at,omitzero"`
+	Reviewed          bool      `json:"reviewed,omitempty"`
+}
+
+// InFlight describes a send whose outcome is not yet known.
+type InFlight struct {
+	Method      string    `json:"method"`
+	PayloadHash string    `json:"payload_hash"`
+	RawSeq      uint64    `json:"raw_seq"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// Note appends a history entry and moves the entry to state.
+func (e *Entry) Note(at time.Time, state State, detail, actor string) {
+	e.State = state
+	e.UpdatedAt = at
+	e.History = append(e.History, HistoryEntry{At: at, State: state, Detail: detail, Actor: actor})
+	if len(e.History) > MaxHistory {
+		e.History = append(e.History[:1], e.History[len(e.History)-MaxHistory+1:]...)
+	}
+}
+
+// Ledger is the delivery ledger: one JetStream KV entry per incident, keyed by
+// "<source>.<incident key>". Updates are compare-and-set, so the mapper and the forwarder
+// never overwrite each other's changes. Safe for concurrent use.
+type Ledger struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// NewLedger wraps the bucket.
+func NewLedger(kv jetstream.KeyValue, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{kv: kv, now: now}
+}
+
+// ErrNotFound means the ledger has no entry for the incident.
+var ErrNotFound = errors.New("no ledger entry")
+
+// ErrNoChange, returned by an Update function, means there is nothing to write; Update then
+// returns the entry as read, without error.
+var ErrNoChange = errors.New("no change")
+
+// LedgerKey is the bucket key of an incident.
+func LedgerKey(source, incidentKey string) string { return source + "." + incidentKey }
+
+// Get returns the entry for key.
+func (l *Ledger) Get(ctx context.Context, key string) (*Entry, error) {
+	kve, err := l.kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("reading ledger entry: %w", err)
+	}
+	var e Entry
+	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+		return nil, fmt.Errorf("decoding ledger entry: %w", err)
+	}
+	return &e, nil
+}
+
+// Update applies fn to the entry for key (a zero Entry with ok false when there is none) and
+// writes the result with compare-and-set, retrying on conflict. fn may be called more than
+// once and must not have side effects. Returning ErrNoChange skips the write.
+func (l *Ledger) Update(ctx context.Context, key string, fn func(e *Entry, exists bool) error) (*Entry, error) {
+	for attempt := 0; ; attempt++ {
+		var (
+			e   Entry
+			rev uint64
+		)
+		kve, err := l.kv.Get(ctx, key)
+		exists := err == nil
+		switch {
+		case exists:
+			if err := json.Unmarshal(kve.Value(), &e); err != nil {
+				return nil, fmt.Errorf("decoding ledger entry: %w", err)
+			}
+			rev = kve.Revision()
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		default:
+			return nil, fmt.Errorf("reading ledger entry: %w", err)
+		}
+		if err := fn(&e, exists); err != nil {
+			if errors.Is(err, ErrNoChange) {
+				return &e, nil
+			}
+			return nil, err
+		}
+		data, err := json.Marshal(&e)
+		if err != nil {
+			return nil, fmt.Errorf("encoding ledger entry: %w", err)
+		}
+		if exists {
+			_, err = l.kv.Update(ctx, key, data, rev)
+		} else {
+			_, err = l.kv.Create(ctx, key, data)
+		}
+		if err == nil {
+			return &e, nil
+		}
+		if !isConflict(err) || attempt >= 50 {
+			return nil, fmt.Errorf("writing ledger entry: %w", err)
+		}
+	}
+}
+
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return true
+	}
+	return errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// List calls fn for every entry, in key order, until fn returns false.
+func (l *Ledger) List(ctx context.Context, fn func(key string, e *Entry) bool) error {
+	lister, err := l.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("listing ledger: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for key := range lister.Keys() {
+		e, err := l.Get(ctx, key)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		if !fn(key, e) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+// Package mapper is the stage between the raw stream and the outbox: it reads each raw
+// incident record, enriches it, maps it to the LFPSE resource, runs the validation and privacy
+// guard, records the outcome in the delivery ledger, and puts valid payloads in the outbox.
+// Because the raw record is kept, the same stage re-maps an incident on replay, so a fixed code
+// map takes effect.
+package mapper
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/forwarder"
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/queue"
+)
+
+// Enricher fills in what the incident system lacks (date of birth, sex, ethnicity) from the
+// gateway's patient store, as at the time of the incident. It must not add identifiers.
+type Enricher interface {
+	Enrich(ctx context.Context, in *fhir.Incident) error
+}
+
+// NoEnrichment is the Enricher used until a patient store is configured.
+type NoEnrichment struct{}
+
+// Enrich does nothing.
+func (NoEnrichment) Enrich(context.Context, *fhir.Incident) error { return nil }
+
+// Mapper consumes raw incident records. Run it once.
+type Mapper struct {
+	q        *queue.Queue
+	ledger   *forwarder.Ledger
+	builder  *fhir.Builder
+	enricher Enricher
+	// held is true when no national endpoint is configured: mapped incidents wait in the
+	// outbox in state held, with the reason.
+	held       bool
+	heldReason string
+	log        zerolog.Logger
+	now        func() time.Time
+}
+
+// Options configure a Mapper.
+type Options struct {
+	Builder  *fhir.Builder
+	Enricher Enricher
+	// HeldReason, when set, marks queued incidents as held with this reason (no national
+	// endpoint configured).
+	HeldReason string
+	Logger     zerolog.Logger
+}
+
+// New builds a mapper.
+func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
+	if o.Enricher == nil {
+		o.Enricher = NoEnrichment{}
+	}
+	return &Mapper{q: q, ledger: ledger, builder: o.Builder, enricher: o.Enricher,
+		held: o.HeldReason != "", heldReason: o.HeldReason, log: o.Logger, now: time.Now}
+}
+
+const consumerName = "mapper"
+
+// Run maps records until ctx is cancelled.
+func (mp *Mapper) Run(ctx context.Context) error {
+	cons, err := mp.q.Consumer(ctx, queue.RawStream, jetstream.ConsumerConfig{
+		Durable:       consumerName,
+		Description:   "maps raw incidents to LFPSE resources",
+		FilterSubject: queue.RawSubject(ingest.KindIncident, "*", "*"),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: 1000,
+	})
+	if err != nil {
+		return err
+	}
+	// Fetch in batches so that every message held can be handed back on shutdown.
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				mp.log.Warn().Err(err).Msg("fetching raw records failed; retrying")
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			if ctx.Err() != nil {
+				_ = m.Nak()
+				continue
+			}
+			if err := mp.handle(ctx, m); err != nil {
+				if ctx.Err() != nil {
+					_ = m.Nak()
+					continue
+				}
+				mp.log.Warn().Err(err).Msg("mapping step failed; will retry")
+				_ = m.NakWithDelay(2 * time.Second)
+				continue
+			}
+			_ = m.Ack()
+		}
+	}
+	return nil
+}
+
+func (mp *Mapper) handle(ctx context.Context, m jetstream.Msg) error {
+	md, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("reading message metadata: %w", err)
+	}
+	return mp.Map(ctx, Raw{Seq: md.Sequence.Stream, Header: m.Headers(), Data: m.Data()}, "")
+}
+
+// Raw is one raw record as read from the stream.
+type Raw struct {
+	Seq    uint64
+	Header nats.Header
+	Data   []byte
+}
+
+// Map maps one raw record and records the outcome. replay is empty for the normal path, or a
+// token naming an operator's replay, which forces a fresh outbox message.
+func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
+	h := raw.Header
+	source, key, recordID := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey), h.Get(nats.MsgIdHdr)
+	if source == "" || key == "" {
+		mp.log.Error().Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
+		return nil
+	}
+	lkey := forwarder.LedgerKey(source, key)
+	received, _ := time.Parse(time.RFC3339Nano, h.Get(queue.HeaderReceived))
+	if received.IsZero() {
+		received = mp.now()
+	}
+
+	in, problems := fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
+	var prep fhir.Prepared
+	if len(problems) == 0 {
+		if err := mp.enricher.Enrich(ctx, in); err != nil {
+			return fmt.Errorf("enriching incident: %w", err)
+		}
+		prep = mp.builder.Prepare(in)
+		problems = prep.Problems
+	}
+	payloadHash := ""
+	if len(problems) == 0 {
+		sum := sha256.Sum256(prep.Payload)
+		payloadHash = hex.EncodeToString(sum[:16])
+	}
+	revision := 0
+	if in != nil {
+		revision = in.RevisionOr(0)
+	}
+
+	now := mp.now().UTC()
+	publish := false
+	var entry *forwarder.Entry
+	entry, err := mp.ledger.Update(ctx, lkey, func(e *forwarder.Entry, exists bool) error {
+		publish = false
+		if !exists {
+			e.Source, e.LocalID, e.ReceivedAt = source, h.Get(queue.HeaderLocalID), received
+		}
+		if replay == "" {
+			switch {
+			case raw.Seq < e.RawSeq:
+				return forwarder.ErrNoChange // an older record redelivered: already superseded
+			case raw.Seq == e.RawSeq:
+				// Redelivered after a crash between the ledger write and the outbox publish:
+				// publish again; the outbox drops it if it got there.
+				publish = e.State == forwarder.StateQueued || e.State == forwarder.StateHeld
+				return forwarder.ErrNoChange
+			case exists && recordID != "" && recordID == e.ContentHash:
+				return forwarder.ErrNoChange // the same record re-sent after the duplicate window
+			case revision > 0 && revision < e.Revision:
+				e.Note(now, e.State, fmt.Sprintf("revision %d ignored: revision %d is newer", revision, e.Revision), "")
+				return nil
+			}
+		}
+		if replay == "" || raw.Seq > e.RawSeq {
+			switch {
+			case revision > 0:
+				e.Revision = revision
+			case replay == "":
+				e.Revision++
+			}
+		}
+		e.RawSeq, e.ContentHash, e.PayloadHash = raw.Seq, recordID, payloadHash
+		e.Redactions += prep.Redactions
+		e.Attempts, e.FirstAttemptAt = 0, time.Time{}
+		actor := ""
+		if replay != "" {
+			actor = replay
+		}
+		if len(problems) > 0 {
+			e.LastError = joinProblems(problems)
+			e.Note(now, forwarder.StateQuarantined, e.LastError, actor)
+			return nil
+		}
+		e.LastError = ""
+		detail := "mapped to LFPSE taxonomy v" + strconv.Itoa(mp.builder.Version)
+		if prep.Redactions > 0 {
+			detail += fmt.Sprintf("; %d NHS-number-shaped strings redacted from free text", prep.Redactions)
+		}
+		if replay != "" {
+			detail = "replayed: " + detail
+		}
+		e.Note(now, forwarder.StateQueued, detail, actor)
+		if mp.held {
+			e.Note(now, forwarder.StateHeld, mp.heldReason, "")
+		}
+		publish = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !publish {
+		return nil
+	}
+	msgID := "raw-" + strconv.FormatUint(raw.Seq, 10)
+	if replay != "" {
+		msgID += "-replay-" + strconv.FormatInt(now.UnixNano(), 36)
+	}
+	payload := prep.Payload
+	if payload == nil {
+		// A redelivery found the ledger already written; map again to rebuild the payload.
+		if in == nil {
+			return errors.New("cannot rebuild payload of an unparseable record")
+		}
+		payload = mp.builder.Prepare(in).Payload
+	}
+	hdr := nats.Header{}
+	hdr.Set(queue.HeaderSource, source)
+	hdr.Set(queue.HeaderKey, key)
+	hdr.Set(queue.HeaderRawSeq, strconv.FormatUint(raw.Seq, 10))
+	hdr.Set(queue.HeaderRevision, strconv.Itoa(entry.Revision))
+	hdr.Set(queue.HeaderHash, entry.PayloadHash)
+	if replay != "" {
+		hdr.Set(queue.HeaderReplay, replay)
+	}
+	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectFor(source, key), msgID, payload, hdr); err != nil {
+		return fmt.Errorf("publishing to outbox: %w", err)
+	}
+	return nil
+}
+
+func joinProblems(ps []fhir.Problem) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, "; ")
+}

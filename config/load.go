@@ -72,11 +72,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		if err := checkScalar(n, t); err != nil {
+			return fmt.Errorf("line %d: %s %v", n.Line, displayPath(path), err)
+		}
+	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if t == reflect.TypeOf(time.Duration(0)) {
-			return nil
-		}
 		if n.Kind != yaml.MappingNode {
 			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 				return nil
@@ -115,6 +117,36 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkScalar reports a scalar that cannot become the setting's type, so that the message
+// names the key instead of a Go type.
+func checkScalar(n *yaml.Node, t reflect.Type) error {
+	if t == reflect.TypeOf(time.Duration(0)) {
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			return fmt.Errorf("must be a duration such as 30s or 5m, got %q", n.Value)
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil {
+			return fmt.Errorf("must be a whole number, got %q", n.Value)
+		}
+	case reflect.Float64:
+		if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
+			return fmt.Errorf("must be a number, got %q", n.Value)
+		}
+	case reflect.Bool:
+		if n.Tag != "!!bool" {
+			return fmt.Errorf("must be true or false, got %q", n.Value)
+		}
+	case reflect.Struct, reflect.Map:
+		return errors.New("must be a mapping")
+	case reflect.Slice:
+		return errors.New("must be a list")
 	}
 	return nil
 }

@@ -1,0 +1,51 @@
+// Command psgw is the Patient Safety Gateway. This package only wires the parts together:
+// it parses flags, loads config, builds the parts, starts them and stops them on signals.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `psgw: the Patient Safety Gateway
+
+Usage:
+  psgw run [--config FILE] [--demo]     run the gateway
+  psgw map --source NAME [--config FILE] FILE
+                                        dry run: print the FHIR resource one record maps to
+  psgw sim [--addr HOST:PORT] [flags]   run the national-service simulator on its own
+  psgw version                          print the version
+
+Run "psgw COMMAND --help" for a command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "map":
+		return cmdMap(args[1:], stdout, stderr)
+	case "sim":
+		return cmdSim(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "psgw", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "psgw: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

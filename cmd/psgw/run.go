@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/internal/gateway"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("psgw run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML config `file` (default: built-in defaults)")
+	demo := fs.Bool("demo", false, "also run the national-service simulator in-process and deliver to it")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: psgw run [--config FILE] [--demo]\n\nRuns the gateway. Settings come from the config file and PSGW_* environment variables.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "psgw run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "psgw run: %v\n", err)
+		return 2
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	for _, name := range config.UnknownEnv(os.Environ()) {
+		log.Warn().Str("variable", name).Msg("environment variable matches no setting; ignored")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g, err := gateway.Start(ctx, cfg, gateway.Options{Demo: *demo, Logger: log})
+	if err != nil {
+		log.Error().Err(err).Msg("psgw could not start")
+		return 1
+	}
+	if *demo {
+		fmt.Fprintf(stderr, "\n  psgw is running in DEMO MODE: events go to the in-process simulator at %s, not to LFPSE.\n  API and status page: http://%s/\n\n", g.SimURL(), g.HTTPAddr())
+	}
+	<-ctx.Done()
+	log.Info().Msg("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g.Stop(sctx)
+	log.Info().Msg("stopped")
+	return 0
+}
+
+// loadConfig loads and validates the configuration from path (may be empty) and the
+// environment.
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,57 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/fhir/taxonomy"
+	"github.com/psgw/psgw/sim"
+)
+
+// NewSimulator builds a simulator that validates payloads with the same taxonomy checks as
+// the gateway, so that anything the gateway would quarantine is refused there too.
+func NewSimulator(keys []string, faults sim.Faults, log zerolog.Logger) (*sim.Simulator, error) {
+	return sim.New(sim.Options{
+		SubscriptionKeys: keys,
+		Faults:           faults,
+		Validate:         SimValidate,
+		Logger:           log,
+	})
+}
+
+// SimValidate adapts the taxonomy validator to the simulator.
+func SimValidate(version int, res map[string]any) []sim.Issue {
+	ps := taxonomy.Validate(version, res)
+	out := make([]sim.Issue, len(ps))
+	for i, p := range ps {
+		out[i] = sim.Issue{Path: p.Path, Rule: p.Rule, Message: p.Message}
+	}
+	return out
+}
+
+// startSim runs the simulator on a free loopback port for demo mode.
+func (g *Gateway) startSim() error {
+	s, err := NewSimulator([]string{DemoKey}, sim.Faults{}, g.log.With().Str("component", "simulator").Logger())
+	if err != nil {
+		return fmt.Errorf("starting simulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("starting simulator: %w", err)
+	}
+	g.Sim = s
+	g.simURL = "http://" + ln.Addr().String()
+	g.simSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// Not in g.wg: the simulator must outlive the forwarder's last in-flight send at Stop.
+	go func() {
+		if err := g.simSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error().Err(err).Msg("simulator stopped")
+		}
+	}()
+	return nil
+}

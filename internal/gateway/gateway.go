@@ -1,0 +1,194 @@
+// Package gateway assembles a running psgw from its configuration: the queue, the ingest
+// adapters, the mapper, the forwarder, the operations endpoints and, in demo mode, the
+// simulator. It is the wiring that cmd/psgw runs, kept out of package main so that end-to-end
+// tests can start and stop a real gateway in-process.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/forwarder"
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/httppush"
+	"github.com/psgw/psgw/mapper"
+	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/sim"
+)
+
+// DemoKey is the subscription key shared by the gateway and the in-process simulator.
+const DemoKey = "psgw-demo-key"
+
+// NoEndpointReason is why events are held when no national endpoint is configured.
+const NoEndpointReason = "no national endpoint configured (national.base_url is empty and --demo is off); events are stored and will be delivered once one is set"
+
+// Options are how the gateway is started, beyond its configuration.
+type Options struct {
+	// Demo starts the in-process simulator and points the forwarder at it.
+	Demo   bool
+	Logger zerolog.Logger
+}
+
+// Gateway is a running psgw. Start it once and Stop it once.
+type Gateway struct {
+	cfg  config.Config
+	opts Options
+	log  zerolog.Logger
+
+	Queue     *queue.Queue
+	Ledger    *forwarder.Ledger
+	Forwarder *forwarder.Forwarder
+	Mapper    *mapper.Mapper
+	Sim       *sim.Simulator
+	Ops       *ops.Server
+
+	httpSrv  *http.Server
+	httpLn   net.Listener
+	simSrv   *http.Server
+	simURL   string
+	runners  []*ingest.Runner
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Start builds and starts every part. On error, whatever was started is stopped again.
+func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
+	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger}
+	defer func() {
+		if err != nil {
+			g.Stop(context.Background())
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.cancel = cancel
+
+	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
+	g.Queue, err = queue.Open(ctx, queue.Options{
+		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
+		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
+		RawMaxBytes: cfg.Queue.RawMaxBytes, RawMaxAge: cfg.Queue.RawMaxAge, OutboxMaxBytes: cfg.Queue.OutboxMaxBytes,
+		DuplicateWindow: cfg.Queue.DuplicateWindow, SyncAlways: cfg.Queue.Sync == "always", SyncInterval: syncEvery,
+		Logger: g.log.With().Str("component", "queue").Logger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Ledger = forwarder.NewLedger(g.Queue.Ledger(), nil)
+
+	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
+	if opts.Demo {
+		if err := g.startSim(); err != nil {
+			return nil, err
+		}
+		baseURL, key = g.simURL, DemoKey
+		g.log.Warn().Str("simulator", g.simURL).Msg("DEMO MODE: delivering to the in-process national-service simulator, not to LFPSE")
+	}
+	heldReason := ""
+	var client *forwarder.Client
+	if baseURL == "" {
+		heldReason = NoEndpointReason
+		g.log.Warn().Msg("no national endpoint configured: events will be accepted and held")
+	} else {
+		client = forwarder.NewClient(baseURL, key, cfg.National.Timeout)
+	}
+	g.Forwarder = forwarder.New(forwarder.Config{
+		Concurrency: cfg.National.Concurrency, MaxAttempts: cfg.National.MaxAttempts, MaxAge: cfg.National.MaxAge,
+		BackoffInitial: cfg.National.BackoffInitial, BackoffMax: cfg.National.BackoffMax,
+		Timeout: cfg.National.Timeout, OnAmbiguousPost: cfg.National.OnAmbiguousPost,
+	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
+
+	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
+		Builder:    &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: CodeMaps(cfg)},
+		HeldReason: heldReason,
+		Logger:     g.log.With().Str("component", "mapper").Logger(),
+	})
+
+	mux := http.NewServeMux()
+	sources := map[string]bool{}
+	for name := range cfg.Sources {
+		sources[name] = true
+	}
+	pub := queuePublisher{q: g.Queue}
+	httpRunner, err := ingest.NewRunner(func(deps ingest.Deps) (ingest.Adapter, error) {
+		return httppush.New(httppush.Config{
+			MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Tokens: cfg.HTTP.IngestTokens, PublishTimeout: cfg.Queue.PublishTimeout,
+		}, deps), nil
+	}, ingest.Deps{Name: httppush.Kind, Publisher: pub, Logger: g.log.With().Str("adapter", httppush.Kind).Logger(), Sources: sources})
+	if err != nil {
+		return nil, err
+	}
+	httpRunner.Adapter().(ingest.HTTPAdapter).Routes(mux)
+	g.runners = append(g.runners, httpRunner)
+
+	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Adapters: g.runners,
+		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
+		HeldReason: heldReason, Log: g.log, Started: time.Now()}
+	g.Ops.Routes(mux)
+
+	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout,
+		IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+
+	g.goRun("http", func() error {
+		if err := g.httpSrv.Serve(g.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	for _, r := range g.runners {
+		g.wg.Go(func() { r.Run(runCtx) })
+	}
+	g.goRun("mapper", func() error { return g.Mapper.Run(runCtx) })
+	g.goRun("forwarder", func() error { return g.Forwarder.Run(runCtx) })
+	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
+	return g, nil
+}
+
+// goRun runs a long-lived part and logs if it stops with an error.
+func (g *Gateway) goRun(name string, fn func() error) {
+	g.wg.Go(func() {
+		if err := fn(); err != nil {
+			g.log.Error().Err(err).Str("part", name).Msg("part stopped with an error")
+		}
+	})
+}
+
+// HTTPAddr is the address the API listens on (useful with port 0).
+func (g *Gateway) HTTPAddr() string { return g.httpLn.Addr().String() }
+
+// SimURL is the in-process simulator's base URL in demo mode.
+func (g *Gateway) SimURL() string { return g.simURL }
+
+// Stop shuts everything down: it stops taking requests, lets in-flight ones finish within
+// ctx, stops the stages and closes the queue.
+func (g *Gateway) Stop(ctx context.Context) {
+	g.stopOnce.Do(func() {
+		if g.httpSrv != nil {
+			_ = g.httpSrv.Shutdown(ctx)
+		}
+		if g.cancel != nil {
+			g.cancel()
+		}
+		g.wg.Wait()
+		if g.simSrv != nil {
+			_ = g.simSrv.Shutdown(ctx)
+		}
+		if g.Queue != nil {
+			g.Queue.Close()
+		}
+	})
+}

@@ -47,10 +47,30 @@ type HTTPConfig struct {
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
-// MLLPConfig is the HL7 v2 MLLP listener for the EPR feed.
+// MLLPConfig is the HL7 v2 MLLP listener for the EPR feed (CONTRACT §3). Its ADT messages keep
+// the demographics store that enriches incidents.
 type MLLPConfig struct {
-	// Addr is the listen address; empty disables the listener.
+	// Addr is the listen address; empty disables the listener and the demographics store.
 	Addr string `yaml:"addr"`
+	// Source is the name the EPR feed's records are stored under; incidents' local patient
+	// ids are looked up in this source's id space.
+	Source string `yaml:"source"`
+	// MaxMessageBytes caps one HL7 message; a larger frame gets AR.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// ReadTimeout bounds how long a sender may take to send one message once it has started.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a connection on which no message starts for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps open connections; more are closed at once.
+	MaxConnections int `yaml:"max_connections"`
+	// TLSCertFile and TLSKeyFile, both set, make the listener speak TLS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// PublishTimeout bounds the wait for durable storage before answering AE.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// EnrichWait bounds how long mapping an incident waits for the demographics store to
+	// catch up with ADT messages received before it.
+	EnrichWait time.Duration `yaml:"enrich_wait"`
 }
 
 // QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.
@@ -108,6 +128,8 @@ type NationalConfig struct {
 	// the incident in state unknown for an operator; "retry" resends it and flags it as a
 	// possible duplicate.
 	OnAmbiguousPost string `yaml:"on_ambiguous_post"`
+	// AuthProbeInterval is how often paused delivery checks whether the key works again.
+	AuthProbeInterval time.Duration `yaml:"auth_probe_interval"`
 }
 
 // MappingConfig tunes the LFPSE mapping.
@@ -119,9 +141,14 @@ type MappingConfig struct {
 
 // SourceConfig describes one source system.
 type SourceConfig struct {
-	// CodeMaps maps a canonical field (e.g. "reporter.role") to local value → LFPSE code, per
-	// taxonomy version ("5", "6", or "*" for both).
+	// CodeMaps maps a canonical field (e.g. "reporter.role"; docs/mapping.md lists them) to
+	// local value → LFPSE code, per taxonomy version ("5", "6", or "*" for both; a version's
+	// own entry wins). A local value with no entry that is not itself an LFPSE code or label
+	// goes to the field's "Other" answer, or the incident is quarantined.
 	CodeMaps map[string]map[string]map[string]string `yaml:"code_maps"`
+	// CSVColumns maps an incident field (e.g. "patient.date_of_birth"; fhir.RecordFields) to
+	// the header name of the CSV column that holds it, for CSV records of this source.
+	CSVColumns map[string]string `yaml:"csv_columns"`
 }
 
 // Default returns the configuration used when no file or variable says otherwise.
@@ -134,7 +161,16 @@ func Default() Config {
 			MaxBodyBytes: 1 << 20,
 			ReadTimeout:  30 * time.Second,
 		},
-		MLLP: MLLPConfig{Addr: "127.0.0.1:2575"},
+		MLLP: MLLPConfig{
+			Addr:            "127.0.0.1:2575",
+			Source:          "epr",
+			MaxMessageBytes: 1 << 20,
+			ReadTimeout:     30 * time.Second,
+			IdleTimeout:     10 * time.Minute,
+			MaxConnections:  64,
+			PublishTimeout:  5 * time.Second,
+			EnrichWait:      5 * time.Second,
+		},
 		Queue: QueueConfig{
 			Replicas:        1,
 			MaxStoreBytes:   10 << 30,
@@ -147,14 +183,15 @@ func Default() Config {
 			PublishTimeout:  5 * time.Second,
 		},
 		National: NationalConfig{
-			TaxonomyVersion: 5,
-			Timeout:         40 * time.Second,
-			Concurrency:     8,
-			MaxAttempts:     20,
-			MaxAge:          72 * time.Hour,
-			BackoffInitial:  time.Second,
-			BackoffMax:      10 * time.Minute,
-			OnAmbiguousPost: "hold",
+			TaxonomyVersion:   5,
+			Timeout:           40 * time.Second,
+			Concurrency:       8,
+			MaxAttempts:       20,
+			MaxAge:            72 * time.Hour,
+			BackoffInitial:    time.Second,
+			BackoffMax:        10 * time.Minute,
+			OnAmbiguousPost:   "hold",
+			AuthProbeInterval: 30 * time.Second,
 		},
 		Mapping: MappingConfig{AgeEncoding: "lfpse372"},
 	}

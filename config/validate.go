@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/psgw/psgw/fhir"
 )
 
 // sourceName is the rule for a source system's name (CONTRACT §2).
@@ -35,6 +38,7 @@ func (c *Config) Validate() error {
 	}
 	checkAddr(bad, "http.addr", c.HTTP.Addr, false)
 	checkAddr(bad, "mllp.addr", c.MLLP.Addr, true)
+	c.validateMLLP(bad)
 	if c.HTTP.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
 	}
@@ -114,6 +118,7 @@ func (c *Config) Validate() error {
 	if c.National.BackoffMax < c.National.BackoffInitial {
 		bad("national.backoff_max", "must be at least national.backoff_initial")
 	}
+	positive(bad, "national.auth_probe_interval", c.National.AuthProbeInterval)
 	switch c.National.OnAmbiguousPost {
 	case "hold", "retry":
 	default:
@@ -124,12 +129,49 @@ func (c *Config) Validate() error {
 	default:
 		bad("mapping.age_encoding", "must be lfpse372 or days, got %q", c.Mapping.AgeEncoding)
 	}
-	for name := range c.Sources {
+	maps := fhir.SourceCodeMaps{}
+	for name, src := range c.Sources {
 		if !sourceName.MatchString(name) {
 			bad("sources."+name, "source names must match [a-z0-9_-]{1,64}")
 		}
+		maps[name] = src.CodeMaps
+		for field, col := range src.CSVColumns {
+			if !slices.Contains(fhir.RecordFields, field) {
+				bad("sources."+name+".csv_columns."+field, "is not a field a CSV column can fill")
+			} else if strings.TrimSpace(col) == "" {
+				bad("sources."+name+".csv_columns."+field, "must name a header column")
+			}
+		}
+	}
+	// Code maps are checked against the taxonomy now, so that a typo is found at start-up
+	// rather than by the first incident it quarantines.
+	for _, p := range fhir.CheckCodeMaps(maps) {
+		bad(p.Field, "%s", p.Message)
 	}
 	return errors.Join(errs...)
+}
+
+// validateMLLP checks the HL7 v2 listener's settings.
+func (c *Config) validateMLLP(bad func(string, string, ...any)) {
+	m := c.MLLP
+	if !sourceName.MatchString(m.Source) {
+		bad("mllp.source", "must match [a-z0-9_-]{1,64}, got %q", m.Source)
+	}
+	if m.MaxMessageBytes < 1024 || m.MaxMessageBytes > 64<<20 {
+		bad("mllp.max_message_bytes", "must be 1024 to 67108864, got %d", m.MaxMessageBytes)
+	}
+	positive(bad, "mllp.read_timeout", m.ReadTimeout)
+	positive(bad, "mllp.idle_timeout", m.IdleTimeout)
+	positive(bad, "mllp.publish_timeout", m.PublishTimeout)
+	if m.EnrichWait < 0 {
+		bad("mllp.enrich_wait", "must not be negative, got %s", m.EnrichWait)
+	}
+	if m.MaxConnections < 1 || m.MaxConnections > 10000 {
+		bad("mllp.max_connections", "must be 1 to 10000, got %d", m.MaxConnections)
+	}
+	if (m.TLSCertFile == "") != (m.TLSKeyFile == "") {
+		bad("mllp.tls_cert_file", "mllp.tls_cert_file and mllp.tls_key_file must be set together")
+	}
 }
 
 // SyncInterval parses queue.sync: "always" gives 0 and true; a duration gives that interval.

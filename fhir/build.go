@@ -2,8 +2,10 @@ package fhir
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	fm "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -11,41 +13,43 @@ import (
 	"github.com/psgw/psgw/fhir/taxonomy"
 )
 
-// CodeMapper turns a source's local value for a canonical field ("reporter.role") into an
-// LFPSE code of the builder's taxonomy version. ok is false when the source has no mapping.
-type CodeMapper interface {
-	Code(source, field, value string) (code string, ok bool)
-}
-
-// Age encodings for AgeAtTimeOfIncidentDays. LFPSE's samples suggest years*372 + months*31 +
-// days; NHS England has not confirmed it, so true days can be chosen instead.
-const (
-	AgeLFPSE372 = "lfpse372"
-	AgeDays     = "days"
-)
-
 // Builder maps canonical incidents to LFPSE AdverseEvents of one taxonomy version. It is safe
-// for concurrent use once built.
+// for concurrent use once built; its code tables are shared and built once per process.
 type Builder struct {
-	Version     int
+	// Version is the taxonomy version, 5 or 6.
+	Version int
+	// AgeEncoding is AgeLFPSE372 (the default when empty) or AgeDays.
 	AgeEncoding string
-	Codes       CodeMapper
+	// Codes are the sources' code maps; nil means LFPSE codes and labels only.
+	Codes CodeMapper
 }
 
 // Result is a built resource and what the builder had to do to it.
 type Result struct {
+	// Resource is nil only when the builder could not start (unsupported version). With
+	// Problems it is what would have been sent, unmapped values left in place, for people
+	// to look at; it must never be sent.
 	Resource *AdverseEvent
 	// Redactions counts NHS-number-shaped strings removed from free text.
 	Redactions int
 	// Problems are mapping failures; a result with problems must be quarantined, not sent.
 	Problems []Problem
+	// unmapped are the values that had no code, quoted as the taxonomy quotes them: its
+	// value-set complaints about them repeat a problem already listed.
+	unmapped []string
 }
 
-// eventCodes are LFPSE's event types. "1" and "4" are confirmed in a v6 client; "2" and "3"
-// follow the order of the four types (lfpse README §3).
-var eventCodes = map[string]string{EventIncident: "1", EventRisk: "2", EventOutcome: "3", EventGoodCare: "4"}
+// build is the state of one Build call.
+type build struct {
+	b   *Builder
+	v   int
+	in  *Incident
+	res *Result
+	ae  map[string]*complexExt // the AdverseEvent's extensions by version-less id
+}
 
-// Build maps in. It never fails outright: anything it cannot map is reported in Problems.
+// Build maps in. It never fails outright and never panics: anything it cannot map is
+// reported in Problems, naming the incident field, the value and the code map to fix.
 func (b *Builder) Build(in *Incident) *Result {
 	res := &Result{}
 	v := b.Version
@@ -53,217 +57,322 @@ func (b *Builder) Build(in *Incident) *Result {
 		res.Problems = append(res.Problems, Problem{Field: "national.taxonomy_version", Message: fmt.Sprintf("unsupported taxonomy version %d", v)})
 		return res
 	}
-	ext := func(name string) *complexExt { return newExt(taxonomy.ExtensionURL(v, name)) }
+	st := &build{b: b, v: v, in: in, res: res, ae: make(map[string]*complexExt, 12)}
 	ae := &AdverseEvent{
 		ResourceType: "AdverseEvent",
 		Meta:         &fm.Meta{Profile: []string{taxonomy.ProfileURL(v)}},
+		Date:         in.OccurredAt,
+		Description:  st.redact(in.Description),
 	}
-	evCode := eventCodes[in.EventType]
-	evConcept := &fm.CodeableConcept{Coding: []fm.Coding{{Code: &evCode}}}
+	code, ok := eventCodes[in.EventType]
+	if !ok {
+		// ParseIncident refuses these; a caller that skipped it still gets no guessed type.
+		st.problem("event_type", "must be incident, risk, outcome or good_care")
+		code = in.EventType
+	}
+	ev := &fm.CodeableConcept{Coding: []fm.Coding{{Code: &code}}}
 	if v == 6 {
 		ae.Actuality = "actual"
-		ae.Event = evConcept
+		ae.Event = ev
+		st.ext("adverse-event-core").str("Description", ae.Description)
 	} else {
 		// STU3 has no AdverseEvent.event; where v5 carries the event type is unconfirmed
 		// (lfpse README §3), so it goes in type, the nearest STU3 element.
-		ae.Type = evConcept
-	}
-	if in.OccurredAt != "" {
-		ae.Date = in.OccurredAt
-	}
-	desc, n := privacy.RedactText(in.Description)
-	res.Redactions += n
-	ae.Description = desc
-
-	occurred, occurredErr := ParseDateOrTime(in.OccurredAt)
-
-	// Patients: one contained Patient carrying one patient-information extension each.
-	if len(in.Patients) > 0 {
-		pat := Contained{ResourceType: "Patient", ID: "patient1"}
-		for i, p := range in.Patients {
-			prefix := fmt.Sprintf("patients[%d]", i)
-			e := ext("patient-information")
-			e.integer("PatientSequence", i+1)
-			if p.DateOfBirth != "" && occurredErr == nil {
-				if dob, err := ParseDate(p.DateOfBirth); err == nil && !dob.After(occurred) {
-					y, m, d := AgeYMD(dob, occurred)
-					e.integer("AgeAtTimeOfIncidentDays", EncodeAge(b.AgeEncoding, y, m, d, dob, occurred))
-					e.code("AgeBracket", AgeBracket(y, m, d))
-				}
-			}
-			if v == 5 {
-				e.code("Gender", genderCodes[p.Sex])
-			}
-			if p.Ethnicity != "" {
-				code, ok := nhsEthnicLetters[strings.ToUpper(p.Ethnicity)]
-				if !ok {
-					code, ok = b.mapCode(in.Source, "patients.ethnicity", p.Ethnicity, valueSetCodes("ethnicity-5"))
-				}
-				if !ok {
-					res.Problems = append(res.Problems, Problem{Field: prefix + ".ethnicity", Message: "value has no LFPSE ethnicity code and no code map for field patients.ethnicity"})
-				}
-				e.code("PatientEthnicity", code)
-			}
-			e.code("PhysicalHarm", physicalHarmCodes[p.PhysicalHarm])
-			e.code("PsychologicalHarm", psychologicalHarmCodes[p.PsychologicalHarm])
-			if p.ClinicalOutcome != "" {
-				txt, n := privacy.RedactText(p.ClinicalOutcome)
-				res.Redactions += n
-				e.str("ClinicalOutcome", txt)
-			}
-			pat.Extension = append(pat.Extension, e.Extension)
-		}
-		ae.Contained = append(ae.Contained, pat)
-		ae.Subject = ref(pat.ID)
+		ae.Type = ev
 	}
 
-	// Reporter.
-	if in.Reporter != (Reporter{}) {
-		e := ext("practitioner-details")
-		e.code("ReporterType", "3") // a member of staff: trust systems report on behalf of staff
-		if r := strings.TrimSpace(in.Reporter.Role); r != "" {
-			if code, ok := b.mapCode(in.Source, "reporter.role", r, valueSetCodes("staff-type-5")); ok {
-				e.code("ReporterRole", code)
-			} else {
-				// LFPSE's "Other" answer takes the local label as free text.
-				e.code("ReporterRole", "9")
-				e.str("ReporterRoleOther", r)
-			}
-		}
-		e.code("ReporterOrganisation", in.Reporter.Organisation)
-		ae.Contained = append(ae.Contained, Contained{ResourceType: "Practitioner", ID: "practitioner1", Extension: []fm.Extension{e.Extension}})
-		ae.Recorder = ref("practitioner1")
-	}
-
-	// Location.
-	if in.Location.Organisation != "" {
-		e := ext("location-details")
-		e.code("LocationKnown", "y")
-		e.code("Organisation", in.Location.Organisation)
-		ae.Contained = append(ae.Contained, Contained{ResourceType: "Location", ID: "location1", Extension: []fm.Extension{e.Extension}})
-		ae.Location = ref("location1")
-	}
-
-	if v == 6 {
-		core := ext("adverse-event-core")
-		core.str("Description", desc)
-		ae.Extension = append(ae.Extension, core.Extension)
-	}
-	if in.ImmediateActions != "" {
-		e := ext("adverse-event-outcome")
-		txt, n := privacy.RedactText(in.ImmediateActions)
-		res.Redactions += n
-		e.str("ImmediateActions", txt)
-		ae.Extension = append(ae.Extension, e.Extension)
-	}
-	meta := ext("adverse-event-reference-metadata")
-	meta.boolean("DataSharingOptOut", false)
-	ae.Extension = append(ae.Extension, meta.Extension)
-
+	st.dates()
+	st.patients(ae)
+	st.reporter(ae)
+	st.location(ae)
+	st.agents(ae)
+	st.questions()
 	res.Resource = ae
+	ae.Extension = st.ordered()
 	return res
 }
 
-// mapCode resolves a local value: the source's code map first, then an LFPSE code given as
-// is, then an LFPSE display label (case-insensitive).
-func (b *Builder) mapCode(source, field, value string, known map[string]string) (string, bool) {
-	if b.Codes != nil {
-		if c, ok := b.Codes.Code(source, field, value); ok {
-			return c, true
+// ext returns the AdverseEvent's complex extension with the version-less id, creating it.
+func (st *build) ext(id string) *complexExt {
+	e, ok := st.ae[id]
+	if !ok {
+		e = newExt(taxonomy.ExtensionURL(st.v, id))
+		st.ae[id] = e
+	}
+	return e
+}
+
+// aeOrder is the taxonomy's order of the AdverseEvent's extensions, v6's core one first.
+var aeOrder = []string{
+	"adverse-event-core",
+	"adverse-event-estimated-date", "adverse-event-agent", "adverse-event-outcome",
+	"adverse-event-process", "adverse-event-risk-details", "adverse-event-went-well",
+	"detection-factors", "adverse-event-classification", "adverse-event-reference-metadata",
+	"adverse-event-safety-challenges", "adverse-event-governance",
+	"adverse-event-problem-buildings-infrastructure", "adverse-event-problem-estates-services",
+	"adverse-event-problem-blood", "adverse-event-problem-blood-products",
+	"adverse-event-problem-medication", "adverse-event-problem-people",
+	"adverse-event-problem-devices", "adverse-event-problem-tissues-organs",
+	"adverse-event-problem-it-systems",
+}
+
+// ordered returns the non-empty extensions in a fixed order, so the same incident always
+// gives the same bytes (the outbox and the ledger hash them).
+func (st *build) ordered() []fm.Extension {
+	var out []fm.Extension
+	for _, id := range aeOrder {
+		if e, ok := st.ae[id]; ok && !e.empty() {
+			out = append(out, e.Extension)
 		}
 	}
-	if _, ok := known[value]; ok {
-		return value, true
-	}
-	for code, label := range known {
-		if strings.EqualFold(label, value) {
-			return code, true
-		}
-	}
-	return "", false
+	return out
 }
 
-// AgeYMD is the whole years, months and days from dob to at, as a person counts birthdays.
-func AgeYMD(dob, at time.Time) (years, months, days int) {
-	y1, m1, d1 := dob.Date()
-	y2, m2, d2 := at.Date()
-	years = y2 - y1
-	months = int(m2) - int(m1)
-	days = d2 - d1
-	if days < 0 {
-		months--
-		// Borrow the length of the month before at's month.
-		days += time.Date(y2, m2, 0, 0, 0, 0, 0, time.UTC).Day()
-	}
-	if months < 0 {
-		years--
-		months += 12
-	}
-	return years, months, days
+func (st *build) problem(field, format string, args ...any) {
+	st.res.Problems = append(st.res.Problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-// EncodeAge gives AgeAtTimeOfIncidentDays in the chosen encoding.
-func EncodeAge(encoding string, y, m, d int, dob, at time.Time) int {
-	if encoding == AgeDays {
-		a := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
-		b := time.Date(dob.Year(), dob.Month(), dob.Day(), 0, 0, 0, 0, time.UTC)
-		return int(a.Sub(b).Hours() / 24)
-	}
-	return y*372 + m*31 + d
+// redact clears NHS numbers from free text bound for the payload and counts them.
+func (st *build) redact(s string) string {
+	out, n := privacy.RedactText(s)
+	st.res.Redactions += n
+	return out
 }
 
-// AgeBracket is the age-brackets-5 code for an age.
-func AgeBracket(y, m, d int) string {
-	switch {
-	case y == 0 && m == 0 && d <= 14:
-		return "1"
-	case y == 0 && m == 0:
-		return "2"
-	case y == 0:
-		return "3"
-	case y <= 4:
-		return "4"
-	case y <= 9:
-		return "5"
-	case y <= 15:
-		return "6"
-	case y <= 17:
-		return "7"
-	case y <= 25:
-		return "8"
-	case y <= 45:
-		return "9"
-	case y <= 65:
-		return "10"
-	case y <= 85:
-		return "11"
+// text adds a free-text answer.
+func (st *build) text(e *complexExt, name, v string) {
+	if strings.TrimSpace(v) != "" {
+		e.str(name, st.redact(v))
+	}
+}
+
+// coded adds the LFPSE code for one local value of a coded field, or its "Other" answer, or
+// reports it. An unmapped value is left in the resource as is: that resource is only ever
+// shown (psgw map) or refused, and the taxonomy check then refuses it too.
+func (st *build) coded(e *complexExt, field string, s *fieldSpec, value string) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return
+	}
+	code, how := st.b.resolve(st.in.Source, s, value)
+	name := s.innerName(st.v)
+	switch how {
+	case resolved:
+		e.code(name, code)
+	case toOther:
+		e.code(name, code)
+		e.appendStr(s.otherName(st.v), st.redact(value))
 	default:
-		return "12"
+		st.res.unmapped = append(st.res.unmapped, strconv.Quote(value))
+		e.code(name, value)
+		st.problem(field, "value %s has no LFPSE code in value set %s and the field has no \"Other\" answer; map it in sources.%s.code_maps[%q][\"%d\"]",
+			quoteValue(value), s.vs.ID, st.in.Source, s.key, st.v)
 	}
 }
 
-var genderCodes = map[string]string{"female": "1", "male": "2", "unknown": "3", "other": "4"}
+func (st *build) codedList(e *complexExt, field string, s *fieldSpec, values []string) {
+	for i, v := range values {
+		st.coded(e, field+"["+strconv.Itoa(i)+"]", s, v)
+	}
+}
 
-var physicalHarmCodes = map[string]string{"none": "5", "low": "4", "moderate": "3", "severe": "2", "fatal": "1"}
+// quoteValue renders a local code for a problem message: NHS numbers redacted, long values
+// cut. Local codes are not patient data, but a mis-filled field might be.
+func quoteValue(s string) string {
+	s, _ = privacy.RedactText(s)
+	if utf8.RuneCountInString(s) > 64 {
+		s = string([]rune(s)[:64]) + "..."
+	}
+	return strconv.Quote(s)
+}
 
-var psychologicalHarmCodes = map[string]string{"none": "4", "low": "3", "moderate": "2", "severe": "1"}
-
-// valueSetCodes returns a v5 value set as code → display. The v6 code lists have not been
-// published in a form psgw holds, so v5's stand in where the field is unchanged.
-func valueSetCodes(id string) map[string]string {
-	m := map[string]string{}
-	if vs, ok := taxonomy.V5().ValueSet(id); ok {
-		for _, c := range vs.Codes {
-			m[c.Code] = c.Display
+func (st *build) dates() {
+	in := st.in
+	e := st.ext("adverse-event-estimated-date")
+	if in.ReportedAt != "" && in.OccurredAt != "" {
+		o, err1 := ParseDateOrTime(in.OccurredAt)
+		r, err2 := ParseDateOrTime(in.ReportedAt)
+		if err1 == nil && err2 == nil {
+			e.code("IncidentOccurredToday", map[bool]string{true: "y", false: "n"}[sameDay(o, r)])
 		}
 	}
-	return m
+	st.text(e, "ApproximateDate", in.OccurredApproximately)
+	st.coded(e, "time_of_day", spec("time_of_day"), in.TimeOfDay)
+	if !in.OccurredEstimated && len(in.OccurredAt) > len(time.DateOnly) {
+		if t, err := time.Parse(time.RFC3339Nano, in.OccurredAt); err == nil {
+			e.time("PreciseTime", t.Format(time.TimeOnly))
+		}
+	}
 }
 
-// nhsEthnicLetters maps NHS Data Dictionary ethnic categories, which EPR feeds send in PID-22,
-// to ethnicity-5 codes.
-var nhsEthnicLetters = map[string]string{
-	"A": "11", "B": "12", "C": "13", "D": "21", "E": "22", "F": "23", "G": "24",
-	"H": "31", "J": "32", "K": "33", "L": "35", "M": "42", "N": "41", "P": "43",
-	"R": "34", "S": "51", "Z": "52", "99": "52",
+func (st *build) patients(ae *AdverseEvent) {
+	in := st.in
+	if len(in.Patients) == 0 {
+		return
+	}
+	occurred, occurredErr := ParseDateOrTime(in.OccurredAt)
+	pat := Contained{ResourceType: "Patient", ID: "patient1"}
+	for i := range in.Patients {
+		p := &in.Patients[i]
+		prefix := "patients[" + strconv.Itoa(i) + "]"
+		e := newExt(taxonomy.ExtensionURL(st.v, "patient-information"))
+		e.integer("PatientSequence", i+1)
+		bracket := ""
+		if p.DateOfBirth != "" && occurredErr == nil {
+			if dob, err := ParseDate(p.DateOfBirth); err == nil && !dob.After(occurred) {
+				y, m, d := AgeYMD(dob, occurred)
+				e.integer("AgeAtTimeOfIncidentDays", EncodeAge(st.b.AgeEncoding, y, m, d, dob, occurred))
+				bracket = AgeBracket(y, m, d)
+			}
+		}
+		// Under one year the bracket depends on days psgw does not know.
+		if bracket == "" && p.AgeYears != nil && *p.AgeYears > 0 {
+			bracket = AgeBracket(*p.AgeYears, 0, 0)
+		}
+		if bracket != "" {
+			e.code("AgeBracket", bracket)
+		} else {
+			st.coded(e, prefix+".age_bracket", spec("patients.age_bracket"), p.AgeBracket)
+		}
+		st.sex(e, p)
+		st.coded(e, prefix+".ethnicity", spec("patients.ethnicity"), p.Ethnicity)
+		e.code("PhysicalHarm", physicalHarmCodes[p.PhysicalHarm])
+		e.code("PsychologicalHarm", psychologicalHarmCodes[p.PsychologicalHarm])
+		st.text(e, "ClinicalOutcome", p.ClinicalOutcome)
+		st.coded(e, prefix+".outcome_association", spec("patients.outcome_association"), p.OutcomeAssociation)
+		pat.Extension = append(pat.Extension, e.Extension)
+	}
+	ae.Contained = append(ae.Contained, pat)
+	ae.Subject = ref(pat.ID)
+}
+
+// sex sends v5 Gender from the ingest API's sex. v6's GenderIdentity codes are unknown (lfpse
+// README §4), so there it is sent only when the source maps the value for version 6.
+func (st *build) sex(e *complexExt, p *Patient) {
+	if st.v == 5 {
+		e.code("Gender", sexCodes[p.Sex])
+		return
+	}
+	if p.Sex != "" && st.b.Codes != nil {
+		if c, ok := st.b.Codes.Code(st.in.Source, "patients.sex", p.Sex); ok {
+			e.code("GenderIdentity", c)
+		}
+	}
+	// ParseIncident has refused any other value.
+	e.code("GenderSameAsAtBirth", yesNoWords[strings.ToLower(p.GenderSameAsAtBirth)])
+}
+
+func (st *build) reporter(ae *AdverseEvent) {
+	r := st.in.Reporter
+	if r == (Reporter{}) {
+		return
+	}
+	e := newExt(taxonomy.ExtensionURL(st.v, "practitioner-details"))
+	e.code("ReporterType", "3") // a member of staff: trust systems report on behalf of staff
+	st.coded(e, "reporter.role", spec("reporter.role"), r.Role)
+	st.coded(e, "reporter.involvement", spec("reporter.involvement"), r.Involvement)
+	st.coded(e, "reporter.organisation", spec("reporter.organisation"), r.Organisation)
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Practitioner", ID: "practitioner1", Extension: []fm.Extension{e.Extension}})
+	ae.Recorder = ref("practitioner1")
+}
+
+func (st *build) location(ae *AdverseEvent) {
+	l := st.in.Location
+	atRisk := ""
+	if st.in.Risk != nil {
+		atRisk = st.in.Risk.LocationAtRisk
+	}
+	if l == (Location{}) && atRisk == "" {
+		return
+	}
+	e := newExt(taxonomy.ExtensionURL(st.v, "location-details"))
+	if l != (Location{}) {
+		e.code("LocationKnown", "y")
+	}
+	st.coded(e, "location.organisation", spec("location.organisation"), l.Organisation)
+	st.coded(e, "location.service_area", spec("location.service_area"), l.ServiceArea)
+	st.coded(e, "location.within_service", spec("location.within_service"), l.WithinService)
+	st.coded(e, "location.specialty", spec("location.specialty"), l.Specialty)
+	st.coded(e, "risk.location_at_risk", spec("risk.location_at_risk"), atRisk)
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Location", ID: "location1", Extension: []fm.Extension{e.Extension}})
+	ae.Location = ref("location1")
+}
+
+// questions maps the AdverseEvent-level answers outside dates, agents and people.
+func (st *build) questions() {
+	in := st.in
+	if in.Process != "" {
+		st.coded(st.ext("adverse-event-process"), "process", spec("process"), in.Process)
+	}
+	if in.DetectionPoint != "" {
+		st.coded(st.ext("detection-factors"), "detection_point", spec("detection_point"), in.DetectionPoint)
+	}
+	if len(in.SafetyChallenges) > 0 || in.RadiotherapyIncidentCode != "" || in.MarvinReferenceNumber != "" {
+		e := st.ext("adverse-event-safety-challenges")
+		if len(in.SafetyChallenges) == 0 {
+			st.problem("safety_challenges", "is required when radiotherapy_incident_code or marvin_reference_number is given (SafetyChallenges is mandatory)")
+		}
+		st.codedList(e, "safety_challenges", spec("safety_challenges"), in.SafetyChallenges)
+		st.text(e, "RadiotherapyIncidentCode", in.RadiotherapyIncidentCode)
+		st.text(e, "MarvinReferenceNumber", in.MarvinReferenceNumber)
+	}
+	cls := st.ext("adverse-event-classification")
+	st.coded(cls, "level_of_concern", spec("level_of_concern"), in.LevelOfConcern)
+	if in.EventType == EventIncident {
+		cls.code("PatientSafetyIncidentHasOccurred", "y")
+	}
+
+	out := st.ext("adverse-event-outcome")
+	st.text(out, "ImmediateActions", in.ImmediateActions)
+	st.codedList(out, "outcome_types", spec("outcome_types"), in.OutcomeTypes)
+
+	if r := in.Risk; r != nil && (r.Description != "" || len(r.Themes) > 0 || r.Imminent != "" ||
+		len(r.ServiceAreas) > 0 || r.Population != "" || r.Timeframe != "") {
+		e := st.ext("adverse-event-risk-details")
+		st.text(e, "RiskDescription", r.Description)
+		st.codedList(e, "risk.themes", spec("risk.themes"), r.Themes)
+		if r.Imminent == "" {
+			st.problem("risk.imminent", "is required with risk details (RiskImminent is mandatory): yes, no or unknown")
+		}
+		st.coded(e, "risk.imminent", spec("risk.imminent"), r.Imminent)
+		st.codedList(e, "risk.service_areas", spec("risk.service_areas"), r.ServiceAreas)
+		st.text(e, "RiskPopulation", r.Population)
+		st.coded(e, "risk.timeframe", spec("risk.timeframe"), r.Timeframe)
+	} else if in.EventType == EventRisk {
+		st.problem("risk", "is required for event_type risk: at least risk.imminent")
+	}
+	if g := in.GoodCare; g != nil {
+		st.text(out, "WentWell", g.WentWell)
+		if g.Strengths != "" || g.HowFutureOccurrence != "" || g.DetectionFactor != "" {
+			e := st.ext("adverse-event-went-well")
+			st.text(e, "StrengthsOfCare", g.Strengths)
+			if strings.TrimSpace(g.HowFutureOccurrence) == "" {
+				st.problem("good_care.how_future_occurrence", "is required with good care details (HowFutureOccurrence is mandatory)")
+			}
+			st.text(e, "HowFutureOccurrence", g.HowFutureOccurrence)
+			st.coded(e, "good_care.detection_factor", spec("good_care.detection_factor"), g.DetectionFactor)
+		} else if in.EventType == EventGoodCare {
+			st.problem("good_care.how_future_occurrence", "is required for event_type good_care")
+		}
+	} else if in.EventType == EventGoodCare {
+		st.problem("good_care.how_future_occurrence", "is required for event_type good_care")
+	}
+	if g := in.Governance; g != nil {
+		e := st.ext("adverse-event-governance")
+		e.boolean("DutyOfCandour", g.DutyOfCandour)
+		e.boolean("CqcNotify", g.CQCNotify)
+		st.codedList(e, "governance.cqc_criteria", spec("governance.cqc_criteria"), g.CQCCriteria)
+		e.boolean("LocalAuthoritySafeguarding", g.LocalAuthoritySafeguarding)
+		e.boolean("NeverEvent", g.NeverEvent)
+		e.boolean("SeriousIncident", g.SeriousIncident)
+		e.boolean("HsibNotify", g.HSIBNotify)
+		st.coded(e, "governance.never_event_type", spec("governance.never_event_type"), g.NeverEventType)
+		e.boolean("DesignationsMentalHealth", g.MentalHealthActDesignation)
+		e.boolean("DeprivationOfLiberty", g.DeprivationOfLiberty)
+	}
+	optOut := false
+	if in.DataSharingOptOut != nil {
+		optOut = *in.DataSharingOptOut
+	}
+	st.ext("adverse-event-reference-metadata").boolean("DataSharingOptOut", &optOut)
 }

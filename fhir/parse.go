@@ -53,8 +53,15 @@ type ParseOptions struct {
 // ParseIncident decodes one JSON incident and checks it against the ingest rules. It returns
 // every problem it finds; the incident is usable only when there are none. It never panics.
 func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
-	if !utf8.Valid(data) {
-		return nil, []Problem{{Message: "body is not valid UTF-8 text"}}
+	var encProbs []Problem
+	if mayHoldMixedEncoding(data) {
+		encProbs = encodingProblems(data)
+		if !utf8.Valid(data) {
+			if len(encProbs) == 0 {
+				encProbs = []Problem{{Message: "body is not valid UTF-8 text"}}
+			}
+			return nil, encProbs
+		}
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
@@ -87,6 +94,7 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if dec.More() {
 		return nil, []Problem{{Message: "body must hold exactly one JSON object; found data after it"}}
 	}
+	probs = append(probs, encProbs...)
 	probs = append(probs, in.Validate(opt)...)
 	return &in, dedupe(probs)
 }
@@ -203,6 +211,7 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	if n := utf8.RuneCountInString(in.Reporter.Role); n > 200 {
 		add("reporter.role", "must be at most 200 characters, got %d", n)
 	}
+	in.validateDetails(add)
 	return ps
 }
 

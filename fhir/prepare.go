@@ -1,9 +1,7 @@
 package fhir
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"strings"
 
 	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/fhir/taxonomy"
@@ -19,40 +17,39 @@ type Prepared struct {
 	Redactions int
 }
 
-// Prepare builds the resource, runs the privacy guard over every string in it, and validates
-// the result against the taxonomy. Only a payload with no problems is returned, so nothing
-// half-built can reach the outbox.
+// Prepare builds the resource, runs the privacy guard over every string in it, and checks
+// the result with CheckPayload. Only a payload with no problems is returned, so nothing
+// half-built can reach the outbox. It is safe for concurrent use.
 func (b *Builder) Prepare(in *Incident) Prepared {
 	res := b.Build(in)
 	out := Prepared{Redactions: res.Redactions, Problems: res.Problems}
 	if res.Resource == nil {
 		return out
 	}
-	raw, err := json.Marshal(res.Resource)
-	if err != nil {
-		out.Problems = append(out.Problems, Problem{Message: fmt.Sprintf("encoding resource: %v", err)})
-		return out
-	}
-	var doc map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	if err := d.Decode(&doc); err != nil {
-		out.Problems = append(out.Problems, Problem{Message: fmt.Sprintf("decoding resource: %v", err)})
-		return out
-	}
+	doc := res.Resource.doc()
 	// The builder redacts the fields it knows are free text; this pass catches any string it
 	// did not expect to hold one.
 	out.Redactions += privacy.RedactResource(doc)
-	for _, p := range taxonomy.Validate(b.Version, doc) {
+	for _, p := range CheckPayload(b.Version, doc) {
+		// A value the builder could not map is already a problem, naming the incident field
+		// and the code map; the taxonomy saying the same of the payload adds nothing.
+		if (p.Rule == taxonomy.RuleValueSet || p.Rule == taxonomy.RuleODSCode) && quotesAny(p.Message, res.unmapped) {
+			continue
+		}
 		out.Problems = append(out.Problems, Problem{Field: p.Path, Message: p.Message + " (" + p.Rule + ")"})
 	}
 	if len(out.Problems) > 0 {
 		return out
 	}
-	payload, err := json.Marshal(doc)
-	if err != nil {
-		out.Problems = append(out.Problems, Problem{Message: fmt.Sprintf("encoding payload: %v", err)})
-		return out
-	}
-	out.Payload = payload
+	out.Payload = encodeDoc(make([]byte, 0, 4096), doc)
 	return out
+}
+
+func quotesAny(msg string, quoted []string) bool {
+	for _, q := range quoted {
+		if strings.Contains(msg, q) {
+			return true
+		}
+	}
+	return false
 }

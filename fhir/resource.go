@@ -43,15 +43,24 @@ func ref(id string) *fm.Reference {
 	return &fm.Reference{Reference: &r}
 }
 
-// complexExt starts an outer (complex) extension; inner entries are added with its methods.
+// complexExt is an outer (complex) extension being filled; inner entries use the bare
+// field name as url (lfpse README §3).
 type complexExt struct{ fm.Extension }
 
 func newExt(url string) *complexExt { return &complexExt{fm.Extension{Url: url}} }
 
+// code adds a coded answer once: a multi-select answer given twice would break the field's
+// cardinality and says nothing more.
 func (e *complexExt) code(name, v string) {
-	if v != "" {
-		e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueCode: &v})
+	if v == "" {
+		return
 	}
+	for _, x := range e.Extension.Extension {
+		if x.Url == name && x.ValueCode != nil && *x.ValueCode == v {
+			return
+		}
+	}
+	e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueCode: &v})
 }
 
 func (e *complexExt) str(name, v string) {
@@ -60,12 +69,34 @@ func (e *complexExt) str(name, v string) {
 	}
 }
 
+// appendStr adds v to the single string answer name, joining with "; " when it is already
+// there: "Other" free text takes every unmapped value of a multi-select field.
+func (e *complexExt) appendStr(name, v string) {
+	for i, x := range e.Extension.Extension {
+		if x.Url == name && x.ValueString != nil {
+			joined := *x.ValueString + "; " + v
+			e.Extension.Extension[i].ValueString = &joined
+			return
+		}
+	}
+	e.str(name, v)
+}
+
 func (e *complexExt) integer(name string, v int) {
 	e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueInteger: &v})
 }
 
-func (e *complexExt) boolean(name string, v bool) {
-	e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueBoolean: &v})
+func (e *complexExt) boolean(name string, v *bool) {
+	if v != nil {
+		b := *v
+		e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueBoolean: &b})
+	}
+}
+
+func (e *complexExt) time(name, v string) {
+	if v != "" {
+		e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueTime: &v})
+	}
 }
 
 func (e *complexExt) empty() bool { return len(e.Extension.Extension) == 0 }

@@ -52,7 +52,7 @@ func structuralIssues(res map[string]any, served []int) (int, []Issue) {
 		c.elements(res, version)
 	}
 	c.containedResources(res)
-	c.walk("AdverseEvent", res)
+	c.walk("AdverseEvent", serverAssignedRemoved(res))
 	c.typedRefs(res)
 	for _, id := range sortedKeys(c.contained) {
 		if !c.referenced[id] {
@@ -169,6 +169,23 @@ func (c *checker) containedResources(res map[string]any) {
 		}
 		c.contained[id] = rt
 	}
+}
+
+// serverAssignedRemoved returns res without its top-level id and meta: the national service
+// assigns those itself, and a random id may contain ten digits that happen to pass Modulus 11.
+func serverAssignedRemoved(res map[string]any) map[string]any {
+	if _, hasID := res["id"]; !hasID {
+		if _, hasMeta := res["meta"]; !hasMeta {
+			return res
+		}
+	}
+	out := make(map[string]any, len(res))
+	for k, v := range res {
+		if k != "id" && k != "meta" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // walk visits every value: references, extension shape, forbidden keys, NHS numbers.

@@ -51,6 +51,24 @@ func IsIdentifierName(name string) bool {
 	return false
 }
 
+// withoutServerFields drops the resource's top-level id and meta, which the national service
+// assigns (a PUT carries them back): they identify the event, not a patient, and a random id
+// can hold ten digits that happen to pass Modulus 11.
+func withoutServerFields(res map[string]any) map[string]any {
+	_, hasID := res["id"]
+	_, hasMeta := res["meta"]
+	if !hasID && !hasMeta {
+		return res
+	}
+	out := make(map[string]any, len(res))
+	for k, v := range res {
+		if k != "id" && k != "meta" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // Check walks a decoded JSON resource and reports every patient identifier
 // it finds: keys and inner extension urls named by IsIdentifierName, and any
 // key or string (at any depth, urls and codes included) that holds an NHS
@@ -60,7 +78,7 @@ func IsIdentifierName(name string) bool {
 // numbers from free text; what Check still reports must not be sent.
 func Check(resource map[string]any) []Finding {
 	w := walker{}
-	w.walkMap(resource)
+	w.walkMap(withoutServerFields(resource))
 	// Map order is random; sort fully so the same input always reports the
 	// same list.
 	sort.Slice(w.findings, func(i, j int) bool {

@@ -144,3 +144,16 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckIgnoresServerAssignedID: the national service assigns the resource id, and a random
+// id can hold ten digits that pass Modulus 11 (seen in the crash test). It is not patient data.
+func TestCheckIgnoresServerAssignedID(t *testing.T) {
+	res := map[string]any{"resourceType": "AdverseEvent", "id": "ab9434765919cd", "meta": map[string]any{"versionId": "9434765919"}}
+	if got := Check(res); len(got) != 0 {
+		t.Errorf("got %v, want no findings for the server-assigned id and meta", got)
+	}
+	res["description"] = "patient 9434765919 fell"
+	if got := Check(res); len(got) != 1 {
+		t.Errorf("got %v, want one finding for the description", got)
+	}
+}

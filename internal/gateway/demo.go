@@ -9,7 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/psgw/psgw/fhir/taxonomy"
+	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/sim"
 )
 
@@ -24,9 +24,10 @@ func NewSimulator(keys []string, faults sim.Faults, log zerolog.Logger) (*sim.Si
 	})
 }
 
-// SimValidate adapts the taxonomy validator to the simulator.
+// SimValidate adapts the gateway's own payload check to the simulator, so that whatever the
+// gateway would quarantine the simulator refuses too.
 func SimValidate(version int, res map[string]any) []sim.Issue {
-	ps := taxonomy.Validate(version, res)
+	ps := fhir.CheckPayload(version, res)
 	out := make([]sim.Issue, len(ps))
 	for i, p := range ps {
 		out[i] = sim.Issue{Path: p.Path, Rule: p.Rule, Message: p.Message}

@@ -3,11 +3,29 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+)
+
+// Adapter states reported in Status.State.
+const (
+	StateStarting   = "starting"
+	StateRunning    = "running"
+	StateRestarting = "restarting"
+	StateStopped    = "stopped"
+)
+
+// Error reasons the runner itself counts in psgw_ingest_errors_total. Adapters add their own
+// through Deps.CountRejected.
+const (
+	ReasonUnavailable = "unavailable" // Publish failed with ErrUnavailable
+	ReasonPublish     = "publish"     // Publish failed otherwise
+	ReasonRun         = "run"         // Run failed and the adapter was restarted
 )
 
 // Status is an adapter's health as the operator sees it.
@@ -16,6 +34,7 @@ type Status struct {
 	State        string    `json:"state"` // starting, running, restarting, stopped
 	Records      uint64    `json:"records"`
 	Duplicates   uint64    `json:"duplicates"`
+	Rejected     uint64    `json:"rejected"`
 	Errors       uint64    `json:"errors"`
 	Restarts     uint64    `json:"restarts"`
 	LastRecordAt time.Time `json:"last_record_at,omitzero"`
@@ -23,27 +42,47 @@ type Status struct {
 	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
 }
 
-// Runner owns one adapter: it restarts it with backoff when Run fails, counts what it
-// publishes and reports its status. Safe for concurrent use.
+// Runner owns one adapter: it restarts it with backoff when Run fails, scopes its logger,
+// counts what it publishes and refuses, and reports its status. Safe for concurrent use.
 type Runner struct {
 	adapter Adapter
+	name    string
 	log     zerolog.Logger
-	// BackoffMin and BackoffMax bound the restart delay.
+	metrics *runnerMetrics
+	// BackoffMin and BackoffMax bound the restart delay. Set them before Run.
 	BackoffMin, BackoffMax time.Duration
 
 	mu     sync.Mutex
 	status Status
 }
 
-// NewRunner wraps the adapter built by factory. The Publisher in deps is wrapped so that the
-// runner sees every record.
+// NewRunner builds the adapter with factory. Before the factory sees deps, the runner scopes
+// deps.Logger with the adapter's name, wraps deps.Publisher so that it sees every record,
+// sets deps.OnReject, defaults deps.Now, and registers its metrics with deps.Metrics.
 func NewRunner(factory Factory, deps Deps) (*Runner, error) {
-	r := &Runner{log: deps.Logger, BackoffMin: time.Second, BackoffMax: time.Minute}
-	r.status = Status{Name: deps.Name, State: "starting"}
-	deps.Publisher = countingPublisher{next: deps.Publisher, r: r}
-	a, err := factory(deps)
+	if deps.Name == "" {
+		return nil, errors.New("ingest: an adapter needs a name")
+	}
+	if deps.Publisher == nil {
+		return nil, fmt.Errorf("ingest: adapter %s has no publisher", deps.Name)
+	}
+	m, err := newRunnerMetrics(deps.Metrics, deps.Name)
 	if err != nil {
 		return nil, err
+	}
+	r := &Runner{name: deps.Name, metrics: m, BackoffMin: time.Second, BackoffMax: time.Minute}
+	r.status = Status{Name: deps.Name, State: StateStarting}
+	deps.Logger = deps.Logger.With().Str("adapter", deps.Name).Logger()
+	r.log = deps.Logger
+	deps.Now = deps.Clock()
+	deps.Publisher = countingPublisher{next: deps.Publisher, r: r}
+	deps.OnReject = r.countRejected
+	a, err := factory(deps)
+	if err != nil {
+		return nil, fmt.Errorf("building adapter %s: %w", deps.Name, err)
+	}
+	if a == nil {
+		return nil, fmt.Errorf("building adapter %s: factory returned no adapter", deps.Name)
 	}
 	r.adapter = a
 	return r, nil
@@ -52,43 +91,61 @@ func NewRunner(factory Factory, deps Deps) (*Runner, error) {
 // Adapter returns the wrapped adapter, e.g. to mount an HTTPAdapter's routes.
 func (r *Runner) Adapter() Adapter { return r.adapter }
 
-// Run runs the adapter until ctx is cancelled, restarting it after failures.
+// Run runs the adapter until ctx is cancelled, restarting it after failures with exponential
+// backoff and full jitter. It returns once the adapter's Run has returned after cancellation.
 func (r *Runner) Run(ctx context.Context) {
-	delay := r.BackoffMin
+	delay := max(r.BackoffMin, time.Millisecond)
 	for {
-		r.setState("running")
+		r.setState(StateRunning)
 		started := time.Now()
-		err := r.adapter.Run(ctx)
+		err := r.runOnce(ctx)
 		if ctx.Err() != nil {
-			r.setState("stopped")
+			r.setState(StateStopped)
 			return
 		}
 		if err == nil {
 			err = errors.New("adapter stopped without being asked to")
 		}
 		r.ReportError(err)
+		r.metrics.errors(ReasonRun).Inc()
+		r.metrics.restarts.Inc()
 		r.mu.Lock()
 		r.status.Restarts++
-		r.status.State = "restarting"
+		r.status.State = StateRestarting
 		r.mu.Unlock()
 		if time.Since(started) > r.BackoffMax {
-			delay = r.BackoffMin
+			delay = max(r.BackoffMin, time.Millisecond) // it ran well for a while: start over
 		}
 		// Full jitter keeps several failing adapters from retrying in step.
 		wait := time.Duration(rand.Int64N(int64(delay))) + r.BackoffMin/2
 		r.log.Error().Err(err).Dur("retry_in", wait).Msg("adapter failed; restarting")
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			r.setState("stopped")
+			t.Stop()
+			r.setState(StateStopped)
 			return
-		case <-time.After(wait):
+		case <-t.C:
 		}
-		delay = min(delay*2, r.BackoffMax)
+		delay = min(delay*2, max(r.BackoffMax, time.Millisecond))
 	}
 }
 
-// ReportError records an error against the adapter's status without restarting it; adapters
-// reach it through their Publisher's failures, and the runner through Run's.
+// runOnce calls the adapter's Run, turning a panic into an error so that one broken adapter
+// does not take the gateway down. The panic value is not logged: it may hold record data.
+func (r *Runner) runOnce(ctx context.Context) (err error) {
+	r.metrics.up.Set(1)
+	defer r.metrics.up.Set(0)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("adapter panicked (%T)", p)
+		}
+	}()
+	return r.adapter.Run(ctx)
+}
+
+// ReportError records an error against the adapter's status without restarting it; the
+// runner calls it for failed publishes and failed runs.
 func (r *Runner) ReportError(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -110,25 +167,124 @@ func (r *Runner) setState(s string) {
 	r.mu.Unlock()
 }
 
+func (r *Runner) countRejected(reason string) {
+	if reason == "" {
+		reason = "rejected"
+	}
+	r.metrics.errors(reason).Inc()
+	r.mu.Lock()
+	r.status.Rejected++
+	r.mu.Unlock()
+}
+
 type countingPublisher struct {
 	next Publisher
 	r    *Runner
 }
 
 func (p countingPublisher) Publish(ctx context.Context, rec Record) (PublishResult, error) {
+	start := time.Now()
 	res, err := p.next.Publish(ctx, rec)
+	p.r.metrics.publishSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() == nil {
 			p.r.ReportError(err)
+			reason := ReasonPublish
+			if errors.Is(err, ErrUnavailable) {
+				reason = ReasonUnavailable
+			}
+			p.r.metrics.errors(reason).Inc()
 		}
 		return res, err
 	}
 	p.r.mu.Lock()
-	p.r.status.Records++
 	if res.Duplicate {
 		p.r.status.Duplicates++
+	} else {
+		p.r.status.Records++
 	}
 	p.r.status.LastRecordAt = time.Now().UTC()
 	p.r.mu.Unlock()
+	if res.Duplicate {
+		p.r.metrics.duplicates.Inc()
+	} else {
+		p.r.metrics.records.Inc()
+	}
 	return res, nil
+}
+
+// runnerMetrics are one adapter's children of the shared ingest metric vectors.
+type runnerMetrics struct {
+	records, duplicates, restarts prometheus.Counter
+	up                            prometheus.Gauge
+	publishSeconds                prometheus.Observer
+	errorsVec                     *prometheus.CounterVec
+	name                          string
+}
+
+func (m *runnerMetrics) errors(reason string) prometheus.Counter {
+	return m.errorsVec.WithLabelValues(m.name, reason)
+}
+
+// newRunnerMetrics registers the ingest metric vectors with reg, or reuses the ones another
+// runner registered there, and returns this adapter's children. A nil reg registers nothing.
+func newRunnerMetrics(reg prometheus.Registerer, name string) (*runnerMetrics, error) {
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "psgw_ingest_records_total", Help: "Source records durably stored, by adapter (duplicates excluded).",
+	}, []string{"adapter"})
+	duplicates := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "psgw_ingest_duplicates_total", Help: "Source records received again and dropped as duplicates, by adapter.",
+	}, []string{"adapter"})
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "psgw_ingest_errors_total", Help: "Records refused or not stored, and adapter failures, by adapter and reason.",
+	}, []string{"adapter", "reason"})
+	restarts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "psgw_ingest_restarts_total", Help: "Times an adapter failed and was restarted.",
+	}, []string{"adapter"})
+	up := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "psgw_ingest_up", Help: "1 while the adapter is running, 0 while it is restarting or stopped.",
+	}, []string{"adapter"})
+	pub := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "psgw_ingest_publish_duration_seconds", Help: "Time from Publish to the durable store's answer.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"adapter"})
+	if reg != nil {
+		var err error
+		if records, err = registerOrReuse(reg, records); err != nil {
+			return nil, err
+		}
+		if duplicates, err = registerOrReuse(reg, duplicates); err != nil {
+			return nil, err
+		}
+		if errs, err = registerOrReuse(reg, errs); err != nil {
+			return nil, err
+		}
+		if restarts, err = registerOrReuse(reg, restarts); err != nil {
+			return nil, err
+		}
+		if up, err = registerOrReuse(reg, up); err != nil {
+			return nil, err
+		}
+		if pub, err = registerOrReuse(reg, pub); err != nil {
+			return nil, err
+		}
+	}
+	return &runnerMetrics{
+		records: records.WithLabelValues(name), duplicates: duplicates.WithLabelValues(name),
+		restarts: restarts.WithLabelValues(name), up: up.WithLabelValues(name),
+		publishSeconds: pub.WithLabelValues(name), errorsVec: errs, name: name,
+	}, nil
+}
+
+func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("registering ingest metrics: %w", err)
+	}
+	return c, nil
 }

@@ -47,6 +47,17 @@ type Adapter struct {
 
 var _ ingest.HTTPAdapter = (*Adapter)(nil)
 
+func init() { ingest.Register(Kind, Factory) }
+
+// Factory builds the adapter from deps.Settings (a Config; nil for defaults). It does no I/O.
+func Factory(deps ingest.Deps) (ingest.Adapter, error) {
+	cfg, err := ingest.SettingsAs[Config](Kind, deps)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, deps), nil
+}
+
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
 	if cfg.MaxBodyBytes <= 0 {

@@ -34,6 +34,9 @@ type FrameReader struct {
 
 	r   *bufio.Reader
 	buf []byte
+	// quiet is set after a bad trailer: the bytes up to the next start byte belong to that
+	// broken frame, so the next skip does not report them as junk.
+	quiet bool
 }
 
 // NewFrameReader returns a FrameReader that reads from r. It uses r as is
@@ -63,6 +66,9 @@ func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 // underlying reader, the caller may simply call ReadFrame again.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
 	junk, err := fr.skipToStart()
+	if fr.quiet {
+		junk, fr.quiet = false, false
+	}
 	if junk {
 		// Report the junk now; an error that ended the skipping, such as
 		// io.EOF, comes again from the next call.
@@ -123,10 +129,10 @@ func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
 	}
 	if next[0] != trailerCR {
 		// The bytes up to the next start byte belong to this broken frame,
-		// so they are not reported again as junk.
-		if _, err := fr.skipToStart(); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
+		// so the next call skips them without reporting junk. They are not
+		// skipped here: that would wait for the sender's next frame, which
+		// it sends only after the ACK for this one, wedging the connection.
+		fr.quiet = true
 		if tooLarge {
 			return buf, ErrTooLarge
 		}

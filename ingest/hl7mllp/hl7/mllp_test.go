@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 type frameResult struct {
@@ -220,5 +221,33 @@ func TestWriteFrame(t *testing.T) {
 		if err := WriteFrame(&w, []byte(bad)); !errors.Is(err, ErrFramingByte) || w.Len() != 0 {
 			t.Errorf("%q: got %v and %d bytes written, want ErrFramingByte and nothing", bad, err, w.Len())
 		}
+	}
+}
+
+// TestBadTrailerDoesNotWaitForTheNextFrame: a sender waits for the ACK of a frame before it
+// sends the next, so the reader must report a bad trailer from what has arrived, without
+// reading on to the next start byte.
+func TestBadTrailerDoesNotWaitForTheNextFrame(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("\x0bA\x1cXjunk")) }()
+	fr := NewFrameReader(pr, 0)
+	got := make(chan error, 1)
+	go func() {
+		_, err := fr.ReadFrame()
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrBadTrailer) {
+			t.Fatalf("got %v, want ErrBadTrailer", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFrame waited for more input after a bad trailer")
+	}
+	go func() { _, _ = pw.Write([]byte("more\x0bB\x1c\r")) }()
+	msg, err := fr.ReadFrame()
+	if err != nil || string(msg) != "B" {
+		t.Fatalf("next frame: got %q, %v; want \"B\" with no junk reported", msg, err)
 	}
 }

@@ -1,0 +1,162 @@
+package hl7mllp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
+)
+
+// Reasons counted with ingest.Deps.CountRejected, and so in psgw_ingest_errors_total.
+const (
+	ReasonParse        = "parse"          // not HL7: no MSH, bad delimiters, binary, bad text encoding
+	ReasonLineEndings  = "line_endings"   // segments separated by LF instead of CR
+	ReasonUnsupported  = "unsupported"    // a message type or trigger event psgw does not handle
+	ReasonInvalid      = "invalid"        // an ADT breaking a field rule (no PID, bad NHS number)
+	ReasonTooLarge     = "too_large"      // a frame over MaxMessageBytes
+	ReasonStartInFrame = "start_in_frame" // a start byte inside a frame
+	ReasonBadTrailer   = "bad_trailer"    // an end byte not followed by CR
+	ReasonJunk         = "junk"           // bytes outside any frame (no ACK: there is no message)
+	ReasonIdleTimeout  = "idle_timeout"   // no message started within IdleTimeout
+	ReasonReadTimeout  = "read_timeout"   // a message not finished within ReadTimeout
+	ReasonCutShort     = "cut_short"      // the connection closed inside a frame
+)
+
+// serveConn answers every frame of one connection, in order, until the peer goes away, a
+// timeout passes or ctx is cancelled.
+func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
+	dr := &deadlineReader{conn: conn, idle: a.cfg.IdleTimeout, read: a.cfg.ReadTimeout}
+	fr := hl7.NewFrameReader(dr, a.cfg.MaxMessageBytes)
+	log := a.deps.Logger.With().Str("peer", conn.RemoteAddr().String()).Logger()
+	for {
+		dr.arm()
+		frame, err := fr.ReadFrame()
+		var ack []byte
+		switch {
+		case err == nil:
+			ack = a.handle(ctx, frame)
+			if ack == nil {
+				return // shutting down with the publish abandoned: say nothing
+			}
+		case errors.Is(err, io.EOF):
+			return
+		case errors.Is(err, hl7.ErrJunk):
+			// No message, so no ACK: the sender would take it as the answer to its next one.
+			a.deps.CountRejected(ReasonJunk)
+			continue
+		case errors.Is(err, hl7.ErrTooLarge):
+			ack = a.refuseRaw(frame, ReasonTooLarge, "message larger than the limit of "+strconv.Itoa(a.cfg.MaxMessageBytes)+" bytes")
+		case errors.Is(err, hl7.ErrStartInFrame):
+			ack = a.refuseRaw(frame, ReasonStartInFrame, "MLLP start byte inside a message; message discarded")
+		case errors.Is(err, hl7.ErrBadTrailer):
+			ack = a.refuseRaw(frame, ReasonBadTrailer, "MLLP end byte not followed by carriage return; message discarded")
+		default:
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+				reason := ReasonIdleTimeout
+				if dr.inFrame {
+					reason = ReasonReadTimeout
+				}
+				a.deps.CountRejected(reason)
+				log.Info().Str("reason", reason).Msg("closing connection")
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				a.deps.CountRejected(ReasonCutShort)
+			}
+			return // the connection is broken or closed
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(a.cfg.ReadTimeout))
+		if err := hl7.WriteFrame(conn, ack); err != nil {
+			if ctx.Err() == nil {
+				log.Info().Err(err).Msg("could not write ACK; closing connection")
+			}
+			return
+		}
+	}
+}
+
+// handle checks and stores one message and returns its ACK, or nil when ctx was cancelled
+// before the store answered (then the sender must hear nothing).
+func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
+	now := a.deps.Now()
+	msg, err := hl7.Parse(frame)
+	if err != nil {
+		return a.refuseRaw(frame, ReasonParse, err.Error())
+	}
+	if msg.LineEndingsNormalised() {
+		// CONTRACT §3: segments are separated by CR. Accepting LF would hide a broken
+		// interface until a receiver less tolerant than this one meets it.
+		a.deps.CountRejected(ReasonLineEndings)
+		return hl7.BuildACK(msg, hl7.AckReject, "segments must be separated by carriage return (0x0D), not line feed", now)
+	}
+	adt, err := hl7.ExtractADT(msg)
+	if err != nil {
+		reason := ReasonInvalid
+		if errors.Is(err, hl7.ErrUnsupported) {
+			reason = ReasonUnsupported
+		}
+		a.deps.CountRejected(reason)
+		// hl7 errors name segments, fields and rules, never values: safe to send and log.
+		return hl7.BuildACK(msg, hl7.AckReject, err.Error(), now)
+	}
+	h := msg.Header()
+	if h.ControlID == "" {
+		a.deps.CountRejected(ReasonInvalid)
+		return hl7.BuildACK(msg, hl7.AckReject, "MSH-10: message control id required", now)
+	}
+	rec := ingest.Record{
+		Kind:       ingest.KindADT,
+		Source:     a.cfg.Source,
+		LocalID:    h.ControlID,
+		Key:        RecordKey(a.cfg.Source, adt.Patient),
+		ID:         RecordID(a.cfg.Source, h),
+		Data:       bytes.Clone(frame), // the frame reader reuses its buffer
+		ReceivedAt: now.UTC(),
+	}
+	pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := a.deps.Publisher.Publish(pctx, rec); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.deps.Logger.Warn().Err(err).Str("record", rec.ID).Str("event", adt.Event).Msg("ADT message not stored; answered AE")
+		return hl7.BuildACK(msg, hl7.AckError, "message could not be stored now; resend later", now)
+	}
+	return hl7.BuildACK(msg, hl7.AckAccept, "", now)
+}
+
+// refuseRaw counts a frame that could not be parsed and returns its AR, with MSA-2 set to
+// whatever control id could be salvaged from it.
+func (a *Adapter) refuseRaw(frame []byte, reason, text string) []byte {
+	a.deps.CountRejected(reason)
+	return hl7.BuildACKRaw(hl7.SalvageControlID(frame), hl7.AckReject, text, a.deps.Now())
+}
+
+// deadlineReader applies the idle timeout until a message starts and the read timeout from
+// then on, so a peer that sends nothing and a peer that sends one byte a minute are both cut
+// off. arm is called before each frame.
+type deadlineReader struct {
+	conn       net.Conn
+	idle, read time.Duration
+	inFrame    bool
+}
+
+func (d *deadlineReader) arm() {
+	d.inFrame = false
+	_ = d.conn.SetReadDeadline(time.Now().Add(d.idle))
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	n, err := d.conn.Read(p)
+	if n > 0 && !d.inFrame {
+		d.inFrame = true
+		_ = d.conn.SetReadDeadline(time.Now().Add(d.read))
+	}
+	return n, err
+}

@@ -1,0 +1,170 @@
+// Package hl7mllp is the ingest adapter for the EPR's HL7 v2 feed over MLLP (CONTRACT §3). It
+// listens on TCP (optionally TLS), reads MLLP frames, checks that each is an ADT message psgw
+// handles (A01, A02, A03, A04, A05, A08, A28, A31, A40), publishes it as a raw ADT record and
+// answers every frame with one ACK whose MSA-2 echoes MSH-10:
+//
+//   - AA only after Publish returned nil, i.e. after the JetStream PubAck;
+//   - AE when the record could not be stored now (the sender resends later);
+//   - AR, with the reason in MSA-3 and ERR, for anything that cannot be parsed or is not
+//     supported; nothing is published.
+//
+// The demographics store is not kept here: the patients package consumes the raw ADT records.
+// The parser, framing and ACK builder live in the hl7 subpackage.
+package hl7mllp
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
+)
+
+// Kind is this adapter's registered kind.
+const Kind = "hl7mllp"
+
+// Config is the adapter's settings, from the mllp section of the gateway's configuration.
+type Config struct {
+	// Addr is the TCP listen address (port 0 picks a free one).
+	Addr string
+	// Source is the name records are stored under, e.g. "epr".
+	Source string
+	// MaxMessageBytes caps one message; a larger frame gets AR. Default 1 MiB.
+	MaxMessageBytes int
+	// ReadTimeout bounds how long a sender may take over one message once it started sending
+	// it. Default 30s.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a connection on which no message starts for this long. Default 10m.
+	IdleTimeout time.Duration
+	// MaxConnections caps open connections; more are closed at once. 0: no limit.
+	MaxConnections int
+	// TLS, when set, makes the listener speak TLS. The gateway loads the certificate.
+	TLS *tls.Config
+	// PublishTimeout bounds the wait for durable storage before answering AE. Default 5s.
+	PublishTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Source == "" {
+		c.Source = "epr"
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = hl7.DefaultMaxFrameSize
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Adapter is the MLLP listener. Build it with New or the registered Factory.
+type Adapter struct {
+	cfg  Config
+	deps ingest.Deps
+
+	mu    sync.Mutex
+	ln    net.Listener
+	ready chan struct{} // closed once ln is listening for the current Run
+}
+
+var _ ingest.Adapter = (*Adapter)(nil)
+
+func init() { ingest.Register(Kind, Factory) }
+
+// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+func Factory(deps ingest.Deps) (ingest.Adapter, error) {
+	cfg, err := ingest.SettingsAs[Config](Kind, deps)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Addr == "" {
+		return nil, errors.New("hl7mllp adapter: Addr is required")
+	}
+	return New(cfg, deps), nil
+}
+
+// New builds the adapter. It does no I/O.
+func New(cfg Config, deps ingest.Deps) *Adapter {
+	deps.Now = deps.Clock()
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps, ready: make(chan struct{})}
+}
+
+// Addr waits until Run is listening and returns the bound address.
+func (a *Adapter) Addr(ctx context.Context) (net.Addr, error) {
+	a.mu.Lock()
+	ready := a.ready
+	a.mu.Unlock()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln == nil {
+		return nil, errors.New("hl7mllp adapter is not running")
+	}
+	return a.ln.Addr(), nil
+}
+
+// Run listens and serves until ctx is cancelled; see ingest.Adapter for the lifecycle. Each
+// connection has its own goroutine, so a slow or broken sender holds up no other.
+func (a *Adapter) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)
+	}
+	if a.cfg.TLS != nil {
+		ln = tls.NewListener(ln, a.cfg.TLS)
+	}
+	a.mu.Lock()
+	a.ln = ln
+	close(a.ready)
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.ln = nil
+		a.ready = make(chan struct{})
+		a.mu.Unlock()
+	}()
+	return ingest.ServeConns(ctx, ln, a.cfg.MaxConnections, a.deps, a.serveConn)
+}
+
+// RecordKey is the subject key of an ADT record: a hash of the patient's NHS number, or of
+// the first local id, so that one patient's updates share a subject and no identifier
+// appears in one.
+func RecordKey(source string, p hl7.PatientIDs) string {
+	if p.NHSNumber != "" {
+		return ingest.IncidentKey(source, "nhs\x00"+p.NHSNumber)
+	}
+	if len(p.LocalIDs) > 0 {
+		return ingest.IncidentKey(source, "local\x00"+p.LocalIDs[0].Authority+"\x00"+p.LocalIDs[0].ID)
+	}
+	return ingest.IncidentKey(source, "unknown")
+}
+
+// RecordID is the deduplication id of an ADT message: the sending application and facility
+// with MSH-10, which HL7 requires to be unique per sender. A resent message gets the same id
+// and is dropped by the durable store.
+func RecordID(source string, h hl7.Header) string {
+	sum := sha256.New()
+	for _, s := range []string{h.SendingApplication, h.SendingFacility, h.ControlID} {
+		sum.Write([]byte(s))
+		sum.Write([]byte{0})
+	}
+	return source + ".adt." + hex.EncodeToString(sum.Sum(nil)[:16])
+}

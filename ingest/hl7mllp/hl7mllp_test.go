@@ -1,0 +1,485 @@
+package hl7mllp_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/adaptertest"
+	"github.com/psgw/psgw/ingest/hl7mllp"
+	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
+	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
+)
+
+var at = time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+
+// jane is an invented patient with a published test NHS number.
+var jane = mllptest.Patient{NHS: "9434765919", Local: "RGT1234567", DOB: "19650412", Sex: "F", Ethnicity: "A", Location: "WARD7"}
+
+func TestConformance(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Subject{
+		Kind: ingest.KindADT,
+		New: func(t *testing.T, deps ingest.Deps) (ingest.Adapter, adaptertest.Sender) {
+			a := hl7mllp.New(hl7mllp.Config{Addr: "127.0.0.1:0", PublishTimeout: time.Minute}, deps)
+			return a, func(ctx context.Context, n int) (adaptertest.Outcome, error) {
+				addr, err := a.Addr(ctx)
+				if err != nil {
+					return 0, err
+				}
+				c, err := mllptest.Dial(ctx, addr.String(), nil)
+				if err != nil {
+					return 0, err
+				}
+				defer c.Close()
+				p := jane
+				p.Local = fmt.Sprintf("RGT%07d", n)
+				ack, err := c.Send(mllptest.ADT("A08", fmt.Sprintf("CONF%d", n), at, p))
+				if err != nil {
+					return 0, err
+				}
+				switch ack.Code {
+				case "AA":
+					return adaptertest.Accepted, nil
+				case "AE":
+					return adaptertest.Retry, nil
+				}
+				return adaptertest.Refused, nil
+			}
+		},
+	})
+}
+
+// counts records CountRejected reasons.
+type counts struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *counts) add(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[reason]++
+}
+
+func (c *counts) get(reason string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[reason]
+}
+
+type rig struct {
+	t       *testing.T
+	a       *hl7mllp.Adapter
+	store   *adaptertest.Store
+	rejects *counts
+	addr    string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func newRig(t *testing.T, cfg hl7mllp.Config) *rig {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	r := &rig{t: t, store: adaptertest.NewStore(), rejects: &counts{m: map[string]int{}}, done: make(chan error, 1)}
+	r.a = hl7mllp.New(cfg, ingest.Deps{Name: "hl7mllp", Publisher: r.store, Logger: zerolog.Nop(), OnReject: r.rejects.add})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.a.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	addr, err := r.a.Addr(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = addr.String()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("Run did not return after cancellation")
+	}
+}
+
+func (r *rig) dial() *mllptest.Client {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := mllptest.Dial(ctx, r.addr, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestEveryADTEventGetsAAAfterStorage(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{Source: "epr"})
+	c := r.dial()
+	bob := mllptest.Patient{NHS: "4010232137", Local: "RGT7777777", DOB: "19500101", Sex: "M"}
+	for i, ev := range []string{"A01", "A02", "A03", "A04", "A05", "A08", "A28", "A31"} {
+		ctl := fmt.Sprintf("MSG%03d", i)
+		ack, err := c.Send(mllptest.ADT(ev, ctl, at.Add(time.Duration(i)*time.Hour), jane))
+		if err != nil {
+			t.Fatalf("%s: %v", ev, err)
+		}
+		if ack.Code != "AA" || ack.Control != ctl {
+			t.Errorf("%s: got %s for %q, want AA for %q (%s)", ev, ack.Code, ack.Control, ctl, ack.Raw)
+		}
+	}
+	ack, err := c.Send(mllptest.ADTMerge("A40", "MSG-MERGE", at.Add(9*time.Hour), jane, &bob))
+	if err != nil || ack.Code != "AA" {
+		t.Fatalf("A40: got %+v, %v, want AA", ack, err)
+	}
+	recs := r.store.Records()
+	if len(recs) != 9 {
+		t.Fatalf("stored: got %d, want 9", len(recs))
+	}
+	for _, rec := range recs {
+		if rec.Kind != ingest.KindADT || rec.Source != "epr" || rec.Key != recs[0].Key {
+			t.Errorf("record %s: kind %q source %q key %q, want adt, epr and one key per patient", rec.ID, rec.Kind, rec.Source, rec.Key)
+		}
+		for _, id := range []string{jane.NHS, jane.Local, bob.NHS} {
+			if strings.Contains(rec.Key+rec.ID, id) {
+				t.Errorf("record %s: an identifier appears in its key or id", rec.ID)
+			}
+		}
+		if _, err := hl7.Parse(rec.Data); err != nil {
+			t.Errorf("record %s: data is not the message: %v", rec.ID, err)
+		}
+	}
+	// The same message again is the same record: AA, stored once.
+	ack, err = c.Send(mllptest.ADT("A01", "MSG000", at, jane))
+	if err != nil || ack.Code != "AA" {
+		t.Fatalf("resend: got %+v, %v, want AA", ack, err)
+	}
+	if n := len(r.store.Records()); n != 9 {
+		t.Errorf("after a resend: stored %d, want 9", n)
+	}
+}
+
+func TestAEWhenStorageUnavailable(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{PublishTimeout: 200 * time.Millisecond})
+	c := r.dial()
+	r.store.Fail(fmt.Errorf("%w: queue down", ingest.ErrUnavailable))
+	ack, err := c.Send(mllptest.ADT("A08", "AE-1", at, jane))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Code != "AE" || ack.Control != "AE-1" || !ack.ERR || ack.Text == "" {
+		t.Errorf("queue down: got %+v, want AE for AE-1 with a reason and ERR", ack)
+	}
+	// A store that does not answer in time is the same to the sender.
+	r.store.Fail(nil)
+	r.store.Hold()
+	ack, err = c.Send(mllptest.ADT("A08", "AE-2", at, jane))
+	if err != nil || ack.Code != "AE" || ack.Control != "AE-2" {
+		t.Errorf("publish timeout: got %+v, %v, want AE for AE-2", ack, err)
+	}
+	r.store.Release()
+	ack, err = c.Send(mllptest.ADT("A08", "AE-1", at, jane))
+	if err != nil || ack.Code != "AA" {
+		t.Errorf("resend after recovery: got %+v, %v, want AA", ack, err)
+	}
+}
+
+// frame wraps s in MLLP framing bytes.
+func frame(s string) []byte { return []byte("\x0b" + s + "\x1c\r") }
+
+const good = "MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08^ADT_A01|%s|P|2.5\rEVN||20250310090000+0000\rPID|1||9434765919^^^NHS^NH||TEST^PATIENT||19650412|F\r"
+
+func goodMsg(ctl string) string { return fmt.Sprintf(good, ctl) }
+
+func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
+	const limit = 4096
+	r := newRig(t, hl7mllp.Config{MaxMessageBytes: limit})
+	latin1 := "MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|L1|P|2.5|||||GBR|UNICODE UTF-8\rEVN||20250310090000+0000\rPID|1||9434765919^^^NHS^NH||CL\xc9MENT^ANA||19650412|F\r"
+	for _, tc := range []struct {
+		name    string
+		raw     []byte
+		reason  string
+		control string // the MSA-2 wanted
+		text    string // part of the reason wanted in MSA-3
+	}{
+		{"no MSH", frame("PID|1||9434765919^^^NHS^NH||TEST^PATIENT\r"), hl7mllp.ReasonParse, "", "no MSH segment"},
+		{"empty frame", frame(""), hl7mllp.ReasonParse, "", "empty message"},
+		{"wrong separators", frame(strings.Replace(goodMsg("SEP1"), "^~\\&", "^~\\", 1)), hl7mllp.ReasonParse, "SEP1", "encoding characters"},
+		{"repeated separators", frame(strings.Replace(goodMsg("SEP2"), "^~\\&", "^^\\&", 1)), hl7mllp.ReasonParse, "SEP2", "distinct"},
+		{"truncated segment id", frame(goodMsg("TR1") + "PV\r"), hl7mllp.ReasonParse, "TR1", "invalid segment id"},
+		{"truncated PID", frame(strings.SplitAfter(goodMsg("TR2"), "EVN||20250310090000+0000\r")[0] + "PID|1\r"), hl7mllp.ReasonInvalid, "TR2", "PID-3"},
+		{"truncated MSH", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A0"), hl7mllp.ReasonUnsupported, "", "unsupported"},
+		{"binary junk in a frame", frame("\x00\x01\x02\xff\xfe binary \x7f\x10"), hl7mllp.ReasonParse, "", "no MSH"},
+		{"binary after MSH", frame(goodMsg("BIN1") + "ZZZ|\x00\x01\x02\r"), hl7mllp.ReasonParse, "BIN1", "binary"},
+		{"invalid UTF-8 declared UTF-8", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|U1|P|2.5|||||GBR|UNICODE UTF-8\rPID|1||9434765919^^^NHS^NH||\xff\xfe\xc3\r"), hl7mllp.ReasonParse, "U1", "UTF-8"},
+		{"Latin-1 text declared UTF-8", frame(latin1), hl7mllp.ReasonParse, "L1", "UTF-8"},
+		{"start byte inside a message", []byte("\x0b" + goodMsg("SB1")[:60] + "\x0b" + goodMsg("SB2")[:10]), hl7mllp.ReasonStartInFrame, "", "start byte"},
+		{"LF line endings", frame(strings.ReplaceAll(goodMsg("LF1"), "\r", "\n")), hl7mllp.ReasonLineEndings, "LF1", "carriage return"},
+		{"CRLF line endings", frame(strings.ReplaceAll(goodMsg("LF2"), "\r", "\r\n")), hl7mllp.ReasonLineEndings, "LF2", "carriage return"},
+		{"over the size limit", frame(goodMsg("BIG1") + "ZXX|" + strings.Repeat("x", 2*limit) + "\r"), hl7mllp.ReasonTooLarge, "BIG1", "limit of 4096"},
+		{"end byte without CR", []byte("\x0b" + goodMsg("TRL1") + "\x1cX"), hl7mllp.ReasonBadTrailer, "TRL1", "carriage return"},
+		{"unsupported message type", frame(strings.Replace(goodMsg("ORU1"), "ADT^A08^ADT_A01", "ORU^R01", 1)), hl7mllp.ReasonUnsupported, "ORU1", "ORU^R01"},
+		{"unsupported trigger", frame(strings.Replace(goodMsg("A17"), "ADT^A08^ADT_A01", "ADT^A17", 1)), hl7mllp.ReasonUnsupported, "A17", "ADT^A17"},
+		{"bad NHS number", frame(strings.Replace(goodMsg("NHS1"), "9434765919", "9434765918", 1)), hl7mllp.ReasonInvalid, "NHS1", "PID-3"},
+		{"no control id", frame(goodMsg("")), hl7mllp.ReasonInvalid, "", "MSH-10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := r.dial()
+			before := r.rejects.get(tc.reason)
+			stored := len(r.store.Records())
+			if _, err := c.Conn.Write(tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reason == hl7mllp.ReasonStartInFrame {
+				// The cut-short message's successor is still in flight; finish it so the
+				// listener reaches the next frame.
+				if _, err := c.Conn.Write([]byte(goodMsg("SB2")[10:] + "\x1c\r")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ack, err := c.ReadAck()
+			if err != nil {
+				t.Fatalf("reading the ACK: %v", err)
+			}
+			if ack.Code != "AR" || ack.Control != tc.control || !ack.ERR {
+				t.Errorf("got %s for %q (ERR %v), want AR for %q with ERR: %q", ack.Code, ack.Control, ack.ERR, tc.control, ack.Raw)
+			}
+			if !strings.Contains(ack.Text, tc.text) {
+				t.Errorf("MSA-3 %q does not give the reason %q", ack.Text, tc.text)
+			}
+			if got := r.rejects.get(tc.reason); got != before+1 {
+				t.Errorf("%s count: got %d, want %d", tc.reason, got, before+1)
+			}
+			if tc.reason == hl7mllp.ReasonStartInFrame {
+				ack, err := c.ReadAck()
+				if err != nil || ack.Code != "AA" || ack.Control != "SB2" {
+					t.Errorf("the message after the stray start byte: got %+v, %v, want AA for SB2", ack, err)
+				}
+				stored++
+			}
+			if n := len(r.store.Records()); n != stored {
+				t.Errorf("a refused message was stored: %d records, want %d", n, stored)
+			}
+			// The connection is not wedged: the next message gets its AA.
+			ctl := "OK-" + strings.ReplaceAll(tc.name, " ", "-")
+			ack, err = c.Send([]byte(goodMsg(ctl)))
+			if err != nil || ack.Code != "AA" || ack.Control != ctl {
+				t.Errorf("next message on the same connection: got %+v, %v, want AA for %s", ack, err, ctl)
+			}
+		})
+	}
+}
+
+func TestLatin1DeclaredAsSuchIsAccepted(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{})
+	c := r.dial()
+	msg := "MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|L2|P|2.4|||||GBR|8859/1\rEVN||20250310090000+0000\rPID|1||9434765919^^^NHS^NH||CL\xc9MENT^ANA||19650412|F\r"
+	ack, err := c.Send([]byte(msg))
+	if err != nil || ack.Code != "AA" || ack.Control != "L2" {
+		t.Fatalf("got %+v, %v, want AA", ack, err)
+	}
+}
+
+func TestJunkOutsideFramesIsCountedAndSkipped(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{})
+	c := r.dial()
+	raw := append([]byte("\x00\x01\x02 binary junk \xff\xfe\n"), frame(goodMsg("J1"))...)
+	ack, err := c.SendRaw(raw)
+	if err != nil || ack.Code != "AA" || ack.Control != "J1" {
+		t.Fatalf("message after junk: got %+v, %v, want AA for J1 (no ACK for the junk itself)", ack, err)
+	}
+	if got := r.rejects.get(hl7mllp.ReasonJunk); got != 1 {
+		t.Errorf("junk count: got %d, want 1", got)
+	}
+}
+
+// waitClosed waits, bounded, for the server to close c.
+func waitClosed(t *testing.T, c net.Conn, within time.Duration) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(within))
+	buf := make([]byte, 64)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the listener did not close the connection within %s", within)
+		}
+		return // EOF or reset: closed
+	}
+}
+
+func TestSilentAndSlowPeersAreCutOffWithoutBlockingOthers(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{IdleTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
+	silent := r.dial()
+	slow := r.dial()
+	if _, err := slow.Conn.Write([]byte("\x0b" + goodMsg("SLOW")[:20])); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile another sender is served at once, over and over.
+	busy := r.dial()
+	for i := range 5 {
+		ctl := fmt.Sprintf("BUSY%d", i)
+		ack, err := busy.Send([]byte(goodMsg(ctl)))
+		if err != nil || ack.Code != "AA" {
+			t.Fatalf("busy sender: got %+v, %v, want AA", ack, err)
+		}
+	}
+	waitClosed(t, silent.Conn, 5*time.Second)
+	waitClosed(t, slow.Conn, 5*time.Second)
+	if r.rejects.get(hl7mllp.ReasonIdleTimeout) < 1 || r.rejects.get(hl7mllp.ReasonReadTimeout) != 1 {
+		t.Errorf("timeouts counted: idle %d read %d, want idle ≥ 1 and read 1",
+			r.rejects.get(hl7mllp.ReasonIdleTimeout), r.rejects.get(hl7mllp.ReasonReadTimeout))
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{MaxConnections: 2})
+	a, b := r.dial(), r.dial()
+	for _, c := range []*mllptest.Client{a, b} {
+		if ack, err := c.Send([]byte(goodMsg("MC"))); err != nil || ack.Code != "AA" {
+			t.Fatalf("within the limit: got %+v, %v, want AA", ack, err)
+		}
+	}
+	extra := r.dial()
+	waitClosed(t, extra.Conn, 5*time.Second)
+	if got := r.rejects.get("too_many_connections"); got != 1 {
+		t.Errorf("too_many_connections: got %d, want 1", got)
+	}
+	a.Close()
+	// A freed slot is taken again (the close is noticed asynchronously, so retry briefly).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := r.dial()
+		ack, err := c.Send([]byte(goodMsg("MC2")))
+		if err == nil && ack.Code == "AA" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a freed connection slot was not reused: %v", err)
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	r := newRig(t, hl7mllp.Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mllptest.Dial(ctx, r.addr, &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ack, err := c.Send([]byte(goodMsg("TLS1")))
+	if err != nil || ack.Code != "AA" || ack.Control != "TLS1" {
+		t.Fatalf("over TLS: got %+v, %v, want AA", ack, err)
+	}
+	// A plain-text sender on the TLS port gets nothing and is disconnected.
+	plain := r.dial()
+	_, _ = plain.Conn.Write(frame(goodMsg("PLAIN")))
+	if _, err := plain.ReadAck(); err == nil {
+		t.Error("a plain-text sender on the TLS listener got an ACK")
+	}
+}
+
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestNoGoroutinesLeft starts the listener, leaves it with open, stalled and busy
+// connections, stops it, and checks every goroutine it started is gone.
+func TestNoGoroutinesLeft(t *testing.T) {
+	settle := func() int {
+		runtime.GC()
+		return runtime.NumGoroutine()
+	}
+	before := settle()
+	r := newRig(t, hl7mllp.Config{})
+	var clients []*mllptest.Client
+	for i := range 8 {
+		c := r.dial()
+		clients = append(clients, c)
+		switch i % 3 {
+		case 0:
+			_, _ = c.Send([]byte(goodMsg(fmt.Sprint("G", i))))
+		case 1:
+			_, _ = c.Conn.Write([]byte("\x0bMSH|^~\\&|EPR")) // stalled mid-frame
+		}
+	}
+	r.store.Hold()
+	held := r.dial()
+	_, _ = held.Conn.Write(frame(goodMsg("HELD")))
+	<-r.store.Entered()
+	r.stop()
+	r.store.Release()
+	for _, c := range append(clients, held) {
+		if _, err := c.ReadAck(); err == nil {
+			// Only messages sent before the stop were answered; none may be left.
+			if _, err := c.ReadAck(); !errors.Is(err, io.EOF) && err == nil {
+				t.Error("a connection got an ACK after the listener stopped")
+			}
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := settle()
+		if n <= before {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines: %d before, %d after stopping\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,147 @@
+package httppush_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/adaptertest"
+	"github.com/psgw/psgw/ingest/httppush"
+)
+
+func incident(n int) string {
+	return fmt.Sprintf(`{"source":"datix","local_id":"INC-%d","event_type":"incident","occurred_at":"2025-03-14","description":"Missed dose %d"}`, n, n)
+}
+
+func serve(t *testing.T, cfg httppush.Config, deps ingest.Deps) (*httppush.Adapter, string) {
+	t.Helper()
+	a := httppush.New(cfg, deps)
+	mux := http.NewServeMux()
+	a.Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return a, srv.URL + "/api/v1/incidents"
+}
+
+func post(ctx context.Context, url, contentType, body string, hdr map[string]string) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+// TestConformance runs the suite every adapter passes.
+func TestConformance(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Subject{
+		Kind: ingest.KindIncident,
+		New: func(t *testing.T, deps ingest.Deps) (ingest.Adapter, adaptertest.Sender) {
+			a, url := serve(t, httppush.Config{PublishTimeout: time.Minute}, deps)
+			return a, func(ctx context.Context, n int) (adaptertest.Outcome, error) {
+				resp, _, err := post(ctx, url, "application/json", incident(n), nil)
+				if err != nil {
+					return 0, err
+				}
+				switch resp.StatusCode {
+				case http.StatusAccepted:
+					return adaptertest.Accepted, nil
+				case http.StatusServiceUnavailable:
+					return adaptertest.Retry, nil
+				}
+				return adaptertest.Refused, nil
+			}
+		},
+	})
+}
+
+// TestAnswers pins the HTTP behaviour of CONTRACT §2.
+func TestAnswers(t *testing.T) {
+	store := adaptertest.NewStore()
+	token := "0123456789abcdef-token"
+	_, url := serve(t, httppush.Config{MaxBodyBytes: 2048, Tokens: []string{token}, RetryAfter: 7 * time.Second},
+		ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()})
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, contentType, body string
+		hdr                     map[string]string
+		fail                    bool
+		wantStatus              int
+		wantBody                string
+		wantHeader              [2]string
+	}{
+		{name: "accepted", contentType: "application/json", body: incident(1), hdr: auth, wantStatus: 202,
+			wantBody: `{"id":"datix.`},
+		{name: "duplicate", contentType: "application/json", body: incident(1), hdr: auth, wantStatus: 202,
+			wantBody: `"duplicate":true`},
+		{name: "no token", contentType: "application/json", body: incident(2), wantStatus: 401,
+			wantBody: `{"error":"missing or invalid bearer token"}` + "\n"},
+		{name: "wrong type", contentType: "text/plain", body: incident(2), hdr: auth, wantStatus: 415,
+			wantBody: `{"error":"Content-Type must be application/json"}` + "\n"},
+		{name: "too large", contentType: "application/json", body: strings.Repeat(" ", 3000), hdr: auth, wantStatus: 413,
+			wantBody: `{"error":"body is larger than the limit of 2048 bytes"}` + "\n"},
+		{name: "invalid", contentType: "application/json", body: `{"source":"datix"}`, hdr: auth, wantStatus: 400,
+			wantBody: `{"error":"invalid incident","problems":[`},
+		{name: "unavailable", contentType: "application/json", body: incident(3), hdr: auth, fail: true, wantStatus: 503,
+			wantBody:   `{"error":"the gateway cannot store the incident durably right now; retry later"}` + "\n",
+			wantHeader: [2]string{"Retry-After", "7"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fail {
+				store.Fail(fmt.Errorf("%w: test", ingest.ErrUnavailable))
+				defer store.Fail(nil)
+			}
+			resp, body, err := post(ctx, url, tc.contentType, tc.body, tc.hdr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Errorf("status: got %d, want %d (%s)", resp.StatusCode, tc.wantStatus, body)
+			}
+			if !strings.Contains(body, tc.wantBody) {
+				t.Errorf("body: got %q, want it to contain %q", body, tc.wantBody)
+			}
+			if tc.wantHeader[0] != "" && resp.Header.Get(tc.wantHeader[0]) != tc.wantHeader[1] {
+				t.Errorf("%s: got %q, want %q", tc.wantHeader[0], resp.Header.Get(tc.wantHeader[0]), tc.wantHeader[1])
+			}
+		})
+	}
+	if n := len(store.Records()); n != 1 {
+		t.Errorf("stored: got %d, want 1", n)
+	}
+	if !bytes.Equal(store.Records()[0].Data, []byte(incident(1))) {
+		t.Error("stored data is not the body as received")
+	}
+}
+
+func TestFactoryIsRegistered(t *testing.T) {
+	f, ok := ingest.Lookup(httppush.Kind)
+	if !ok {
+		t.Fatal("httppush is not registered")
+	}
+	if _, err := f(ingest.Deps{Settings: httppush.Config{MaxBodyBytes: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f(ingest.Deps{Settings: 3}); err == nil {
+		t.Error("wrong settings type: got no error")
+	}
+}

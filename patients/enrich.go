@@ -1,0 +1,196 @@
+package patients
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/queue"
+)
+
+// Enrich fills in each patient's missing date of birth, sex and ethnicity from the store, as
+// at the incident's occurred_at (else reported_at, else now). A patient is looked up by NHS
+// number, then by local patient id. Values the incident already has are never overwritten,
+// and no identifier is added. It implements the mapper's Enricher.
+//
+// rawSeq is the incident's sequence in the raw stream. Before looking up, Enrich waits, at
+// most EnrichWait, until the stage has applied every ADT record stored before the incident,
+// so that an incident posted right after an ADT message sees it. After the wait it goes on
+// with what the store holds; nothing is lost, the incident is mapped either way.
+//
+// It returns an error only when the store cannot be read, so that the caller retries.
+func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) error {
+	if in == nil || !needsEnrichment(in) {
+		return nil
+	}
+	if s.opts.EnrichWait > 0 {
+		if err := s.waitApplied(ctx, rawSeq); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	open := s.kv != nil
+	s.mu.Unlock()
+	if !open {
+		// The stage is not running (yet): there is nothing to enrich from.
+		return nil
+	}
+	at := incidentTime(in, s.opts.Now())
+	enriched := false
+	for i := range in.Patients {
+		p := &in.Patients[i]
+		if !patientNeeds(p) {
+			continue
+		}
+		d, found, err := s.lookup(ctx, p.NHSNumber, p.LocalPatientID, at)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue
+		}
+		if p.DateOfBirth == "" && d.DateOfBirth != "" && !dobAfter(d.DateOfBirth, at) {
+			p.DateOfBirth, enriched = d.DateOfBirth, true
+		}
+		if p.Sex == "" && d.Sex != "" {
+			p.Sex, enriched = d.Sex, true
+		}
+		if p.Ethnicity == "" && nhsEthnicCategory(d.Ethnicity) {
+			p.Ethnicity, enriched = d.Ethnicity, true
+		}
+	}
+	if enriched {
+		s.mu.Lock()
+		s.status.Enriched++
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Lookup returns the demographics of the patient with the given NHS number or local patient
+// id (either may be empty) as at t.
+func (s *Stage) Lookup(ctx context.Context, nhsNumber, localPatientID string, at time.Time) (Demographics, bool, error) {
+	return s.lookup(ctx, nhsNumber, localPatientID, at)
+}
+
+func (s *Stage) lookup(ctx context.Context, nhsNumber, localID string, at time.Time) (Demographics, bool, error) {
+	var keys []string
+	if nhsNumber != "" {
+		keys = append(keys, NHSKey(nhsNumber))
+	}
+	if localID != "" {
+		keys = append(keys, LocalKey(s.opts.Source, localID))
+	}
+	for _, k := range keys {
+		r, err := s.get(ctx, k)
+		if err != nil {
+			return Demographics{}, false, err
+		}
+		if r != nil {
+			return r.AsAt(at), true, nil
+		}
+	}
+	return Demographics{}, false, nil
+}
+
+// waitApplied waits until every ADT record below rawSeq in the raw stream has been applied,
+// the stage's EnrichWait passes, or ctx ends (the only error).
+func (s *Stage) waitApplied(ctx context.Context, rawSeq uint64) error {
+	timer := time.NewTimer(s.opts.EnrichWait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		started, applied, changed, raw := s.started, s.applied, s.changed, s.raw
+		s.mu.Unlock()
+		if started {
+			if applied+1 >= rawSeq {
+				return nil
+			}
+			next, err := nextADT(ctx, raw, applied+1)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil:
+				s.log.Warn().Err(err).Msg("cannot tell whether ADT records are pending; enriching from the store as it is")
+				return nil
+			case next == 0 || next >= rawSeq:
+				return nil // no ADT record waits before the incident
+			}
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			s.mu.Lock()
+			s.status.WaitTimeouts++
+			s.mu.Unlock()
+			s.log.Warn().Dur("waited", s.opts.EnrichWait).Msg("demographics store still behind; enriching from it as it is")
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// nextADT returns the raw stream sequence of the first ADT record at or after seq, or 0 when
+// there is none.
+func nextADT(ctx context.Context, raw jetstream.Stream, seq uint64) (uint64, error) {
+	m, err := raw.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(queue.RawSubject(ingest.KindADT, "*", "*")))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.Sequence, nil
+}
+
+func needsEnrichment(in *fhir.Incident) bool {
+	for i := range in.Patients {
+		if patientNeeds(&in.Patients[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func patientNeeds(p *fhir.Patient) bool {
+	return (p.NHSNumber != "" || p.LocalPatientID != "") && (p.DateOfBirth == "" || p.Sex == "" || p.Ethnicity == "")
+}
+
+// incidentTime is the time the incident is looked up as at. A date without a time means the
+// whole day, so its end is used: an ADT message earlier that day counts.
+func incidentTime(in *fhir.Incident, now time.Time) time.Time {
+	for _, s := range []string{in.OccurredAt, in.ReportedAt} {
+		if s == "" {
+			continue
+		}
+		if t, err := fhir.ParseDateOrTime(s); err == nil {
+			if len(s) == len(time.DateOnly) {
+				t = t.Add(24*time.Hour - time.Nanosecond)
+			}
+			return t
+		}
+	}
+	return now
+}
+
+func dobAfter(dob string, at time.Time) bool {
+	t, err := fhir.ParseDate(dob)
+	return err != nil || t.After(at)
+}
+
+// nhsEthnicCategory reports whether v is an NHS Data Dictionary ethnic category code, the
+// only ethnicity values the mapping knows without a code map; anything else is left out
+// rather than let the store's data quarantine an incident.
+func nhsEthnicCategory(v string) bool {
+	v = strings.ToUpper(v)
+	if v == "99" {
+		return true
+	}
+	return len(v) == 1 && strings.Contains("ABCDEFGHJKLMNPRSZ", v)
+}

@@ -32,6 +32,8 @@ type Config struct {
 	OnAmbiguousPost string // "hold" or "retry"
 	// ProbeInterval is how often a paused forwarder checks whether the key works again.
 	ProbeInterval time.Duration
+	// Metrics receives the forwarder's instruments; nil creates unregistered ones.
+	Metrics *Metrics
 }
 
 // Forwarder consumes the outbox. Run it once; Status may be called at any time.
@@ -45,6 +47,7 @@ type Forwarder struct {
 
 	paused      atomic.Bool
 	pauseReason atomic.Pointer[string]
+	resumed     chan struct{}
 	running     atomic.Bool
 	delivered   atomic.Uint64
 	lastSuccess atomic.Int64
@@ -61,7 +64,10 @@ func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 40 * time.Second
 	}
-	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now, resumed: make(chan struct{}, 1)}
 }
 
 // Status is the forwarder's state for the status page, readiness and metrics.
@@ -101,12 +107,17 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		Description:   "delivers mapped resources to the national service",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       3*f.cfg.Timeout + 30*time.Second,
-		MaxDeliver:    -1,
+		MaxDeliver:    f.maxDeliver(),
 		MaxAckPending: 100000,
 	})
 	if err != nil {
 		return err
 	}
+	stopAdvisories, err := f.watchMaxDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAdvisories()
 	f.running.Store(true)
 	defer f.running.Store(false)
 
@@ -124,6 +135,15 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	// Fetch in batches rather than a push-style iterator so that every message the gateway
 	// holds is one it can hand back (Nak) on shutdown, instead of one that waits out AckWait.
 	for ctx.Err() == nil {
+		if f.paused.Load() {
+			// Paused: leave the outbox alone instead of cycling messages through Nak, so no
+			// delivery count is spent while the key is refused.
+			select {
+			case <-ctx.Done():
+			case <-f.resumed:
+			}
+			continue
+		}
 		batch, err := cons.Fetch(f.cfg.Concurrency*2, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() == nil {
@@ -140,7 +160,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			select {
 			case shards[h.Sum32()%uint32(len(shards))] <- m:
 			case <-ctx.Done():
-				_ = m.Nak()
+				_ = m.NakWithDelay(queue.ShutdownNakDelay)
 			}
 		}
 	}
@@ -165,7 +185,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // outcome, so a crash at any point leaves the message to be redelivered and re-judged.
 func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 	if ctx.Err() != nil {
-		_ = m.Nak() // stopping: hand it back for the next start
+		_ = m.NakWithDelay(queue.ShutdownNakDelay) // stopping: hand it back for the next start
 		return
 	}
 	h := m.Headers()
@@ -203,7 +223,7 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
-	if e.State == StateUnknown && e.NationalID == "" && h.Get(queue.HeaderReplay) == "" {
+	if e.AwaitingResolution() && h.Get(queue.HeaderReplay) == "" {
 		// An earlier POST may have created the event. Sending this revision as another POST
 		// could duplicate it, so it waits for an operator to resolve the unknown send.
 		_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
@@ -215,7 +235,11 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	if e.InFlight != nil && e.InFlight.Method == "POST" && e.NationalID == "" {
 		if f.cfg.OnAmbiguousPost != "retry" {
-			f.settle(ctx, m, lkey, rawSeq, StateUnknown, "the gateway stopped while a POST was in flight; the national service may hold the event. Resolve it with its national id or resend", nil)
+			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
+			inflightHash := e.InFlight.PayloadHash
+			f.settle(ctx, m, lkey, rawSeq, StateUnknown, "the gateway stopped while a POST was in flight; the national service may hold the event. Resolve it with its national id or resend", func(e *Entry) {
+				e.UnknownHash = inflightHash
+			})
 			return
 		}
 		_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
@@ -241,7 +265,11 @@ func isSettled(s State) bool {
 func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, revision int, payloadHash string, log zerolog.Logger) {
 	now := f.now().UTC()
 	var nationalID string
-	_, err := f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
+	// Ledger writes around a send are not cancelled by shutdown: an in-flight marker written
+	// but reported as failed would later read as a crash mid-POST.
+	wctx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelWrite()
+	_, err := f.ledger.Update(wctx, lkey, func(e *Entry, _ bool) error {
 		nationalID = e.NationalID
 		method := "POST"
 		if nationalID != "" {
@@ -270,10 +298,17 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, rawS
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
 	out := Classify(f.client.Send(sendCtx, nationalID, body), put)
 	cancel()
+	method := "POST"
+	if put {
+		method = "PUT"
+	}
+	f.cfg.Metrics.Sends.WithLabelValues(method, out.Class.String()).Inc()
 	now = f.now().UTC()
 	switch out.Class {
 	case ClassDelivered:
+		var receivedAt time.Time
 		_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *Entry, _ bool) error {
+			receivedAt = e.ReceivedAt
 			if !put {
 				e.NationalID = out.NationalID
 			}
@@ -310,8 +345,13 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, rawS
 		}
 		f.delivered.Add(1)
 		f.lastSuccess.Store(now.UnixNano())
+		f.cfg.Metrics.Delivered.WithLabelValues(method).Inc()
+		if !receivedAt.IsZero() {
+			f.cfg.Metrics.Latency.Observe(now.Sub(receivedAt).Seconds())
+		}
 		_ = m.Ack()
 	case ClassRejected:
+		f.cfg.Metrics.Failed.WithLabelValues("rejected").Inc()
 		f.settle(ctx, m, lkey, rawSeq, StateRejected, out.Detail, func(e *Entry) { e.LastError = out.Detail })
 	case ClassAuth:
 		f.pause(out.Detail)
@@ -325,7 +365,11 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, rawS
 		_ = m.NakWithDelay(f.cfg.ProbeInterval)
 	case ClassAmbiguous:
 		if !put && f.cfg.OnAmbiguousPost != "retry" {
-			f.settle(ctx, m, lkey, rawSeq, StateUnknown, out.Detail+"; the national service may hold the event. Resolve it with its national id or resend", func(e *Entry) { e.LastError = out.Detail })
+			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
+			f.settle(ctx, m, lkey, rawSeq, StateUnknown, out.Detail+"; the national service may hold the event. Resolve it with its national id or resend", func(e *Entry) {
+				e.LastError = out.Detail
+				e.UnknownHash = payloadHash
+			})
 			return
 		}
 		if !put {
@@ -366,10 +410,14 @@ func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, raw
 		_ = m.NakWithDelay(5 * time.Second)
 		return
 	}
+	if failed {
+		f.cfg.Metrics.Failed.WithLabelValues("exhausted").Inc()
+	}
 	if failed || superseded {
 		_ = m.Term()
 		return
 	}
+	f.cfg.Metrics.Retries.Inc()
 	_ = m.NakWithDelay(f.backoff(attempts, out.RetryAfter))
 }
 
@@ -421,6 +469,7 @@ func (f *Forwarder) pause(reason string) {
 	r := errPaused.Error() + ": " + reason
 	f.pauseReason.Store(&r)
 	if !f.paused.Swap(true) {
+		f.cfg.Metrics.Paused.Set(1)
 		f.log.Error().Str("reason", reason).Msg("national service refused the subscription key; delivery paused")
 	}
 }
@@ -443,6 +492,11 @@ func (f *Forwarder) probeLoop(ctx context.Context) {
 		cancel()
 		if r.Status >= 200 && r.Status < 300 {
 			f.paused.Store(false)
+			f.cfg.Metrics.Paused.Set(0)
+			select {
+			case f.resumed <- struct{}{}:
+			default:
+			}
 			f.log.Info().Msg("national service accepts the subscription key again; delivery resumed")
 		}
 	}

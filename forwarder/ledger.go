@@ -65,6 +65,9 @@ type Entry struct {
 	// InFlight is set just before a send and cleared once its outcome is known. Finding it set
 	// means the gateway stopped mid-send, so the outcome is unknown.
 	InFlight *InFlight `json:"in_flight,omitempty"`
+	// UnknownHash is the payload hash of the POST whose outcome is unknown, so that resolving
+	// it as delivered records what the national service holds.
+	UnknownHash string `json:"unknown_hash,omitempty"`
 	// PossibleDuplicate marks an incident resent after an ambiguous POST.
 	PossibleDuplicate bool      `json:"possible_duplicate,omitempty"`
 	Redactions        int       `json:"redactions,omitempty"`
@@ -82,6 +85,10 @@ type InFlight struct {
 	RawSeq      uint64    `json:"raw_seq"`
 	StartedAt   time.Time `json:"started_at"`
 }
+
+// AwaitingResolution reports whether a POST of this incident had an unknown outcome that no
+// operator has resolved yet. Until then nothing more may be POSTed for it.
+func (e *Entry) AwaitingResolution() bool { return e.UnknownHash != "" && e.NationalID == "" }
 
 // Note appends a history entry and moves the entry to state.
 func (e *Entry) Note(at time.Time, state State, detail, actor string) {

@@ -27,15 +27,19 @@ import (
 
 // Enricher fills in what the incident system lacks (date of birth, sex, ethnicity) from the
 // gateway's patient store, as at the time of the incident. It must not add identifiers.
+// rawSeq is the incident's sequence in the raw stream: records stored before it (an ADT
+// message sent just before the incident) are the ones the enrichment should already see.
+// An error means "cannot enrich now": the record is retried later. The patients package
+// implements it.
 type Enricher interface {
-	Enrich(ctx context.Context, in *fhir.Incident) error
+	Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) error
 }
 
 // NoEnrichment is the Enricher used until a patient store is configured.
 type NoEnrichment struct{}
 
 // Enrich does nothing.
-func (NoEnrichment) Enrich(context.Context, *fhir.Incident) error { return nil }
+func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) error { return nil }
 
 // Mapper consumes raw incident records. Run it once.
 type Mapper struct {
@@ -101,12 +105,12 @@ func (mp *Mapper) Run(ctx context.Context) error {
 		}
 		for m := range batch.Messages() {
 			if ctx.Err() != nil {
-				_ = m.Nak()
+				_ = m.NakWithDelay(queue.ShutdownNakDelay)
 				continue
 			}
 			if err := mp.handle(ctx, m); err != nil {
 				if ctx.Err() != nil {
-					_ = m.Nak()
+					_ = m.NakWithDelay(queue.ShutdownNakDelay)
 					continue
 				}
 				mp.log.Warn().Err(err).Msg("mapping step failed; will retry")
@@ -134,8 +138,8 @@ type Raw struct {
 	Data   []byte
 }
 
-// Map maps one raw record and records the outcome. replay is empty for the normal path, or a
-// token naming an operator's replay, which forces a fresh outbox message.
+// Map maps one raw record and records the outcome. replay is empty for the normal path, or
+// names the operator who asked for a replay, which forces a fresh outbox message.
 func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 	h := raw.Header
 	source, key, recordID := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey), h.Get(nats.MsgIdHdr)
@@ -152,7 +156,7 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 	in, problems := fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
 	var prep fhir.Prepared
 	if len(problems) == 0 {
-		if err := mp.enricher.Enrich(ctx, in); err != nil {
+		if err := mp.enricher.Enrich(ctx, in, raw.Seq); err != nil {
 			return fmt.Errorf("enriching incident: %w", err)
 		}
 		prep = mp.builder.Prepare(in)
@@ -200,6 +204,10 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 				e.Revision++
 			}
 		}
+		if replay != "" && e.AwaitingResolution() {
+			// Resending after an unknown outcome: the national service may now hold it twice.
+			e.PossibleDuplicate, e.UnknownHash = true, ""
+		}
 		e.RawSeq, e.ContentHash, e.PayloadHash = raw.Seq, recordID, payloadHash
 		e.Redactions += prep.Redactions
 		e.Attempts, e.FirstAttemptAt = 0, time.Time{}
@@ -219,6 +227,12 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 		}
 		if replay != "" {
 			detail = "replayed: " + detail
+		}
+		if replay == "" && e.AwaitingResolution() {
+			// An earlier POST's outcome is unknown: sending this revision could create a
+			// duplicate, so it waits for an operator to resolve the unknown send.
+			e.Note(now, forwarder.StateUnknown, detail+"; revision "+strconv.Itoa(e.Revision)+" waits until the earlier unknown send is resolved", actor)
+			return nil
 		}
 		e.Note(now, forwarder.StateQueued, detail, actor)
 		if mp.held {

@@ -23,7 +23,9 @@ type Server struct {
 	Queue     *queue.Queue
 	Ledger    *forwarder.Ledger
 	Forwarder *forwarder.Forwarder
-	Adapters  []*ingest.Runner
+	// Replayer re-maps incidents for the replay and resolve actions.
+	Replayer Replayer
+	Adapters []*ingest.Runner
 	// Demo is set when the in-process simulator stands in for the national service.
 	Demo bool
 	// NationalURL is the configured national endpoint ("" when none).
@@ -42,6 +44,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/incidents/{source}/{local_id...}", s.incident)
 	mux.HandleFunc("GET /api/v1/status", s.statusJSON)
 	mux.HandleFunc("GET /{$}", s.page)
+	s.actionRoutes(mux)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

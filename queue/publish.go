@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,12 @@ const (
 	HeaderReceived = "Psgw-Received-At"
 	HeaderReplay   = "Psgw-Replay"
 )
+
+// ShutdownNakDelay is how long a consumer that is stopping delays the messages it hands back.
+// A plain Nak would send them straight back into the stopping consumer's own pull request,
+// which is still open for up to a second; once that request is gone they go to the next start
+// instead of waiting out AckWait.
+const ShutdownNakDelay = 2 * time.Second
 
 // RawSubject is the subject of a raw record of the given kind ("incident", "adt", ...).
 func RawSubject(kind, source, key string) string {

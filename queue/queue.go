@@ -207,6 +207,9 @@ func (q *Queue) ensure(ctx context.Context) error {
 // JetStream returns the JetStream handle for parts that build their own consumers.
 func (q *Queue) JetStream() jetstream.JetStream { return q.js }
 
+// Conn returns the NATS connection, for core subscriptions such as JetStream advisories.
+func (q *Queue) Conn() *nats.Conn { return q.nc }
+
 // Ledger returns the delivery ledger bucket.
 func (q *Queue) Ledger() jetstream.KeyValue { return q.ledger }
 
@@ -238,10 +241,12 @@ func (q *Queue) Healthy(ctx context.Context) error {
 	return nil
 }
 
-// Close drains the connection and stops the embedded server. It is safe to call twice.
+// Close flushes and closes the connection and stops the embedded server. It is safe to call twice.
 func (q *Queue) Close() {
 	if q.nc != nil {
-		_ = q.nc.Drain()
+		// Flush before closing: acks and naks are buffered publishes, and a nak lost here
+		// would leave its message waiting out the consumer's AckWait after a restart.
+		_ = q.nc.FlushTimeout(5 * time.Second)
 		q.nc.Close()
 		q.nc = nil
 	}

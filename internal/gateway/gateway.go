@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
@@ -22,6 +23,7 @@ import (
 	"github.com/psgw/psgw/ingest/httppush"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 )
@@ -51,6 +53,10 @@ type Gateway struct {
 	Mapper    *mapper.Mapper
 	Sim       *sim.Simulator
 	Ops       *ops.Server
+	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
+	Registry *prometheus.Registry
+	// Patients is the demographics store fed by the EPR's ADT messages; nil without mllp.addr.
+	Patients *patients.Stage
 
 	httpSrv  *http.Server
 	httpLn   net.Listener
@@ -72,6 +78,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancel
+	g.Registry = prometheus.NewRegistry()
 
 	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
 	g.Queue, err = queue.Open(ctx, queue.Options{
@@ -106,9 +113,15 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		Concurrency: cfg.National.Concurrency, MaxAttempts: cfg.National.MaxAttempts, MaxAge: cfg.National.MaxAge,
 		BackoffInitial: cfg.National.BackoffInitial, BackoffMax: cfg.National.BackoffMax,
 		Timeout: cfg.National.Timeout, OnAmbiguousPost: cfg.National.OnAmbiguousPost,
+		ProbeInterval: cfg.National.AuthProbeInterval, Metrics: forwarder.NewMetrics(g.Registry),
 	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
 
+	enricher, err := g.startEPR(runCtx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
+		Enricher:   enricher,
 		Builder:    &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: CodeMaps(cfg)},
 		HeldReason: heldReason,
 		Logger:     g.log.With().Str("component", "mapper").Logger(),
@@ -120,18 +133,16 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		sources[name] = true
 	}
 	pub := queuePublisher{q: g.Queue}
-	httpRunner, err := ingest.NewRunner(func(deps ingest.Deps) (ingest.Adapter, error) {
-		return httppush.New(httppush.Config{
-			MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Tokens: cfg.HTTP.IngestTokens, PublishTimeout: cfg.Queue.PublishTimeout,
-		}, deps), nil
-	}, ingest.Deps{Name: httppush.Kind, Publisher: pub, Logger: g.log.With().Str("adapter", httppush.Kind).Logger(), Sources: sources})
+	httpRunner, err := ingest.NewRunner(httppush.Factory, ingest.Deps{Name: httppush.Kind, Settings: httppush.Config{
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Tokens: cfg.HTTP.IngestTokens, PublishTimeout: cfg.Queue.PublishTimeout,
+	}, Publisher: pub, Logger: g.log, Sources: sources, Metrics: g.Registry})
 	if err != nil {
 		return nil, err
 	}
 	httpRunner.Adapter().(ingest.HTTPAdapter).Routes(mux)
 	g.runners = append(g.runners, httpRunner)
 
-	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Adapters: g.runners,
+	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Replayer: g.Mapper, Adapters: g.runners,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log, Started: time.Now()}
 	g.Ops.Routes(mux)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ type harness struct {
 	simSrv  *httptest.Server
 	gw      *gateway.Gateway
 	base    string
+	// rejectWrites makes the national service refuse every POST and PUT with 422.
+	rejectWrites atomic.Bool
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
@@ -41,7 +44,15 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, dataDir: t.TempDir(), sim: s}
-	h.simSrv = httptest.NewServer(s)
+	h.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.rejectWrites.Load() && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = io.WriteString(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","details":{"text":"refused by the test"}}]}`)
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
 	t.Cleanup(h.simSrv.Close)
 	cfg := config.Default()
 	cfg.DataDir = h.dataDir

@@ -1,0 +1,52 @@
+package forwarder
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the forwarder's Prometheus instruments. They are registered on the Registerer
+// given to NewMetrics, never on the global registry.
+type Metrics struct {
+	// Delivered counts incidents the national service now holds (POST or PUT).
+	Delivered *prometheus.CounterVec
+	// Failed counts incidents that ended without delivery, by reason: rejected, exhausted,
+	// unknown, max_deliveries.
+	Failed *prometheus.CounterVec
+	// Retries counts sends scheduled again after a transient failure.
+	Retries prometheus.Counter
+	// Sends counts requests to the national service by method and outcome class.
+	Sends *prometheus.CounterVec
+	// Latency is the time from receipt at the gateway to delivery.
+	Latency prometheus.Histogram
+	// Paused is 1 while delivery is paused by an auth failure.
+	Paused prometheus.Gauge
+}
+
+// NewMetrics creates the instruments and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "psgw_forwarder_delivered_total", Help: "Incidents delivered to the national service, by method (POST creates, PUT amends).",
+		}, []string{"method"}),
+		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "psgw_forwarder_failed_total", Help: "Incidents that ended without delivery, by reason (rejected, exhausted, unknown, max_deliveries).",
+		}, []string{"reason"}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "psgw_forwarder_retries_total", Help: "Sends scheduled again after a transient failure.",
+		}),
+		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "psgw_forwarder_sends_total", Help: "Requests to the national service, by method and outcome class.",
+		}, []string{"method", "outcome"}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "psgw_forwarder_delivery_latency_seconds", Help: "Time from receipt at the gateway to delivery at the national service.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400},
+		}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "psgw_forwarder_paused", Help: "1 while delivery is paused because the national service refused the subscription key.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Delivered, m.Failed, m.Retries, m.Sends, m.Latency, m.Paused)
+	}
+	return m
+}

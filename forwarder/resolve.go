@@ -1,0 +1,63 @@
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotResolvable means the incident is not in a state that the requested action applies to.
+// Tell the operator its current state; nothing was changed.
+var ErrNotResolvable = errors.New("incident is not in a state this action applies to")
+
+// ResolveDelivered records an operator's confirmation that the national service holds an
+// incident whose send had an unknown outcome, under nationalID. Later revisions are then PUT to
+// that id. It reports whether the newest mapped payload differs from the one the national
+// service holds, in which case the caller should replay the incident so the difference is sent.
+func (l *Ledger) ResolveDelivered(ctx context.Context, key, nationalID, reference, actor string) (*Entry, bool, error) {
+	nationalID = strings.TrimSpace(nationalID)
+	if nationalID == "" || strings.ContainsAny(nationalID, "/?# ") || len(nationalID) > 128 {
+		return nil, false, fmt.Errorf("national_id must be the id the national service gave the event (no spaces or slashes, at most 128 characters)")
+	}
+	var stale bool
+	e, err := l.Update(ctx, key, func(e *Entry, exists bool) error {
+		if !exists {
+			return ErrNotFound
+		}
+		if e.State != StateUnknown && e.State != StateFailed {
+			return fmt.Errorf("%w: it is %s; only unknown or failed incidents can be resolved as delivered", ErrNotResolvable, e.State)
+		}
+		held := e.UnknownHash
+		if held == "" {
+			held = e.PayloadHash
+		}
+		e.NationalID, e.NationalReference = nationalID, strings.TrimSpace(reference)
+		e.DeliveredHash, e.DeliveredRevision, e.DeliveredAt = held, e.Revision, l.now().UTC()
+		e.InFlight, e.UnknownHash, e.LastError = nil, "", ""
+		stale = e.PayloadHash != "" && e.PayloadHash != held
+		e.Note(l.now().UTC(), StateDelivered, "resolved: the national service holds it as "+nationalID, actor)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return e, stale, nil
+}
+
+// MarkReviewed records that an operator has looked at a stuck incident.
+func (l *Ledger) MarkReviewed(ctx context.Context, key, actor string) (*Entry, error) {
+	return l.Update(ctx, key, func(e *Entry, exists bool) error {
+		if !exists {
+			return ErrNotFound
+		}
+		switch e.State {
+		case StateRejected, StateQuarantined, StateFailed, StateUnknown, StateHeld:
+		default:
+			return fmt.Errorf("%w: it is %s; only stuck incidents are reviewed", ErrNotResolvable, e.State)
+		}
+		e.Reviewed = true
+		e.Note(l.now().UTC(), e.State, "marked reviewed", actor)
+		return nil
+	})
+}

@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/sim"
+)
+
+// TestOutageDrainsInOrder: while the national service is down, incidents and their amendments
+// pile up durably; once it is back they all drain with nothing lost, each incident ending on
+// its newest revision.
+func TestOutageDrainsInOrder(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(sim.Faults{Down: true})
+	const n = 40
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("OUT-%02d", i)
+		for rev := 1; rev <= 3; rev++ {
+			if r := h.post(incident(id, rev, describe(id, rev))); r.Status != 202 {
+				t.Fatalf("%s r%d: got %d", id, rev, r.Status)
+			}
+		}
+	}
+	waitFor(t, 20*time.Second, "incidents retrying during the outage", func() (bool, string) {
+		rec, _ := h.record("datix", "OUT-00")
+		return rec.State == "retrying" && rec.Attempts >= 2, fmt.Sprintf("%s after %d attempts", rec.State, rec.Attempts)
+	})
+	// A restart during the outage loses nothing either.
+	h.restart()
+	h.sim.SetFaults(sim.Faults{})
+	waitFor(t, 60*time.Second, "the backlog drained", func() (bool, string) {
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("OUT-%02d", i)
+			rec, _ := h.record("datix", id)
+			if rec.State != "delivered" || rec.Revision != 3 {
+				return false, fmt.Sprintf("%s: %s r%d %s", id, rec.State, rec.Revision, historyText(rec.History))
+			}
+		}
+		return true, ""
+	})
+	st := h.sim.Stats()
+	if st.Creates != n {
+		t.Errorf("got %d creates, want %d", st.Creates, n)
+	}
+	for _, ev := range h.sim.Events() {
+		if !strings.Contains(string(ev.Resource), "revision 3:") {
+			t.Errorf("event %s does not hold the newest revision", ev.ID)
+		}
+	}
+}
+
+// TestAuthFailurePausesDelivery: a refused key pauses all delivery without burning attempts and
+// fails readiness; once the key works again delivery resumes by itself.
+func TestAuthFailurePausesDelivery(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.National.AuthProbeInterval = 100 * time.Millisecond })
+	h.sim.SetKeys("some-other-key")
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprintf("AUTH-%d", i)
+		if r := h.post(incident(id, 1, describe(id, 1))); r.Status != 202 {
+			t.Fatalf("got %d", r.Status)
+		}
+	}
+	waitFor(t, 10*time.Second, "delivery paused and readiness failing", func() (bool, string) {
+		resp, err := http.Get(h.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 503 && strings.Contains(string(b), "subscription key"), string(b)
+	})
+	// Let the probe fail a few times: attempts must not grow while paused.
+	unauthorized := h.sim.Stats().Unauthorized
+	waitFor(t, 10*time.Second, "several failed probes", func() (bool, string) {
+		return h.sim.Stats().Unauthorized >= unauthorized+3, fmt.Sprint(h.sim.Stats().Unauthorized)
+	})
+	for i := 0; i < 5; i++ {
+		rec, _ := h.record("datix", fmt.Sprintf("AUTH-%d", i))
+		if rec.Attempts > 0 || (rec.State != "held" && rec.State != "queued") {
+			t.Errorf("AUTH-%d: state %s with %d attempts while paused, want held/queued with 0", i, rec.State, rec.Attempts)
+		}
+	}
+	h.sim.SetKeys(simKey)
+	waitFor(t, 15*time.Second, "delivery resumed", func() (bool, string) {
+		for i := 0; i < 5; i++ {
+			rec, _ := h.record("datix", fmt.Sprintf("AUTH-%d", i))
+			if rec.State != "delivered" {
+				return false, string(rec.State)
+			}
+		}
+		return true, ""
+	})
+	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("readiness after resume: %v %v", err, resp.StatusCode)
+	}
+	if st := h.sim.Stats(); st.Creates != 5 {
+		t.Errorf("got %d creates, want 5", st.Creates)
+	}
+}
+
+// TestRejectedThenReplayed: a payload the national service refuses is rejected with its
+// reason, and a replay after the cause is fixed delivers it.
+func TestRejectedThenReplayed(t *testing.T) {
+	h := newHarness(t, nil)
+	h.rejectWrites.Store(true)
+	if r := h.post(incident("REJ-1", 1, describe("REJ-1", 1))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "rejection", func() (bool, string) {
+		rec, _ := h.record("datix", "REJ-1")
+		return rec.State == "rejected", string(rec.State)
+	})
+	rec, _ := h.record("datix", "REJ-1")
+	if !strings.Contains(rec.LastError, "HTTP 422") || !strings.Contains(rec.LastError, "refused by the test") {
+		t.Errorf("last_error %q does not carry the national service's answer", rec.LastError)
+	}
+	// Replaying unchanged is refused again; the record says so.
+	rec = h.action(t, "REJ-1", "replay", nil, 200)
+	waitFor(t, 10*time.Second, "rejected again", func() (bool, string) {
+		rec, _ := h.record("datix", "REJ-1")
+		return rec.State == "rejected" && strings.Count(historyText(rec.History), "rejected") >= 2, historyText(rec.History)
+	})
+	if !strings.Contains(historyText(rec.History), `"actor":"anonymous"`) {
+		t.Errorf("replay not recorded with its actor: %s", historyText(rec.History))
+	}
+	// The simulator stops refusing (the cause is fixed); a replay now delivers it.
+	h.rejectWrites.Store(false)
+	h.action(t, "REJ-1", "replay", nil, 200)
+	waitFor(t, 10*time.Second, "delivered after replay", func() (bool, string) {
+		rec, _ := h.record("datix", "REJ-1")
+		return rec.State == "delivered", string(rec.State)
+	})
+	h.action(t, "REJ-1", "review", nil, 409) // delivered incidents are not "reviewed"
+}
+
+// TestLostResponseIsUnknownThenResolved: a POST stored by the national service whose answer
+// was lost goes to unknown, is never re-POSTed by itself, and an operator resolves it with the
+// national id; the next amendment is a PUT to that id.
+func TestLostResponseIsUnknownThenResolved(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(sim.Faults{LostResponseRate: 1})
+	if r := h.post(incident("LOST-1", 1, describe("LOST-1", 1))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "unknown", func() (bool, string) {
+		rec, _ := h.record("datix", "LOST-1")
+		return rec.State == "unknown", string(rec.State)
+	})
+	h.sim.SetFaults(sim.Faults{})
+	// An amendment while unknown must wait rather than POST again.
+	if r := h.post(incident("LOST-1", 2, describe("LOST-1", 2))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "amendment noted as waiting", func() (bool, string) {
+		rec, _ := h.record("datix", "LOST-1")
+		return rec.State == "unknown" && strings.Contains(historyText(rec.History), "waits"), historyText(rec.History)
+	})
+	evs := h.sim.Events()
+	if len(evs) != 1 {
+		t.Fatalf("simulator holds %d events, want the 1 whose answer was lost", len(evs))
+	}
+	h.action(t, "LOST-1", "resolve", map[string]string{"action": "delivered", "national_id": evs[0].ID, "national_reference": evs[0].Reference}, 200)
+	waitFor(t, 10*time.Second, "amendment PUT after resolve", func() (bool, string) {
+		rec, _ := h.record("datix", "LOST-1")
+		return rec.State == "delivered" && rec.Revision == 2 && strings.Contains(historyText(rec.History), "PUT amended"), historyText(rec.History)
+	})
+	st := h.sim.Stats()
+	if st.Creates != 1 || st.Updates != 1 {
+		t.Errorf("got %d creates and %d updates, want 1 and 1", st.Creates, st.Updates)
+	}
+	rec, _ := h.record("datix", "LOST-1")
+	if rec.NationalID != evs[0].ID {
+		t.Errorf("national id %q, want %q", rec.NationalID, evs[0].ID)
+	}
+}
+
+// TestRateLimitHonoursRetryAfter: 429s with Retry-After delay the retry at least that long,
+// and the incident is delivered once the storm passes.
+func TestRateLimitHonoursRetryAfter(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(sim.Faults{StormFor: 1500 * time.Millisecond, RetryAfter: time.Second})
+	start := time.Now()
+	if r := h.post(incident("RL-1", 1, describe("RL-1", 1))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 15*time.Second, "delivered after the storm", func() (bool, string) {
+		rec, _ := h.record("datix", "RL-1")
+		return rec.State == "delivered", string(rec.State)
+	})
+	rec, _ := h.record("datix", "RL-1")
+	if rec.Attempts < 2 {
+		t.Errorf("got %d attempts, want at least 2 (one refused with 429)", rec.Attempts)
+	}
+	if time.Since(start) < time.Second {
+		t.Errorf("delivered %s after posting, sooner than Retry-After allows", time.Since(start))
+	}
+	// Each retry waited at least Retry-After: at most ~2 tries fit in a 1.5 s storm.
+	if got := h.sim.Stats().Faults[sim.FaultStorm]; got > 3 {
+		t.Errorf("%d requests during the storm; Retry-After was not honoured", got)
+	}
+}
+
+func (h *harness) action(t *testing.T, localID, action string, body any, want int) ops.Record {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	resp, err := http.Post(h.base+"/api/v1/incidents/datix/"+localID+"/"+action, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: got %d (%s), want %d", action, localID, resp.StatusCode, data, want)
+	}
+	var rec ops.Record
+	_ = json.Unmarshal(data, &rec)
+	return rec
+}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/psgw/psgw/fhir/privacy"
 	"math"
 	"slices"
 	"strconv"
@@ -52,7 +53,7 @@ func structuralIssues(res map[string]any, served []int) (int, []Issue) {
 		c.elements(res, version)
 	}
 	c.containedResources(res)
-	c.walk("AdverseEvent", serverAssignedRemoved(res))
+	c.walk("AdverseEvent", privacy.WithoutServerFields(res))
 	c.typedRefs(res)
 	for _, id := range sortedKeys(c.contained) {
 		if !c.referenced[id] {
@@ -171,23 +172,6 @@ func (c *checker) containedResources(res map[string]any) {
 	}
 }
 
-// serverAssignedRemoved returns res without its top-level id and meta: the national service
-// assigns those itself, and a random id may contain ten digits that happen to pass Modulus 11.
-func serverAssignedRemoved(res map[string]any) map[string]any {
-	if _, hasID := res["id"]; !hasID {
-		if _, hasMeta := res["meta"]; !hasMeta {
-			return res
-		}
-	}
-	out := make(map[string]any, len(res))
-	for k, v := range res {
-		if k != "id" && k != "meta" {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // walk visits every value: references, extension shape, forbidden keys, NHS numbers.
 func (c *checker) walk(path string, v any) {
 	switch v := v.(type) {
@@ -211,12 +195,12 @@ func (c *checker) walk(path string, v any) {
 			c.walk(fmt.Sprintf("%s[%d]", path, i), e)
 		}
 	case string:
-		if containsNHSNumber(v) {
+		if privacy.ContainsNHSNumber(v) {
 			c.add(path, "no-nhs-number", "value", "contains what looks like an NHS number (passes Modulus 11)")
 		}
 	case float64:
 		if v == math.Trunc(v) && math.Abs(v) >= 1e9 && math.Abs(v) < 1e10 &&
-			validNHSNumber(strconv.FormatFloat(math.Abs(v), 'f', 0, 64)) {
+			privacy.ValidNHSNumber(strconv.FormatFloat(math.Abs(v), 'f', 0, 64)) {
 			c.add(path, "no-nhs-number", "value", "contains what looks like an NHS number (passes Modulus 11)")
 		}
 	}
@@ -328,66 +312,6 @@ func containedPath(res map[string]any, id string) string {
 	}
 	return "AdverseEvent.contained"
 }
-
-// containsNHSNumber reports whether s holds a run of exactly ten digits, or three-three-four
-// digits split by spaces or hyphens, that passes the NHS number's Modulus 11 check.
-func containsNHSNumber(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) || (i > 0 && isDigit(s[i-1])) {
-			continue
-		}
-		j := i
-		for j < len(s) && isDigit(s[j]) {
-			j++
-		}
-		switch j - i {
-		case 10:
-			if validNHSNumber(s[i:j]) {
-				return true
-			}
-		case 3:
-			if d, ok := grouped334(s[i:]); ok && validNHSNumber(d) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// grouped334 reads "ddd ddd dddd" (spaces or hyphens) at the start of s, not followed by a
-// further digit, and returns the ten digits.
-func grouped334(s string) (string, bool) {
-	if len(s) < 12 || !isSep(s[3]) || !isSep(s[7]) || (len(s) > 12 && isDigit(s[12])) {
-		return "", false
-	}
-	d := s[0:3] + s[4:7] + s[8:12]
-	for i := 0; i < len(d); i++ {
-		if !isDigit(d[i]) {
-			return "", false
-		}
-	}
-	return d, true
-}
-
-// validNHSNumber applies Modulus 11 to ten digits: weights 10 down to 2 on the first nine,
-// check digit 11 − (sum mod 11), where 11 means 0 and 10 means no valid number.
-func validNHSNumber(d string) bool {
-	if len(d) != 10 {
-		return false
-	}
-	sum := 0
-	for i := 0; i < 9; i++ {
-		sum += int(d[i]-'0') * (10 - i)
-	}
-	check := 11 - sum%11
-	if check == 11 {
-		check = 0
-	}
-	return check != 10 && check == int(d[9]-'0')
-}
-
-func isDigit(b byte) bool { return b >= '0' && b <= '9' }
-func isSep(b byte) bool   { return b == ' ' || b == '-' }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

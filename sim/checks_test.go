@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"fmt"
+	"github.com/psgw/psgw/fhir/privacy"
 	"net/http"
 	"testing"
 )
@@ -167,7 +168,7 @@ func TestValidNHSNumber(t *testing.T) {
 		cases["100000001"+string(c)] = false
 	}
 	for in, want := range cases {
-		if got := validNHSNumber(in); got != want {
+		if got := privacy.ValidNHSNumber(in); got != want {
 			t.Errorf("validNHSNumber(%q): got %v, want %v", in, got, want)
 		}
 	}
@@ -191,7 +192,7 @@ func TestContainsNHSNumber(t *testing.T) {
 		"two " + invalidNHS + " " + validNHS: true,
 	}
 	for in, want := range cases {
-		if got := containsNHSNumber(in); got != want {
+		if got := privacy.ContainsNHSNumber(in); got != want {
 			t.Errorf("containsNHSNumber(%q): got %v, want %v", in, got, want)
 		}
 	}

@@ -51,10 +51,10 @@ func IsIdentifierName(name string) bool {
 	return false
 }
 
-// withoutServerFields drops the resource's top-level id and meta, which the national service
+// WithoutServerFields returns res without its top-level id and meta, which the national service
 // assigns (a PUT carries them back): they identify the event, not a patient, and a random id
 // can hold ten digits that happen to pass Modulus 11.
-func withoutServerFields(res map[string]any) map[string]any {
+func WithoutServerFields(res map[string]any) map[string]any {
 	_, hasID := res["id"]
 	_, hasMeta := res["meta"]
 	if !hasID && !hasMeta {
@@ -78,7 +78,7 @@ func withoutServerFields(res map[string]any) map[string]any {
 // numbers from free text; what Check still reports must not be sent.
 func Check(resource map[string]any) []Finding {
 	w := walker{}
-	w.walkMap(withoutServerFields(resource))
+	w.walkMap(WithoutServerFields(resource))
 	// Map order is random; sort fully so the same input always reports the
 	// same list.
 	sort.Slice(w.findings, func(i, j int) bool {

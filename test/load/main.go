@@ -1,0 +1,141 @@
+// Command load measures psgw on this machine and prints rates and latencies beside the ceiling
+// they are judged against: the raw JetStream publish rate of the same payload size, with the
+// same storage, sync policy and concurrency, measured in the same run.
+//
+//	go run ./test/load                         # every scenario, default sizes
+//	go run ./test/load -scenarios http,mllp -n 20000 -c 16
+//	go run ./test/load -scenarios backlog -backlog 1000000
+//
+// Every scenario is bounded in count (-n) and time (-timeout), and drives a real psgw process
+// started from a fresh build on loopback addresses only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	scenarios string
+	n         int
+	c         int
+	mllpRate  int
+	backlog   int
+	sync      string
+	timeout   time.Duration
+	psgw      string
+	keep      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.scenarios, "scenarios", "raw,http,mllp,e2e,backlog", "comma-separated: raw, http, mllp, mllp-paced, e2e, backlog")
+	flag.IntVar(&o.n, "n", 20000, "records per scenario")
+	flag.IntVar(&o.c, "c", 16, "concurrent senders (HTTP clients, MLLP connections, raw publishers)")
+	flag.IntVar(&o.mllpRate, "mllp-rate", 1000, "target ADT messages per second for mllp-paced")
+	flag.IntVar(&o.backlog, "backlog", 100000, "incidents queued before the national service comes back, for backlog")
+	flag.StringVar(&o.sync, "sync", "always", "queue.sync for the gateway and the ceiling: always or an interval such as 1s")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "upper bound for each scenario")
+	flag.StringVar(&o.psgw, "psgw", "", "psgw binary (default: build ./cmd/psgw)")
+	flag.BoolVar(&o.keep, "keep", false, "keep data directories")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	work, err := os.MkdirTemp("", "psgw-load-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(work)
+	}
+	if o.psgw == "" {
+		o.psgw = filepath.Join(work, "psgw")
+		fmt.Fprintln(os.Stderr, "building psgw…")
+		cmd := exec.Command("go", "build", "-o", o.psgw, "./cmd/psgw")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building psgw: %w", err)
+		}
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("machine: %s, %d CPUs, %s; queue.sync=%s; concurrency %d\n\n", host, numCPU(), cpuModel(), o.sync, o.c)
+
+	var results []result
+	ceilings := map[string]result{}
+	want := map[string]bool{}
+	for _, s := range strings.Split(o.scenarios, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	ctx := context.Background()
+	// The ceilings come first: they need the machine to themselves.
+	if want["raw"] || want["http"] || want["e2e"] || want["backlog"] {
+		r, err := rawPublish(ctx, o, work, "raw-publish (incident)", incidentJSON("CEIL-0", 1))
+		if err != nil {
+			return err
+		}
+		ceilings["incident"] = r
+		results = append(results, r)
+	}
+	if want["mllp"] || want["mllp-paced"] {
+		r, err := rawPublish(ctx, o, work, "raw-publish (ADT)", adtMessage(0))
+		if err != nil {
+			return err
+		}
+		ceilings["adt"] = r
+		results = append(results, r)
+	}
+	steps := []struct {
+		name    string
+		ceiling string
+		fn      func(context.Context, options, string) (result, error)
+	}{
+		{"http", "incident", httpPush},
+		{"mllp", "adt", mllpADT},
+		{"mllp-paced", "adt", mllpPaced},
+		{"e2e", "incident", endToEnd},
+		{"backlog", "incident", backlogDrain},
+	}
+	for _, st := range steps {
+		if !want[st.name] {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "running %s…\n", st.name)
+		r, err := st.fn(ctx, o, work)
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+		if c, ok := ceilings[st.ceiling]; ok && c.rate > 0 {
+			r.ratio = r.rate / c.rate
+		}
+		results = append(results, r)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tcount\trate/s\tp50\tp99\tmax\tvs ceiling\tnote\t")
+	for _, r := range results {
+		ratio := "—"
+		if r.ratio > 0 {
+			ratio = fmt.Sprintf("%.0f%%", r.ratio*100)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.count, r.rate, ms(r.p50), ms(r.p99), ms(r.max), ratio, r.note)
+	}
+	return tw.Flush()
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}

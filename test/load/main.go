@@ -32,6 +32,7 @@ type options struct {
 	timeout   time.Duration
 	psgw      string
 	keep      bool
+	profile   string
 }
 
 func main() {
@@ -45,6 +46,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "upper bound for each scenario")
 	flag.StringVar(&o.psgw, "psgw", "", "psgw binary (default: build ./cmd/psgw)")
 	flag.BoolVar(&o.keep, "keep", false, "keep data directories")
+	flag.StringVar(&o.profile, "profile", "", "instead of the scenarios, run end-to-end in-process and write CPU and block profiles to this `dir`")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -53,6 +55,12 @@ func main() {
 }
 
 func run(o options) error {
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+		return profileEndToEnd(context.Background(), o, o.profile)
+	}
 	work, err := os.MkdirTemp("", "psgw-load-")
 	if err != nil {
 		return err

@@ -11,8 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,6 +53,7 @@ type Mapper struct {
 	// outbox in state held, with the reason.
 	held       bool
 	heldReason string
+	workers    int
 	log        zerolog.Logger
 	now        func() time.Time
 }
@@ -62,7 +65,9 @@ type Options struct {
 	// HeldReason, when set, marks queued incidents as held with this reason (no national
 	// endpoint configured).
 	HeldReason string
-	Logger     zerolog.Logger
+	// Workers is how many incidents are mapped in parallel (default 4).
+	Workers int
+	Logger  zerolog.Logger
 }
 
 // New builds a mapper.
@@ -70,8 +75,11 @@ func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
 	if o.Enricher == nil {
 		o.Enricher = NoEnrichment{}
 	}
+	if o.Workers < 1 {
+		o.Workers = 4
+	}
 	return &Mapper{q: q, ledger: ledger, builder: o.Builder, enricher: o.Enricher,
-		held: o.HeldReason != "", heldReason: o.HeldReason, log: o.Logger, now: time.Now}
+		held: o.HeldReason != "", heldReason: o.HeldReason, workers: o.Workers, log: o.Logger, now: time.Now}
 }
 
 const consumerName = "mapper"
@@ -90,7 +98,20 @@ func (mp *Mapper) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Fetch in batches so that every message held can be handed back on shutdown.
+	workers := mp.workers
+	shards := make([]chan jetstream.Msg, workers)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan jetstream.Msg, 16)
+		wg.Go(func() {
+			for m := range shards[i] {
+				mp.process(ctx, m)
+			}
+		})
+	}
+	// Fetch in batches so that every message held can be handed back on shutdown. Records of
+	// one incident always go to the same worker, so they are mapped in the order received,
+	// while different incidents are mapped in parallel.
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -104,23 +125,38 @@ func (mp *Mapper) Run(ctx context.Context) error {
 			continue
 		}
 		for m := range batch.Messages() {
-			if ctx.Err() != nil {
+			h := fnv.New32a()
+			h.Write([]byte(m.Subject()))
+			select {
+			case shards[h.Sum32()%uint32(workers)] <- m:
+			case <-ctx.Done():
 				_ = m.NakWithDelay(queue.ShutdownNakDelay)
-				continue
 			}
-			if err := mp.handle(ctx, m); err != nil {
-				if ctx.Err() != nil {
-					_ = m.NakWithDelay(queue.ShutdownNakDelay)
-					continue
-				}
-				mp.log.Warn().Err(err).Msg("mapping step failed; will retry")
-				_ = m.NakWithDelay(2 * time.Second)
-				continue
-			}
-			_ = m.Ack()
 		}
 	}
+	for _, sh := range shards {
+		close(sh)
+	}
+	wg.Wait()
 	return nil
+}
+
+// process maps one raw record and acknowledges it, or hands it back.
+func (mp *Mapper) process(ctx context.Context, m jetstream.Msg) {
+	if ctx.Err() != nil {
+		_ = m.NakWithDelay(queue.ShutdownNakDelay)
+		return
+	}
+	if err := mp.handle(ctx, m); err != nil {
+		if ctx.Err() != nil {
+			_ = m.NakWithDelay(queue.ShutdownNakDelay)
+			return
+		}
+		mp.log.Warn().Err(err).Msg("mapping step failed; will retry")
+		_ = m.NakWithDelay(2 * time.Second)
+		return
+	}
+	_ = m.Ack()
 }
 
 func (mp *Mapper) handle(ctx context.Context, m jetstream.Msg) error {

@@ -69,10 +69,11 @@ func ServeConns(ctx context.Context, ln net.Listener, maxConns int, deps Deps, h
 		mu.Lock()
 		if ctx.Err() != nil || (maxConns > 0 && len(conns) >= maxConns) {
 			mu.Unlock()
-			_ = c.Close()
+			// Count before closing, so that whoever sees the close also sees the count.
 			if ctx.Err() == nil {
 				deps.CountRejected("too_many_connections")
 			}
+			_ = c.Close()
 			continue
 		}
 		conns[c] = struct{}{}

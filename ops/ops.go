@@ -1,6 +1,7 @@
-// Package ops is the operators' side of the gateway: health and readiness, the delivery-record
-// API, and the status page. It renders status that the other parts compute; it decides
-// nothing about delivery itself.
+// Package ops is the operators' side of the gateway: health and readiness, the status page,
+// the JSON API under /api/v1/, Prometheus metrics, and the access control in front of them.
+// It renders status that the other parts compute and hands actions to the ledger and the
+// mapper; it decides nothing about delivery itself.
 package ops
 
 import (
@@ -8,9 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/forwarder"
@@ -18,7 +22,9 @@ import (
 	"github.com/psgw/psgw/queue"
 )
 
-// Server serves the operations endpoints on the gateway's HTTP mux.
+// Server serves the operations endpoints on the gateway's HTTP mux: health, the status page,
+// the JSON API under /api/v1/ and /metrics. Set the fields, then call Routes once and Run in
+// the background. Safe for concurrent use once Routes has been called.
 type Server struct {
 	Queue     *queue.Queue
 	Ledger    *forwarder.Ledger
@@ -35,16 +41,58 @@ type Server struct {
 	HeldReason string
 	Log        zerolog.Logger
 	Started    time.Time
+	// Auth is access control; nil leaves everything open (as with no tokens configured).
+	Auth *Auth
+	// Registry, when set, gets the ops collector and is served at /metrics. Never the
+	// global registry.
+	Registry *prometheus.Registry
+	// Version is the gateway's version, shown in the page footer and psgw_build_info.
+	Version string
+
+	indexOnce sync.Once
+	idx       *ledgerIndex
 }
 
-// Routes mounts the endpoints.
+// index returns the ledger index, creating it on first use.
+func (s *Server) index() *ledgerIndex {
+	s.indexOnce.Do(func() { s.idx = newLedgerIndex(s.Ledger) })
+	return s.idx
+}
+
+// Run keeps the ledger index current from a watch on the ledger bucket until ctx ends, so
+// that pages, searches and scrapes never read the whole ledger. Without Run the index falls
+// back to reading the ledger at most every few seconds.
+func (s *Server) Run(ctx context.Context) error {
+	return s.index().run(ctx, s.Queue.Ledger(), s.Log.With().Str("component", "ops").Logger())
+}
+
+// Routes mounts the endpoints. Every route passes the access guard: the page and the API
+// need a viewer, the actions an operator; health and metrics are open unless configured
+// otherwise. The ingest route (POST /api/v1/incidents) is not mounted here and keeps its own
+// ingest tokens.
 func (s *Server) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /api/v1/incidents/{source}/{local_id...}", s.incident)
-	mux.HandleFunc("GET /api/v1/status", s.statusJSON)
-	mux.HandleFunc("GET /{$}", s.page)
-	s.actionRoutes(mux)
+	handle := func(pattern string, role Role, h http.HandlerFunc) { mux.Handle(pattern, s.guard(role, h)) }
+	handle("GET /healthz", s.Auth.healthRole(), s.healthz)
+	handle("GET /readyz", s.Auth.healthRole(), s.readyz)
+	handle("GET /api/v1/incidents/{source}/{local_id...}", RoleViewer, s.incident)
+	handle("GET /api/v1/incidents", RoleViewer, s.searchJSON)
+	handle("GET /api/v1/status", RoleViewer, s.statusJSON)
+	handle("GET /api/v1/adapters", RoleViewer, s.adaptersJSON)
+	handle("GET /api/v1/whoami", RoleViewer, s.whoami)
+	s.pageRoutes(handle)
+	if s.Registry != nil {
+		s.Registry.MustRegister(s.collector())
+		if s.Auth != nil {
+			s.Registry.MustRegister(s.Auth.refused)
+		}
+		mux.Handle("GET /metrics", s.guard(s.Auth.metricsRole(), promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{ErrorLog: nil})))
+	}
+	// The actions (actions.go) mount on a mux of their own, so that all of them, present and
+	// future, sit behind the operator guard.
+	actions := http.NewServeMux()
+	s.actionRoutes(actions)
+	mux.Handle("POST /api/v1/incidents/{source}/{rest...}", s.guard(RoleOperator, actions))
+	mux.Handle("POST /api/v1/replay", s.guard(RoleOperator, actions))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -2,8 +2,6 @@ package ops
 
 import (
 	"context"
-	"embed"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -12,56 +10,62 @@ import (
 	"github.com/psgw/psgw/queue"
 )
 
-// Overview is the gateway's state at a glance: what the status page shows and
+// Overview is the gateway's state at a glance: what the status page's overview shows and
 // GET /api/v1/status returns.
 type Overview struct {
-	Demo            bool                    `json:"demo"`
-	NationalURL     string                  `json:"national_url"`
-	TaxonomyVersion int                     `json:"taxonomy_version"`
-	HeldReason      string                  `json:"held_reason,omitempty"`
-	Ready           Readiness               `json:"readiness"`
-	Forwarder       forwarder.Status        `json:"forwarder"`
-	States          map[forwarder.State]int `json:"states"`
-	OutboxDepth     uint64                  `json:"outbox_depth"`
-	RawRecords      uint64                  `json:"raw_records"`
-	Adapters        []ingest.Status         `json:"adapters"`
-	Uptime          string                  `json:"uptime"`
-	GeneratedAt     time.Time               `json:"generated_at"`
+	Demo            bool      `json:"demo"`
+	NationalURL     string    `json:"national_url"`
+	TaxonomyVersion int       `json:"taxonomy_version"`
+	HeldReason      string    `json:"held_reason,omitempty"`
+	Ready           Readiness `json:"readiness"`
+	// Endpoint is the national service's health as the forwarder sees it.
+	Endpoint  Endpoint         `json:"endpoint"`
+	Forwarder forwarder.Status `json:"forwarder"`
+	// States counts incidents per delivery state; every state is present.
+	States map[forwarder.State]int `json:"states"`
+	// NeedsReview counts incidents in unknown, failed, rejected and quarantined that no
+	// operator has marked reviewed.
+	NeedsReview map[forwarder.State]int `json:"needs_review"`
+	Total       int                     `json:"total"`
+	// Counting is true while the ledger index is still being loaded at start-up; the counts
+	// are then incomplete.
+	Counting    bool   `json:"counting,omitempty"`
+	OutboxDepth uint64 `json:"outbox_depth"`
+	// OldestUndelivered is when the oldest message still in the outbox was queued; zero when
+	// the outbox is empty.
+	OldestUndelivered    time.Time       `json:"oldest_undelivered,omitzero"`
+	OldestUndeliveredAge float64         `json:"oldest_undelivered_age_seconds"`
+	Rate                 DeliveryRate    `json:"delivery_rate"`
+	RawRecords           uint64          `json:"raw_records"`
+	Adapters             []ingest.Status `json:"adapters"`
+	Version              string          `json:"version,omitempty"`
+	Uptime               string          `json:"uptime"`
+	GeneratedAt          time.Time       `json:"generated_at"`
+	// Problems lists parts of the overview that could not be read (e.g. the queue).
+	Problems []string `json:"problems,omitempty"`
 }
 
-// Overview computes the overview. It reads the whole ledger, which is fine for the volumes of
-// one trust; the metrics keep running counts for scraping.
-func (s *Server) Overview(ctx context.Context) Overview {
-	o := Overview{Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
-		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[forwarder.State]int{},
-		Uptime: time.Since(s.Started).Round(time.Second).String(), GeneratedAt: time.Now().UTC()}
-	if s.Forwarder != nil {
-		o.Forwarder = s.Forwarder.Status()
-	}
-	_ = s.Ledger.List(ctx, func(_ string, e *forwarder.Entry) bool {
-		o.States[e.State]++
-		return true
-	})
-	if si, err := s.Queue.StreamInfo(ctx, queue.OutboxStream); err == nil {
-		o.OutboxDepth = si.State.Msgs
-	}
-	if si, err := s.Queue.StreamInfo(ctx, queue.RawStream); err == nil {
-		o.RawRecords = si.State.Msgs
-	}
-	for _, a := range s.Adapters {
-		o.Adapters = append(o.Adapters, a.Status())
-	}
-	return o
+// Endpoint is the national endpoint's health.
+type Endpoint struct {
+	// Status is one of: healthy, waiting (nothing delivered yet), degraded (incidents are
+	// retrying), paused (the national service refused the subscription key), held (no
+	// endpoint configured), stopped.
+	Status string `json:"status"`
+	// Summary is a short phrase for people, e.g. "paused: auth failure".
+	Summary     string    `json:"summary"`
+	Detail      string    `json:"detail,omitempty"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
-func (s *Server) statusJSON(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Overview(r.Context()))
+// DeliveryRate is how fast incidents reach the national service, from the delivered_at of
+// ledger entries (so it survives a restart).
+type DeliveryRate struct {
+	Last5Min  int     `json:"last_5m"`
+	LastHour  int     `json:"last_hour"`
+	PerMinute float64 `json:"per_minute_5m"`
+	// Minutes holds deliveries per minute over the last hour, oldest first.
+	Minutes []int `json:"minutes"`
 }
-
-//go:embed web
-var webFS embed.FS
-
-var pageTmpl = template.Must(template.ParseFS(webFS, "web/overview.html"))
 
 // stateOrder is how states are listed: the ones that need an operator first.
 var stateOrder = []forwarder.State{
@@ -70,17 +74,91 @@ var stateOrder = []forwarder.State{
 	forwarder.StateReceived, forwarder.StateDelivered,
 }
 
-func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	o := s.Overview(r.Context())
-	type row struct {
-		State forwarder.State
-		Count int
+// Overview computes the overview from the ledger index, the queue and the parts' Status.
+func (s *Server) Overview(ctx context.Context) Overview {
+	now := time.Now().UTC()
+	o := Overview{Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
+		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[forwarder.State]int{},
+		NeedsReview: map[forwarder.State]int{}, Version: s.Version,
+		Uptime: time.Since(s.Started).Round(time.Second).String(), GeneratedAt: now}
+	if s.Forwarder != nil {
+		o.Forwarder = s.Forwarder.Status()
 	}
-	var rows []row
 	for _, st := range stateOrder {
-		rows = append(rows, row{st, o.States[st]})
+		o.States[st] = 0
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
-	_ = pageTmpl.Execute(w, map[string]any{"O": o, "Rows": rows})
+	for _, st := range attentionStates {
+		o.NeedsReview[st] = 0
+	}
+	err := s.index().read(ctx, func(v *ledgerView, loading bool) {
+		o.Counting = loading
+		for st, n := range v.counts {
+			o.States[st] = n
+			o.Total += n
+		}
+		for st, n := range v.unreviewed {
+			o.NeedsReview[st] = n
+		}
+		o.Rate.Minutes = v.lastMinutes(rateWindow, now)
+	})
+	if err != nil {
+		o.Problems = append(o.Problems, "ledger: "+err.Error())
+		o.Rate.Minutes = make([]int, rateWindow)
+	}
+	for i, n := range o.Rate.Minutes {
+		o.Rate.LastHour += n
+		if i >= rateWindow-5 {
+			o.Rate.Last5Min += n
+		}
+	}
+	o.Rate.PerMinute = float64(o.Rate.Last5Min) / 5
+	if si, err := s.Queue.StreamInfo(ctx, queue.OutboxStream); err == nil {
+		o.OutboxDepth = si.State.Msgs
+		if si.State.Msgs > 0 && !si.State.FirstTime.IsZero() {
+			o.OldestUndelivered = si.State.FirstTime.UTC()
+			o.OldestUndeliveredAge = max(0, now.Sub(si.State.FirstTime).Seconds())
+		}
+	} else {
+		o.Problems = append(o.Problems, "outbox: "+err.Error())
+	}
+	if si, err := s.Queue.StreamInfo(ctx, queue.RawStream); err == nil {
+		o.RawRecords = si.State.Msgs
+	}
+	for _, a := range s.Adapters {
+		o.Adapters = append(o.Adapters, a.Status())
+	}
+	o.Endpoint = endpointOf(o)
+	return o
+}
+
+func endpointOf(o Overview) Endpoint {
+	f := o.Forwarder
+	e := Endpoint{LastSuccess: f.LastSuccess}
+	switch {
+	case !f.Enabled:
+		e.Status, e.Summary, e.Detail = "held", "held: no national endpoint", o.HeldReason
+	case f.Paused:
+		e.Status, e.Summary, e.Detail = "paused", "paused: auth failure", f.PauseReason
+	case !f.Running:
+		e.Status, e.Summary = "stopped", "stopped"
+	case o.States[forwarder.StateRetrying] > 0:
+		e.Status, e.Summary = "degraded", "degraded: incidents retrying"
+	case f.LastSuccess.IsZero():
+		e.Status, e.Summary = "waiting", "reachable: nothing delivered yet"
+	default:
+		e.Status, e.Summary = "healthy", "healthy"
+	}
+	return e
+}
+
+func (s *Server) statusJSON(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Overview(r.Context()))
+}
+
+func (s *Server) adaptersJSON(w http.ResponseWriter, r *http.Request) {
+	out := []ingest.Status{}
+	for _, a := range s.Adapters {
+		out = append(out, a.Status())
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -15,6 +15,13 @@ Usage:
   psgw map --source NAME [--config FILE] FILE
                                         dry run: print the FHIR resource one record maps to
   psgw sim [--addr HOST:PORT] [flags]   run the national-service simulator on its own
+  psgw status [--url URL]               a running gateway's state
+  psgw events [--state STATE] [filters] list incidents from its delivery ledger
+  psgw replay SOURCE LOCAL_ID | --state STATE [filters]
+                                        re-map and queue incidents again
+  psgw resolve SOURCE LOCAL_ID --delivered --national-id ID | --resend
+                                        settle an incident whose send is unknown
+  psgw review SOURCE LOCAL_ID           mark a stuck incident reviewed
   psgw version                          print the version
 
 Run "psgw COMMAND --help" for a command's flags.
@@ -38,6 +45,16 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdMap(args[1:], stdout, stderr)
 	case "sim":
 		return cmdSim(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "events":
+		return cmdEvents(args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(args[1:], stdout, stderr)
+	case "resolve":
+		return cmdResolve(args[1:], stdout, stderr)
+	case "review":
+		return cmdReview(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "psgw", version)
 		return 0

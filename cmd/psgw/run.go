@@ -45,7 +45,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g, err := gateway.Start(ctx, cfg, gateway.Options{Demo: *demo, Logger: log})
+	g, err := gateway.Start(ctx, cfg, gateway.Options{Demo: *demo, Logger: log, Version: version})
 	if err != nil {
 		log.Error().Err(err).Msg("psgw could not start")
 		return 1

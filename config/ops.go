@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// tokenName is the rule for the name attached to an ops token: it is what the ledger history
+// records as the actor, so it must be short and printable.
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@ -]{0,63}$`)
+
+// NamedToken is one ops credential: who holds it and the secret itself.
+type NamedToken struct {
+	Name  string
+	Token string
+}
+
+// ParseNamedToken splits a "name:token" entry of ops.viewer_tokens or ops.operator_tokens.
+func ParseNamedToken(s string) (NamedToken, error) {
+	name, token, ok := strings.Cut(s, ":")
+	name, token = strings.TrimSpace(name), strings.TrimSpace(token)
+	if !ok || name == "" || token == "" {
+		return NamedToken{}, fmt.Errorf("must be name:token")
+	}
+	if !tokenName.MatchString(name) {
+		return NamedToken{}, fmt.Errorf("name %q must be letters, digits, . _ @ - or space, at most 64", name)
+	}
+	if len(token) < 16 {
+		return NamedToken{}, fmt.Errorf("token for %q must be at least 16 characters", name)
+	}
+	return NamedToken{Name: name, Token: token}, nil
+}
+
+// AuthEnabled reports whether any ops token is configured, which turns access control on.
+func (o OpsConfig) AuthEnabled() bool { return len(o.ViewerTokens)+len(o.OperatorTokens) > 0 }
+
+// addOpsTokens reads an ops.tokens_file: one "role name token" per line, where the name may
+// not contain spaces here; blank lines and # comments are skipped.
+func addOpsTokens(o *OpsConfig, text string) error {
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return fmt.Errorf("line %d: want \"role name token\"", i+1)
+		}
+		entry := f[1] + ":" + f[2]
+		switch f[0] {
+		case "viewer":
+			o.ViewerTokens = append(o.ViewerTokens, entry)
+		case "operator":
+			o.OperatorTokens = append(o.OperatorTokens, entry)
+		default:
+			return fmt.Errorf("line %d: role must be viewer or operator, got %q", i+1, f[0])
+		}
+	}
+	return nil
+}
+
+// validateOps checks access control and TLS settings.
+func (c *Config) validateOps(bad func(string, string, ...any)) {
+	seen := map[string]string{}
+	check := func(key string, list []string) {
+		for i, s := range list {
+			k := fmt.Sprintf("%s[%d]", key, i)
+			nt, err := ParseNamedToken(s)
+			if err != nil {
+				bad(k, "%v", err)
+				continue
+			}
+			if prev, dup := seen[nt.Token]; dup {
+				bad(k, "the same token is also given as %s; every person needs their own", prev)
+			}
+			seen[nt.Token] = k
+		}
+	}
+	check("ops.viewer_tokens", c.Ops.ViewerTokens)
+	check("ops.operator_tokens", c.Ops.OperatorTokens)
+	if !c.Ops.AuthEnabled() {
+		if c.Ops.ProtectMetrics {
+			bad("ops.protect_metrics", "needs ops.viewer_tokens or ops.operator_tokens")
+		}
+		if c.Ops.ProtectHealth {
+			bad("ops.protect_health", "needs ops.viewer_tokens or ops.operator_tokens")
+		}
+	}
+	positive(bad, "ops.session_ttl", c.Ops.SessionTTL)
+	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+		bad("http.tls_cert_file", "http.tls_cert_file and http.tls_key_file must be set together")
+	}
+}

@@ -39,6 +39,11 @@ type Record struct {
 	Data []byte
 	// ReceivedAt is when the gateway received it.
 	ReceivedAt time.Time
+	// Reason, when not empty, marks a source record the adapter could not read (a ragged CSV
+	// row, a database row without an id). It is stored all the same, so that the operator can
+	// see it, and the mapper quarantines it with this reason instead of mapping it. Say where
+	// the record was ("file F line N: ...") and why; never quote record content.
+	Reason string
 }
 
 // PublishResult is the durable store's answer.
@@ -80,4 +85,19 @@ func IncidentRecordID(source, key string, revision int, contentHash string) stri
 		return source + "." + key + ".r" + strconv.Itoa(revision)
 	}
 	return source + "." + key + ".h" + contentHash
+}
+
+// StateStore is durable storage for an adapter's own small state: a polling cursor, how far
+// into a file it got. The gateway keeps it in JetStream (a KV bucket), so it survives restarts
+// and lives beside the records it describes. Keys are any non-empty strings chosen by the
+// adapter (the gateway scopes them by adapter name); values are small (at most a few KiB).
+// Write state only after the Publish of every record it covers returned nil. Safe for
+// concurrent use.
+type StateStore interface {
+	// Get returns the value stored under key, or nil and no error when there is none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put stores value under key, durably, before it returns.
+	Put(ctx context.Context, key string, value []byte) error
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
 }

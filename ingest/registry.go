@@ -71,6 +71,9 @@ type Deps struct {
 	// Metrics is where the runner registers its metrics, and where an adapter may register
 	// its own. Nil registers nothing. Never the global registry.
 	Metrics prometheus.Registerer
+	// State is durable storage for the adapter's cursor or progress (nil for adapters that
+	// keep none). Pull adapters need it; see StateStore.
+	State StateStore
 	// OnReject is set by the Runner; adapters call CountRejected, not this.
 	OnReject func(reason string)
 }

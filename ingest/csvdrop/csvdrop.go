@@ -1,0 +1,282 @@
+// Package csvdrop is the ingest adapter for incident systems that export CSV files (Datix,
+// Ulysses, InPhase exports) into a drop folder. It polls the folder, reads each settled file
+// as a stream, maps every row to an incident by header name (sources.NAME.csv_columns) and
+// publishes it. What the source (the folder) is told:
+//
+//   - the file moves to processed/ once every row of it is durably stored (or quarantined);
+//   - a file that cannot be read at all (empty, no usable header, UTF-16, a row too large to
+//     read) moves to failed/, with NAME.reason.txt beside it saying why;
+//   - a file whose rows cannot be stored now (queue down) stays where it is and is tried
+//     again later; a crash part-way through resumes where the stored rows end.
+//
+// A row that cannot be read (ragged, broken quoting, invalid text, failing the ingest rules)
+// does not stop the file: it is stored as a rejected record with its file, line number and
+// reason, and the mapper quarantines it, so the operator sees it under
+// GET /api/v1/incidents/{source}/{local_id} (its incident id, or "FILE#lineN").
+//
+// Settling: a file is taken once a NAME.done marker exists beside it, or, unless DoneMarker is
+// set, once its size and modification time have not changed for SettleTime. Cells are plain
+// text: a cell starting with =, +, - or @ is passed on as that text and never evaluated.
+package csvdrop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/psgw/psgw/ingest"
+)
+
+// Kind is this adapter's registered kind.
+const Kind = "csvdrop"
+
+// Reasons counted in psgw_ingest_errors_total{reason}.
+const (
+	ReasonRowRagged   = "row_ragged"   // a row with more or fewer fields than the header
+	ReasonRowParse    = "row_parse"    // broken quoting
+	ReasonRowEncoding = "row_encoding" // not valid UTF-8 when encoding is utf-8
+	ReasonRowInvalid  = "row_invalid"  // the row breaks the ingest rules (missing id, bad date)
+	ReasonFileFailed  = "file_failed"  // a whole file moved to failed/
+)
+
+// Config is the adapter's settings, filled by the gateway from the csvdrop section and the
+// source's csv_columns.
+type Config struct {
+	// Dir is the drop folder that is polled. Required.
+	Dir string
+	// ProcessedDir and FailedDir receive finished and unreadable files. Default Dir/processed
+	// and Dir/failed; they must be on Dir's file system (files are renamed, not copied).
+	ProcessedDir, FailedDir string
+	// Source is the source system's name that the rows are stored under. Required.
+	Source string
+	// Columns maps an incident field (fhir.RecordFields) to the header name holding it. It
+	// must map local_id.
+	Columns map[string]string
+	// Pattern selects the files to take (filepath.Match on the base name). Default "*.csv".
+	Pattern string
+	// PollInterval is how often the folder is listed. Default 10s.
+	PollInterval time.Duration
+	// SettleTime is how long a file's size and modification time must stay unchanged before
+	// it is read. Default 5s. A NAME.done marker makes a file ready at once.
+	SettleTime time.Duration
+	// DoneMarker, when true, takes only files with a NAME.done marker beside them.
+	DoneMarker bool
+	// Encoding is auto (default), utf-8 or windows-1252.
+	Encoding string
+	// Delimiter separates fields. Default ','.
+	Delimiter rune
+	// MaxRowBytes caps one row; a file with a longer row fails at that row. Default 1 MiB.
+	MaxRowBytes int
+	// MaxFileBytes caps a file; a larger one fails without being read. Default 1 GiB.
+	MaxFileBytes int64
+	// BatchRows is how many rows are published between progress records. Default 256.
+	BatchRows int
+	// PublishConcurrency is how many rows are published in parallel; rows of one incident
+	// are always published in file order. Default 4.
+	PublishConcurrency int
+	// PublishTimeout bounds the wait for durable storage of one row. Default 5s.
+	PublishTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.ProcessedDir == "" {
+		c.ProcessedDir = filepath.Join(c.Dir, "processed")
+	}
+	if c.FailedDir == "" {
+		c.FailedDir = filepath.Join(c.Dir, "failed")
+	}
+	if c.Pattern == "" {
+		c.Pattern = "*.csv"
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 10 * time.Second
+	}
+	if c.SettleTime < 0 {
+		c.SettleTime = 0
+	}
+	if c.Encoding == "" {
+		c.Encoding = EncodingAuto
+	}
+	if c.Delimiter == 0 {
+		c.Delimiter = ','
+	}
+	if c.MaxRowBytes <= 0 {
+		c.MaxRowBytes = 1 << 20
+	}
+	if c.MaxFileBytes <= 0 {
+		c.MaxFileBytes = 1 << 30
+	}
+	if c.BatchRows <= 0 {
+		c.BatchRows = 256
+	}
+	if c.PublishConcurrency <= 0 {
+		c.PublishConcurrency = 4
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Adapter polls one drop folder. Build it with New or the registered Factory.
+type Adapter struct {
+	cfg  Config
+	deps ingest.Deps
+	// seen remembers each waiting file's size and mtime, and since when, for the settle rule.
+	// Only Run touches it, and Run is never concurrent with itself.
+	seen map[string]fileStat
+	// failures counts consecutive polls that could not store rows, for the backoff.
+	failures int
+}
+
+type fileStat struct {
+	size  int64
+	mtime time.Time
+	since time.Time
+}
+
+var _ ingest.Adapter = (*Adapter)(nil)
+
+func init() { ingest.Register(Kind, Factory) }
+
+// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+func Factory(deps ingest.Deps) (ingest.Adapter, error) {
+	cfg, err := ingest.SettingsAs[Config](Kind, deps)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Dir == "":
+		return nil, errors.New("csvdrop adapter: Dir is required")
+	case cfg.Source == "":
+		return nil, errors.New("csvdrop adapter: Source is required")
+	case cfg.Columns["local_id"] == "":
+		return nil, errors.New("csvdrop adapter: Columns must map local_id")
+	case deps.State == nil:
+		return nil, errors.New("csvdrop adapter: needs a state store for file progress")
+	}
+	if _, err := chooseEncoding(cfg.Encoding, fileFacts{}); err != nil {
+		return nil, fmt.Errorf("csvdrop adapter: %w", err)
+	}
+	return New(cfg, deps), nil
+}
+
+// New builds the adapter. It does no I/O.
+func New(cfg Config, deps ingest.Deps) *Adapter {
+	deps.Now = deps.Clock()
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps, seen: map[string]fileStat{}}
+}
+
+// Run polls the folder until ctx is cancelled. A folder that cannot be listed or created, or a
+// file that cannot be opened (permissions), is returned as an error after the rest of the poll,
+// so that the runner reports it and retries with backoff. Rows that cannot be stored now leave
+// their file in place to be tried again, with backoff, on a later poll.
+func (a *Adapter) Run(ctx context.Context) error {
+	for _, d := range []string{a.cfg.ProcessedDir, a.cfg.FailedDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	for {
+		err := a.poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		wait := a.cfg.PollInterval
+		if a.failures > 0 {
+			wait = min(a.cfg.PollInterval<<min(a.failures, 8), max(time.Minute, a.cfg.PollInterval))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// poll lists the folder once and processes every ready file, oldest name first.
+func (a *Adapter) poll(ctx context.Context) error {
+	entries, err := os.ReadDir(a.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("listing drop folder: %w", err)
+	}
+	now := a.deps.Now()
+	present := map[string]bool{}
+	var accessErrs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".done") {
+			continue
+		}
+		if ok, _ := filepath.Match(a.cfg.Pattern, name); !ok {
+			continue
+		}
+		present[name] = true
+		if !a.ready(name, now) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		err := a.processFile(ctx, name)
+		var access *accessError
+		switch {
+		case err == nil:
+			delete(a.seen, name)
+			a.failures = 0
+		case ctx.Err() != nil:
+			return nil
+		case errors.As(err, &access):
+			accessErrs = append(accessErrs, err)
+		default:
+			// Rows could not be stored (or progress not recorded): leave the file for a later
+			// poll; the runner already reported the failed publish.
+			a.failures++
+			a.deps.Logger.Warn().Err(err).Str("file", name).Msg("file not finished; will retry")
+			return nil
+		}
+	}
+	for name := range a.seen {
+		if !present[name] {
+			delete(a.seen, name)
+		}
+	}
+	return errors.Join(accessErrs...)
+}
+
+// ready applies the settle rule to one file.
+func (a *Adapter) ready(name string, now time.Time) bool {
+	path := filepath.Join(a.cfg.Dir, name)
+	if _, err := os.Stat(path + ".done"); err == nil {
+		return true
+	}
+	if a.cfg.DoneMarker {
+		return false
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return false // gone since the listing
+	}
+	st, ok := a.seen[name]
+	if !ok || st.size != info.Size() || !st.mtime.Equal(info.ModTime()) {
+		a.seen[name] = fileStat{size: info.Size(), mtime: info.ModTime(), since: now}
+		return false
+	}
+	return now.Sub(st.since) >= a.cfg.SettleTime
+}
+
+// accessError is a file the adapter may not open: reported on the status and retried, not
+// moved to failed/, since an operator can fix the permission.
+type accessError struct{ err error }
+
+func (e *accessError) Error() string { return e.err.Error() }
+func (e *accessError) Unwrap() error { return e.err }

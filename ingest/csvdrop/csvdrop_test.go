@@ -1,0 +1,390 @@
+package csvdrop_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/adaptertest"
+	"github.com/psgw/psgw/ingest/csvdrop"
+)
+
+var columns = map[string]string{
+	"local_id": "Ref", "event_type": "Type", "occurred_at": "Incident date", "description": "Description",
+	"reporter.role": "Reporter role",
+}
+
+const header = "Ref,Type,Incident date,Description,Reporter role\r\n"
+
+func row(n int) string {
+	return fmt.Sprintf("DX-%d,incident,2025-03-14,\"Fall from bed number %d, found on floor\",Nurse\r\n", n, n)
+}
+
+// writeFile drops a file the way an export job should: written aside, then renamed in.
+func writeFile(t testing.TB, dir, name string, data []byte) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failWatch wraps the publisher to let the sender see failed publishes (the file stays in the
+// folder, which is the drop folder's "try again later").
+type failWatch struct {
+	next ingest.Publisher
+	mu   sync.Mutex
+	fail map[string]int
+}
+
+func (w *failWatch) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishResult, error) {
+	res, err := w.next.Publish(ctx, rec)
+	if err != nil {
+		w.mu.Lock()
+		w.fail[rec.LocalID]++
+		w.mu.Unlock()
+	}
+	return res, err
+}
+
+func (w *failWatch) failures(id string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fail[id]
+}
+
+func TestConformance(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Subject{
+		Kind: ingest.KindIncident,
+		New: func(t *testing.T, deps ingest.Deps) (ingest.Adapter, adaptertest.Sender) {
+			dir := t.TempDir()
+			w := &failWatch{next: deps.Publisher, fail: map[string]int{}}
+			deps.Publisher = w
+			deps.State = adaptertest.NewState()
+			a := csvdrop.New(csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 5 * time.Millisecond}, deps)
+			send := func(ctx context.Context, n int) (adaptertest.Outcome, error) {
+				name := fmt.Sprintf("inc-%d.csv", n)
+				id := fmt.Sprintf("DX-%d", n)
+				before := w.failures(id)
+				writeFile(t, dir, name, []byte(header+row(n)))
+				for {
+					if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
+						if _, err := os.Stat(filepath.Join(dir, "failed", name)); err == nil {
+							return adaptertest.Refused, nil
+						}
+						return adaptertest.Accepted, nil
+					}
+					if w.failures(id) > before {
+						return adaptertest.Retry, nil
+					}
+					select {
+					case <-ctx.Done():
+						return 0, ctx.Err()
+					case <-time.After(2 * time.Millisecond):
+					}
+				}
+			}
+			return a, send
+		},
+	})
+}
+
+// run starts an adapter on dir and returns a stop function.
+func run(t *testing.T, cfg csvdrop.Config, store ingest.Publisher, state ingest.StateStore) func() {
+	t.Helper()
+	if cfg.Source == "" {
+		cfg.Source = "datix"
+	}
+	if cfg.Columns == nil {
+		cfg.Columns = columns
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 5 * time.Millisecond
+	}
+	a := csvdrop.New(cfg, ingest.Deps{Name: "csvdrop", Publisher: store, State: state, Logger: zerolog.Nop(),
+		Now: func() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// waitGone waits until name has left dir, and reports where it went.
+func waitGone(t *testing.T, dir, name string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(dir, "failed", name)); err == nil {
+				return "failed"
+			}
+			if _, err := os.Stat(filepath.Join(dir, "processed", name)); err == nil {
+				return "processed"
+			}
+			return "gone"
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("%s still in the drop folder after 30s", name)
+	return ""
+}
+
+func reasonFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "failed", name+".reason.txt"))
+	if err != nil {
+		t.Fatalf("reason file: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+type incident struct {
+	LocalID     string `json:"local_id"`
+	Description string `json:"description"`
+	Reporter    struct {
+		Role string `json:"role"`
+	} `json:"reporter"`
+}
+
+func decode(t *testing.T, rec ingest.Record) incident {
+	t.Helper()
+	var in incident
+	if err := json.Unmarshal(rec.Data, &in); err != nil {
+		t.Fatalf("record %s: %v", rec.ID, err)
+	}
+	return in
+}
+
+func TestFiles(t *testing.T) {
+	win1252 := []byte(header + "DX-1,incident,2025-03-14,\"Patient\x92s dose \x96 given \x80 late\",Nurse\r\n")
+	for _, tc := range []struct {
+		name      string
+		data      []byte
+		cfg       csvdrop.Config
+		wantWhere string
+		wantGood  []string          // local ids stored as incidents
+		wantDesc  map[string]string // local id → description, exactly
+		wantRej   map[string]string // local id → reason substring
+		wantFail  string            // reason file substring
+	}{
+		{name: "utf8 with bom", data: append([]byte{0xEF, 0xBB, 0xBF}, header+row(1)+row(2)...),
+			wantWhere: "processed", wantGood: []string{"DX-1", "DX-2"}},
+		{name: "utf8 without bom", data: []byte(header + "DX-1,incident,2025-03-14,Café – naïve,Nurse\n"),
+			wantWhere: "processed", wantGood: []string{"DX-1"}, wantDesc: map[string]string{"DX-1": "Café – naïve"}},
+		{name: "windows-1252 detected", data: win1252, wantWhere: "processed", wantGood: []string{"DX-1"},
+			wantDesc: map[string]string{"DX-1": "Patient’s dose – given € late"}},
+		{name: "windows-1252 forced utf-8 rejects the row", data: win1252, cfg: csvdrop.Config{Encoding: "utf-8"},
+			wantWhere: "processed", wantRej: map[string]string{"DX-1": "line 2: column \"Description\" is not valid UTF-8"}},
+		{name: "quoted newlines and formulas", data: []byte(header +
+			"DX-1,incident,2025-03-14,\"Line one\r\nline two, with comma\r\n\"\"quoted\"\"\",Nurse\r\n" +
+			"DX-2,incident,2025-03-14,\"=HYPERLINK(\"\"http://x\"\")\",@SUM(A1)\r\n" +
+			"DX-3,incident,2025-03-14,+44 called; -5 units,-Nurse\r\n"),
+			wantWhere: "processed", wantGood: []string{"DX-1", "DX-2", "DX-3"},
+			wantDesc: map[string]string{"DX-1": "Line one\nline two, with comma\n\"quoted\"", "DX-2": "=HYPERLINK(\"http://x\")", "DX-3": "+44 called; -5 units"}},
+		{name: "ragged and bad rows go on", data: []byte(header + row(1) +
+			"DX-2,incident,2025-03-14,too,many,fields\r\n" +
+			"DX-3,incident\r\n" +
+			"DX-4,incident,2025-03-14,bare \"quote here,Nurse\r\n" +
+			"DX-5,incident,not-a-date,Bad date,Nurse\r\n" +
+			",incident,2025-03-14,No id,Nurse\r\n" + row(7)),
+			wantWhere: "processed", wantGood: []string{"DX-1", "DX-7"},
+			wantRej: map[string]string{
+				"DX-2":             "line 3: has 6 fields, the header has 5",
+				"DX-3":             "line 4: has 2 fields, the header has 5",
+				"ragged.csv#line5": "line 5: cannot be read: bare \" in non-quoted-field",
+				"DX-5":             "line 6: occurred_at",
+				"ragged.csv#line7": "line 7: local_id",
+			}},
+		{name: "unknown extra header is ignored", data: []byte("Ref,Type,Incident date,Description,Reporter role,Ward\r\nDX-1,incident,2025-03-14,Fall,Nurse,Ward 9\r\n"),
+			wantWhere: "processed", wantGood: []string{"DX-1"}},
+		{name: "missing mapped header fails the file", data: []byte("Reference,Type,Incident date,Description,Reporter role\r\nDX-1,incident,2025-03-14,Fall,Nurse\r\n"),
+			wantWhere: "failed", wantFail: `header lacks mapped column(s) "Ref" (for local_id)`},
+		{name: "empty file", data: nil, wantWhere: "failed", wantFail: "empty file: no header line"},
+		{name: "header only", data: []byte(header), wantWhere: "processed"},
+		{name: "utf-16", data: []byte{0xFF, 0xFE, 'R', 0, 'e', 0}, wantWhere: "failed", wantFail: "UTF-16"},
+		{name: "row too large", data: []byte(header + row(1) + "DX-2,incident,2025-03-14,\"" + strings.Repeat("x", 3000)),
+			cfg: csvdrop.Config{MaxRowBytes: 1024}, wantWhere: "failed", wantGood: []string{"DX-1"}, wantFail: "row after line 2: longer than 1024 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			store := adaptertest.NewStore()
+			cfg := tc.cfg
+			cfg.Dir = dir
+			stop := run(t, cfg, store, adaptertest.NewState())
+			name := "ragged.csv"
+			writeFile(t, dir, name, tc.data)
+			where := waitGone(t, dir, name)
+			stop()
+			if where != tc.wantWhere {
+				t.Fatalf("file went to %s, want %s", where, tc.wantWhere)
+			}
+			if tc.wantFail != "" {
+				if got := reasonFile(t, dir, name); !strings.Contains(got, tc.wantFail) {
+					t.Errorf("reason: got %q, want it to contain %q", got, tc.wantFail)
+				}
+			}
+			var good []string
+			rej := map[string]string{}
+			for _, rec := range store.Records() {
+				if rec.Reason != "" {
+					rej[rec.LocalID] = rec.Reason
+					continue
+				}
+				good = append(good, rec.LocalID)
+				if want, ok := tc.wantDesc[rec.LocalID]; ok {
+					if got := decode(t, rec).Description; got != want {
+						t.Errorf("%s description: got %q, want %q", rec.LocalID, got, want)
+					}
+				}
+			}
+			sort.Strings(good)
+			if fmt.Sprint(good) != fmt.Sprint(tc.wantGood) && !(len(good) == 0 && len(tc.wantGood) == 0) {
+				t.Errorf("stored incidents: got %v, want %v", good, tc.wantGood)
+			}
+			if len(rej) != len(tc.wantRej) {
+				t.Errorf("rejected rows: got %v, want %d", rej, len(tc.wantRej))
+			}
+			for id, want := range tc.wantRej {
+				if got := rej[id]; !strings.Contains(got, want) || !strings.Contains(got, "file ragged.csv") {
+					t.Errorf("row %s: reason got %q, want it to name the file and contain %q", id, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSettle(t *testing.T) {
+	t.Run("done marker required", func(t *testing.T) {
+		dir := t.TempDir()
+		store := adaptertest.NewStore()
+		stop := run(t, csvdrop.Config{Dir: dir, DoneMarker: true}, store, adaptertest.NewState())
+		defer stop()
+		writeFile(t, dir, "a.csv", []byte(header+row(1)))
+		// Without the marker the file is never taken: after several polls it is still there.
+		entered := store.Entered()
+		select {
+		case rec := <-entered:
+			t.Fatalf("published %s before the .done marker existed", rec.ID)
+		case <-time.After(100 * time.Millisecond):
+		}
+		writeFile(t, dir, "a.csv.done", nil)
+		if where := waitGone(t, dir, "a.csv"); where != "processed" {
+			t.Fatalf("file went to %s, want processed", where)
+		}
+		waitGone(t, dir, "a.csv.done")
+	})
+	t.Run("growing file waits", func(t *testing.T) {
+		dir := t.TempDir()
+		store := adaptertest.NewStore()
+		clock := &fakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+		a := csvdrop.New(csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 2 * time.Millisecond, SettleTime: time.Minute},
+			ingest.Deps{Name: "csvdrop", Publisher: store, State: adaptertest.NewState(), Logger: zerolog.Nop(), Now: clock.now})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		writeFile(t, dir, "b.csv", []byte(header+row(1)))
+		select {
+		case rec := <-store.Entered():
+			t.Fatalf("published %s before the file settled", rec.ID)
+		case <-time.After(50 * time.Millisecond):
+		}
+		clock.add(2 * time.Minute)
+		if where := waitGone(t, dir, "b.csv"); where != "processed" {
+			t.Fatalf("file went to %s, want processed", where)
+		}
+	})
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestResumeAfterCrash stops the adapter while a file is half stored, then starts a new one on
+// the same folder and state: every row ends up stored exactly once.
+func TestResumeAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	state := adaptertest.NewState()
+	store := adaptertest.NewStore()
+	var b strings.Builder
+	b.WriteString(header)
+	const rows = 1000
+	for i := 1; i <= rows; i++ {
+		b.WriteString(row(i))
+	}
+	cfg := csvdrop.Config{Dir: dir, BatchRows: 50}
+	crash := &crashAfter{next: store, n: 420, crashed: make(chan struct{})}
+	stop := run(t, cfg, crash, state)
+	writeFile(t, dir, "big.csv", []byte(b.String()))
+	<-crash.crashed
+	stop() // the "crash": cancelled mid-file with publishes failing
+	if _, err := os.Stat(filepath.Join(dir, "big.csv")); err != nil {
+		t.Fatalf("the half-read file left the drop folder: %v", err)
+	}
+	if state.Keys() != 1 {
+		t.Fatalf("progress records: got %d, want 1", state.Keys())
+	}
+	calls := len(store.Calls())
+	stop = run(t, cfg, store, state)
+	if where := waitGone(t, dir, "big.csv"); where != "processed" {
+		t.Fatalf("file went to %s, want processed", where)
+	}
+	stop()
+	if n := len(store.Records()); n != rows {
+		t.Errorf("stored rows: got %d, want %d", n, rows)
+	}
+	// Resumed from the progress record: at most one batch per lane was sent again.
+	if again := len(store.Calls()) - rows; again > 50 {
+		t.Errorf("rows sent again after the restart: got %d, want at most one batch (50); %d calls before", again, calls)
+	}
+	if state.Keys() != 0 {
+		t.Errorf("progress records after the file finished: got %d, want 0", state.Keys())
+	}
+}
+
+// crashAfter stores n records, then fails every publish as a dying gateway would.
+type crashAfter struct {
+	next    ingest.Publisher
+	mu      sync.Mutex
+	n       int
+	crashed chan struct{}
+	once    sync.Once
+}
+
+func (c *crashAfter) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishResult, error) {
+	c.mu.Lock()
+	c.n--
+	dead := c.n < 0
+	c.mu.Unlock()
+	if dead {
+		c.once.Do(func() { close(c.crashed) })
+		return ingest.PublishResult{}, ingest.ErrUnavailable
+	}
+	return c.next.Publish(ctx, rec)
+}

@@ -1,0 +1,427 @@
+package csvdrop
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/ingest"
+)
+
+// progress is a file's durable progress record, kept in the state store under the file's
+// content hash: the number of data rows (after the header) already stored.
+type progress struct {
+	File string `json:"file"`
+	Rows int    `json:"rows"`
+}
+
+func progressKey(hash string) string { return "file." + hash }
+
+// fileFailure is a file that cannot be read at all: it goes to failed/ with the reason.
+type fileFailure struct{ reason string }
+
+func (f *fileFailure) Error() string { return f.reason }
+
+func failf(format string, args ...any) error {
+	return &fileFailure{reason: fmt.Sprintf(format, args...)}
+}
+
+// processFile reads one ready file and stores its rows. It returns nil once the file is in
+// processed/ or failed/; an accessError when it cannot be opened; any other error when rows
+// could not be stored, leaving the file and its progress for a later attempt.
+func (a *Adapter) processFile(ctx context.Context, name string) error {
+	path := filepath.Join(a.cfg.Dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // taken away since the listing
+		}
+		return &accessError{fmt.Errorf("opening %s: %w", name, err)}
+	}
+	defer f.Close()
+	err = a.readFile(ctx, name, f)
+	var ff *fileFailure
+	if errors.As(err, &ff) {
+		f.Close()
+		a.deps.CountRejected(ReasonFileFailed)
+		a.deps.Logger.Warn().Str("file", name).Str("reason", ff.reason).Msg("file moved to failed/")
+		return a.finish(ctx, name, "", a.cfg.FailedDir, ff.reason)
+	}
+	return err
+}
+
+// readFile scans the file, then streams its rows to the publisher in batches, recording
+// progress after each batch, and finally moves it to processed/.
+func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
+	info, err := f.Stat()
+	if err != nil {
+		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+	}
+	if info.Size() > a.cfg.MaxFileBytes {
+		return failf("file is %d bytes, more than the %d allowed (csvdrop.max_file_bytes)", info.Size(), a.cfg.MaxFileBytes)
+	}
+	facts, err := scanFile(f)
+	if err != nil {
+		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+	}
+	enc, err := chooseEncoding(a.cfg.Encoding, facts)
+	if err != nil {
+		return failf("%v", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+	}
+	var prog progress
+	key := progressKey(facts.hash)
+	if b, err := a.deps.State.Get(ctx, key); err != nil {
+		return fmt.Errorf("reading progress of %s: %w", name, err)
+	} else if b != nil {
+		if err := json.Unmarshal(b, &prog); err != nil {
+			prog = progress{} // unreadable progress: start over; row ids make that safe
+		}
+	}
+
+	var src io.Reader = f
+	if facts.bom {
+		if _, err := io.CopyN(io.Discard, f, int64(len(bomUTF8))); err != nil {
+			return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+		}
+	}
+	if enc == EncodingWindows1252 {
+		src = newWin1252Reader(src)
+	}
+	guard := &rowGuard{r: src, limit: int64(a.cfg.MaxRowBytes)}
+	r := csv.NewReader(guard)
+	r.Comma = a.cfg.Delimiter
+	r.FieldsPerRecord = -1 // ragged rows are reported by us, row by row
+	r.ReuseRecord = true
+
+	header, err := r.Read()
+	switch {
+	case errors.Is(err, io.EOF):
+		return failf("empty file: no header line")
+	case guard.triggered:
+		return failf("line 1: header longer than %d bytes (csvdrop.max_row_bytes)", a.cfg.MaxRowBytes)
+	case err != nil:
+		return failf("header line: %v", err)
+	}
+	header = append([]string(nil), header...)
+	cols, err := a.columns(name, header)
+	if err != nil {
+		return err
+	}
+	rs := rowSource{a: a, file: name, header: header, cols: cols, enc: enc}
+
+	batch := make([]ingest.Record, 0, a.cfg.BatchRows)
+	batchBytes := 0
+	rows := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := a.publishBatch(ctx, batch); err != nil {
+			return err
+		}
+		prog = progress{File: name, Rows: rows}
+		b, _ := json.Marshal(prog)
+		if err := a.deps.State.Put(ctx, key, b); err != nil {
+			return fmt.Errorf("recording progress of %s: %w", name, err)
+		}
+		clear(batch)
+		batch, batchBytes = batch[:0], 0
+		return nil
+	}
+	lastLine := 1
+	for {
+		guard.rowStart = r.InputOffset()
+		row, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var pe *csv.ParseError
+		if guard.triggered {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return failf("row after line %d: longer than %d bytes (csvdrop.max_row_bytes); the %d rows before it were stored", lastLine, a.cfg.MaxRowBytes, rows)
+		}
+		if err != nil && !errors.As(err, &pe) {
+			return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+		}
+		if err == nil && len(row) > 0 {
+			lastLine, _ = r.FieldPos(len(row) - 1)
+		} else if pe != nil {
+			lastLine = pe.Line
+		}
+		rows++
+		if rows <= prog.Rows {
+			continue // stored before a restart
+		}
+		rec := rs.record(row, err, r)
+		batch = append(batch, rec)
+		batchBytes += len(rec.Data)
+		if len(batch) >= a.cfg.BatchRows || batchBytes >= 4<<20 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if rows == 0 {
+		a.deps.Logger.Info().Str("file", name).Msg("file has a header and no rows")
+	}
+	return a.finish(ctx, name, key, a.cfg.ProcessedDir, "")
+}
+
+// columns checks the header against the column mapping. A mapped column the header lacks
+// fails the file; columns nobody mapped are ignored (and named once in the log).
+func (a *Adapter) columns(name string, header []string) (map[string]string, error) {
+	index := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if _, dup := index[h]; dup {
+			return nil, failf("header names column %q twice", h)
+		}
+		index[h] = i
+	}
+	var missing []string
+	used := map[string]bool{}
+	for field, col := range a.cfg.Columns {
+		if _, ok := index[col]; !ok {
+			missing = append(missing, fmt.Sprintf("%q (for %s)", col, field))
+		}
+		used[col] = true
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, failf("header lacks mapped column(s) %s; check sources.%s.csv_columns", strings.Join(missing, ", "), a.cfg.Source)
+	}
+	var unknown []string
+	for h := range index {
+		if !used[h] {
+			unknown = append(unknown, h)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		a.deps.Logger.Info().Str("file", name).Strs("ignored_columns", unknown).Msg("header has columns no field is mapped to")
+	}
+	return a.cfg.Columns, nil
+}
+
+// rowSource turns rows of one file into records.
+type rowSource struct {
+	a      *Adapter
+	file   string
+	header []string
+	cols   map[string]string
+	enc    string
+}
+
+// record builds the record for one row: an incident, or a rejected record carrying the file,
+// line and reason. readErr is the CSV reader's error for this row, if any.
+func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Record {
+	var line int
+	var pe *csv.ParseError
+	if errors.As(readErr, &pe) {
+		line = pe.StartLine
+	} else if len(row) > 0 {
+		line, _ = r.FieldPos(0)
+	}
+	where := fmt.Sprintf("file %s line %d", s.file, line)
+	localID := s.cell(row, "local_id")
+	switch {
+	case readErr != nil:
+		s.a.deps.CountRejected(ReasonRowParse)
+		msg := readErr.Error()
+		if pe != nil {
+			msg = pe.Err.Error()
+			if pe.Line != pe.StartLine {
+				msg += fmt.Sprintf(" (at line %d)", pe.Line)
+			}
+		}
+		return s.reject(line, "", where+": cannot be read: "+msg, nil)
+	case len(row) != len(s.header):
+		s.a.deps.CountRejected(ReasonRowRagged)
+		return s.reject(line, localID, fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
+	}
+	if s.enc == EncodingUTF8 {
+		for i, c := range row {
+			if !utf8.ValidString(c) {
+				s.a.deps.CountRejected(ReasonRowEncoding)
+				return s.reject(line, localID, fmt.Sprintf("%s: column %q is not valid UTF-8 (set csvdrop.encoding to auto or windows-1252)", where, s.header[i]), nil)
+			}
+		}
+	}
+	data, problems := fhir.IncidentFromRecord(s.a.cfg.Source, s.cols, s.header, row)
+	if len(problems) == 0 {
+		var in *fhir.Incident
+		in, problems = fhir.ParseIncident(data, fhir.ParseOptions{Now: s.a.deps.Now(), Sources: s.a.deps.Sources})
+		if len(problems) == 0 {
+			key := ingest.IncidentKey(in.Source, in.LocalID)
+			sum := sha256.Sum256(data)
+			return ingest.Record{
+				Kind: ingest.KindIncident, Source: in.Source, LocalID: in.LocalID, Key: key,
+				// The same incident content (or id and revision) always gives the same id, so
+				// rows read again after a crash, or exported again in a later file, are dropped.
+				ID:         ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), hex.EncodeToString(sum[:12])),
+				Revision:   in.RevisionOr(0),
+				Data:       data,
+				ReceivedAt: s.a.deps.Now().UTC(),
+			}
+		}
+	}
+	s.a.deps.CountRejected(ReasonRowInvalid)
+	parts := make([]string, len(problems))
+	for i, p := range problems {
+		parts[i] = p.String()
+	}
+	return s.reject(line, localID, where+": "+strings.Join(parts, "; "), nil, data)
+}
+
+// cell returns the row's value for a mapped field, or "".
+func (s rowSource) cell(row []string, field string) string {
+	col, ok := s.cols[field]
+	if !ok {
+		return ""
+	}
+	for i, h := range s.header {
+		if strings.TrimSpace(h) == col && i < len(row) {
+			return strings.TrimSpace(row[i])
+		}
+	}
+	return ""
+}
+
+// reject builds the record of a row that cannot be read. Its local id is the row's incident
+// id when that is usable, so that the quarantine shows on the incident, else "FILE#lineN".
+// Its id derives from the file, the line and the reason, so a re-read is a duplicate.
+func (s rowSource) reject(line int, localID, reason string, cells []string, data ...[]byte) ingest.Record {
+	if localID == "" || len(localID) > fhir.MaxLocalID || !utf8.ValidString(localID) {
+		file := s.file
+		if len(file) > 100 {
+			file = file[:100]
+		}
+		localID = file + "#line" + strconv.Itoa(line)
+	}
+	var body []byte
+	if len(data) > 0 && data[0] != nil {
+		body = data[0]
+	} else {
+		body, _ = json.Marshal(map[string]any{"source": s.a.cfg.Source, "file": s.file, "line": line, "reason": reason, "cells": cells})
+	}
+	key := ingest.IncidentKey(s.a.cfg.Source, localID)
+	sum := sha256.Sum256([]byte(s.file + "\x00" + strconv.Itoa(line) + "\x00" + reason))
+	return ingest.Record{
+		Kind: ingest.KindIncident, Source: s.a.cfg.Source, LocalID: localID, Key: key,
+		ID:         ingest.IncidentRecordID(s.a.cfg.Source, key, 0, "x"+hex.EncodeToString(sum[:12])),
+		Data:       body,
+		ReceivedAt: s.a.deps.Now().UTC(),
+		Reason:     reason,
+	}
+}
+
+// publishBatch publishes a batch on PublishConcurrency lanes. Rows of one incident share a
+// lane, so they are stored in file order; the batch succeeds only if every row was stored.
+func (a *Adapter) publishBatch(ctx context.Context, batch []ingest.Record) error {
+	n := a.cfg.PublishConcurrency
+	lanes := make([][]ingest.Record, n)
+	for _, rec := range batch {
+		h := fnv.New32a()
+		h.Write([]byte(rec.Key))
+		i := h.Sum32() % uint32(n)
+		lanes[i] = append(lanes[i], rec)
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, lane := range lanes {
+		if len(lane) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			for _, rec := range lane {
+				if err := a.publish(bctx, rec); err != nil {
+					errs[i] = err
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Adapter) publish(ctx context.Context, rec ingest.Record) error {
+	pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := a.deps.Publisher.Publish(pctx, rec); err != nil {
+		return fmt.Errorf("storing row of incident record %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// finish moves a file (and its .done marker) into dir, writes the reason file for a failed
+// one, and drops its progress record.
+func (a *Adapter) finish(ctx context.Context, name, key, dir, reason string) error {
+	src := filepath.Join(a.cfg.Dir, name)
+	dst := filepath.Join(dir, name)
+	if _, err := os.Lstat(dst); err == nil {
+		ext := filepath.Ext(name)
+		dst = filepath.Join(dir, strings.TrimSuffix(name, ext)+"."+a.deps.Now().UTC().Format("20060102T150405.000000000")+ext)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return &accessError{fmt.Errorf("moving %s to %s: %w", name, dir, err)}
+	}
+	syncDir(a.cfg.Dir)
+	if reason != "" {
+		if err := os.WriteFile(dst+".reason.txt", []byte(reason+"\n"), 0o640); err != nil {
+			a.deps.Logger.Warn().Err(err).Str("file", name).Msg("writing reason file failed")
+		}
+	}
+	syncDir(dir)
+	_ = os.Remove(src + ".done")
+	if key != "" {
+		if err := a.deps.State.Delete(ctx, key); err != nil {
+			// Harmless: a stale record only says how far an identical file got.
+			a.deps.Logger.Warn().Err(err).Str("file", name).Msg("dropping progress record failed")
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,436 @@
+// Package sqlpoll is the ingest adapter for incident systems that can only be read from their
+// database. It runs a configured query on a timer, with a cursor (for example updated_at and
+// id) kept in the gateway's state store, maps each result row to an incident by column name
+// and publishes it. The cursor moves past a batch only after every row of it was durably
+// stored, so a crash or a lost connection re-reads rows (dropped as duplicates by their ids)
+// and never skips one.
+//
+// The query receives the cursor values as $1..$k (SQL NULL before the first row) and the batch
+// size as $k+1. It must return rows in cursor order, strictly after the cursor, for example:
+//
+//	SELECT id AS local_id, updated_at, revision, ... FROM incidents
+//	WHERE $1::timestamptz IS NULL OR (updated_at, id) > ($1, $2)
+//	ORDER BY updated_at, id LIMIT $3
+//
+// A row updated later comes back with a newer cursor value and is a new revision: the
+// source's revision column when the mapping has one, else a change of content. Rows with the
+// same timestamp across a page boundary are kept apart by the tie-breaking cursor column.
+// Query errors, lost connections and permission errors end Run with the error, so that the
+// runner reports it on the adapter's status and retries with backoff.
+//
+// It runs on database/sql; PostgreSQL through pgx (driver name "pgx") is the tested driver.
+package sqlpoll
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/ingest"
+)
+
+// Kind is this adapter's registered kind.
+const Kind = "sqlpoll"
+
+// Reasons counted in psgw_ingest_errors_total{reason}.
+const (
+	ReasonRowInvalid = "row_invalid" // a row breaking the ingest rules, quarantined
+)
+
+// Config is the adapter's settings, filled by the gateway from the sqlpoll section.
+type Config struct {
+	// Driver is the database/sql driver name. Default "pgx".
+	Driver string
+	// DSN is the connection string (with its password, from sqlpoll.dsn_file). Required.
+	DSN string
+	// Source is the source system's name that rows are stored under. Required.
+	Source string
+	// Query is the polling query (see the package comment). Required.
+	Query string
+	// CursorColumns are the result columns whose values, from the last row of a batch, become
+	// the query's $1..$k next time. Required, e.g. [updated_at, local_id].
+	CursorColumns []string
+	// Columns maps an incident field (fhir.RecordFields) to a result column. Result columns
+	// named like a field (local_id, occurred_at, patient.sex) map to it without an entry.
+	Columns map[string]string
+	// BatchSize is the query's LIMIT ($k+1). Default 500.
+	BatchSize int
+	// PollInterval is the wait after a batch smaller than BatchSize. Default 15s.
+	PollInterval time.Duration
+	// QueryTimeout bounds one query, connection included. Default 30s.
+	QueryTimeout time.Duration
+	// PublishTimeout bounds the wait for durable storage of one row. Default 5s.
+	PublishTimeout time.Duration
+	// StateKey names the cursor in the state store. Default "cursor".
+	StateKey string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Driver == "" {
+		c.Driver = "pgx"
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 15 * time.Second
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = 30 * time.Second
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 5 * time.Second
+	}
+	if c.StateKey == "" {
+		c.StateKey = "cursor"
+	}
+	return c
+}
+
+// Adapter polls one query. Build it with New or the registered Factory.
+type Adapter struct {
+	cfg  Config
+	deps ingest.Deps
+}
+
+var _ ingest.Adapter = (*Adapter)(nil)
+
+func init() { ingest.Register(Kind, Factory) }
+
+// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+func Factory(deps ingest.Deps) (ingest.Adapter, error) {
+	cfg, err := ingest.SettingsAs[Config](Kind, deps)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.DSN == "":
+		return nil, errors.New("sqlpoll adapter: DSN is required")
+	case cfg.Source == "":
+		return nil, errors.New("sqlpoll adapter: Source is required")
+	case strings.TrimSpace(cfg.Query) == "":
+		return nil, errors.New("sqlpoll adapter: Query is required")
+	case len(cfg.CursorColumns) == 0:
+		return nil, errors.New("sqlpoll adapter: CursorColumns is required")
+	case deps.State == nil:
+		return nil, errors.New("sqlpoll adapter: needs a state store for its cursor")
+	}
+	return New(cfg, deps), nil
+}
+
+// New builds the adapter. It does no I/O.
+func New(cfg Config, deps ingest.Deps) *Adapter {
+	deps.Now = deps.Clock()
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps}
+}
+
+// Run opens the database and polls until ctx is cancelled. Any database error ends it with
+// that error; the runner restarts it with backoff.
+func (a *Adapter) Run(ctx context.Context) error {
+	db, err := sql.Open(a.cfg.Driver, a.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	failures := 0
+	for {
+		n, err := a.pollOnce(ctx, db)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var pe *publishError
+		switch {
+		case errors.As(err, &pe):
+			// Not stored: the cursor stays, and the batch is read again after a backoff. The
+			// runner has already put the failure on the adapter's status.
+			failures++
+			a.deps.Logger.Warn().Err(err).Msg("batch not stored; will read it again")
+		case err != nil:
+			return err
+		case n >= a.cfg.BatchSize:
+			failures = 0
+			continue // more are waiting
+		default:
+			failures = 0
+		}
+		wait := a.cfg.PollInterval
+		if failures > 0 {
+			wait = min(a.cfg.PollInterval<<min(failures, 8), max(time.Minute, a.cfg.PollInterval))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// cursorValue is one cursor column's value, typed so that it goes back to the driver as the
+// same SQL type.
+type cursorValue struct {
+	Type  string `json:"type"` // time, int, float, text, bytes
+	Value string `json:"value"`
+}
+
+type cursor struct {
+	Values []cursorValue `json:"values"`
+}
+
+func (c cursor) args(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		if i >= len(c.Values) {
+			continue // nil: SQL NULL, before the first row
+		}
+		v := c.Values[i]
+		switch v.Type {
+		case "time":
+			t, _ := time.Parse(time.RFC3339Nano, v.Value)
+			out[i] = t
+		case "int":
+			n, _ := strconv.ParseInt(v.Value, 10, 64)
+			out[i] = n
+		case "float":
+			f, _ := strconv.ParseFloat(v.Value, 64)
+			out[i] = f
+		case "bytes":
+			b, _ := hex.DecodeString(v.Value)
+			out[i] = b
+		default:
+			out[i] = v.Value
+		}
+	}
+	return out
+}
+
+func toCursorValue(v any) cursorValue {
+	switch x := v.(type) {
+	case time.Time:
+		return cursorValue{"time", x.Format(time.RFC3339Nano)}
+	case int64:
+		return cursorValue{"int", strconv.FormatInt(x, 10)}
+	case int32:
+		return cursorValue{"int", strconv.FormatInt(int64(x), 10)}
+	case float64:
+		return cursorValue{"float", strconv.FormatFloat(x, 'g', -1, 64)}
+	case []byte:
+		return cursorValue{"bytes", hex.EncodeToString(x)}
+	case nil:
+		return cursorValue{"text", ""}
+	default:
+		return cursorValue{"text", fmt.Sprint(x)}
+	}
+}
+
+// row is one result row, read before anything is published so that the connection is free.
+type row struct {
+	cells  []string
+	cursor cursor
+}
+
+// pollOnce runs the query once, publishes every row, then moves the cursor. It returns the
+// number of rows.
+func (a *Adapter) pollOnce(ctx context.Context, db *sql.DB) (int, error) {
+	var cur cursor
+	b, err := a.deps.State.Get(ctx, a.cfg.StateKey)
+	if err != nil {
+		return 0, fmt.Errorf("reading cursor: %w", err)
+	}
+	if b != nil {
+		if err := json.Unmarshal(b, &cur); err != nil {
+			return 0, fmt.Errorf("cursor %s is unreadable (delete it to start over): %w", a.cfg.StateKey, err)
+		}
+	}
+	header, rows, err := a.query(ctx, db, cur)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	cols := a.mapping(header)
+	if _, ok := cols["local_id"]; !ok {
+		return 0, errors.New("the query returns no local_id column (name one local_id, or map it in sources.NAME.csv_columns)")
+	}
+	for _, r := range rows {
+		rec := a.record(header, cols, r)
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
+		_, err := a.deps.Publisher.Publish(pctx, rec)
+		cancel()
+		if err != nil {
+			return 0, &publishError{fmt.Errorf("storing row %s: %w", rec.ID, err)}
+		}
+	}
+	last, _ := json.Marshal(rows[len(rows)-1].cursor)
+	if err := a.deps.State.Put(ctx, a.cfg.StateKey, last); err != nil {
+		return 0, fmt.Errorf("saving cursor: %w", err)
+	}
+	return len(rows), nil
+}
+
+func (a *Adapter) query(ctx context.Context, db *sql.DB, cur cursor) ([]string, []row, error) {
+	qctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
+	defer cancel()
+	args := append(cur.args(len(a.cfg.CursorColumns)), a.cfg.BatchSize)
+	rs, err := db.QueryContext(qctx, a.cfg.Query, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("running query: %w", err)
+	}
+	defer rs.Close()
+	header, err := rs.Columns()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading columns: %w", err)
+	}
+	types, _ := rs.ColumnTypes()
+	cursorAt := make([]int, len(a.cfg.CursorColumns))
+	for i, c := range a.cfg.CursorColumns {
+		cursorAt[i] = -1
+		for j, h := range header {
+			if h == c {
+				cursorAt[i] = j
+			}
+		}
+		if cursorAt[i] < 0 {
+			return nil, nil, fmt.Errorf("cursor column %q is not among the query's columns %v", c, header)
+		}
+	}
+	var out []row
+	vals := make([]any, len(header))
+	ptrs := make([]any, len(header))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rs.Next() {
+		if err := rs.Scan(ptrs...); err != nil {
+			return nil, nil, fmt.Errorf("reading row: %w", err)
+		}
+		r := row{cells: make([]string, len(header))}
+		for i, v := range vals {
+			dbType := ""
+			if i < len(types) {
+				dbType = types[i].DatabaseTypeName()
+			}
+			r.cells[i] = cellText(v, dbType)
+		}
+		for _, j := range cursorAt {
+			r.cursor.Values = append(r.cursor.Values, toCursorValue(vals[j]))
+		}
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, nil, fmt.Errorf("reading rows: %w", err)
+	}
+	return header, out, nil
+}
+
+// cellText renders a value as the text a CSV cell would hold.
+func cellText(v any, dbType string) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case time.Time:
+		if strings.EqualFold(dbType, "DATE") {
+			return x.Format("2006-01-02")
+		}
+		return x.Format(time.RFC3339Nano)
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// mapping returns field → column: the configured Columns, plus result columns named like a
+// field.
+func (a *Adapter) mapping(header []string) map[string]string {
+	out := map[string]string{}
+	for _, h := range header {
+		for _, f := range fhir.RecordFields {
+			if h == f {
+				out[f] = h
+			}
+		}
+	}
+	for f, c := range a.cfg.Columns {
+		out[f] = c
+	}
+	return out
+}
+
+// record builds the record for one row: an incident, or, when the row breaks the ingest
+// rules, a rejected record the mapper quarantines with the reason.
+func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.Record {
+	data, problems := fhir.IncidentFromRecord(a.cfg.Source, cols, header, r.cells)
+	now := a.deps.Now().UTC()
+	if len(problems) == 0 {
+		in, ps := fhir.ParseIncident(data, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
+		if len(ps) == 0 {
+			key := ingest.IncidentKey(in.Source, in.LocalID)
+			sum := sha256.Sum256(data)
+			return ingest.Record{
+				Kind: ingest.KindIncident, Source: in.Source, LocalID: in.LocalID, Key: key,
+				// The revision column's value, or the content: a re-read row is a duplicate, a
+				// changed one an amendment.
+				ID:       ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), hex.EncodeToString(sum[:12])),
+				Revision: in.RevisionOr(0), Data: data, ReceivedAt: now,
+			}
+		}
+		problems = ps
+	}
+	a.deps.CountRejected(ReasonRowInvalid)
+	parts := make([]string, len(problems))
+	for i, p := range problems {
+		parts[i] = p.String()
+	}
+	where := "row at cursor " + r.cursor.String()
+	localID := ""
+	for i, h := range header {
+		if h == cols["local_id"] {
+			localID = strings.TrimSpace(r.cells[i])
+		}
+	}
+	if localID == "" || len(localID) > fhir.MaxLocalID {
+		localID = "cursor " + r.cursor.String()
+		if len(localID) > fhir.MaxLocalID {
+			localID = localID[:fhir.MaxLocalID]
+		}
+	}
+	reason := where + ": " + strings.Join(parts, "; ")
+	key := ingest.IncidentKey(a.cfg.Source, localID)
+	sum := sha256.Sum256(append(data, reason...))
+	return ingest.Record{
+		Kind: ingest.KindIncident, Source: a.cfg.Source, LocalID: localID, Key: key,
+		ID:   ingest.IncidentRecordID(a.cfg.Source, key, 0, "x"+hex.EncodeToString(sum[:12])),
+		Data: data, ReceivedAt: now, Reason: reason,
+	}
+}
+
+// String renders the cursor for reasons and logs: its values, comma-separated.
+func (c cursor) String() string {
+	parts := make([]string, len(c.Values))
+	for i, v := range c.Values {
+		parts[i] = v.Value
+	}
+	return strings.Join(parts, ",")
+}
+
+// publishError is a row that could not be stored: retried in Run, not a reason to reconnect.
+type publishError struct{ err error }
+
+func (e *publishError) Error() string { return e.err.Error() }
+func (e *publishError) Unwrap() error { return e.err }

@@ -1,0 +1,274 @@
+package sqlpoll_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/adaptertest"
+	"github.com/psgw/psgw/ingest/sqlpoll"
+	"github.com/psgw/psgw/test/pgtest"
+)
+
+var tables atomic.Int64
+
+// newTable creates an incidents table shaped like a Datix database view.
+func newTable(t *testing.T, pg *pgtest.Server, db *sql.DB) string {
+	t.Helper()
+	name := fmt.Sprintf("incidents_%d", tables.Add(1))
+	pg.Exec(db, `CREATE TABLE `+name+` (
+		id text PRIMARY KEY, revision int NOT NULL DEFAULT 1, updated_at timestamptz NOT NULL,
+		kind text NOT NULL DEFAULT 'incident', occurred date NOT NULL DEFAULT '2025-03-14',
+		narrative text NOT NULL)`)
+	return name
+}
+
+func query(table string, withRevision bool) string {
+	rev := ""
+	if withRevision {
+		rev = "revision, "
+	}
+	return `SELECT id AS local_id, ` + rev + `updated_at, kind AS event_type, occurred AS occurred_at, narrative AS description
+		FROM ` + table + ` WHERE $1::timestamptz IS NULL OR (updated_at, id) > ($1, $2)
+		ORDER BY updated_at, id LIMIT $3`
+}
+
+type failWatch struct {
+	next ingest.Publisher
+	mu   sync.Mutex
+	fail map[string]int
+}
+
+func (w *failWatch) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishResult, error) {
+	res, err := w.next.Publish(ctx, rec)
+	if err != nil {
+		w.mu.Lock()
+		w.fail[rec.LocalID]++
+		w.mu.Unlock()
+	}
+	return res, err
+}
+
+func (w *failWatch) failures(id string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fail[id]
+}
+
+type cursorDoc struct {
+	Values []struct{ Type, Value string } `json:"values"`
+}
+
+// cursorAt reads the adapter's cursor from the state store: the time and id it has passed.
+func cursorAt(st ingest.StateStore) (time.Time, string) {
+	b, _ := st.Get(context.Background(), "cursor")
+	var c cursorDoc
+	if json.Unmarshal(b, &c) != nil || len(c.Values) < 2 {
+		return time.Time{}, ""
+	}
+	ts, _ := time.Parse(time.RFC3339Nano, c.Values[0].Value)
+	return ts, c.Values[1].Value
+}
+
+func TestConformance(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	adaptertest.Run(t, adaptertest.Subject{
+		Kind: ingest.KindIncident,
+		New: func(t *testing.T, deps ingest.Deps) (ingest.Adapter, adaptertest.Sender) {
+			table := newTable(t, pg, db)
+			w := &failWatch{next: deps.Publisher, fail: map[string]int{}}
+			deps.Publisher = w
+			state := adaptertest.NewState()
+			deps.State = state
+			a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, false),
+				CursorColumns: []string{"updated_at", "local_id"}, PollInterval: 5 * time.Millisecond, BatchSize: 10}, deps)
+			// The source is told "stored" when the cursor has moved past its row.
+			send := func(ctx context.Context, n int) (adaptertest.Outcome, error) {
+				id := fmt.Sprintf("DX-%d", n)
+				before := w.failures(id)
+				var at time.Time
+				err := db.QueryRowContext(ctx, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ($1, clock_timestamp(), $2)
+					ON CONFLICT (id) DO UPDATE SET updated_at = clock_timestamp() RETURNING updated_at`,
+					id, fmt.Sprintf("Fall from bed number %d", n)).Scan(&at)
+				if err != nil {
+					return 0, err
+				}
+				for {
+					if ts, cid := cursorAt(state); ts.After(at) || (ts.Equal(at) && cid >= id) {
+						return adaptertest.Accepted, nil
+					}
+					if w.failures(id) > before {
+						return adaptertest.Retry, nil
+					}
+					select {
+					case <-ctx.Done():
+						return 0, ctx.Err()
+					case <-time.After(2 * time.Millisecond):
+					}
+				}
+			}
+			return a, send
+		},
+	})
+}
+
+// poller runs an adapter against a table and stops it when the test ends.
+type poller struct {
+	store  *adaptertest.Store
+	state  *adaptertest.State
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startPoller(t *testing.T, cfg sqlpoll.Config, store *adaptertest.Store, state *adaptertest.State) *poller {
+	t.Helper()
+	a := sqlpoll.New(cfg, ingest.Deps{Name: "sqlpoll", Publisher: store, State: state, Logger: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &poller{store: store, state: state, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- a.Run(ctx) }()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+func (p *poller) stop() error {
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	p.cancel = nil
+	return <-p.done
+}
+
+func waitRecords(t *testing.T, store *adaptertest.Store, n int) []ingest.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	recs, err := store.WaitRecords(ctx, n)
+	if err != nil {
+		t.Fatalf("waiting for %d records: got %d", n, len(recs))
+	}
+	return recs
+}
+
+// TestPagesAndRevisions: rows sharing one timestamp across page boundaries are each read once;
+// updated rows come back as new revisions, in order; nothing is stored twice.
+func TestPagesAndRevisions(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	table := newTable(t, pg, db)
+	// 23 rows in one statement share one updated_at; pages of 5 cut through them.
+	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative)
+		SELECT 'DX-' || lpad(g::text, 3, '0'), now(), 'Fall number ' || g FROM generate_series(1, 23) g`)
+	store := adaptertest.NewStore()
+	p := startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, true),
+		CursorColumns: []string{"updated_at", "local_id"}, BatchSize: 5, PollInterval: 5 * time.Millisecond}, store, adaptertest.NewState())
+	waitRecords(t, store, 23)
+	pg.Exec(db, `UPDATE `+table+` SET revision = revision + 1, narrative = narrative || ' (reviewed)', updated_at = clock_timestamp() WHERE id IN ('DX-005', 'DX-006')`)
+	waitRecords(t, store, 25)
+	pg.Exec(db, `UPDATE `+table+` SET revision = revision + 1, narrative = narrative || ' (closed)', updated_at = clock_timestamp() WHERE id = 'DX-005'`)
+	recs := waitRecords(t, store, 26)
+	if err := p.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	seen := map[string]int{}
+	var lastRev = map[string]int{}
+	for _, r := range recs {
+		if seen[r.ID]++; seen[r.ID] > 1 {
+			t.Errorf("record %s stored twice", r.ID)
+		}
+		if r.Revision <= lastRev[r.LocalID] {
+			t.Errorf("%s: revision %d after %d", r.LocalID, r.Revision, lastRev[r.LocalID])
+		}
+		lastRev[r.LocalID] = r.Revision
+	}
+	if len(recs) != 26 || lastRev["DX-005"] != 3 || lastRev["DX-006"] != 2 || len(lastRev) != 23 {
+		t.Errorf("got %d records, revisions %v; want 26 records, DX-005 at 3, DX-006 at 2, 23 incidents", len(recs), lastRev)
+	}
+}
+
+// TestErrorsAreReturned: a query error and a lost database end Run with the error, for the
+// runner to report and retry; the cursor never moves past rows not stored.
+func TestErrorsAreReturned(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	table := newTable(t, pg, db)
+	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ('DX-1', now(), 'Fall')`)
+	for _, tc := range []struct {
+		name, query, want string
+		cursor            []string
+	}{
+		{"query error", "SELECT nope FROM " + table + " LIMIT $3", "running query", []string{"updated_at", "local_id"}},
+		{"no such table", strings.Replace(query(table, false), table, "missing_table", 1), "does not exist", []string{"updated_at", "local_id"}},
+		{"cursor column missing", query(table, false), `cursor column "changed"`, []string{"changed", "local_id"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: tc.query, CursorColumns: tc.cursor, PollInterval: time.Millisecond},
+				ingest.Deps{Name: "sqlpoll", Publisher: adaptertest.NewStore(), State: adaptertest.NewState(), Logger: zerolog.Nop()})
+			err := a.Run(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Run: got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("permission denied", func(t *testing.T) {
+		pg.Exec(db, `CREATE ROLE reader LOGIN`)
+		dsn := strings.Replace(pg.DSN(), "postgres@", "reader@", 1)
+		a := sqlpoll.New(sqlpoll.Config{DSN: dsn, Source: "datix", Query: query(table, false), CursorColumns: []string{"updated_at", "local_id"}},
+			ingest.Deps{Name: "sqlpoll", Publisher: adaptertest.NewStore(), State: adaptertest.NewState(), Logger: zerolog.Nop()})
+		err := a.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("Run: got %v, want permission denied", err)
+		}
+	})
+	t.Run("database stops", func(t *testing.T) {
+		store := adaptertest.NewStore()
+		state := adaptertest.NewState()
+		a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, false), CursorColumns: []string{"updated_at", "local_id"},
+			PollInterval: 5 * time.Millisecond, QueryTimeout: 5 * time.Second},
+			ingest.Deps{Name: "sqlpoll", Publisher: store, State: state, Logger: zerolog.Nop()})
+		done := make(chan error, 1)
+		go func() { done <- a.Run(context.Background()) }()
+		waitRecords(t, store, 1)
+		pg.Stop()
+		defer pg.Start()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Error("Run after the database stopped: got nil, want an error")
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not notice the database stopped within 30s")
+		}
+	})
+}
+
+// TestQuarantinedRow: a row breaking the ingest rules is stored as a rejected record with the
+// reason, and the rows after it go on.
+func TestQuarantinedRow(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	table := newTable(t, pg, db)
+	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative, kind) VALUES ('DX-1', now(), 'Fall', 'incident'), ('DX-2', now(), 'Odd', 'gossip'), ('DX-3', now(), 'Slip', 'incident')`)
+	store := adaptertest.NewStore()
+	startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, false),
+		CursorColumns: []string{"updated_at", "local_id"}, PollInterval: 5 * time.Millisecond}, store, adaptertest.NewState())
+	recs := waitRecords(t, store, 3)
+	for _, r := range recs {
+		if (r.Reason != "") != (r.LocalID == "DX-2") {
+			t.Errorf("%s: reason %q", r.LocalID, r.Reason)
+		}
+		if r.LocalID == "DX-2" && !strings.Contains(r.Reason, "event_type") {
+			t.Errorf("DX-2 reason %q does not name event_type", r.Reason)
+		}
+	}
+}

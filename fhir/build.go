@@ -119,7 +119,7 @@ var aeOrder = []string{
 // ordered returns the non-empty extensions in a fixed order, so the same incident always
 // gives the same bytes (the outbox and the ledger hash them).
 func (st *build) ordered() []fm.Extension {
-	var out []fm.Extension
+	out := make([]fm.Extension, 0, len(st.ae))
 	for _, id := range aeOrder {
 		if e, ok := st.ae[id]; ok && !e.empty() {
 			out = append(out, e.Extension)

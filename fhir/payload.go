@@ -124,11 +124,25 @@ func extensionsDoc(exts []fm.Extension) []any {
 func encodeDoc(buf []byte, v any) []byte {
 	switch v := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(v))
+		// Most objects here have a handful of keys: sort them in a stack buffer, and with an
+		// insertion sort, rather than allocate and call sort.Strings for each.
+		var small [8]string
+		keys := small[:0]
+		if len(v) > len(small) {
+			keys = make([]string, 0, len(v))
+		}
 		for k := range v {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		if len(keys) <= len(small) {
+			for i := 1; i < len(keys); i++ {
+				for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+					keys[j], keys[j-1] = keys[j-1], keys[j]
+				}
+			}
+		} else {
+			sort.Strings(keys)
+		}
 		buf = append(buf, '{')
 		for i, k := range keys {
 			if i > 0 {

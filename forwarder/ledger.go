@@ -146,43 +146,79 @@ func (l *Ledger) Get(ctx context.Context, key string) (*Entry, error) {
 // writes the result with compare-and-set, retrying on conflict. fn may be called more than
 // once and must not have side effects. Returning ErrNoChange skips the write.
 func (l *Ledger) Update(ctx context.Context, key string, fn func(e *Entry, exists bool) error) (*Entry, error) {
-	for attempt := 0; ; attempt++ {
-		var (
-			e   Entry
-			rev uint64
-		)
-		kve, err := l.kv.Get(ctx, key)
-		exists := err == nil
-		switch {
-		case exists:
-			if err := json.Unmarshal(kve.Value(), &e); err != nil {
-				return nil, fmt.Errorf("decoding ledger entry: %w", err)
-			}
-			rev = kve.Revision()
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		default:
-			return nil, fmt.Errorf("reading ledger entry: %w", err)
+	e, _, err := l.update(ctx, key, nil, fn)
+	return e, err
+}
+
+// snapshot is an entry as last read or written, with its revision. Passed to update, it
+// stands in for the first read: if the entry changed since, the compare-and-set fails and
+// update reads it afresh, so a stale snapshot costs a retry, never a lost change.
+type snapshot struct {
+	data   []byte
+	rev    uint64
+	exists bool
+}
+
+// read returns the entry for key with its snapshot, or a zero entry with exists false.
+func (l *Ledger) read(ctx context.Context, key string) (*Entry, *snapshot, error) {
+	kve, err := l.kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return &Entry{}, &snapshot{}, nil
 		}
-		if err := fn(&e, exists); err != nil {
-			if errors.Is(err, ErrNoChange) {
-				return &e, nil
+		return nil, nil, fmt.Errorf("reading ledger entry: %w", err)
+	}
+	var e Entry
+	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+		return nil, nil, fmt.Errorf("decoding ledger entry: %w", err)
+	}
+	return &e, &snapshot{data: kve.Value(), rev: kve.Revision(), exists: true}, nil
+}
+
+// update is Update starting from snap (nil: read first), returning the snapshot of what it
+// wrote, for the next update of the same entry.
+func (l *Ledger) update(ctx context.Context, key string, snap *snapshot, fn func(e *Entry, exists bool) error) (*Entry, *snapshot, error) {
+	for attempt := 0; ; attempt++ {
+		var e Entry
+		cur := snap
+		snap = nil
+		if cur == nil {
+			kve, err := l.kv.Get(ctx, key)
+			switch {
+			case err == nil:
+				cur = &snapshot{data: kve.Value(), rev: kve.Revision(), exists: true}
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+				cur = &snapshot{}
+			default:
+				return nil, nil, fmt.Errorf("reading ledger entry: %w", err)
 			}
-			return nil, err
+		}
+		if cur.exists {
+			if err := json.Unmarshal(cur.data, &e); err != nil {
+				return nil, nil, fmt.Errorf("decoding ledger entry: %w", err)
+			}
+		}
+		if err := fn(&e, cur.exists); err != nil {
+			if errors.Is(err, ErrNoChange) {
+				return &e, cur, nil
+			}
+			return nil, nil, err
 		}
 		data, err := json.Marshal(&e)
 		if err != nil {
-			return nil, fmt.Errorf("encoding ledger entry: %w", err)
+			return nil, nil, fmt.Errorf("encoding ledger entry: %w", err)
 		}
-		if exists {
-			_, err = l.kv.Update(ctx, key, data, rev)
+		var rev uint64
+		if cur.exists {
+			rev, err = l.kv.Update(ctx, key, data, cur.rev)
 		} else {
-			_, err = l.kv.Create(ctx, key, data)
+			rev, err = l.kv.Create(ctx, key, data)
 		}
 		if err == nil {
-			return &e, nil
+			return &e, &snapshot{data: data, rev: rev, exists: true}, nil
 		}
 		if !isConflict(err) || attempt >= 50 {
-			return nil, fmt.Errorf("writing ledger entry: %w", err)
+			return nil, nil, fmt.Errorf("writing ledger entry: %w", err)
 		}
 	}
 }

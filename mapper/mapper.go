@@ -27,6 +27,11 @@ import (
 	"github.com/psgw/psgw/queue"
 )
 
+// HeaderRejectReason, on a raw record, carries the reason its adapter could not read the
+// source record (ingest.Record.Reason). Such a record is not mapped: it is quarantined with
+// that reason, so that the operator sees it in the delivery record.
+const HeaderRejectReason = "Psgw-Reject-Reason"
+
 // Enricher fills in what the incident system lacks (date of birth, sex, ethnicity) from the
 // gateway's patient store, as at the time of the incident. It must not add identifiers.
 // rawSeq is the incident's sequence in the raw stream: records stored before it (an ADT
@@ -65,7 +70,9 @@ type Options struct {
 	// HeldReason, when set, marks queued incidents as held with this reason (no national
 	// endpoint configured).
 	HeldReason string
-	// Workers is how many incidents are mapped in parallel (default 4).
+	// Workers is how many incidents are mapped in parallel (default 16). Mapping is mostly
+	// waiting for two durable writes (the ledger and the outbox), not CPU, so more workers
+	// than cores keep the writes overlapping (docs/performance.md).
 	Workers int
 	Logger  zerolog.Logger
 }
@@ -76,7 +83,7 @@ func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
 		o.Enricher = NoEnrichment{}
 	}
 	if o.Workers < 1 {
-		o.Workers = 4
+		o.Workers = 16
 	}
 	return &Mapper{q: q, ledger: ledger, builder: o.Builder, enricher: o.Enricher,
 		held: o.HeldReason != "", heldReason: o.HeldReason, workers: o.Workers, log: o.Logger, now: time.Now}
@@ -189,7 +196,13 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 		received = mp.now()
 	}
 
-	in, problems := fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
+	var in *fhir.Incident
+	var problems []fhir.Problem
+	if reason := h.Get(HeaderRejectReason); reason != "" {
+		problems = []fhir.Problem{{Message: reason}}
+	} else {
+		in, problems = fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
+	}
 	var prep fhir.Prepared
 	if len(problems) == 0 {
 		if err := mp.enricher.Enrich(ctx, in, raw.Seq); err != nil {

@@ -26,7 +26,8 @@ const (
 	RawSubjects   = "psgw.raw.>"
 	OutboxStream  = "PSGW_OUTBOX"
 	OutboxSubject = "psgw.outbox.>"
-	LedgerBucket  = "psgw_ledger"
+	// LedgerBucket is the delivery ledger's first bucket; see LedgerShards.
+	LedgerBucket = "psgw_ledger"
 )
 
 // Options configure Open.
@@ -68,7 +69,9 @@ type Queue struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	ledger jetstream.KeyValue
-	log    zerolog.Logger
+	// ledgerConns are the ledger shards' own connections (see ensureLedger).
+	ledgerConns []*nats.Conn
+	log         zerolog.Logger
 }
 
 // Open starts the embedded server (or connects to the external one) and creates or updates the
@@ -79,25 +82,13 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 		o.Replicas = 1
 		q.opts.Replicas = 1
 	}
-	var err error
 	if o.NATSURL == "" {
 		if err := q.startEmbedded(); err != nil {
 			return nil, err
 		}
-		q.nc, err = nats.Connect("", nats.InProcessServer(q.srv), nats.Name("psgw"), nats.MaxReconnects(-1))
-	} else {
-		opts := []nats.Option{nats.Name("psgw"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				q.log.Warn().Err(err).Msg("disconnected from nats")
-			}),
-			nats.ReconnectHandler(func(nc *nats.Conn) {
-				q.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("reconnected to nats")
-			})}
-		if o.NATSCredsFile != "" {
-			opts = append(opts, nats.UserCredentials(o.NATSCredsFile))
-		}
-		q.nc, err = nats.Connect(o.NATSURL, opts...)
 	}
+	var err error
+	q.nc, err = q.connect("psgw")
 	if err != nil {
 		q.Close()
 		return nil, fmt.Errorf("connecting to nats: %w", err)
@@ -154,6 +145,24 @@ func (q *Queue) startEmbedded() error {
 	return nil
 }
 
+// connect opens a connection to the embedded server in process, or to the external cluster.
+func (q *Queue) connect(name string) (*nats.Conn, error) {
+	if q.srv != nil {
+		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1))
+	}
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			q.log.Warn().Err(err).Str("connection", name).Msg("disconnected from nats")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			q.log.Info().Str("connection", name).Str("server", nc.ConnectedUrlRedacted()).Msg("reconnected to nats")
+		})}
+	if q.opts.NATSCredsFile != "" {
+		opts = append(opts, nats.UserCredentials(q.opts.NATSCredsFile))
+	}
+	return nats.Connect(q.opts.NATSURL, opts...)
+}
+
 // ClientURL returns the embedded server's client URL when Listen is set, else "".
 func (q *Queue) ClientURL() string {
 	if q.srv == nil || !q.opts.Listen {
@@ -190,15 +199,9 @@ func (q *Queue) ensure(ctx context.Context) error {
 			return fmt.Errorf("creating stream %s: %w", sc.Name, err)
 		}
 	}
-	kv, err := q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      LedgerBucket,
-		Description: "delivery ledger: one entry per incident",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    q.opts.Replicas,
-	})
+	kv, err := q.ensureLedger(ctx)
 	if err != nil {
-		return fmt.Errorf("creating bucket %s: %w", LedgerBucket, err)
+		return err
 	}
 	q.ledger = kv
 	return nil
@@ -210,7 +213,7 @@ func (q *Queue) JetStream() jetstream.JetStream { return q.js }
 // Conn returns the NATS connection, for core subscriptions such as JetStream advisories.
 func (q *Queue) Conn() *nats.Conn { return q.nc }
 
-// Ledger returns the delivery ledger bucket.
+// Ledger returns the delivery ledger: one key-value view over its LedgerShards buckets.
 func (q *Queue) Ledger() jetstream.KeyValue { return q.ledger }
 
 // KeyValue creates or opens a further bucket (for example the demographics store).
@@ -243,6 +246,11 @@ func (q *Queue) Healthy(ctx context.Context) error {
 
 // Close flushes and closes the connection and stops the embedded server. It is safe to call twice.
 func (q *Queue) Close() {
+	for _, nc := range q.ledgerConns {
+		_ = nc.FlushTimeout(5 * time.Second)
+		nc.Close()
+	}
+	q.ledgerConns = nil
 	if q.nc != nil {
 		// Flush before closing: acks and naks are buffered publishes, and a nak lost here
 		// would leave its message waiting out the consumer's AckWait after a restart.

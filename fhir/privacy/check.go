@@ -43,7 +43,20 @@ var identifierNames = []string{
 // The comparison ignores case. A validator can use it to avoid reporting
 // the same element twice.
 func IsIdentifierName(name string) bool {
+	// Every identifier name is ASCII, and an ASCII string folds only to one of the same
+	// length, so the length rules most keys out before the case-insensitive comparison.
+	// (A non-ASCII name, such as one with a Kelvin sign for k, is compared in full.)
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
 	for _, n := range identifierNames {
+		if ascii && len(name) != len(n) {
+			continue
+		}
 		if strings.EqualFold(name, n) {
 			return true
 		}

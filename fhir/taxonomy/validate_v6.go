@@ -66,8 +66,9 @@ func (c *checker) complexV6(path, id string, obj map[string]any) {
 	}
 	var uses []use
 	counts := make(map[string]int, len(inner))
+	listPath := joinKey(path, "extension")
 	for i, e := range inner {
-		p := joinIndex(joinKey(path, "extension"), i)
+		p := joinIndex(listPath, i)
 		iobj, name, ok := c.extensionEntry(p, e)
 		switch {
 		case !ok, privacy.IsIdentifierName(name): // privacy reports those

@@ -134,12 +134,18 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := ingest.IncidentKey(in.Source, in.LocalID)
+	// The content hash names a record only when it has no revision; with one, canonicalising
+	// the body (a decode and an encode) would be wasted work on every request.
+	hash := ""
+	if in.RevisionOr(0) <= 0 {
+		hash = contentHash(body)
+	}
 	rec := ingest.Record{
 		Kind:       ingest.KindIncident,
 		Source:     in.Source,
 		LocalID:    in.LocalID,
 		Key:        key,
-		ID:         ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), contentHash(body)),
+		ID:         ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), hash),
 		Revision:   in.RevisionOr(0),
 		Data:       body,
 		ReceivedAt: a.deps.Now().UTC(),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,25 +14,41 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 )
 
-// profileEndToEnd runs the end-to-end scenario with the gateway in this process and writes CPU
-// and blocking profiles to dir, for `go tool pprof`.
-func profileEndToEnd(ctx context.Context, o options, dir string) error {
-	s, srv, err := simServer(sim.Faults{})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+// profileRun runs one scenario (o.profileScenario: e2e, http or mllp) with the gateway in this
+// process and writes CPU and blocking profiles to dir, for `go tool pprof`. The load tool's
+// own work (clients, the simulator) is in the profiles too; filter with -focus.
+func profileRun(ctx context.Context, o options, dir string) error {
+	var s *sim.Simulator
 	cfg := config.Default()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.HTTP.Addr = freeAddr()
 	cfg.MLLP.Addr = ""
 	cfg.Queue.Sync = o.sync
-	cfg.National.BaseURL = srv.URL
-	cfg.National.SubscriptionKey = "load-key"
-	cfg.National.Concurrency = 32
+	switch o.profileScenario {
+	case "e2e", "backlog":
+		var srv *httptest.Server
+		var err error
+		s, srv, err = simServer(sim.Faults{Down: o.profileScenario == "backlog"})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		cfg.National.BaseURL = srv.URL
+		cfg.National.SubscriptionKey = "load-key"
+		cfg.National.Concurrency = 32
+		cfg.National.BackoffMax = 2 * time.Second
+		cfg.National.MaxAttempts = 100000
+	case "http":
+	case "mllp":
+		cfg.MLLP.Addr = freeAddr()
+		cfg.MLLP.MaxConnections = 1024
+	default:
+		return fmt.Errorf("-profile-scenario %q: want e2e, backlog, http or mllp", o.profileScenario)
+	}
 	g, err := gateway.Start(ctx, cfg, gateway.Options{Logger: zerolog.Nop()})
 	if err != nil {
 		return err
@@ -46,21 +63,89 @@ func profileEndToEnd(ctx context.Context, o options, dir string) error {
 		return err
 	}
 	start := time.Now()
-	if _, _, err := postAll(o, cfg.HTTP.Addr, "P-", o.n); err != nil {
+	stopTimeline := func() {}
+	if s != nil {
+		stopTimeline = timeline(ctx, g, s, start)
+	}
+	if o.profileScenario == "mllp" {
+		err = sendADT(ctx, o, cfg.MLLP.Addr, 0, &latencies{})
+	} else {
+		_, _, err = postAll(o, cfg.HTTP.Addr, "P-", o.n)
+	}
+	if err != nil {
 		return err
 	}
-	posted := time.Since(start)
-	for s.Stats().Creates < o.n && time.Since(start) < o.timeout {
+	accepted := time.Since(start)
+	if o.profileScenario == "backlog" {
+		writeHeap(filepath.Join(dir, "heap-backlog.pprof"))
+		s.SetFaults(sim.Faults{})
+	}
+	for s != nil && s.Stats().Creates < o.n && time.Since(start) < o.timeout {
 		time.Sleep(50 * time.Millisecond)
 	}
+	stopTimeline()
 	pprof.StopCPUProfile()
 	cpu.Close()
+	writeHeap(filepath.Join(dir, "heap.pprof"))
 	blk, err := os.Create(filepath.Join(dir, "block.pprof"))
 	if err != nil {
 		return err
 	}
 	_ = pprof.Lookup("block").WriteTo(blk, 0)
 	blk.Close()
-	fmt.Printf("profiled end-to-end: %d incidents posted in %s, delivered in %s; profiles in %s\n", o.n, posted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), dir)
+	fmt.Printf("profiled %s: %d records accepted in %s (%.0f/s)", o.profileScenario, o.n, accepted.Round(time.Millisecond), float64(o.n)/accepted.Seconds())
+	if s != nil {
+		fmt.Printf(", delivered in %s (%.0f/s)", time.Since(start).Round(time.Millisecond), float64(o.n)/time.Since(start).Seconds())
+	}
+	fmt.Printf("; profiles in %s\n", dir)
 	return nil
+}
+
+// timeline prints, every half second, how far each stage has got: records stored in the raw
+// stream, waiting for the mapper, waiting in the outbox, and delivered. The stage whose queue
+// grows is the one that limits the rate.
+func timeline(ctx context.Context, g *gateway.Gateway, s *sim.Simulator, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	fmt.Fprintln(os.Stderr, "  t      raw  to-map  outbox  delivered  heap-MB  RSS-MB")
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var raw, toMap, outbox uint64
+			if si, err := g.Queue.StreamInfo(ctx, queue.RawStream); err == nil {
+				raw = si.State.Msgs
+			}
+			if c, err := g.Queue.JetStream().Consumer(ctx, queue.RawStream, "mapper"); err == nil {
+				if ci, err := c.Info(ctx); err == nil {
+					toMap = ci.NumPending + uint64(ci.NumAckPending)
+				}
+			}
+			if si, err := g.Queue.StreamInfo(ctx, queue.OutboxStream); err == nil {
+				outbox = si.State.Msgs
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Fprintf(os.Stderr, "%5.1fs %7d %7d %7d %10d %8.0f %7.0f\n", time.Since(start).Seconds(), raw, toMap, outbox, s.Stats().Creates,
+				float64(ms.HeapInuse)/(1<<20), rssMB(os.Getpid()))
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// writeHeap writes a heap profile, after a collection so that it shows what is live.
+func writeHeap(path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }

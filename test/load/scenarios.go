@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -31,14 +32,14 @@ import (
 // rawPublish is the ceiling: the same payload published straight to an embedded JetStream with
 // the gateway's stream settings, sync policy and concurrency, each publish waiting for its
 // PubAck as the gateway's ingest does.
-func rawPublish(ctx context.Context, o options, work, name string, payload []byte) (result, error) {
+func rawPublish(ctx context.Context, o options, work string, run int, name string, payload []byte) (result, error) {
 	def := config.Default()
 	every, err := config.SyncInterval(o.sync)
 	if err != nil {
 		return result{}, err
 	}
 	q, err := queue.Open(ctx, queue.Options{
-		DataDir: filepath.Join(work, "ceiling-"+strconv.Itoa(len(payload))), Replicas: 1,
+		DataDir: filepath.Join(work, "ceiling-"+strconv.Itoa(len(payload))+"-"+strconv.Itoa(run)), Replicas: 1,
 		MaxStoreBytes: def.Queue.MaxStoreBytes, MaxMemoryBytes: def.Queue.MaxMemoryBytes,
 		RawMaxBytes: def.Queue.RawMaxBytes, RawMaxAge: def.Queue.RawMaxAge, OutboxMaxBytes: def.Queue.OutboxMaxBytes,
 		DuplicateWindow: def.Queue.DuplicateWindow, SyncAlways: o.sync == "always", SyncInterval: every,
@@ -98,8 +99,13 @@ func freeAddr() string {
 
 // startPsgw runs psgw with the given extra environment and waits for it to be ready.
 func startPsgw(o options, dataDir string, env ...string) (*proc, error) {
+	return startPsgwArgs(o, dataDir, nil, env...)
+}
+
+// startPsgwArgs is startPsgw with extra arguments to psgw run.
+func startPsgwArgs(o options, dataDir string, args []string, env ...string) (*proc, error) {
 	p := &proc{httpAddr: freeAddr(), mllpAddr: freeAddr()}
-	p.cmd = exec.Command(o.psgw, "run")
+	p.cmd = exec.Command(o.psgw, append([]string{"run"}, args...)...)
 	p.cmd.Env = append(os.Environ(),
 		"PSGW_DATA_DIR="+dataDir, "PSGW_HTTP_ADDR="+p.httpAddr, "PSGW_MLLP_ADDR="+p.mllpAddr,
 		"PSGW_QUEUE_SYNC="+o.sync, "PSGW_LOG_LEVEL=warn", "PSGW_MLLP_MAX_CONNECTIONS=1024",
@@ -183,7 +189,7 @@ func postAll(o options, addr, prefix string, n int) (*latencies, time.Duration, 
 // httpPush: POST /api/v1/incidents, 202 after the PubAck. No national endpoint, so delivery
 // does not compete for the CPU.
 func httpPush(ctx context.Context, o options, work string) (result, error) {
-	p, err := startPsgw(o, filepath.Join(work, "http"))
+	p, err := startPsgw(o, work)
 	if err != nil {
 		return result{}, err
 	}
@@ -208,12 +214,24 @@ func mllpPaced(ctx context.Context, o options, work string) (result, error) {
 }
 
 func mllpRun(ctx context.Context, o options, work, name string, rate int) (result, error) {
-	p, err := startPsgw(o, filepath.Join(work, "mllp-"+strconv.Itoa(rate)))
+	p, err := startPsgw(o, work)
 	if err != nil {
 		return result{}, err
 	}
 	defer p.stop()
 	var lat latencies
+	start := time.Now()
+	if err := sendADT(ctx, o, p.mllpAddr, rate, &lat); err != nil {
+		return result{}, err
+	}
+	r := result{name: name, note: fmt.Sprintf("RSS %.0f MB", rssMB(p.cmd.Process.Pid))}
+	lat.fill(&r, time.Since(start))
+	return r, nil
+}
+
+// sendADT sends o.n ADT messages over MLLP from o.c connections, as fast as ACKs come back or,
+// with rate > 0, at that many messages per second in all, recording each ACK's latency.
+func sendADT(ctx context.Context, o options, addr string, rate int, lat *latencies) error {
 	var next atomic.Int64
 	var failed atomic.Pointer[error]
 	var tick <-chan time.Time
@@ -226,7 +244,7 @@ func mllpRun(ctx context.Context, o options, work, name string, rate int) (resul
 	var wg sync.WaitGroup
 	for w := 0; w < o.c; w++ {
 		wg.Go(func() {
-			cl, err := mllptest.Dial(ctx, p.mllpAddr, nil)
+			cl, err := mllptest.Dial(ctx, addr, nil)
 			if err != nil {
 				failed.CompareAndSwap(nil, &err)
 				return
@@ -255,11 +273,9 @@ func mllpRun(ctx context.Context, o options, work, name string, rate int) (resul
 	}
 	wg.Wait()
 	if e := failed.Load(); e != nil {
-		return result{}, *e
+		return *e
 	}
-	r := result{name: name, note: fmt.Sprintf("RSS %.0f MB", rssMB(p.cmd.Process.Pid))}
-	lat.fill(&r, time.Since(start))
-	return r, nil
+	return nil
 }
 
 // simServer runs the national-service simulator in this process, on loopback.
@@ -297,7 +313,7 @@ func endToEnd(ctx context.Context, o options, work string) (result, error) {
 		return result{}, err
 	}
 	defer srv.Close()
-	p, err := startPsgw(o, filepath.Join(work, "e2e"), "PSGW_NATIONAL_BASE_URL="+srv.URL, "PSGW_NATIONAL_SUBSCRIPTION_KEY=load-key", "PSGW_NATIONAL_CONCURRENCY=32")
+	p, err := startPsgw(o, work, "PSGW_NATIONAL_BASE_URL="+srv.URL, "PSGW_NATIONAL_SUBSCRIPTION_KEY=load-key", "PSGW_NATIONAL_CONCURRENCY=32")
 	if err != nil {
 		return result{}, err
 	}
@@ -322,7 +338,7 @@ func backlogDrain(ctx context.Context, o options, work string) (result, error) {
 		return result{}, err
 	}
 	defer srv.Close()
-	p, err := startPsgw(o, filepath.Join(work, "backlog"), "PSGW_NATIONAL_BASE_URL="+srv.URL, "PSGW_NATIONAL_SUBSCRIPTION_KEY=load-key",
+	p, err := startPsgw(o, work, "PSGW_NATIONAL_BASE_URL="+srv.URL, "PSGW_NATIONAL_SUBSCRIPTION_KEY=load-key",
 		"PSGW_NATIONAL_CONCURRENCY=32", "PSGW_NATIONAL_BACKOFF_MAX=2s", "PSGW_NATIONAL_MAX_ATTEMPTS=100000")
 	if err != nil {
 		return result{}, err
@@ -354,4 +370,72 @@ func backlogDrain(ctx context.Context, o options, work string) (result, error) {
 		return result{}, err
 	}
 	return result{name: fmt.Sprintf("backlog drain (%d)", o.backlog), count: o.backlog, rate: float64(o.backlog) / elapsed.Seconds(), note: fmt.Sprintf("max RSS %.0f MB", maxRSS)}, nil
+}
+
+// csvBackfill: an export of o.csvRows incidents dropped in the CSV folder at once, as a trust's
+// backfill would be; the rate is rows durably stored per second, from the file appearing to its
+// move to processed/ (which happens only after every row was stored), so it includes up to
+// one poll interval and the settle time (1 s each here). No national endpoint: the mapper
+// maps and holds behind ingest, as in the HTTP scenario.
+func csvBackfill(ctx context.Context, o options, work string) (result, error) {
+	drop := filepath.Join(work, "drop")
+	if err := os.MkdirAll(drop, 0o755); err != nil {
+		return result{}, err
+	}
+	cfgFile := filepath.Join(work, "psgw.yaml")
+	cfgYAML := "sources:\n  datix:\n    csv_columns:\n" +
+		"      local_id: Ref\n      revision: Version\n      event_type: Type\n      occurred_at: Incident date\n" +
+		"      description: Description\n      immediate_actions: Action taken\n      patient.nhs_number: NHS number\n" +
+		"      patient.date_of_birth: DOB\n      patient.sex: Sex\n      patient.physical_harm: Harm\n" +
+		"      patient.psychological_harm: Psychological harm\n      location.organisation: Site\n      reporter.role: Reporter role\n" +
+		"      reporter.organisation: Reporter site\n" +
+		"csvdrop:\n  dir: " + drop + "\n  source: datix\n  poll_interval: 1s\n  settle_time: 1s\n"
+	if err := os.WriteFile(cfgFile, []byte(cfgYAML), 0o644); err != nil {
+		return result{}, err
+	}
+	part := filepath.Join(drop, ".backfill.csv.part")
+	f, err := os.Create(part)
+	if err != nil {
+		return result{}, err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	_, _ = w.WriteString("Ref,Version,Type,Incident date,Description,Action taken,NHS number,DOB,Sex,Harm,Psychological harm,Site,Reporter role,Reporter site\n")
+	for i := range o.csvRows {
+		id := "CSV-" + strconv.Itoa(i)
+		_, _ = w.WriteString(id + ",1,incident,2025-03-14T09:30:00Z,\"Scheduled IV antibiotic dose given about four hours late because the ward was short of staff and the dose was missed at the handover; the patient was monitored and came to no harm. " +
+			id + "\",\"Dose given; prescriber informed; family told.\",9434765919,1975-03-01,female,none,none,RRK,Nurse or midwife,RRK\n")
+	}
+	if err := w.Flush(); err != nil {
+		return result{}, err
+	}
+	if err := f.Close(); err != nil {
+		return result{}, err
+	}
+	p, err := startPsgwArgs(o, filepath.Join(work, "data"), []string{"--config", cfgFile})
+	if err != nil {
+		return result{}, err
+	}
+	defer p.stop()
+	start := time.Now()
+	if err := os.Rename(part, filepath.Join(drop, "backfill.csv")); err != nil {
+		return result{}, err
+	}
+	maxRSS := 0.0
+	for {
+		maxRSS = max(maxRSS, rssMB(p.cmd.Process.Pid))
+		if _, err := os.Stat(filepath.Join(drop, "processed", "backfill.csv")); err == nil {
+			break
+		}
+		if _, err := os.Stat(filepath.Join(drop, "failed", "backfill.csv")); err == nil {
+			reason, _ := os.ReadFile(filepath.Join(drop, "failed", "backfill.csv.reason.txt"))
+			return result{}, fmt.Errorf("the export went to failed/: %s", reason)
+		}
+		if time.Since(start) > o.timeout {
+			return result{}, fmt.Errorf("export not processed after %s", o.timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	return result{name: fmt.Sprintf("csv backfill (%d rows)", o.csvRows), count: o.csvRows, rate: float64(o.csvRows) / elapsed.Seconds(),
+		note: fmt.Sprintf("max RSS %.0f MB", maxRSS)}, nil
 }

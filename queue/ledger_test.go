@@ -1,0 +1,171 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+func openAt(t *testing.T, dir string) *Queue {
+	t.Helper()
+	q, err := Open(context.Background(), Options{
+		DataDir: dir, MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
+		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
+		Logger: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestLedgerShards: keys spread over every shard, each key reads back from where it was
+// written, compare-and-set still refuses a stale revision, and listing sees every key once.
+func TestLedgerShards(t *testing.T) {
+	ctx := context.Background()
+	q := openAt(t, t.TempDir())
+	defer q.Close()
+	kv := q.Ledger()
+	var want []string
+	used := map[int]bool{}
+	for i := range 40 {
+		key := fmt.Sprintf("datix.%032x", i*7919)
+		want = append(want, key)
+		used[kv.(*shardedKV).shard(key)] = true
+		if _, err := kv.Create(ctx, key, []byte(`{"n":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(used) != LedgerShards {
+		t.Errorf("got keys in %d shards, want %d", len(used), LedgerShards)
+	}
+	e, err := kv.Get(ctx, want[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, want[3], []byte(`{"n":2}`), e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, want[3], []byte(`{"n":3}`), e.Revision()); err == nil {
+		t.Error("got a write with a stale revision accepted, want it refused")
+	}
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for k := range lister.Keys() {
+		got = append(got, k)
+	}
+	_ = lister.Stop()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("got %d keys listed, want %d", len(got), len(want))
+	}
+}
+
+// TestLedgerSpreadsAnUnshardedLedger: entries written by a gateway whose ledger was one bucket
+// are moved to their shard on the next start, and read back unchanged.
+func TestLedgerSpreadsAnUnshardedLedger(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	q := openAt(t, dir)
+	// Write as an unsharded gateway did: everything in psgw_ledger, bucket not yet marked.
+	old, err := q.js.KeyValue(ctx, LedgerBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := range 20 {
+		key := fmt.Sprintf("datix.%032x", i)
+		keys = append(keys, key)
+		if _, err := old.Put(ctx, key, []byte(key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := q.js.Stream(ctx, "KV_"+LedgerBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	delete(cfg.Metadata, ledgerShardsMeta)
+	if _, err := q.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+
+	q = openAt(t, dir)
+	defer q.Close()
+	kv := q.Ledger()
+	old, err = q.js.KeyValue(ctx, LedgerBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("%s: got %v, want the moved entry", key, err)
+		}
+		if string(e.Value()) != key {
+			t.Errorf("%s: got %q, want %q", key, e.Value(), key)
+		}
+		_, err = old.Get(ctx, key)
+		if shard := kv.(*shardedKV).shard(key); shard != 0 && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("%s (shard %d): got %v from the first bucket, want it moved out", key, shard, err)
+		}
+	}
+}
+
+// TestLedgerWatchAll: a watch over the sharded ledger delivers every existing entry, then one
+// end-of-initial-values marker (nil) once every shard has sent its own, then live updates.
+func TestLedgerWatchAll(t *testing.T) {
+	ctx := context.Background()
+	q := openAt(t, t.TempDir())
+	defer q.Close()
+	kv := q.Ledger()
+	for i := range 12 {
+		if _, err := kv.Put(ctx, fmt.Sprintf("datix.%032x", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	initial, markers := 0, 0
+	timeout := time.After(10 * time.Second)
+	for markers == 0 {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				markers++
+				continue
+			}
+			initial++
+		case <-timeout:
+			t.Fatalf("got %d initial values and no marker after 10s", initial)
+		}
+	}
+	if initial != 12 {
+		t.Errorf("got %d initial values before the marker, want 12", initial)
+	}
+	if _, err := kv.Put(ctx, "datix.new", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-w.Updates():
+		if e == nil || e.Key() != "datix.new" {
+			t.Errorf("got %v, want the update of datix.new", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no live update after 10s")
+	}
+}

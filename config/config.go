@@ -19,6 +19,11 @@ type Config struct {
 	Queue    QueueConfig    `yaml:"queue"`
 	National NationalConfig `yaml:"national"`
 	Mapping  MappingConfig  `yaml:"mapping"`
+	// CSVDrop is the CSV drop-folder adapter; off while csvdrop.dir is empty.
+	CSVDrop CSVDropConfig `yaml:"csvdrop"`
+	// SQLPoll is the SQL polling adapter; off while sqlpoll.query is empty.
+	SQLPoll SQLPollConfig `yaml:"sqlpoll"`
+	Ops     OpsConfig     `yaml:"ops"`
 	// Sources, when not empty, is the list of source systems allowed to send incidents, with
 	// their code maps. With none configured any well-formed source name is accepted.
 	Sources map[string]SourceConfig `yaml:"sources"`
@@ -45,6 +50,29 @@ type HTTPConfig struct {
 	IngestTokensFile string `yaml:"ingest_tokens_file"`
 	// ReadTimeout bounds how long a client may take to send a request.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// TLSCertFile and TLSKeyFile, both set, make the whole HTTP listener (ingest, API, status
+	// page, metrics) speak TLS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+}
+
+// OpsConfig is access control for the status page, the operations API and its actions. With
+// no viewer or operator token configured, access control is off: everyone is "anonymous" with
+// the operator role, which suits a laptop demo on 127.0.0.1 and nothing else.
+type OpsConfig struct {
+	// ViewerTokens are "name:token" pairs that may read the page and the API.
+	ViewerTokens []string `yaml:"viewer_tokens"`
+	// OperatorTokens are "name:token" pairs that may also replay, resolve and mark reviewed.
+	OperatorTokens []string `yaml:"operator_tokens"`
+	// TokensFile names a file with one "role name token" line per person (role is viewer or
+	// operator; # starts a comment); read at start-up and added to the lists above.
+	TokensFile string `yaml:"tokens_file"`
+	// ProtectMetrics and ProtectHealth make /metrics and /healthz, /readyz need a viewer
+	// token too. Off by default so that Prometheus and load balancers need no secret.
+	ProtectMetrics bool `yaml:"protect_metrics"`
+	ProtectHealth  bool `yaml:"protect_health"`
+	// SessionTTL is how long a browser login lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // MLLPConfig is the HL7 v2 MLLP listener for the EPR feed (CONTRACT §3). Its ADT messages keep
@@ -151,6 +179,61 @@ type SourceConfig struct {
 	CSVColumns map[string]string `yaml:"csv_columns"`
 }
 
+// CSVDropConfig is the CSV drop-folder adapter (ingest/csvdrop). Rows are mapped by header
+// name with sources.SOURCE.csv_columns, which must map local_id.
+type CSVDropConfig struct {
+	// Dir is the folder polled for exports; empty disables the adapter.
+	Dir string `yaml:"dir"`
+	// Source is the source system the rows are stored under; it must be in sources.
+	Source string `yaml:"source"`
+	// ProcessedDir and FailedDir receive finished and unreadable files (default DIR/processed
+	// and DIR/failed; same file system as dir).
+	ProcessedDir string `yaml:"processed_dir"`
+	FailedDir    string `yaml:"failed_dir"`
+	// Pattern selects files by base name (filepath.Match).
+	Pattern string `yaml:"pattern"`
+	// PollInterval is how often the folder is listed.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// SettleTime is how long size and mtime must stay unchanged before a file is read.
+	SettleTime time.Duration `yaml:"settle_time"`
+	// DoneMarker, when true, takes only files with a NAME.done marker beside them.
+	DoneMarker bool `yaml:"done_marker"`
+	// Encoding is auto, utf-8 or windows-1252.
+	Encoding string `yaml:"encoding"`
+	// Delimiter is the one-character field separator.
+	Delimiter string `yaml:"delimiter"`
+	// MaxRowBytes caps one row; MaxFileBytes caps one file.
+	MaxRowBytes  int   `yaml:"max_row_bytes"`
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// PublishConcurrency is how many rows are stored in parallel (one incident's in order).
+	PublishConcurrency int `yaml:"publish_concurrency"`
+}
+
+// SQLPollConfig is the SQL polling adapter (ingest/sqlpoll). Result columns are mapped by
+// name: columns named like an incident field map to it, and sources.SOURCE.csv_columns may
+// map others.
+type SQLPollConfig struct {
+	// Driver is the database/sql driver; pgx (PostgreSQL) is the tested one.
+	Driver string `yaml:"driver"`
+	// DSN is the connection string; prefer DSNFile for one holding a password.
+	DSN string `yaml:"dsn"`
+	// DSNFile names a file holding the DSN; it takes precedence when set.
+	DSNFile string `yaml:"dsn_file"`
+	// Source is the source system the rows are stored under.
+	Source string `yaml:"source"`
+	// Query is the polling query; empty disables the adapter. It gets the cursor values as
+	// $1..$k (NULL at first) and the batch size as $k+1 (docs/adapters.md).
+	Query string `yaml:"query"`
+	// CursorColumns are the result columns that make the cursor, in ORDER BY order.
+	CursorColumns []string `yaml:"cursor_columns"`
+	// BatchSize is the rows per query.
+	BatchSize int `yaml:"batch_size"`
+	// PollInterval is the wait after a batch that was not full.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// QueryTimeout bounds one query, connecting included.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+}
+
 // Default returns the configuration used when no file or variable says otherwise.
 func Default() Config {
 	return Config{
@@ -194,5 +277,23 @@ func Default() Config {
 			AuthProbeInterval: 30 * time.Second,
 		},
 		Mapping: MappingConfig{AgeEncoding: "lfpse372"},
+		Ops:     OpsConfig{SessionTTL: 12 * time.Hour},
+		CSVDrop: CSVDropConfig{
+			Pattern:            "*.csv",
+			PollInterval:       10 * time.Second,
+			SettleTime:         5 * time.Second,
+			Encoding:           "auto",
+			Delimiter:          ",",
+			MaxRowBytes:        1 << 20,
+			MaxFileBytes:       1 << 30,
+			PublishConcurrency: 4,
+		},
+		SQLPoll: SQLPollConfig{
+			Driver:        "pgx",
+			CursorColumns: []string{"updated_at", "local_id"},
+			BatchSize:     500,
+			PollInterval:  15 * time.Second,
+			QueryTimeout:  30 * time.Second,
+		},
 	}
 }

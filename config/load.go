@@ -313,6 +313,13 @@ func readSecretFiles(cfg *Config) error {
 		}
 		cfg.National.SubscriptionKey = strings.TrimSpace(string(b))
 	}
+	if p := cfg.SQLPoll.DSNFile; p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("sqlpoll.dsn_file: %w", err)
+		}
+		cfg.SQLPoll.DSN = strings.TrimSpace(string(b))
+	}
 	if p := cfg.HTTP.IngestTokensFile; p != "" {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -322,6 +329,15 @@ func readSecretFiles(cfg *Config) error {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 				cfg.HTTP.IngestTokens = append(cfg.HTTP.IngestTokens, line)
 			}
+		}
+	}
+	if p := cfg.Ops.TokensFile; p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("ops.tokens_file: %w", err)
+		}
+		if err := addOpsTokens(&cfg.Ops, string(b)); err != nil {
+			return fmt.Errorf("ops.tokens_file: %w", err)
 		}
 	}
 	return nil

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/psgw/psgw/fhir"
 )
@@ -39,6 +41,8 @@ func (c *Config) Validate() error {
 	checkAddr(bad, "http.addr", c.HTTP.Addr, false)
 	checkAddr(bad, "mllp.addr", c.MLLP.Addr, true)
 	c.validateMLLP(bad)
+	c.validatePull(bad)
+	c.validateOps(bad)
 	if c.HTTP.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
 	}
@@ -205,4 +209,64 @@ func checkAddr(bad func(string, string, ...any), key, addr string, optional bool
 		return
 	}
 	_ = host
+}
+
+// validatePull checks the CSV drop-folder and SQL polling adapters' settings.
+func (c *Config) validatePull(bad func(string, string, ...any)) {
+	if d := c.CSVDrop; d.Dir != "" {
+		if !sourceName.MatchString(d.Source) {
+			bad("csvdrop.source", "must match [a-z0-9_-]{1,64}, got %q", d.Source)
+		} else if c.Sources[d.Source].CSVColumns["local_id"] == "" {
+			bad("csvdrop.source", "must name a source in sources whose csv_columns map local_id, got %q", d.Source)
+		}
+		if d.Pattern == "" {
+			bad("csvdrop.pattern", "must be set, e.g. *.csv")
+		} else if _, err := filepath.Match(d.Pattern, "x"); err != nil {
+			bad("csvdrop.pattern", "is not a valid pattern: %v", err)
+		}
+		positive(bad, "csvdrop.poll_interval", d.PollInterval)
+		if d.SettleTime < 0 {
+			bad("csvdrop.settle_time", "must not be negative, got %s", d.SettleTime)
+		}
+		switch d.Encoding {
+		case "auto", "utf-8", "windows-1252":
+		default:
+			bad("csvdrop.encoding", "must be auto, utf-8 or windows-1252, got %q", d.Encoding)
+		}
+		if r := []rune(d.Delimiter); len(r) != 1 || r[0] == '"' || r[0] == '\r' || r[0] == '\n' || r[0] == utf8.RuneError {
+			bad("csvdrop.delimiter", "must be one character other than a quote or line break, got %q", d.Delimiter)
+		}
+		if d.MaxRowBytes < 1024 || d.MaxRowBytes > 64<<20 {
+			bad("csvdrop.max_row_bytes", "must be 1024 to 67108864, got %d", d.MaxRowBytes)
+		}
+		if d.MaxFileBytes < 1024 {
+			bad("csvdrop.max_file_bytes", "must be at least 1024, got %d", d.MaxFileBytes)
+		}
+		if d.PublishConcurrency < 1 || d.PublishConcurrency > 64 {
+			bad("csvdrop.publish_concurrency", "must be 1 to 64, got %d", d.PublishConcurrency)
+		}
+	}
+	if q := c.SQLPoll; strings.TrimSpace(q.Query) != "" {
+		if q.DSN == "" {
+			bad("sqlpoll.dsn", "must be set (or sqlpoll.dsn_file) when sqlpoll.query is set")
+		}
+		if q.Driver != "pgx" {
+			bad("sqlpoll.driver", "must be pgx (the only driver built in), got %q", q.Driver)
+		}
+		if !sourceName.MatchString(q.Source) {
+			bad("sqlpoll.source", "must match [a-z0-9_-]{1,64}, got %q", q.Source)
+		} else if len(c.Sources) > 0 {
+			if _, ok := c.Sources[q.Source]; !ok {
+				bad("sqlpoll.source", "must be one of the configured sources, got %q", q.Source)
+			}
+		}
+		if len(q.CursorColumns) == 0 {
+			bad("sqlpoll.cursor_columns", "must name at least one result column, e.g. [updated_at, local_id]")
+		}
+		if q.BatchSize < 1 || q.BatchSize > 100000 {
+			bad("sqlpoll.batch_size", "must be 1 to 100000, got %d", q.BatchSize)
+		}
+		positive(bad, "sqlpoll.poll_interval", q.PollInterval)
+		positive(bad, "sqlpoll.query_timeout", q.QueryTimeout)
+	}
 }

@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,8 @@ type Options struct {
 	// Demo starts the in-process simulator and points the forwarder at it.
 	Demo   bool
 	Logger zerolog.Logger
+	// Version is shown on the status page and in psgw_build_info.
+	Version string
 }
 
 // Gateway is a running psgw. Start it once and Stop it once.
@@ -63,6 +66,7 @@ type Gateway struct {
 	simSrv   *http.Server
 	simURL   string
 	runners  []*ingest.Runner
+	received *prometheus.CounterVec
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -79,6 +83,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancel
 	g.Registry = prometheus.NewRegistry()
+	g.received = newReceivedCounter(g.Registry)
 
 	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
 	g.Queue, err = queue.Open(ctx, queue.Options{
@@ -132,7 +137,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	for name := range cfg.Sources {
 		sources[name] = true
 	}
-	pub := queuePublisher{q: g.Queue}
+	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received}
 	httpRunner, err := ingest.NewRunner(httppush.Factory, ingest.Deps{Name: httppush.Kind, Settings: httppush.Config{
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Tokens: cfg.HTTP.IngestTokens, PublishTimeout: cfg.Queue.PublishTimeout,
 	}, Publisher: pub, Logger: g.log, Sources: sources, Metrics: g.Registry})
@@ -141,15 +146,34 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}
 	httpRunner.Adapter().(ingest.HTTPAdapter).Routes(mux)
 	g.runners = append(g.runners, httpRunner)
+	if err := g.startPull(ctx, cfg, sources); err != nil {
+		return nil, err
+	}
 
+	useTLS := cfg.HTTP.TLSCertFile != ""
+	auth, err := ops.NewAuth(cfg.Ops, useTLS)
+	if err != nil {
+		return nil, err
+	}
+	if !auth.Enabled() {
+		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
+	}
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Replayer: g.Mapper, Adapters: g.runners,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
-		HeldReason: heldReason, Log: g.log, Started: time.Now()}
+		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
+		Auth: auth, Registry: g.Registry, Version: opts.Version}
 	g.Ops.Routes(mux)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("http.tls_cert_file: %w", err)
+		}
+		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout,
 		IdleTimeout: 2 * time.Minute, ErrorLog: nil}
@@ -164,6 +188,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.wg.Go(func() { r.Run(runCtx) })
 	}
 	g.goRun("mapper", func() error { return g.Mapper.Run(runCtx) })
+	g.goRun("ops", func() error { return g.Ops.Run(runCtx) })
 	g.goRun("forwarder", func() error { return g.Forwarder.Run(runCtx) })
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil

@@ -8,18 +8,47 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/queue"
 )
 
 // queuePublisher is the ingest.Publisher that adapters see: it stores raw records in the raw
 // stream and returns after the PubAck.
-type queuePublisher struct{ q *queue.Queue }
+type queuePublisher struct {
+	q *queue.Queue
+	// ledger, when set, recognises an incident re-sent after JetStream's duplicate window:
+	// the ledger remembers the id of the newest record mapped for each incident.
+	ledger *forwarder.Ledger
+	// received counts records durably stored, by source and kind; nil counts nothing.
+	received *prometheus.CounterVec
+}
+
+// newReceivedCounter registers psgw_ingest_received_total: the events received per source
+// of CONTRACT §5, counted where every adapter's records meet, after the PubAck.
+func newReceivedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "psgw_ingest_received_total",
+		Help: "Records durably stored in the raw stream, by source and kind (incident, adt); re-sends dropped as duplicates are not counted.",
+	}, []string{"source", "kind"})
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
+}
 
 func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishResult, error) {
 	if rec.Kind == "" || rec.Source == "" || rec.Key == "" || rec.ID == "" {
 		return ingest.PublishResult{}, errors.New("record needs kind, source, key and id")
+	}
+	if p.ledger != nil && rec.Kind == ingest.KindIncident {
+		e, err := p.ledger.Get(ctx, forwarder.LedgerKey(rec.Source, rec.Key))
+		if err == nil && e.ContentHash == rec.ID {
+			return ingest.PublishResult{Seq: e.RawSeq, Duplicate: true}, nil
+		}
 	}
 	hdr := nats.Header{}
 	hdr.Set(queue.HeaderKind, rec.Kind)
@@ -34,12 +63,18 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		at = time.Now().UTC()
 	}
 	hdr.Set(queue.HeaderReceived, at.Format(time.RFC3339Nano))
+	if rec.Reason != "" {
+		hdr.Set(mapper.HeaderRejectReason, rec.Reason)
+	}
 	res, err := p.q.Publish(ctx, queue.RawSubject(rec.Kind, rec.Source, rec.Key), rec.ID, rec.Data, hdr)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
 		}
 		return ingest.PublishResult{}, err
+	}
+	if p.received != nil && !res.Duplicate {
+		p.received.WithLabelValues(rec.Source, rec.Kind).Inc()
 	}
 	return ingest.PublishResult{Seq: res.Seq, Duplicate: res.Duplicate}, nil
 }

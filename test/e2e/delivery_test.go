@@ -129,7 +129,7 @@ func TestRejectedThenReplayed(t *testing.T) {
 		rec, _ := h.record("datix", "REJ-1")
 		return rec.State == "rejected" && strings.Count(historyText(rec.History), "rejected") >= 2, historyText(rec.History)
 	})
-	if !strings.Contains(historyText(rec.History), `"actor":"anonymous"`) {
+	if !strings.Contains(historyText(rec.History), `"actor":"anonymous`) {
 		t.Errorf("replay not recorded with its actor: %s", historyText(rec.History))
 	}
 	// The simulator stops refusing (the cause is fixed); a replay now delivers it.

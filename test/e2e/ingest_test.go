@@ -115,7 +115,9 @@ func TestIngestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("wrong method", func(t *testing.T) {
-		resp, err := http.Get(h.base + "/api/v1/incidents")
+		req, _ := http.NewRequest(http.MethodPut, h.base+"/api/v1/incidents", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,4 +212,25 @@ func TestIngestStorageFull(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestResendAfterDuplicateWindow: a re-send older than JetStream's duplicate window is still
+// answered duplicate: true, from the ledger, and creates nothing.
+func TestResendAfterDuplicateWindow(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Queue.DuplicateWindow = time.Second })
+	in := incident("WIN-1", 0, describe("WIN-1", 1))
+	if r := h.post(in); r.Status != 202 || r.Duplicate {
+		t.Fatalf("got %d duplicate=%v", r.Status, r.Duplicate)
+	}
+	waitFor(t, 10*time.Second, "delivery", func() (bool, string) {
+		rec, _ := h.record("datix", "WIN-1")
+		return rec.State == "delivered", string(rec.State)
+	})
+	time.Sleep(1500 * time.Millisecond) // let JetStream's one-second window pass: nothing to await
+	if r := h.post(in); r.Status != 202 || !r.Duplicate {
+		t.Fatalf("re-send after the window: got %d duplicate=%v, want 202 duplicate=true", r.Status, r.Duplicate)
+	}
+	if st := h.sim.Stats(); st.Creates != 1 || st.Updates != 0 {
+		t.Errorf("got %d creates and %d updates, want 1 and 0", st.Creates, st.Updates)
+	}
 }

@@ -71,7 +71,10 @@ func TestPostgresRevisions(t *testing.T) {
 	update("DX-0001")
 	h.waitDelivered(revs)
 
-	// Per incident, the national service saw revisions 1..N, each once, in order.
+	// Per incident, the national service saw revisions in order, each at most once, ending on
+	// the newest. A revision overwritten in the table before any poll read it cannot be seen by
+	// a poller of a current-state table (docs/adapters.md), so the sequence may skip one when
+	// two updates land between polls, as happens on a loaded machine.
 	seen := map[string][]int{}
 	creates := map[string]int{}
 	for _, w := range h.accepted() {
@@ -81,12 +84,13 @@ func TestPostgresRevisions(t *testing.T) {
 		}
 	}
 	for ref, n := range revs {
-		want := make([]int, n)
-		for i := range want {
-			want[i] = i + 1
+		got := seen[ref]
+		ordered := len(got) > 0 && got[0] == 1 && got[len(got)-1] == n
+		for i := 1; i < len(got); i++ {
+			ordered = ordered && got[i] > got[i-1]
 		}
-		if fmt.Sprint(seen[ref]) != fmt.Sprint(want) {
-			t.Errorf("%s: revisions written %v, want %v", ref, seen[ref], want)
+		if !ordered {
+			t.Errorf("%s: revisions written %v, want increasing from 1 to %d with none twice", ref, got, n)
 		}
 		if creates[ref] != 1 {
 			t.Errorf("%s: created %d times, want once", ref, creates[ref])

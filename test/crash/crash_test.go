@@ -63,6 +63,7 @@ type gatewayProc struct {
 	t       *testing.T
 	bin     string
 	env     []string
+	args    []string // extra flags for psgw run
 	addr    string
 	mu      sync.Mutex
 	current *process
@@ -78,7 +79,7 @@ func (g *gatewayProc) mustStart() {
 
 // start runs psgw and waits until it is ready. It may be called from any goroutine.
 func (g *gatewayProc) start() error {
-	cmd := exec.Command(g.bin, "run")
+	cmd := exec.Command(g.bin, append([]string{"run"}, g.args...)...)
 	cmd.Env = g.env
 	g.mu.Lock()
 	cmd.Stdout = &g.logs

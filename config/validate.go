@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -203,12 +204,10 @@ func checkAddr(bad func(string, string, ...any), key, addr string, optional bool
 		}
 		return
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		bad(key, "must be host:port, got %q", addr)
-		return
+	_, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		bad(key, "must be host:port with a port from 0 to 65535, got %q", addr)
 	}
-	_ = host
 }
 
 // validatePull checks the CSV drop-folder and SQL polling adapters' settings.

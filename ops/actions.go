@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -70,11 +71,10 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 			var cur *forwarder.Entry
 			if cur, err = s.Ledger.Get(r.Context(), key); err == nil {
 				if cur.State != forwarder.StateUnknown && cur.State != forwarder.StateFailed {
-					err = errors.New(string(forwarder.ErrNotResolvable.Error()) + ": it is " + string(cur.State) + "; resend applies to unknown or failed incidents (use replay otherwise)")
-					writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-					return
+					err = fmt.Errorf("%w: it is %s; resend applies to unknown or failed incidents (use replay otherwise)", forwarder.ErrNotResolvable, cur.State)
+				} else {
+					e, err = s.Replayer.Replay(r.Context(), key, actor)
 				}
-				e, err = s.Replayer.Replay(r.Context(), key, actor)
 			}
 		default:
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "action must be delivered (with national_id) or resend"})

@@ -70,6 +70,9 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if trimmed[0] != '{' {
 		return nil, []Problem{{Message: "body must be one JSON object"}}
 	}
+	if dup := duplicateKey(trimmed); dup != "" {
+		return nil, []Problem{{Field: dup, Message: "appears more than once in the same object; send each field once"}}
+	}
 	var in Incident
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	var probs []Problem

@@ -22,6 +22,9 @@ type Metrics struct {
 	Paused prometheus.Gauge
 }
 
+// FailureReasons are the values of psgw_forwarder_failed_total's reason label.
+var FailureReasons = []string{"rejected", "exhausted", "unknown", "max_deliveries"}
+
 // NewMetrics creates the instruments and registers them on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
@@ -44,6 +47,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "psgw_forwarder_paused", Help: "1 while delivery is paused because the national service refused the subscription key.",
 		}),
+	}
+	// Every known label value starts at 0, so that a scraper sees the series (and an alert
+	// on its rate works) before the first failure rather than only after it.
+	for _, method := range []string{"POST", "PUT"} {
+		m.Delivered.WithLabelValues(method)
+	}
+	for _, reason := range FailureReasons {
+		m.Failed.WithLabelValues(reason)
 	}
 	if reg != nil {
 		reg.MustRegister(m.Delivered, m.Failed, m.Retries, m.Sends, m.Latency, m.Paused)

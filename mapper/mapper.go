@@ -59,6 +59,7 @@ type Mapper struct {
 	held       bool
 	heldReason string
 	workers    int
+	metrics    *Metrics
 	log        zerolog.Logger
 	now        func() time.Time
 }
@@ -74,6 +75,8 @@ type Options struct {
 	// waiting for two durable writes (the ledger and the outbox), not CPU, so more workers
 	// than cores keep the writes overlapping (docs/performance.md).
 	Workers int
+	// Metrics, when set, count mapped, quarantined and redacted records.
+	Metrics *Metrics
 	Logger  zerolog.Logger
 }
 
@@ -85,8 +88,11 @@ func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
 	if o.Workers < 1 {
 		o.Workers = 16
 	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
 	return &Mapper{q: q, ledger: ledger, builder: o.Builder, enricher: o.Enricher,
-		held: o.HeldReason != "", heldReason: o.HeldReason, workers: o.Workers, log: o.Logger, now: time.Now}
+		held: o.HeldReason != "", heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
 }
 
 const consumerName = "mapper"
@@ -222,10 +228,10 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 	}
 
 	now := mp.now().UTC()
-	publish := false
+	publish, republish, quarantined := false, false, false
 	var entry *forwarder.Entry
 	entry, err := mp.ledger.Update(ctx, lkey, func(e *forwarder.Entry, exists bool) error {
-		publish = false
+		publish, republish, quarantined = false, false, false
 		if !exists {
 			e.Source, e.LocalID, e.ReceivedAt = source, h.Get(queue.HeaderLocalID), received
 		}
@@ -237,6 +243,7 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 				// Redelivered after a crash between the ledger write and the outbox publish:
 				// publish again; the outbox drops it if it got there.
 				publish = e.State == forwarder.StateQueued || e.State == forwarder.StateHeld
+				republish = publish
 				return forwarder.ErrNoChange
 			case exists && recordID != "" && recordID == e.ContentHash:
 				return forwarder.ErrNoChange // the same record re-sent after the duplicate window
@@ -267,6 +274,7 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 		if len(problems) > 0 {
 			e.LastError = joinProblems(problems)
 			e.Note(now, forwarder.StateQuarantined, e.LastError, actor)
+			quarantined = true
 			return nil
 		}
 		e.LastError = ""
@@ -292,6 +300,9 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if quarantined {
+		mp.metrics.Quarantined.Inc()
 	}
 	if !publish {
 		return nil
@@ -319,6 +330,10 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 	}
 	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectFor(source, key), msgID, payload, hdr); err != nil {
 		return fmt.Errorf("publishing to outbox: %w", err)
+	}
+	if !republish {
+		mp.metrics.Mapped.Inc()
+		mp.metrics.Redactions.Add(float64(prep.Redactions))
 	}
 	return nil
 }

@@ -163,6 +163,11 @@ func TestMetricsScrape(t *testing.T) {
 		{"psgw_delivered_last_5m", nil, 1},
 		{"psgw_forwarder_delivered_total", nil, -1},
 		{"psgw_forwarder_failed_total", map[string]string{"reason": "rejected"}, 1},
+		{"psgw_forwarder_failed_total", map[string]string{"reason": "exhausted"}, 0},
+		{"psgw_forwarder_delivered_total", map[string]string{"method": "PUT"}, 0},
+		{"psgw_mapper_mapped_total", nil, 2},
+		{"psgw_mapper_quarantined_total", nil, 0},
+		{"psgw_mapper_redactions_total", nil, 0},
 		{"psgw_ingest_records_total", map[string]string{"adapter": "httppush"}, 2},
 	}
 	for _, tc := range tests {

@@ -129,6 +129,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		Enricher:   enricher,
 		Builder:    &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: CodeMaps(cfg)},
 		HeldReason: heldReason,
+		Metrics:    mapper.NewMetrics(g.Registry),
 		Logger:     g.log.With().Str("component", "mapper").Logger(),
 	})
 

@@ -338,8 +338,6 @@ func (st *build) questions() {
 		st.codedList(e, "risk.service_areas", spec("risk.service_areas"), r.ServiceAreas)
 		st.text(e, "RiskPopulation", r.Population)
 		st.coded(e, "risk.timeframe", spec("risk.timeframe"), r.Timeframe)
-	} else if in.EventType == EventRisk {
-		st.problem("risk", "is required for event_type risk: at least risk.imminent")
 	}
 	if g := in.GoodCare; g != nil {
 		st.text(out, "WentWell", g.WentWell)
@@ -351,11 +349,7 @@ func (st *build) questions() {
 			}
 			st.text(e, "HowFutureOccurrence", g.HowFutureOccurrence)
 			st.coded(e, "good_care.detection_factor", spec("good_care.detection_factor"), g.DetectionFactor)
-		} else if in.EventType == EventGoodCare {
-			st.problem("good_care.how_future_occurrence", "is required for event_type good_care")
 		}
-	} else if in.EventType == EventGoodCare {
-		st.problem("good_care.how_future_occurrence", "is required for event_type good_care")
 	}
 	if g := in.Governance; g != nil {
 		e := st.ext("adverse-event-governance")

@@ -41,39 +41,23 @@ func CheckPayload(version int, doc map[string]any) []taxonomy.Problem {
 	return ps
 }
 
-// eventTypeProblems checks the event type and its defining question set.
+// eventTypeProblems checks the event type. Which question sets each type must carry (risk
+// details for a risk, what went well for good care) is not in the taxonomy data, so their
+// absence is not a problem here: the national service is the authority on it, and a refusal
+// there leaves the incident rejected with its reason (docs/mapping.md).
 func eventTypeProblems(version int, doc map[string]any) []taxonomy.Problem {
-	elem := "type"
-	if version == 6 {
-		elem = "event" // taxonomy.Validate checks v6's event itself
+	if version != 5 {
+		return nil // taxonomy.Validate checks v6's event itself
 	}
-	code, ok := firstCode(doc[elem])
-	if version == 5 {
-		switch {
-		case doc[elem] == nil:
-			return []taxonomy.Problem{{Path: "type", Rule: taxonomy.RuleRequired, Message: "type (the event type) is required"}}
-		case !ok || code < "1" || code > "4" || len(code) != 1:
-			return []taxonomy.Problem{{Path: "type.coding[0].code", Rule: taxonomy.RuleValueSet,
-				Message: "event type must be 1 (incident), 2 (risk), 3 (outcome) or 4 (good care)"}}
-		}
+	code, ok := firstCode(doc["type"])
+	switch {
+	case doc["type"] == nil:
+		return []taxonomy.Problem{{Path: "type", Rule: taxonomy.RuleRequired, Message: "type (the event type) is required"}}
+	case !ok || code < "1" || code > "4" || len(code) != 1:
+		return []taxonomy.Problem{{Path: "type.coding[0].code", Rule: taxonomy.RuleValueSet,
+			Message: "event type must be 1 (incident), 2 (risk), 3 (outcome) or 4 (good care)"}}
 	}
-	var need, field string
-	switch code {
-	case "2":
-		need, field = "adverse-event-risk-details", "risk"
-	case "4":
-		need, field = "adverse-event-went-well", "good_care"
-	default:
-		return nil
-	}
-	url := taxonomy.ExtensionURL(version, need)
-	for _, e := range asList(doc["extension"]) {
-		if m, _ := e.(map[string]any); m != nil && m["url"] == url {
-			return nil
-		}
-	}
-	return []taxonomy.Problem{{Path: "extension[" + need + "-" + strconv.Itoa(version) + "]", Rule: taxonomy.RuleRequired,
-		Message: "event type " + code + " needs " + need + "-" + strconv.Itoa(version) + " (the incident's " + field + " details)"}}
+	return nil
 }
 
 func firstCode(v any) (string, bool) {

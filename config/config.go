@@ -118,6 +118,12 @@ type QueueConfig struct {
 	RawMaxBytes int64 `yaml:"raw_max_bytes"`
 	// RawMaxAge is how long raw source records are kept for replay.
 	RawMaxAge time.Duration `yaml:"raw_max_age"`
+	// ADTMaxAge is how long an EPR's ADT messages stay in the raw stream once received. They
+	// are applied to the demographics store at once and never replayed, and they carry
+	// names and addresses, so they are kept only long enough to outlast an outage of the
+	// stage that applies them; kept for RawMaxAge, a busy ADT feed would fill the raw stream
+	// and ingest would be refused.
+	ADTMaxAge time.Duration `yaml:"adt_max_age"`
 	// OutboxMaxBytes caps the stream of mapped resources awaiting delivery.
 	OutboxMaxBytes int64 `yaml:"outbox_max_bytes"`
 	// DuplicateWindow is how long JetStream remembers message ids to drop re-sent records.
@@ -260,6 +266,7 @@ func Default() Config {
 			MaxMemoryBytes:  256 << 20,
 			RawMaxBytes:     4 << 30,
 			RawMaxAge:       90 * 24 * time.Hour,
+			ADTMaxAge:       7 * 24 * time.Hour,
 			OutboxMaxBytes:  4 << 30,
 			DuplicateWindow: time.Hour,
 			Sync:            "always",

@@ -136,6 +136,8 @@ func TestValidateNamesFields(t *testing.T) {
 		{"short token", func(c *Config) { c.HTTP.IngestTokens = []string{"short"} }, "http.ingest_tokens[0]"},
 		{"source name", func(c *Config) { c.Sources = map[string]SourceConfig{"Bad Name": {}} }, "sources.Bad Name"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"adt max age too short", func(c *Config) { c.Queue.ADTMaxAge = time.Second }, "queue.adt_max_age: must be at least 1m"},
+		{"adt max age over raw max age", func(c *Config) { c.Queue.ADTMaxAge = 100 * 24 * time.Hour }, "queue.adt_max_age: must not exceed queue.raw_max_age"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -83,6 +83,12 @@ func (c *Config) Validate() error {
 			c.Queue.RawMaxBytes+c.Queue.OutboxMaxBytes, c.Queue.MaxStoreBytes)
 	}
 	positive(bad, "queue.raw_max_age", c.Queue.RawMaxAge)
+	switch {
+	case c.Queue.ADTMaxAge < time.Minute:
+		bad("queue.adt_max_age", "must be at least 1m, got %s", c.Queue.ADTMaxAge)
+	case c.Queue.RawMaxAge > 0 && c.Queue.ADTMaxAge > c.Queue.RawMaxAge:
+		bad("queue.adt_max_age", "must not exceed queue.raw_max_age")
+	}
 	if c.Queue.DuplicateWindow < time.Second {
 		bad("queue.duplicate_window", "must be at least 1s, got %s", c.Queue.DuplicateWindow)
 	}

@@ -51,8 +51,18 @@ type PubResult struct {
 // Publish stores data durably on subject with msgID as Nats-Msg-Id and returns after the
 // PubAck. Any failure to store wraps ErrUnavailable, so callers answer "try again later".
 func (q *Queue) Publish(ctx context.Context, subject, msgID string, data []byte, hdr nats.Header) (PubResult, error) {
+	return q.PublishTTL(ctx, subject, msgID, data, hdr, 0)
+}
+
+// PublishTTL is Publish for a message that the stream removes after ttl (at least 1s), sooner
+// than the stream's own age limit; 0 keeps it for the stream's limit.
+func (q *Queue) PublishTTL(ctx context.Context, subject, msgID string, data []byte, hdr nats.Header, ttl time.Duration) (PubResult, error) {
 	m := &nats.Msg{Subject: subject, Data: data, Header: hdr}
-	ack, err := q.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID)}
+	if ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
+	ack, err := q.js.PublishMsg(ctx, m, opts...)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return PubResult{}, err

@@ -183,6 +183,9 @@ func (q *Queue) ensure(ctx context.Context) error {
 		Duplicates:  q.opts.DuplicateWindow,
 		Storage:     jetstream.FileStorage,
 		Replicas:    q.opts.Replicas,
+		// Records that are not kept for replay (ADT messages) carry their own shorter
+		// lifetime in a Nats-TTL header; see PublishOptions.TTL.
+		AllowMsgTTL: true,
 	}, {
 		Name:        OutboxStream,
 		Description: "mapped resources awaiting delivery to the national service",

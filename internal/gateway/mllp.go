@@ -46,7 +46,7 @@ func (g *Gateway) startEPR(runCtx context.Context, cfg config.Config) (mapper.En
 			Addr: m.Addr, Source: m.Source, MaxMessageBytes: m.MaxMessageBytes, ReadTimeout: m.ReadTimeout,
 			IdleTimeout: m.IdleTimeout, MaxConnections: m.MaxConnections, TLS: tlsConfig, PublishTimeout: m.PublishTimeout,
 		},
-		Publisher: queuePublisher{q: g.Queue, received: g.received},
+		Publisher: queuePublisher{q: g.Queue, received: g.received, adtTTL: cfg.Queue.ADTMaxAge},
 		Logger:    g.log,
 		Metrics:   g.Registry,
 	})

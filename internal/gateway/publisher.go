@@ -25,6 +25,9 @@ type queuePublisher struct {
 	ledger *forwarder.Ledger
 	// received counts records durably stored, by source and kind; nil counts nothing.
 	received *prometheus.CounterVec
+	// adtTTL is how long ADT records stay in the raw stream (queue.adt_max_age); 0 keeps
+	// them for the stream's own limit.
+	adtTTL time.Duration
 }
 
 // newReceivedCounter registers psgw_ingest_received_total: the events received per source
@@ -66,7 +69,11 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 	if rec.Reason != "" {
 		hdr.Set(mapper.HeaderRejectReason, rec.Reason)
 	}
-	res, err := p.q.Publish(ctx, queue.RawSubject(rec.Kind, rec.Source, rec.Key), rec.ID, rec.Data, hdr)
+	var ttl time.Duration
+	if rec.Kind == ingest.KindADT {
+		ttl = p.adtTTL
+	}
+	res, err := p.q.PublishTTL(ctx, queue.RawSubject(rec.Kind, rec.Source, rec.Key), rec.ID, rec.Data, hdr, ttl)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)

@@ -15,13 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/hl7mllp"
+	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 )
 
@@ -115,6 +120,15 @@ func TestADTThenIncidentIsDeliveredWithAgeAndSexAndNoIdentifier(t *testing.T) {
 		if ack.Code != "AA" {
 			t.Fatalf("%s: got %s (%s), want AA", m.name, ack.Code, ack.Text)
 		}
+	}
+
+	// ADT records leave the raw stream after queue.adt_max_age; incidents stay for replay.
+	lastADT, err := gw.Queue.LastRaw(ctx, queue.RawSubject(ingest.KindADT, "epr", hl7mllp.RecordKey("epr", hl7.PatientIDs{NHSNumber: jane.NHS})))
+	if err != nil {
+		t.Fatalf("reading jane's last ADT record: %v", err)
+	}
+	if got, want := lastADT.Header.Get(jetstream.MsgTTLHeader), (7 * 24 * time.Hour).String(); got != want {
+		t.Errorf("ADT raw record TTL header: got %q, want %q (queue.adt_max_age)", got, want)
 	}
 
 	// Incidents posted right after the ADT messages, naming patients only by identifier.

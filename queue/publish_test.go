@@ -1,0 +1,42 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestPublishTTLExpiresOnlyThatRecord(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	ctx := context.Background()
+	hdr := func() nats.Header { return nats.Header{HeaderSource: []string{"epr"}} }
+	adt := RawSubject("adt", "epr", "k1")
+	inc := RawSubject("incident", "datix", "k2")
+	if _, err := q.PublishTTL(ctx, adt, "adt-1", []byte("MSH|..."), hdr(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Publish(ctx, inc, "inc-1", []byte(`{}`), hdr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.LastRaw(ctx, adt); err != nil {
+		t.Fatalf("ADT record just stored: got %v, want it readable", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := q.LastRaw(ctx, adt)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ADT record with a 1s TTL still there after 10s (err %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := q.LastRaw(ctx, inc); err != nil {
+		t.Fatalf("incident record without a TTL: got %v, want it kept", err)
+	}
+}

@@ -99,6 +99,11 @@ type MLLPConfig struct {
 	// EnrichWait bounds how long mapping an incident waits for the demographics store to
 	// catch up with ADT messages received before it.
 	EnrichWait time.Duration `yaml:"enrich_wait"`
+	// DemographicsMaxAge is how long a patient's demographics are kept after the last ADT
+	// message about them. The store holds data about every patient the EPR has ever sent,
+	// so it is bounded in time like any other personal data (and in memory: JetStream
+	// indexes every key).
+	DemographicsMaxAge time.Duration `yaml:"demographics_max_age"`
 }
 
 // QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.
@@ -259,6 +264,8 @@ func Default() Config {
 			MaxConnections:  64,
 			PublishTimeout:  5 * time.Second,
 			EnrichWait:      5 * time.Second,
+			// A year: long enough that an incident about a patient seen this year is enriched.
+			DemographicsMaxAge: 365 * 24 * time.Hour,
 		},
 		Queue: QueueConfig{
 			Replicas:        1,

@@ -174,6 +174,9 @@ func (c *Config) validateMLLP(bad func(string, string, ...any)) {
 	positive(bad, "mllp.read_timeout", m.ReadTimeout)
 	positive(bad, "mllp.idle_timeout", m.IdleTimeout)
 	positive(bad, "mllp.publish_timeout", m.PublishTimeout)
+	if m.DemographicsMaxAge < time.Hour {
+		bad("mllp.demographics_max_age", "must be at least 1h, got %s", m.DemographicsMaxAge)
+	}
 	if m.EnrichWait < 0 {
 		bad("mllp.enrich_wait", "must not be negative, got %s", m.EnrichWait)
 	}

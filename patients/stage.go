@@ -25,7 +25,9 @@ type Options struct {
 	// before the incident. After it, Enrich goes on with what the store holds. Default 5s;
 	// negative means do not wait.
 	EnrichWait time.Duration
-	Logger     zerolog.Logger
+	// MaxAge is how long a patient's entry is kept after its last update (0: for ever).
+	MaxAge time.Duration
+	Logger zerolog.Logger
 	// Now is the clock; tests pass a fixed one.
 	Now func() time.Time
 }
@@ -81,6 +83,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		Bucket:      Bucket,
 		Description: "demographics from the EPR's ADT messages, keyed by hashed identifiers",
 		History:     1,
+		TTL:         s.opts.MaxAge,
 	})
 	if err != nil {
 		return err

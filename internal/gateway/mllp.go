@@ -35,7 +35,7 @@ func (g *Gateway) startEPR(runCtx context.Context, cfg config.Config) (mapper.En
 		enrichWait = -1 // configured off
 	}
 	g.Patients = patients.New(g.Queue, patients.Options{
-		Source: m.Source, EnrichWait: enrichWait,
+		Source: m.Source, EnrichWait: enrichWait, MaxAge: m.DemographicsMaxAge,
 		Logger: g.log.With().Str("component", "patients").Logger(),
 	})
 	g.goRun("patients", func() error { return g.Patients.Run(runCtx) })

@@ -26,6 +26,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 )
@@ -129,6 +130,25 @@ func TestADTThenIncidentIsDeliveredWithAgeAndSexAndNoIdentifier(t *testing.T) {
 	}
 	if got, want := lastADT.Header.Get(jetstream.MsgTTLHeader), (7 * 24 * time.Hour).String(); got != want {
 		t.Errorf("ADT raw record TTL header: got %q, want %q (queue.adt_max_age)", got, want)
+	}
+
+	// The store forgets a patient mllp.demographics_max_age after the last word about them.
+	// (The stage creates the bucket when it starts, which may be after the first AA.)
+	var bucket jetstream.KeyValue
+	for bucket == nil {
+		if bucket, err = gw.Queue.JetStream().KeyValue(ctx, patients.Bucket); err != nil && ctx.Err() != nil {
+			t.Fatalf("demographics bucket: %v", err)
+		}
+		if bucket == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	st, err := bucket.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 365*24*time.Hour {
+		t.Errorf("demographics bucket TTL: got %v, want 8760h (mllp.demographics_max_age)", st.TTL())
 	}
 
 	// Incidents posted right after the ADT messages, naming patients only by identifier.

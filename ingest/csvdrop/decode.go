@@ -33,23 +33,22 @@ type fileFacts struct {
 }
 
 // scanFile reads r once, in fixed-size chunks, so that memory does not grow with the file.
+// What it finds does not depend on how r cuts its reads.
 func scanFile(r io.Reader) (fileFacts, error) {
 	var f fileFacts
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	var carry []byte // the start of a UTF-8 sequence cut by the chunk boundary
+	var head []byte  // the first bytes, for the byte-order mark, however short the reads
 	f.validUTF8 = true
-	first := true
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
 			h.Write(chunk)
 			f.size += int64(n)
-			if first && len(chunk) >= 2 {
-				f.bom = bytes.HasPrefix(chunk, bomUTF8)
-				f.utf16 = bytes.HasPrefix(chunk, bomUTF16LE) || bytes.HasPrefix(chunk, bomUTF16BE)
-				first = false
+			if len(head) < len(bomUTF8) {
+				head = append(head, chunk[:min(len(chunk), len(bomUTF8)-len(head))]...)
 			}
 			if f.validUTF8 {
 				data := append(carry, chunk...)
@@ -68,6 +67,8 @@ func scanFile(r io.Reader) (fileFacts, error) {
 	if len(carry) > 0 {
 		f.validUTF8 = false // the file ends inside a multi-byte sequence
 	}
+	f.bom = bytes.HasPrefix(head, bomUTF8)
+	f.utf16 = bytes.HasPrefix(head, bomUTF16LE) || bytes.HasPrefix(head, bomUTF16BE)
 	f.hash = hex.EncodeToString(h.Sum(nil))
 	return f, nil
 }
@@ -168,8 +169,11 @@ func (d *win1252Reader) Read(p []byte) (int, error) {
 }
 
 // rowGuard sits between the decoder and the CSV reader and stops a single row from growing
-// without bound (an unterminated quote, a file with no line breaks): once more than limit
-// bytes have been read since the current row began, it fails with errRowTooLarge.
+// without bound (an unterminated quote, a file with no line breaks): it hands the CSV reader
+// at most limit+1 bytes past the start of the current row, and fails with errRowTooLarge when
+// the reader asks for more, which it does only when the row has not ended by then. So a row,
+// with its line break, of more than limit+1 bytes fails, and whether it does never depends on
+// how the reads beneath are cut.
 type rowGuard struct {
 	r         io.Reader
 	read      int64 // bytes handed to the CSV reader
@@ -181,9 +185,13 @@ type rowGuard struct {
 var errRowTooLarge = errors.New("row too large")
 
 func (g *rowGuard) Read(p []byte) (int, error) {
-	if g.read-g.rowStart > g.limit {
+	room := g.rowStart + g.limit + 1 - g.read
+	if room <= 0 {
 		g.triggered = true
 		return 0, errRowTooLarge
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
 	}
 	n, err := g.r.Read(p)
 	g.read += int64(n)

@@ -64,8 +64,8 @@ func (a *Adapter) processFile(ctx context.Context, name string) error {
 	return err
 }
 
-// readFile scans the file, then streams its rows to the publisher in batches, recording
-// progress after each batch, and finally moves it to processed/.
+// readFile checks the file's size, stores its rows (readRows) and finally moves it to
+// processed/.
 func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	info, err := f.Stat()
 	if err != nil {
@@ -74,21 +74,34 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	if info.Size() > a.cfg.MaxFileBytes {
 		return failf("file is %d bytes, more than the %d allowed (csvdrop.max_file_bytes)", info.Size(), a.cfg.MaxFileBytes)
 	}
+	key, err := a.readRows(ctx, name, f)
+	if err != nil {
+		return err
+	}
+	return a.finish(ctx, name, key, a.cfg.ProcessedDir, "")
+}
+
+// readRows scans the file f (positioned at its start), then streams its rows to the publisher
+// in batches, recording progress after each batch. It returns the file's progress key once
+// every row is stored; a *fileFailure when the file cannot be read at all; an accessError when
+// f fails; any other error when rows or progress could not be stored. It touches nothing but
+// f, the publisher and the state store, so that tests can drive it with bytes.
+func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (string, error) {
 	facts, err := scanFile(f)
 	if err != nil {
-		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+		return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 	}
 	enc, err := chooseEncoding(a.cfg.Encoding, facts)
 	if err != nil {
-		return failf("%v", err)
+		return "", failf("%v", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+		return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 	}
 	var prog progress
 	key := progressKey(facts.hash)
 	if b, err := a.deps.State.Get(ctx, key); err != nil {
-		return fmt.Errorf("reading progress of %s: %w", name, err)
+		return "", fmt.Errorf("reading progress of %s: %w", name, err)
 	} else if b != nil {
 		if err := json.Unmarshal(b, &prog); err != nil {
 			prog = progress{} // unreadable progress: start over; row ids make that safe
@@ -98,7 +111,7 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	var src io.Reader = f
 	if facts.bom {
 		if _, err := io.CopyN(io.Discard, f, int64(len(bomUTF8))); err != nil {
-			return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+			return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 		}
 	}
 	if enc == EncodingWindows1252 {
@@ -113,16 +126,16 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	header, err := r.Read()
 	switch {
 	case errors.Is(err, io.EOF):
-		return failf("empty file: no header line")
+		return "", failf("empty file: no header line")
 	case guard.triggered:
-		return failf("line 1: header longer than %d bytes (csvdrop.max_row_bytes)", a.cfg.MaxRowBytes)
+		return "", failf("line 1: header longer than %d bytes (csvdrop.max_row_bytes)", a.cfg.MaxRowBytes)
 	case err != nil:
-		return failf("header line: %v", err)
+		return "", failf("header line: %v", err)
 	}
 	header = append([]string(nil), header...)
 	cols, err := a.columns(name, header)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rs := rowSource{a: a, file: name, header: header, cols: cols, enc: enc}
 
@@ -155,12 +168,12 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 		var pe *csv.ParseError
 		if guard.triggered {
 			if ferr := flush(); ferr != nil {
-				return ferr
+				return "", ferr
 			}
-			return failf("row after line %d: longer than %d bytes (csvdrop.max_row_bytes); the %d rows before it were stored", lastLine, a.cfg.MaxRowBytes, rows)
+			return "", failf("row after line %d: longer than %d bytes (csvdrop.max_row_bytes); the %d rows before it were stored", lastLine, a.cfg.MaxRowBytes, rows)
 		}
 		if err != nil && !errors.As(err, &pe) {
-			return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+			return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 		}
 		if err == nil && len(row) > 0 {
 			lastLine, _ = r.FieldPos(len(row) - 1)
@@ -176,20 +189,20 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 		batchBytes += len(rec.Data)
 		if len(batch) >= a.cfg.BatchRows || batchBytes >= 4<<20 {
 			if err := flush(); err != nil {
-				return err
+				return "", err
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 	}
 	if err := flush(); err != nil {
-		return err
+		return "", err
 	}
 	if rows == 0 {
 		a.deps.Logger.Info().Str("file", name).Msg("file has a header and no rows")
 	}
-	return a.finish(ctx, name, key, a.cfg.ProcessedDir, "")
+	return key, nil
 }
 
 // columns checks the header against the column mapping. A mapped column the header lacks
@@ -319,12 +332,8 @@ func (s rowSource) cell(row []string, field string) string {
 // id when that is usable, so that the quarantine shows on the incident, else "FILE#lineN".
 // Its id derives from the file, the line and the reason, so a re-read is a duplicate.
 func (s rowSource) reject(line int, localID, reason string, cells []string, data ...[]byte) ingest.Record {
-	if localID == "" || len(localID) > fhir.MaxLocalID || !utf8.ValidString(localID) {
-		file := s.file
-		if len(file) > 100 {
-			file = file[:100]
-		}
-		localID = file + "#line" + strconv.Itoa(line)
+	if !usableLocalID(localID) {
+		localID = lookupSafe(s.file, 100) + "#line" + strconv.Itoa(line)
 	}
 	var body []byte
 	if len(data) > 0 && data[0] != nil {
@@ -341,6 +350,32 @@ func (s rowSource) reject(line int, localID, reason string, cells []string, data
 		ReceivedAt: s.a.deps.Now().UTC(),
 		Reason:     reason,
 	}
+}
+
+// usableLocalID reports whether id can name a rejected row: the operations API looks
+// incidents up by local id, and the id travels in a message header, where a line break or
+// other control character would not survive.
+func usableLocalID(id string) bool {
+	return strings.TrimSpace(id) != "" && len(id) <= fhir.MaxLocalID && utf8.ValidString(id) &&
+		!strings.ContainsFunc(id, isControl)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// lookupSafe returns s as valid UTF-8 without control characters, cut to at most n bytes on
+// a character boundary.
+func lookupSafe(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // publishBatch publishes a batch on PublishConcurrency lanes. Rows of one incident share a

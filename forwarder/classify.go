@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Class is what a national answer means for the incident. Every answer is classified here and
@@ -201,7 +202,11 @@ func errorText(body []byte, status int) string {
 	}
 	t := strings.TrimSpace(string(body))
 	if len(t) > 500 {
-		t = t[:500] + "…"
+		cut := 500
+		for cut > 0 && !utf8.RuneStart(t[cut]) {
+			cut-- // never split a character
+		}
+		t = t[:cut] + "…"
 	}
 	if t == "" {
 		return prefix
@@ -209,17 +214,28 @@ func errorText(body []byte, status int) string {
 	return prefix + ": " + t
 }
 
-// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+// maxRetryAfter caps the wait a Retry-After header can ask for. A day honours any real
+// maintenance window and stays well inside national.max_age, while a header that asks for
+// years (a date far ahead, a number of seconds too large for a time.Duration, which would
+// wrap round to a negative or a random delay) cannot park an incident forever.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date. The result is 0 (no wish)
+// to maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+	if strings.Trim(v, "0123456789") == "" {
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || s > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter // only digits: too large for an int64 is still "a long time"
+		}
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }

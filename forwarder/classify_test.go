@@ -82,6 +82,11 @@ func TestParseRetryAfter(t *testing.T) {
 		"soon":                          0,
 		"Thu, 01 Jan 2026 12:00:30 GMT": 30 * time.Second,
 		"Thu, 01 Jan 2026 11:00:00 GMT": 0,
+		"+5":                            0,
+		"86400":                         24 * time.Hour,
+		"9223372037":                    24 * time.Hour, // wrapped to a negative wait once
+		"99999999999999999999999":       24 * time.Hour,
+		"Fri, 31 Dec 9999 23:59:59 GMT": 24 * time.Hour,
 	} {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q): got %s, want %s", in, got, want)

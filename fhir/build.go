@@ -219,15 +219,11 @@ func (st *build) patients(ae *AdverseEvent) {
 		e.integer("PatientSequence", i+1)
 		bracket := ""
 		if p.DateOfBirth != "" && occurredErr == nil {
-			if dob, err := ParseDate(p.DateOfBirth); err == nil && !dob.After(occurred) {
-				y, m, d := AgeYMD(dob, occurred)
-				e.integer("AgeAtTimeOfIncidentDays", EncodeAge(st.b.AgeEncoding, y, m, d, dob, occurred))
-				bracket = AgeBracket(y, m, d)
-			}
+			bracket = st.age(e, prefix, p.DateOfBirth, occurred)
 		}
 		// Under one year the bracket depends on days psgw does not know.
 		if bracket == "" && p.AgeYears != nil && *p.AgeYears > 0 {
-			bracket = AgeBracket(*p.AgeYears, 0, 0)
+			bracket = AgeBracket(*p.AgeYears, 0)
 		}
 		if bracket != "" {
 			e.code("AgeBracket", bracket)
@@ -244,6 +240,33 @@ func (st *build) patients(ae *AdverseEvent) {
 	}
 	ae.Contained = append(ae.Contained, pat)
 	ae.Subject = ref(pat.ID)
+}
+
+// age adds AgeAtTimeOfIncidentDays for a patient born on dob, counted to the incident's
+// calendar date as written in occurred_at (CalendarDate), and returns the age bracket. A
+// birth date that is not a date, or is after the incident's date, gives no age and a
+// problem: ParseIncident refuses both, but the enricher fills in dates of birth after it,
+// and a negative age must never be sent.
+func (st *build) age(e *complexExt, prefix, dateOfBirth string, occurred time.Time) string {
+	dob, err := ParseDate(dateOfBirth)
+	switch {
+	case err != nil:
+		st.problem(prefix+".date_of_birth", "must be a real date in the form YYYY-MM-DD")
+		return ""
+	case BornAfter(dob, occurred):
+		st.problem(prefix+".date_of_birth", "must not be after occurred_at")
+		return ""
+	}
+	y, m, d := AgeYMD(dob, occurred)
+	age := EncodeAge(st.b.AgeEncoding, y, m, d, dob, occurred)
+	bracket := AgeBracket(y, AgeInDays(dob, occurred))
+	if age < 0 || bracket == "" {
+		// Unreachable after BornAfter; kept so that no change to the age rules can send one.
+		st.problem(prefix+".date_of_birth", "gives a negative age at occurred_at")
+		return ""
+	}
+	e.integer("AgeAtTimeOfIncidentDays", age)
+	return bracket
 }
 
 // sex sends v5 Gender from the ingest API's sex. v6's GenderIdentity codes are unknown (lfpse

@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/fhir/taxonomy"
 )
 
 // TestSpecs builds every field spec, so a taxonomy mismatch fails here, not in production.
@@ -34,22 +36,149 @@ func TestAge(t *testing.T) {
 		{"2022-01-09", "2025-03-14", 3, 2, 5, 1183, 1160, "4"},
 		{"2025-03-01", "2025-03-14", 0, 0, 13, 13, 13, "1"},
 		{"2024-02-29", "2025-02-28", 0, 11, 30, 371, 365, "3"},
+		{"2001-12-31", "2025-03-14", 23, 2, 11, 23*372 + 2*31 + 11, 8474, "8"},
+		// A monthly anniversary the month lacks: days never go negative.
+		{"2025-01-31", "2025-03-01", 0, 0, 29, 29, 29, "3"},
+		{"2025-01-30", "2025-03-01", 0, 0, 30, 30, 30, "3"},
+		{"2025-01-31", "2025-03-03", 0, 1, 0, 31, 31, "3"},
+		{"2024-01-31", "2024-03-01", 0, 0, 30, 30, 30, "3"},
+		{"2024-01-31", "2024-03-02", 0, 1, 0, 31, 31, "3"},
+		{"2023-12-31", "2025-03-01", 1, 1, 29, 372 + 31 + 29, 426, "4"},
+		// Born on the incident's date: age zero.
+		{"2025-03-14", "2025-03-14", 0, 0, 0, 0, 0, "1"},
 	}
 	for _, tt := range tests {
 		y, m, dd := AgeYMD(d(tt.dob), d(tt.at))
 		if y != tt.y || m != tt.m || dd != tt.dd {
 			t.Errorf("AgeYMD(%s, %s) = %d y %d m %d d, want %d y %d m %d d", tt.dob, tt.at, y, m, dd, tt.y, tt.m, tt.dd)
 		}
+		if got := d(tt.dob).AddDate(y, m, dd); !got.Equal(d(tt.at)) {
+			t.Errorf("AgeYMD(%s, %s): dob + %d y %d m %d d is %s, want %s", tt.dob, tt.at, y, m, dd, got.Format(time.DateOnly), tt.at)
+		}
 		if got := EncodeAge(AgeLFPSE372, y, m, dd, d(tt.dob), d(tt.at)); got != tt.lfpse {
-			t.Errorf("lfpse372 age for %s: got %d, want %d", tt.dob, got, tt.lfpse)
+			t.Errorf("lfpse372 age for %s at %s: got %d, want %d", tt.dob, tt.at, got, tt.lfpse)
 		}
 		if got := EncodeAge(AgeDays, y, m, dd, d(tt.dob), d(tt.at)); got != tt.days {
-			t.Errorf("days age for %s: got %d, want %d", tt.dob, got, tt.days)
+			t.Errorf("days age for %s at %s: got %d, want %d", tt.dob, tt.at, got, tt.days)
 		}
-		if got := AgeBracket(y, m, dd); got != tt.bracket {
-			t.Errorf("bracket for %s: got %s, want %s", tt.dob, got, tt.bracket)
+		if got := AgeBracket(y, AgeInDays(d(tt.dob), d(tt.at))); got != tt.bracket {
+			t.Errorf("bracket for %s at %s: got %s, want %s", tt.dob, tt.at, got, tt.bracket)
 		}
 	}
+}
+
+// TestAgeYMDNeverNegative walks every birth date of four years against every incident date
+// of the following years' worth of days: the parts of an age are never negative, add back
+// up to the incident's date, and days stay under a month.
+func TestAgeYMDNeverNegative(t *testing.T) {
+	start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	for b := 0; b < 4*366; b += 3 {
+		dob := start.AddDate(0, 0, b)
+		for a := 0; a < 800; a++ {
+			at := dob.AddDate(0, 0, a)
+			y, m, dd := AgeYMD(dob, at)
+			if y < 0 || m < 0 || m > 11 || dd < 0 || dd > 30 {
+				t.Fatalf("AgeYMD(%s, %s) = %d y %d m %d d", dob.Format(time.DateOnly), at.Format(time.DateOnly), y, m, dd)
+			}
+			if got := dob.AddDate(y, m, dd); !got.Equal(at) {
+				t.Fatalf("AgeYMD(%s, %s) = %d y %d m %d d, which adds up to %s", dob.Format(time.DateOnly), at.Format(time.DateOnly), y, m, dd, got.Format(time.DateOnly))
+			}
+		}
+	}
+}
+
+// TestAgeBracketBoundaries checks both sides of every boundary of age-brackets-5.
+func TestAgeBracketBoundaries(t *testing.T) {
+	tests := []struct {
+		years, days int
+		want        string
+	}{
+		{0, 0, "1"}, {0, 14, "1"},
+		{0, 15, "2"}, {0, 28, "2"},
+		{0, 29, "3"}, {0, 30, "3"}, {0, 31, "3"}, {0, 365, "3"},
+		{1, 0, "4"}, {4, 0, "4"},
+		{5, 0, "5"}, {9, 0, "5"},
+		{10, 0, "6"}, {15, 0, "6"},
+		{16, 0, "7"}, {17, 0, "7"},
+		{18, 0, "8"}, {25, 0, "8"},
+		{26, 0, "9"}, {45, 0, "9"},
+		{46, 0, "10"}, {65, 0, "10"},
+		{66, 0, "11"}, {85, 0, "11"},
+		{86, 0, "12"}, {150, 0, "12"},
+		{0, -1, ""}, {-1, 0, ""},
+	}
+	vs, ok := taxonomy.V5().ValueSet("age-brackets-5")
+	if !ok {
+		t.Fatal("no value set age-brackets-5")
+	}
+	for _, tt := range tests {
+		got := AgeBracket(tt.years, tt.days)
+		if got != tt.want {
+			t.Errorf("AgeBracket(%d y, %d d) = %q, want %q", tt.years, tt.days, got, tt.want)
+		}
+		if got != "" && !vs.Has(got) {
+			t.Errorf("AgeBracket(%d y, %d d) = %q, not in age-brackets-5", tt.years, tt.days, got)
+		}
+	}
+}
+
+// TestAgeAcrossTimeZones maps an incident written late in the evening west of UTC, whose
+// calendar date is a day before its UTC date: a patient born on the UTC date is refused, not
+// sent with a negative age, and one born the day before is one day old.
+func TestAgeAcrossTimeZones(t *testing.T) {
+	const occurred = "2025-01-01T23:30:00-05:00"
+	for _, tt := range []struct {
+		dob      string
+		wantAge  int
+		wantProb string
+	}{
+		{"2025-01-02", 0, "patients[0].date_of_birth: must not be after occurred_at"},
+		{"2025-01-01", 0, ""},
+		{"2024-12-31", 1, ""},
+	} {
+		t.Run(tt.dob, func(t *testing.T) {
+			in := &Incident{Source: "datix", LocalID: "A1", EventType: EventIncident, OccurredAt: occurred,
+				Description: "Fall", Patients: []Patient{{DateOfBirth: tt.dob}}}
+			for _, v := range []int{5, 6} {
+				for _, enc := range []string{AgeLFPSE372, AgeDays} {
+					res := (&Builder{Version: v, AgeEncoding: enc}).Build(in)
+					if tt.wantProb != "" {
+						if len(res.Problems) != 1 || res.Problems[0].String() != tt.wantProb {
+							t.Errorf("v%d %s: got problems %v, want %q", v, enc, res.Problems, tt.wantProb)
+						}
+						continue
+					}
+					if len(res.Problems) > 0 {
+						t.Fatalf("v%d %s: got problems %v", v, enc, res.Problems)
+					}
+					age, bracket := patientAge(t, res.Resource)
+					if age != tt.wantAge || bracket != "1" {
+						t.Errorf("v%d %s: got age %d bracket %s, want %d bracket 1", v, enc, age, bracket, tt.wantAge)
+					}
+				}
+			}
+		})
+	}
+}
+
+// patientAge returns the first patient's AgeAtTimeOfIncidentDays and AgeBracket.
+func patientAge(t *testing.T, ae *AdverseEvent) (age int, bracket string) {
+	t.Helper()
+	age = -1
+	for _, c := range ae.Contained {
+		if c.ResourceType != "Patient" {
+			continue
+		}
+		for _, f := range c.Extension[0].Extension {
+			switch {
+			case f.Url == "AgeAtTimeOfIncidentDays" && f.ValueInteger != nil:
+				age = *f.ValueInteger
+			case f.Url == "AgeBracket" && f.ValueCode != nil:
+				bracket = *f.ValueCode
+			}
+		}
+	}
+	return age, bracket
 }
 
 func TestCodeMaps(t *testing.T) {

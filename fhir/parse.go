@@ -178,15 +178,16 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 		}
 	} else if t, err := ParseDateOrTime(in.OccurredAt); err != nil {
 		add("occurred_at", "must be an RFC 3339 date-time or a YYYY-MM-DD date")
+	} else if msg := implausibleDate(t, now); msg != "" {
+		add("occurred_at", "%s", msg)
 	} else {
 		occurred, occurredOK = t, true
-		if t.After(now.Add(24 * time.Hour)) {
-			add("occurred_at", "must not be in the future")
-		}
 	}
 	if in.ReportedAt != "" {
 		if t, err := ParseDateOrTime(in.ReportedAt); err != nil {
 			add("reported_at", "must be an RFC 3339 date-time or a YYYY-MM-DD date")
+		} else if msg := implausibleDate(t, now); msg != "" {
+			add("reported_at", "%s", msg)
 		} else if occurredOK && occurred.After(t) && !sameDay(occurred, t) {
 			add("occurred_at", "must not be after reported_at")
 		}
@@ -230,9 +231,9 @@ func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, n
 		switch {
 		case err != nil:
 			add(prefix+".date_of_birth", "must be a real date in the form YYYY-MM-DD")
-		case dob.After(now):
+		case dob.After(now.Add(FutureTolerance)):
 			add(prefix+".date_of_birth", "must not be in the future")
-		case occurredOK && dob.After(occurred) && !sameDay(dob, occurred):
+		case occurredOK && BornAfter(dob, occurred):
 			add(prefix+".date_of_birth", "must not be after occurred_at")
 		case dob.Year() < 1880:
 			add(prefix+".date_of_birth", "must not be before 1880")
@@ -283,6 +284,29 @@ func ParseDateOrTime(s string) (time.Time, error) {
 		return ParseDate(s)
 	}
 	return time.Parse(time.RFC3339Nano, s)
+}
+
+// FutureTolerance is how far past the gateway's clock occurred_at, reported_at and
+// date_of_birth may lie: the sender's clock may run ahead of the gateway's, and a
+// YYYY-MM-DD date written in a time zone ahead of UTC (the UK in summer) reads as midnight
+// UTC of a day that has already begun there.
+const FutureTolerance = 24 * time.Hour
+
+// earliestDate is the earliest calendar date (CalendarDate) occurred_at and reported_at may
+// name. Nothing reported to LFPSE happened before it; "0001-01-01" and the like are a
+// source's placeholder for an empty date, not a date (docs/mapping.md).
+var earliestDate = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// implausibleDate says what is wrong with an incident or report time t, or "" when it lies
+// between earliestDate and now plus FutureTolerance.
+func implausibleDate(t, now time.Time) string {
+	switch {
+	case CalendarDate(t).Before(earliestDate):
+		return "must not be before " + earliestDate.Format(time.DateOnly)
+	case t.After(now.Add(FutureTolerance)):
+		return "must not be in the future"
+	}
+	return ""
 }
 
 func sameDay(a, b time.Time) bool {

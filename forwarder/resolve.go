@@ -13,8 +13,10 @@ var ErrNotResolvable = errors.New("incident is not in a state this action applie
 
 // ResolveDelivered records an operator's confirmation that the national service holds an
 // incident whose send had an unknown outcome, under nationalID. Later revisions are then PUT to
-// that id. It reports whether the newest mapped payload differs from the one the national
-// service holds, in which case the caller should replay the incident so the difference is sent.
+// that id. An incident that already holds a national id keeps it: resolving it with a different
+// one fails with ErrNotResolvable, since its amendments have gone to the id it holds. It
+// reports whether the newest mapped payload differs from the one the national service holds,
+// in which case the caller should replay the incident so the difference is sent.
 func (l *Ledger) ResolveDelivered(ctx context.Context, key, nationalID, reference, actor string) (*Entry, bool, error) {
 	nationalID = strings.TrimSpace(nationalID)
 	if nationalID == "" || strings.ContainsAny(nationalID, "/?# ") || len(nationalID) > 128 {
@@ -27,6 +29,10 @@ func (l *Ledger) ResolveDelivered(ctx context.Context, key, nationalID, referenc
 		}
 		if e.State != StateUnknown && e.State != StateFailed {
 			return fmt.Errorf("%w: it is %s; only unknown or failed incidents can be resolved as delivered", ErrNotResolvable, e.State)
+		}
+		if e.NationalID != "" && e.NationalID != nationalID {
+			return fmt.Errorf("%w: it already holds national id %s, and the gateway never replaces one (its amendments go to that id); "+
+				"resolve it with national_id %s, or replay it to send its newest revision as a PUT to that id", ErrNotResolvable, e.NationalID, e.NationalID)
 		}
 		held := e.UnknownHash
 		if held == "" {

@@ -81,11 +81,15 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			field := te.Field
-			if field == "" {
-				field = "(document)"
+			// The decoder names only the first, without array indices: walk the document
+			// for all of them. Should the walk find none, the decoder's word stands.
+			if probs = typeProblems(trimmed); len(probs) == 0 {
+				field := te.Field
+				if field == "" {
+					field = "(document)"
+				}
+				probs = []Problem{{Field: field, Message: "must be " + jsonTypeName(te.Type.String())}}
 			}
-			probs = append(probs, Problem{Field: field, Message: "must be " + jsonTypeName(te.Type.String())})
 		case errors.As(err, &se):
 			return nil, []Problem{{Message: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())}}
 		case errors.Is(err, io.ErrUnexpectedEOF):
@@ -97,8 +101,9 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if dec.More() {
 		return nil, []Problem{{Message: "body must hold exactly one JSON object; found data after it"}}
 	}
+	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
-	probs = append(probs, in.Validate(opt)...)
+	probs = append(probs, withoutTypeFollowUps(in.Validate(opt), probs[:typeErrs])...)
 	return &in, dedupe(probs)
 }
 

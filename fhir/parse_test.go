@@ -70,3 +70,76 @@ func TestParseIncidentDates(t *testing.T) {
 		})
 	}
 }
+
+// TestParseIncidentTypeErrors checks that every value of the wrong JSON type is reported,
+// each with its full path, and that a field sent with the wrong type is not also called
+// missing.
+func TestParseIncidentTypeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want []string
+	}{
+		{"every core field mistyped",
+			`{"source":1,"local_id":2,"event_type":true,"occurred_at":20250314,"description":["x"]}`,
+			[]string{
+				"source: must be a string",
+				"local_id: must be a string",
+				"event_type: must be a string",
+				"occurred_at: must be a string",
+				"description: must be a string",
+			}},
+		{"indexed paths",
+			`{` + baseIncident + `,"occurred_at":"2025-03-14","patients":[{"sex":"male"},{"sex":1,"age_years":"3"},{"date_of_birth":false}]}`,
+			[]string{
+				"patients[1].age_years: must be a whole number",
+				"patients[1].sex: must be a string",
+				"patients[2].date_of_birth: must be a string",
+			}},
+		{"mistyped and missing fields both reported",
+			`{"source":"datix","local_id":7,"event_type":"risk"}`,
+			[]string{"local_id: must be a string", "description: is required"}},
+		{"revision not a whole number", `{` + baseIncident + `,"occurred_at":"2025-03-14","revision":1.5}`,
+			[]string{"revision: must be a whole number"}},
+		{"revision as text", `{` + baseIncident + `,"occurred_at":"2025-03-14","revision":"2"}`,
+			[]string{"revision: must be a whole number"}},
+		{"revision too large", `{` + baseIncident + `,"occurred_at":"2025-03-14","revision":1e400}`,
+			[]string{"revision: must be a whole number"}},
+		{"objects, arrays and list entries",
+			`{` + baseIncident + `,"occurred_at":"2025-03-14","location":"RRK","safety_challenges":["1",2,null,{}],` +
+				`"agents":{"medications":[{"name":"x"},"aspirin"],"blood_products":{"brand":1,"factors":[3]}},"patients":{}}`,
+			[]string{
+				"patients: must be an array",
+				"agents.medications[1]: must be an object",
+				"agents.blood_products.brand: must be a string",
+				"agents.blood_products.factors[0]: must be a string",
+				"safety_challenges[1]: must be a string",
+				"safety_challenges[3]: must be a string",
+				"location: must be an object",
+				// null is not a type error: it decodes to an empty entry, which is refused.
+				"safety_challenges[2]: must not be empty",
+			}},
+		{"keys matched as the decoder matches them", `{` + baseIncident + `,"occurred_at":"2025-03-14","Location":{"Organisation":5}}`,
+			[]string{"location.organisation: must be a string"}},
+		{"unknown keys ignored", `{` + baseIncident + `,"occurred_at":"2025-03-14","extra":{"a":1},"revision":"x"}`,
+			[]string{"revision: must be a whole number"}},
+		{"booleans", `{` + baseIncident + `,"occurred_at":"2025-03-14","occurred_estimated":"yes","governance":{"never_event":1}}`,
+			[]string{"occurred_estimated: must be true or false", "governance.never_event: must be true or false"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ps := ParseIncident([]byte(tt.body), ParseOptions{Now: goldenNow})
+			if diff := cmp.Diff(tt.want, problemStrings(ps), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestTypeProblemsNeverPanics feeds typeProblems documents that decode but fit no field.
+func TestTypeProblemsNeverPanics(t *testing.T) {
+	for _, s := range []string{`null`, `1`, `[]`, `"x"`, `{}`, `{"patients":[[[[[[1]]]]]]}`, `{"agents":{"blood_products":[]}}`,
+		`{"patients":[null,{"age_years":-9223372036854775809}]}`, `{`} {
+		typeProblems([]byte(s))
+	}
+}

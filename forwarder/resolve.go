@@ -27,7 +27,7 @@ func (l *Ledger) ResolveDelivered(ctx context.Context, key, nationalID, referenc
 		if !exists {
 			return ErrNotFound
 		}
-		if e.State != StateUnknown && e.State != StateFailed {
+		if e.State != StateUnknown && e.State != StateFailed && !e.AwaitingResolution() {
 			return fmt.Errorf("%w: it is %s; only unknown or failed incidents can be resolved as delivered", ErrNotResolvable, e.State)
 		}
 		if e.NationalID != "" && e.NationalID != nationalID {

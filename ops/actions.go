@@ -45,7 +45,15 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 	)
 	switch action {
 	case "replay":
-		e, err = s.Replayer.Replay(r.Context(), key, actor)
+		var cur *forwarder.Entry
+		if cur, err = s.Ledger.Get(r.Context(), key); err == nil {
+			if code, why := replayRefusal(cur); code != "" {
+				writeJSON(w, http.StatusConflict, ActionError{Error: source + "/" + localID + " " + why + ". " + refusalAdvice[code],
+					Code: code, Reason: why, State: cur.State})
+				return
+			}
+			e, err = s.Replayer.Replay(r.Context(), key, actor)
+		}
 	case "review":
 		e, err = s.Ledger.MarkReviewed(r.Context(), key, actor)
 	case "resolve":
@@ -70,7 +78,7 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 		case "resend":
 			var cur *forwarder.Entry
 			if cur, err = s.Ledger.Get(r.Context(), key); err == nil {
-				if cur.State != forwarder.StateUnknown && cur.State != forwarder.StateFailed {
+				if cur.State != forwarder.StateUnknown && cur.State != forwarder.StateFailed && !cur.AwaitingResolution() {
 					err = fmt.Errorf("%w: it is %s; resend applies to unknown or failed incidents (use replay otherwise)", forwarder.ErrNotResolvable, cur.State)
 				} else {
 					e, err = s.Replayer.Replay(r.Context(), key, actor)
@@ -113,6 +121,52 @@ func splitAction(rest string) (localID, action string) {
 	return "", ""
 }
 
+// Codes of a refused replay, in ActionError.Code and BulkSkip.Code.
+const (
+	// CodeNeedsResolve: a POST of the incident had an unknown outcome. Replaying it would POST
+	// it again and could create a second national record, so only the explicit resolve action
+	// may do that (resend), or record the national id that LFPSE holds (delivered).
+	CodeNeedsResolve = "needs_resolve"
+	// CodePostInFlight: a POST of the incident is being sent right now; try again once its
+	// outcome is known.
+	CodePostInFlight = "post_in_flight"
+)
+
+// refusalAdvice tells the operator what to do instead of a refused replay.
+var refusalAdvice = map[string]string{
+	CodeNeedsResolve: "Find out whether LFPSE holds it, then resolve it instead of replaying: " +
+		"as delivered with the national id LFPSE shows (POST …/resolve {\"action\":\"delivered\",\"national_id\":\"…\"}; " +
+		"psgw resolve SOURCE LOCAL_ID --delivered --national-id ID), or, if LFPSE does not hold it, " +
+		"resend it, which flags it as a possible duplicate ({\"action\":\"resend\"}; psgw resolve SOURCE LOCAL_ID --resend)",
+	CodePostInFlight: "Wait for the outcome of that send, then look at the incident again",
+}
+
+// ActionError is the body of a refused action.
+type ActionError struct {
+	Error string `json:"error"`
+	// Code, when set, names the refusal for programs: CodeNeedsResolve or CodePostInFlight.
+	Code string `json:"code,omitempty"`
+	// Reason is the refusal's reason alone, without the advice that Error adds.
+	Reason string          `json:"reason,omitempty"`
+	State  forwarder.State `json:"state,omitempty"`
+}
+
+// replayRefusal says why a replay must not touch e: a replay sends the incident again, and
+// for an incident that may already be held nationally without the gateway knowing its id,
+// that would be a silent second POST, a possible duplicate national record. It returns a
+// code and a short reason, or two empty strings when a replay is safe.
+func replayRefusal(e *forwarder.Entry) (code, reason string) {
+	switch {
+	case e.State == forwarder.StateUnknown:
+		return CodeNeedsResolve, "is unknown: a POST of it may have reached the national service, so a replay could create a duplicate national record"
+	case e.AwaitingResolution():
+		return CodeNeedsResolve, "is " + string(e.State) + ", but an earlier POST of it had an unknown outcome: a replay could create a duplicate national record"
+	case e.InFlight != nil && e.InFlight.Method == "POST" && e.NationalID == "":
+		return CodePostInFlight, "is being POSTed to the national service right now: a replay could send it twice"
+	}
+	return "", ""
+}
+
 // BulkReplayRequest selects incidents to replay; every filter is optional.
 type BulkReplayRequest struct {
 	State  forwarder.State `json:"state"`
@@ -123,12 +177,30 @@ type BulkReplayRequest struct {
 	DryRun bool            `json:"dry_run"`
 }
 
-// BulkReplayResult says what a bulk replay did.
+// BulkReplayResult says what a bulk replay did. Outside a dry run, Matched is Replayed plus
+// Skipped plus the incidents that failed (the first 100 of them in Errors).
 type BulkReplayResult struct {
-	Matched  int      `json:"matched"`
-	Replayed int      `json:"replayed"`
-	Errors   []string `json:"errors,omitempty"`
+	Matched  int `json:"matched"`
+	Replayed int `json:"replayed"`
+	// Skipped counts matched incidents that were not replayed because a replay could POST
+	// them a second time (unknown ones, even when the filter asks for state unknown): resolve
+	// each of those instead.
+	Skipped int `json:"skipped"`
+	// SkippedItems lists the first 100 skipped incidents, each with its reason.
+	SkippedItems []BulkSkip `json:"skipped_items,omitempty"`
+	Errors       []string   `json:"errors,omitempty"`
 }
+
+// BulkSkip is one incident a bulk replay left alone, and why.
+type BulkSkip struct {
+	Source  string          `json:"source"`
+	LocalID string          `json:"local_id"`
+	State   forwarder.State `json:"state"`
+	Code    string          `json:"code"`
+	Reason  string          `json:"reason"`
+}
+
+const maxListed = 100
 
 func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 	var req BulkReplayRequest
@@ -142,24 +214,47 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 	if req.Limit <= 0 || req.Limit > 100000 {
 		req.Limit = 100000
 	}
+	var res BulkReplayResult
+	skip := func(e *forwarder.Entry) bool {
+		code, why := replayRefusal(e)
+		if code == "" {
+			return false
+		}
+		res.Skipped++
+		if len(res.SkippedItems) < maxListed {
+			res.SkippedItems = append(res.SkippedItems, BulkSkip{Source: e.Source, LocalID: e.LocalID, State: e.State,
+				Code: code, Reason: why + "; resolve it instead"})
+		}
+		return true
+	}
 	var keys []string
 	err := s.Ledger.List(r.Context(), func(key string, e *forwarder.Entry) bool {
 		if (req.State == "" || e.State == req.State) && (req.Source == "" || e.Source == req.Source) &&
 			(req.From.IsZero() || !e.UpdatedAt.Before(req.From)) && (req.To.IsZero() || e.UpdatedAt.Before(req.To)) {
-			keys = append(keys, key)
+			res.Matched++
+			if !skip(e) {
+				keys = append(keys, key)
+			}
 		}
-		return len(keys) < req.Limit
+		return res.Matched < req.Limit
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return
 	}
-	res := BulkReplayResult{Matched: len(keys)}
 	if !req.DryRun {
 		actor := Actor(r.Context())
 		for _, k := range keys {
-			if _, err := s.Replayer.Replay(r.Context(), k, actor); err != nil {
-				if len(res.Errors) < 100 {
+			// Read again: a send may have ended unknown since the list was read.
+			e, err := s.Ledger.Get(r.Context(), k)
+			if err == nil && skip(e) {
+				continue
+			}
+			if err == nil {
+				_, err = s.Replayer.Replay(r.Context(), k, actor)
+			}
+			if err != nil {
+				if len(res.Errors) < maxListed {
 					res.Errors = append(res.Errors, k+": "+err.Error())
 				}
 				continue

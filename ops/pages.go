@@ -204,7 +204,10 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request) {
 		data["Rec"] = rec
 		data["Reviewed"] = e.Reviewed
 		data["Attention"] = needsAttention(e.State)
-		data["Unknown"] = e.State == forwarder.StateUnknown || e.State == forwarder.StateFailed
+		data["Unknown"] = e.State == forwarder.StateUnknown || e.State == forwarder.StateFailed || e.AwaitingResolution()
+		// A replay that could POST it a second time is refused (actions.go); say why instead.
+		code, why := replayRefusal(e)
+		data["NoReplay"], data["NoReplayResolve"] = why, code == CodeNeedsResolve
 	case errors.Is(err, forwarder.ErrNotFound):
 		status = http.StatusNotFound
 		data["Missing"] = true

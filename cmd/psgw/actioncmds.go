@@ -10,11 +10,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ops"
 )
 
 // cmdReplay replays one incident, or every incident a filter selects, one by one with a
 // progress line, so that a long bulk replay shows how far it got and which ones failed.
+// Unknown incidents are never replayed: a replay would POST them again and could create a
+// second national record, so the command names the resolve commands for them instead.
 func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("replay", `Usage:
   psgw replay SOURCE LOCAL_ID
@@ -22,7 +25,9 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 
 Re-maps incidents from the raw records the gateway keeps and queues them again (operator role).
 A bulk replay lists what matches, asks before it starts (unless --yes), and shows progress.
-Exit status: 0 all replayed, 1 some failed or the gateway refused, 2 usage error.
+Unknown incidents (a POST whose outcome is unknown) are never replayed, even with
+--state unknown: resolve each with "psgw resolve" instead.
+Exit status: 0 all replayed, 1 some failed, were skipped or the gateway refused, 2 usage error.
 `, stderr)
 	cf := addClientFlags(fs)
 	ef := addEventFilters(fs)
@@ -41,6 +46,11 @@ Exit status: 0 all replayed, 1 some failed or the gateway refused, 2 usage error
 	case len(pos) == 2:
 		var rec ops.Record
 		if err := c.do(ctx, "POST", incidentURL(pos[0], pos[1])+"/replay", struct{}{}, &rec); err != nil {
+			if ae, ok := replayRefused(err); ok {
+				fmt.Fprintf(stderr, "psgw replay: refused: %s/%s %s.\n", pos[0], pos[1], ae.Reason)
+				printResolveHint(stderr, ae.Code, [][2]string{{pos[0], pos[1]}})
+				return 1
+			}
 			return exitFor(err, stderr, "replay")
 		}
 		fmt.Fprintf(stdout, "%s/%s replayed: now %s\n", rec.Source, rec.LocalID, rec.State)
@@ -51,51 +61,134 @@ Exit status: 0 all replayed, 1 some failed or the gateway refused, 2 usage error
 		return exitFor(fmt.Errorf("%w: a bulk replay needs at least one filter (--state, --source, --local-id, --from, --to)", errUsage), stderr, "replay")
 	}
 
-	var todo []ops.Summary
-	if err := eachPage(ctx, c, ef.values(), 0, 0, true, func(p ops.Page) { todo = append(todo, p.Items...) }); err != nil {
+	var matched []ops.Summary
+	if err := eachPage(ctx, c, ef.values(), 0, 0, true, func(p ops.Page) { matched = append(matched, p.Items...) }); err != nil {
 		return exitFor(err, stderr, "replay")
 	}
-	if len(todo) == 0 {
+	if len(matched) == 0 {
 		fmt.Fprintln(stdout, "No incidents match; nothing to replay.")
 		return 0
+	}
+	var todo []ops.Summary
+	var unknown [][2]string
+	for _, it := range matched {
+		if it.State == forwarder.StateUnknown {
+			unknown = append(unknown, [2]string{it.Source, it.LocalID})
+			continue
+		}
+		todo = append(todo, it)
 	}
 	if *dry {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "SOURCE\tLOCAL ID\tSTATE\n")
-		for _, it := range todo {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Source, it.LocalID, it.State)
+		for _, it := range matched {
+			note := ""
+			if it.State == forwarder.StateUnknown {
+				note = "\t(skipped: resolve it)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s%s\n", it.Source, it.LocalID, it.State, note)
 		}
 		_ = tw.Flush()
 		fmt.Fprintf(stdout, "\n%d would be replayed.\n", len(todo))
+		if len(unknown) > 0 {
+			fmt.Fprintf(stdout, "%d unknown would be skipped: resolve each with psgw resolve.\n", len(unknown))
+		}
 		return 0
 	}
-	if !*yes && !confirm(stderr, fmt.Sprintf("Replay %d incident(s)?", len(todo))) {
+	if len(todo) == 0 {
+		fmt.Fprintln(stdout, "Nothing replayed.")
+		printSkipped(stderr, unknown, nil)
+		return 1
+	}
+	question := fmt.Sprintf("Replay %d incident(s)?", len(todo))
+	if len(unknown) > 0 {
+		question = fmt.Sprintf("Replay %d incident(s)? (%d unknown will be skipped: resolve those instead)", len(todo), len(unknown))
+	}
+	if !*yes && !confirm(stderr, question) {
 		fmt.Fprintln(stderr, "Nothing replayed.")
 		return 1
 	}
 	prog := newProgress(stderr, len(todo))
 	var failures []string
+	var inFlight [][2]string
+	replayed := 0
 	for i, it := range todo {
 		err := c.do(ctx, "POST", incidentURL(it.Source, it.LocalID)+"/replay", struct{}{}, nil)
-		if err != nil {
+		if ae, ok := replayRefused(err); ok {
+			// It changed since it was listed: skipped, like the unknown ones listed.
+			if ae.Code == ops.CodeNeedsResolve {
+				unknown = append(unknown, [2]string{it.Source, it.LocalID})
+			} else {
+				inFlight = append(inFlight, [2]string{it.Source, it.LocalID})
+			}
+		} else if err != nil {
 			failures = append(failures, fmt.Sprintf("%s/%s: %v", it.Source, it.LocalID, err))
 			var ae *apiError
 			if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
 				prog.done(i+1, len(failures))
 				return exitFor(err, stderr, "replay")
 			}
+		} else {
+			replayed++
 		}
 		prog.done(i+1, len(failures))
 	}
 	prog.finish()
-	fmt.Fprintf(stdout, "Replayed %d of %d.\n", len(todo)-len(failures), len(todo))
+	fmt.Fprintf(stdout, "Replayed %d of %d.\n", replayed, len(matched))
 	for _, f := range failures {
 		fmt.Fprintf(stderr, "failed: %s\n", f)
 	}
-	if len(failures) > 0 {
+	printSkipped(stderr, unknown, inFlight)
+	if len(failures) > 0 || len(unknown) > 0 || len(inFlight) > 0 {
 		return 1
 	}
 	return 0
+}
+
+// replayRefused reports whether err is the gateway refusing a replay because it could POST
+// the incident a second time.
+func replayRefused(err error) (*apiError, bool) {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == 409 && (ae.Code == ops.CodeNeedsResolve || ae.Code == ops.CodePostInFlight) {
+		return ae, true
+	}
+	return nil, false
+}
+
+// printSkipped explains the incidents a bulk replay left alone.
+func printSkipped(w io.Writer, unknown, inFlight [][2]string) {
+	if len(unknown) > 0 {
+		fmt.Fprintf(w, "Skipped %d unknown incident(s): a POST of each may have reached the national service, so a replay could create a duplicate national record.\n", len(unknown))
+		printResolveHint(w, ops.CodeNeedsResolve, unknown)
+	}
+	if len(inFlight) > 0 {
+		fmt.Fprintf(w, "Skipped %d incident(s) being POSTed right now; look at them again once the send has an outcome:\n", len(inFlight))
+		for _, id := range inFlight {
+			fmt.Fprintf(w, "  %s %s\n", id[0], id[1])
+		}
+	}
+}
+
+// printResolveHint tells the operator what to do instead of a refused replay.
+func printResolveHint(w io.Writer, code string, ids [][2]string) {
+	if code != ops.CodeNeedsResolve {
+		fmt.Fprintln(w, "Wait for the outcome of the send in flight, then look at it again (psgw events).")
+		return
+	}
+	fmt.Fprintln(w, "Find out whether LFPSE holds each, then resolve it instead of replaying:")
+	for _, id := range ids {
+		src, lid := shellQuote(id[0]), shellQuote(id[1])
+		fmt.Fprintf(w, "  psgw resolve %s %s --delivered --national-id ID   # LFPSE holds it as ID\n", src, lid)
+		fmt.Fprintf(w, "  psgw resolve %s %s --resend                       # it is not there; flagged as a possible duplicate\n", src, lid)
+	}
+}
+
+// shellQuote quotes s for a shell when it holds anything but plain characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // cmdResolve settles an unknown (or failed) incident: the operator says the national

@@ -15,6 +15,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/psgw/psgw/ops"
 )
 
 // apiClient talks to a running gateway's operations API (docs/api.md) for the operator
@@ -86,6 +88,9 @@ func (f clientFlags) client() (*apiClient, error) {
 type apiError struct {
 	Status  int
 	Message string
+	// Code and Reason name a refusal for the command to explain (ops.ActionError).
+	Code   string
+	Reason string
 }
 
 func (e *apiError) Error() string {
@@ -129,13 +134,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		return fmt.Errorf("reading the answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e ops.ActionError
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return &apiError{Status: resp.StatusCode, Message: e.Error}
+		return &apiError{Status: resp.StatusCode, Message: e.Error, Code: e.Code, Reason: e.Reason}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

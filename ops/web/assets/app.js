@@ -64,7 +64,8 @@
           return;
         }
         if (typeof j.matched === "number") {
-          toast("Replayed " + j.replayed + " of " + j.matched + (j.errors && j.errors.length ? " · " + j.errors.length + " failed" : ""), "done");
+          toast("Replayed " + j.replayed + " of " + j.matched + (j.errors && j.errors.length ? " · " + j.errors.length + " failed" : "") +
+            (j.skipped ? " · " + j.skipped + " skipped (unknown: resolve each instead)" : ""), "done");
         } else if (j.state) {
           toast((j.local_id || "Incident") + " is now " + j.state, "done");
         } else {

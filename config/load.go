@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -47,31 +50,99 @@ func decodeYAML(data []byte, cfg *Config) error {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return err
+		return placed(err, data, true)
 	}
 	if len(root.Content) == 0 {
 		return nil
 	}
-	if err := checkKeys(root.Content[0], reflect.TypeOf(*cfg), ""); err != nil {
+	if err := checkKeys(root.Content[0], reflect.TypeOf(*cfg), "", map[checked]bool{}); err != nil {
 		return err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
+		return placed(err, data, false)
+	}
+	// A second document (after "---") would be dropped without a word: refuse one that holds
+	// anything.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return placed(err, data, false)
+		case len(next.Content) > 0 && next.Content[0].Tag != "!!null":
+			return fmt.Errorf("line %d: a second YAML document (after ---); put every setting in one", next.Content[0].Line)
+		}
+	}
+}
+
+// placed makes a yaml error say where the problem is. Most yaml errors name their line, but
+// not those about the text itself (a control character, bytes that are not UTF-8), whose line
+// is found here, nor those of the parser on the first line, which yaml leaves unnumbered. A
+// decoding error without a line is about the document as a whole (too many aliases).
+func placed(err error, data []byte, parsing bool) error {
+	if lineNumber.MatchString(err.Error()) {
 		return err
 	}
-	return nil
+	if line, what := badText(data); line > 0 {
+		return fmt.Errorf("line %d: %s", line, what)
+	}
+	if parsing {
+		return fmt.Errorf("line 1: %w", err)
+	}
+	return fmt.Errorf("the document: %w", err)
+}
+
+var lineNumber = regexp.MustCompile(`\bline [0-9]+`)
+
+// badText finds the first character YAML does not allow in a UTF-8 document, by line.
+func badText(data []byte) (int, string) {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		return 0, "" // UTF-16, which yaml reads itself
+	}
+	data = bytes.TrimPrefix(data, []byte{0xEF, 0xBB, 0xBF})
+	line := 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, "is not valid UTF-8 text; save the file as UTF-8"
+		case r == '\n':
+			line++
+		case r == '\t', r == '\r', r == 0x85, r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF,
+			r >= 0xE000 && r <= 0xFFFD, r >= 0x10000:
+		default:
+			return line, fmt.Sprintf("holds the control character %U, which YAML does not allow", r)
+		}
+		data = data[size:]
+	}
+	return 0, ""
+}
+
+// checked is a node already checked against a type.
+type checked struct {
+	n *yaml.Node
+	t reflect.Type
 }
 
 // checkKeys walks the YAML tree beside the Go type so that an unknown key is reported with its
-// full path ("national.base_ur") rather than yaml's "field not found in type".
-func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+// full path ("national.base_ur") rather than yaml's "field not found in type". It checks each
+// node against each type once (seen): aliases can make the paths through a small document
+// exponentially many, and the answer for a node does not depend on the path to it.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if seen[checked{n, t}] {
+		return nil // passed before: a failure would have ended the walk
+	}
+	seen[checked{n, t}] = true
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
 		if err := checkScalar(n, t); err != nil {
 			return fmt.Errorf("line %d: %s %v", n.Line, displayPath(path), err)
@@ -95,7 +166,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			if !ok {
 				return fmt.Errorf("line %d: unknown key %q", k.Line, join(path, k.Value))
 			}
-			if err := checkKeys(v, f.Type, join(path, k.Value)); err != nil {
+			if err := checkKeys(v, f.Type, join(path, k.Value), seen); err != nil {
 				return err
 			}
 		}
@@ -104,7 +175,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			return nil
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+			if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), seen); err != nil {
 				return err
 			}
 		}
@@ -113,7 +184,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			return nil
 		}
 		for i, c := range n.Content {
-			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), seen); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	neturl "net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ func NewClient(base, key string, timeout time.Duration) *Client {
 	hc.RetryWaitMin = 100 * time.Millisecond
 	hc.RetryWaitMax = time.Second
 	hc.HTTPClient.Timeout = timeout
+	// A redirect is not followed: Go would re-send a POST as a GET (or a PUT to wherever it
+	// points), and a national endpoint that redirects is a misconfigured base URL. The 3xx is
+	// classified like any other answer, so the operator sees it.
+	hc.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	hc.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
@@ -83,7 +88,7 @@ type Response struct {
 func (c *Client) Send(ctx context.Context, nationalID string, payload []byte) Response {
 	method, url := http.MethodPost, c.base+pathAdverseEvent
 	if nationalID != "" {
-		method, url = http.MethodPut, c.base+pathAdverseEvent+"/"+nationalID
+		method, url = http.MethodPut, c.base+pathAdverseEvent+"/"+neturl.PathEscape(nationalID)
 	}
 	return c.do(ctx, method, url, payload)
 }

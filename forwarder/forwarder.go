@@ -7,7 +7,7 @@ package forwarder
 
 import (
 	"context"
-	"hash/fnv"
+	"encoding/json"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -46,7 +46,10 @@ type Forwarder struct {
 
 	paused      atomic.Bool
 	pauseReason atomic.Pointer[string]
-	resumed     chan struct{}
+	// pauseMu guards resumeCh, which is closed when a pause ends and replaced when one
+	// begins, so that every message waiting out the pause wakes together.
+	pauseMu     sync.Mutex
+	resumeCh    chan struct{}
 	running     atomic.Bool
 	delivered   atomic.Uint64
 	lastSuccess atomic.Int64
@@ -66,7 +69,9 @@ func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now, resumed: make(chan struct{}, 1)}
+	resumeCh := make(chan struct{})
+	close(resumeCh) // not paused
+	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now, resumeCh: resumeCh}
 }
 
 // Status is the forwarder's state for the status page, readiness and metrics.
@@ -105,7 +110,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		Durable:       consumerName,
 		Description:   "delivers mapped resources to the national service",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       3*f.cfg.Timeout + 30*time.Second,
+		AckWait:       f.ackWait(),
 		MaxDeliver:    f.maxDeliver(),
 		MaxAckPending: 100000,
 	})
@@ -120,72 +125,40 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	f.running.Store(true)
 	defer f.running.Store(false)
 
-	shards := make([]chan jetstream.Msg, f.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for i := range shards {
-		shards[i] = make(chan jetstream.Msg, 1)
-		wg.Go(func() {
-			for m := range shards[i] {
-				f.handle(ctx, m)
-			}
-		})
-	}
 	wg.Go(func() { f.probeLoop(ctx) })
-	// Fetch in batches rather than a push-style iterator so that every message the gateway
-	// holds is one it can hand back (Nak) on shutdown, instead of one that waits out AckWait.
-	for ctx.Err() == nil {
-		if f.paused.Load() {
-			// Paused: leave the outbox alone instead of cycling messages through Nak, so no
-			// delivery count is spent while the key is refused.
-			select {
-			case <-ctx.Done():
-			case <-f.resumed:
-			}
-			continue
-		}
-		batch, err := cons.Fetch(f.cfg.Concurrency*2, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() == nil {
-				f.log.Warn().Err(err).Msg("fetching from outbox failed; retrying")
-				sleepCtx(ctx, time.Second)
-			}
-			continue
-		}
-		for m := range batch.Messages() {
-			// One incident always lands on the same shard, so it is never sent concurrently
-			// with itself, while different incidents go in parallel.
-			h := fnv.New32a()
-			h.Write([]byte(m.Subject()))
-			select {
-			case shards[h.Sum32()%uint32(len(shards))] <- m:
-			case <-ctx.Done():
-				_ = m.NakWithDelay(queue.ShutdownNakDelay)
-			}
-		}
-	}
-	for _, s := range shards {
-		close(s)
-	}
+	// One incident is never sent concurrently with itself (its messages share a subject),
+	// while different incidents go in parallel; a slow incident holds up only its own.
+	queue.Dispatch(ctx, cons, queue.DispatchOptions{
+		Workers: f.cfg.Concurrency,
+		// While paused, leave the outbox alone: nothing can be sent.
+		Gate:   f.waitResumed,
+		Logger: f.log,
+	}, f.handle)
 	wg.Wait()
 	return nil
 }
 
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// handle takes one outbox message to a decision. It acks only after the ledger holds the
+// outcome, so a crash at any point leaves the message to be redelivered and re-judged.
+// While delivery is paused by a refused key the message waits here, in memory, and is
+// judged again once the key works: handing it back to JetStream would spend one of its
+// deliveries on every probe interval, until the pause alone had failed it.
+func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
+	for f.handleOnce(ctx, m) {
+		if !f.awaitResume(ctx, m) {
+			_ = m.NakWithDelay(queue.ShutdownNakDelay)
+			return
+		}
 	}
 }
 
-// handle takes one outbox message to a decision. It acks only after the ledger holds the
-// outcome, so a crash at any point leaves the message to be redelivered and re-judged.
-func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
+// handleOnce judges m once. It returns true when m is still the gateway's and must wait for
+// delivery to resume before it is judged again.
+func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForResume bool) {
 	if ctx.Err() != nil {
 		_ = m.NakWithDelay(queue.ShutdownNakDelay) // stopping: hand it back for the next start
-		return
+		return false
 	}
 	h := m.Headers()
 	source, key := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey)
@@ -201,12 +174,12 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 	if err != nil {
 		log.Warn().Err(err).Msg("ledger unreadable; will retry")
 		_ = m.NakWithDelay(5 * time.Second)
-		return
+		return false
 	}
 	switch {
 	case e.RawSeq > rawSeq:
 		_ = m.Ack() // superseded by a newer revision, which has its own outbox message
-		return
+		return false
 	case e.NationalID != "" && e.DeliveredHash == payloadHash:
 		if e.State != StateDelivered {
 			_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
@@ -216,10 +189,10 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 			})
 		}
 		_ = m.Ack()
-		return
+		return false
 	case isSettled(e.State) && e.RawSeq == rawSeq && h.Get(queue.HeaderReplay) == "":
 		_ = m.Ack()
-		return
+		return false
 	}
 	if e.AwaitingResolution() && h.Get(queue.HeaderReplay) == "" {
 		// An earlier POST may have created the event. Sending this revision as another POST
@@ -229,7 +202,7 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 			return nil
 		})
 		_ = m.Ack()
-		return
+		return false
 	}
 	if e.InFlight != nil && e.InFlight.Method == "POST" && e.NationalID == "" {
 		if f.cfg.OnAmbiguousPost != "retry" {
@@ -238,7 +211,7 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 			f.settle(ctx, m, lkey, rawSeq, StateUnknown, "the gateway stopped while a POST was in flight; the national service may hold the event. Resolve it with its national id or resend", func(e *Entry) {
 				e.UnknownHash = inflightHash
 			})
-			return
+			return false
 		}
 		_, snap, _ = f.ledger.update(ctx, lkey, nil, func(e *Entry, _ bool) error {
 			e.PossibleDuplicate = true
@@ -246,10 +219,10 @@ func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 		})
 	}
 	if f.paused.Load() {
-		f.hold(ctx, m, lkey)
-		return
+		f.hold(ctx, lkey)
+		return true
 	}
-	f.send(ctx, m, lkey, snap, rawSeq, revision, payloadHash, log)
+	return f.send(ctx, m, lkey, snap, rawSeq, revision, payloadHash, log)
 }
 
 func isSettled(s State) bool {
@@ -260,7 +233,9 @@ func isSettled(s State) bool {
 	return false
 }
 
-func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *snapshot, rawSeq uint64, revision int, payloadHash string, log zerolog.Logger) {
+// send makes one request for m and records its outcome. It returns true when the key was
+// refused and m must wait for delivery to resume.
+func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *snapshot, rawSeq uint64, revision int, payloadHash string, log zerolog.Logger) bool {
 	now := f.now().UTC()
 	var nationalID string
 	// Ledger writes around a send are not cancelled by shutdown: an in-flight marker written
@@ -278,13 +253,19 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 			e.FirstAttemptAt = now
 		}
 		e.InFlight = &InFlight{Method: method, PayloadHash: payloadHash, RawSeq: rawSeq, StartedAt: now}
+		if method == "PUT" {
+			// From here until a 2xx the national service may hold either version (a PUT
+			// can be applied and its answer lost), so no later payload may be skipped as
+			// "already delivered" on the strength of the old hash.
+			e.DeliveredHash = ""
+		}
 		e.State, e.UpdatedAt = StateDelivering, now
 		return nil
 	})
 	if err != nil {
 		log.Warn().Err(err).Msg("ledger write failed before send; will retry")
 		_ = m.NakWithDelay(5 * time.Second)
-		return
+		return false
 	}
 	body := m.Data()
 	put := nationalID != ""
@@ -339,7 +320,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 			// unacked with InFlight set, so redelivery finds an ambiguous send rather than a
 			// clean slate and cannot POST again.
 			log.Error().Err(err).Msg("delivered but ledger write failed")
-			return
+			return false
 		}
 		f.delivered.Add(1)
 		f.lastSuccess.Store(now.UnixNano())
@@ -360,7 +341,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 			e.Note(now, StateHeld, errPaused.Error()+": "+out.Detail, "")
 			return nil
 		})
-		_ = m.NakWithDelay(f.cfg.ProbeInterval)
+		return true
 	case ClassAmbiguous:
 		if !put && f.cfg.OnAmbiguousPost != "retry" {
 			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
@@ -368,16 +349,17 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 				e.LastError = out.Detail
 				e.UnknownHash = payloadHash
 			})
-			return
+			return false
 		}
 		if !put {
 			f.retry(ctx, m, lkey, rawSeq, out, func(e *Entry) { e.PossibleDuplicate = true })
-			return
+			return false
 		}
 		f.retry(ctx, m, lkey, rawSeq, out, nil)
 	case ClassTransient:
 		f.retry(ctx, m, lkey, rawSeq, out, nil)
 	}
+	return false
 }
 
 // retry schedules the message again with backoff, or fails it when its attempts or age are
@@ -392,7 +374,9 @@ func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, raw
 		}
 		e.InFlight = nil
 		if superseded = e.RawSeq > rawSeq; superseded {
-			return nil // the newer revision's own message carries on
+			// The newer revision's own message carries on; this outcome is only history.
+			e.Note(now, e.State, "older revision not sent: "+out.Detail+"; a newer revision is queued", "")
+			return nil
 		}
 		e.LastError = out.Detail
 		attempts = e.Attempts
@@ -452,7 +436,8 @@ func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, ra
 	_ = m.Ack()
 }
 
-func (f *Forwarder) hold(ctx context.Context, m jetstream.Msg, lkey string) {
+// hold records that the incident waits for delivery to resume.
+func (f *Forwarder) hold(ctx context.Context, lkey string) {
 	_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
 		if e.State == StateHeld {
 			return ErrNoChange
@@ -460,17 +445,66 @@ func (f *Forwarder) hold(ctx context.Context, m jetstream.Msg, lkey string) {
 		e.Note(f.now().UTC(), StateHeld, f.Status().PauseReason, "")
 		return nil
 	})
-	_ = m.NakWithDelay(f.cfg.ProbeInterval)
 }
 
 func (f *Forwarder) pause(reason string) {
 	r := errPaused.Error() + ": " + reason
 	f.pauseReason.Store(&r)
+	f.pauseMu.Lock()
+	defer f.pauseMu.Unlock()
 	if !f.paused.Swap(true) {
+		f.resumeCh = make(chan struct{})
 		f.cfg.Metrics.Paused.Set(1)
 		f.log.Error().Str("reason", reason).Msg("national service refused the subscription key; delivery paused")
 	}
 }
+
+func (f *Forwarder) resume() {
+	f.pauseMu.Lock()
+	defer f.pauseMu.Unlock()
+	if f.paused.Swap(false) {
+		close(f.resumeCh)
+		f.cfg.Metrics.Paused.Set(0)
+		f.log.Info().Msg("national service accepts the subscription key again; delivery resumed")
+	}
+}
+
+// waitResumed returns once delivery is not paused, or ctx is done.
+func (f *Forwarder) waitResumed(ctx context.Context) {
+	f.pauseMu.Lock()
+	ch := f.resumeCh
+	f.pauseMu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// awaitResume keeps m from being redelivered while it waits for delivery to resume. It
+// returns false when ctx ended first.
+func (f *Forwarder) awaitResume(ctx context.Context, m jetstream.Msg) bool {
+	beat := time.NewTicker(f.heartbeat())
+	defer beat.Stop()
+	f.pauseMu.Lock()
+	ch := f.resumeCh
+	f.pauseMu.Unlock()
+	for {
+		select {
+		case <-ch:
+			return ctx.Err() == nil
+		case <-ctx.Done():
+			return false
+		case <-beat.C:
+			_ = m.InProgress()
+		}
+	}
+}
+
+// ackWait is the outbox consumer's AckWait: long enough for a send and its ledger writes.
+func (f *Forwarder) ackWait() time.Duration { return 3*f.cfg.Timeout + 30*time.Second }
+
+// heartbeat is how often a message waiting in memory tells JetStream it is still in hand.
+func (f *Forwarder) heartbeat() time.Duration { return f.ackWait() / 4 }
 
 // probeLoop checks a paused forwarder's key on a timer and resumes delivery once it works.
 func (f *Forwarder) probeLoop(ctx context.Context) {
@@ -489,13 +523,7 @@ func (f *Forwarder) probeLoop(ctx context.Context) {
 		r := f.client.Probe(pctx)
 		cancel()
 		if r.Status >= 200 && r.Status < 300 {
-			f.paused.Store(false)
-			f.cfg.Metrics.Paused.Set(0)
-			select {
-			case f.resumed <- struct{}{}:
-			default:
-			}
-			f.log.Info().Msg("national service accepts the subscription key again; delivery resumed")
+			f.resume()
 		}
 	}
 }
@@ -505,9 +533,10 @@ func withID(payload []byte, id string) []byte {
 	if len(payload) < 2 || payload[0] != '{' {
 		return payload
 	}
-	out := make([]byte, 0, len(payload)+len(id)+10)
+	quoted, _ := json.Marshal(id) // JSON's escaping, not Go's: they differ for some runes
+	out := make([]byte, 0, len(payload)+len(quoted)+10)
 	out = append(out, `{"id":`...)
-	out = strconv.AppendQuote(out, id)
+	out = append(out, quoted...)
 	if len(payload) > 2 {
 		out = append(out, ',')
 	}

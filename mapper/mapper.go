@@ -11,10 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -111,46 +109,14 @@ func (mp *Mapper) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	workers := mp.workers
-	shards := make([]chan jetstream.Msg, workers)
-	var wg sync.WaitGroup
-	for i := range shards {
-		shards[i] = make(chan jetstream.Msg, 16)
-		wg.Go(func() {
-			for m := range shards[i] {
-				mp.process(ctx, m)
-			}
-		})
-	}
-	// Fetch in batches so that every message held can be handed back on shutdown. Records of
-	// one incident always go to the same worker, so they are mapped in the order received,
-	// while different incidents are mapped in parallel.
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() == nil {
-				mp.log.Warn().Err(err).Msg("fetching raw records failed; retrying")
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-			continue
-		}
-		for m := range batch.Messages() {
-			h := fnv.New32a()
-			h.Write([]byte(m.Subject()))
-			select {
-			case shards[h.Sum32()%uint32(workers)] <- m:
-			case <-ctx.Done():
-				_ = m.NakWithDelay(queue.ShutdownNakDelay)
-			}
-		}
-	}
-	for _, sh := range shards {
-		close(sh)
-	}
-	wg.Wait()
+	// Records of one incident (one subject) are mapped one at a time in the order received,
+	// while different incidents are mapped in parallel; one waiting for its enrichment holds
+	// up only itself.
+	queue.Dispatch(ctx, cons, queue.DispatchOptions{
+		Workers: mp.workers,
+		MaxHeld: 256,
+		Logger:  mp.log,
+	}, mp.process)
 	return nil
 }
 

@@ -1,0 +1,56 @@
+package forwarder
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/queue"
+)
+
+// publishOutbox stores one outbox message for incident key k1 at raw sequence 7.
+func publishOutbox(t *testing.T, q *queue.Queue) uint64 {
+	t.Helper()
+	hdr := nats.Header{}
+	hdr.Set(queue.HeaderSource, "datix")
+	hdr.Set(queue.HeaderKey, "k1")
+	hdr.Set(queue.HeaderRawSeq, "7")
+	pub, err := q.Publish(context.Background(), queue.OutboxSubjectFor("datix", "k1"), "raw-7", []byte(`{}`), hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub.Seq
+}
+
+// TestUndeliverableWithPOSTInFlightIsUnknown: when the delivery limit is reached while the
+// ledger says a POST was under way, the national service may hold the event: the incident
+// must be unknown (resolve or resend), not failed, or a replay would POST it again unflagged.
+func TestUndeliverableWithPOSTInFlightIsUnknown(t *testing.T) {
+	ctx := context.Background()
+	q := openQueue(t)
+	l := NewLedger(q.Ledger(), nil)
+	lkey := LedgerKey("datix", "k1")
+	if _, err := l.Update(ctx, lkey, func(e *Entry, _ bool) error {
+		e.Source, e.LocalID, e.RawSeq = "datix", "INC-1", 7
+		e.InFlight = &InFlight{Method: "POST", PayloadHash: "h1", RawSeq: 7, StartedAt: time.Now()}
+		e.Note(time.Now(), StateDelivering, "", "")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seq := publishOutbox(t, q)
+	f := New(Config{MaxAttempts: 3}, q, l, nil, zerolog.Nop())
+	if err := f.failUndeliverable(ctx, maxDeliveriesAdvisory{StreamSeq: seq, Deliveries: 28}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.Get(ctx, lkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.State != StateUnknown || e.UnknownHash != "h1" || e.InFlight != nil {
+		t.Errorf("got state %s, unknown hash %q, in flight %v; want unknown, h1, none", e.State, e.UnknownHash, e.InFlight)
+	}
+}

@@ -1,0 +1,164 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// DispatchOptions configure Dispatch.
+type DispatchOptions struct {
+	// Workers is how many messages are handled at once (at least 1).
+	Workers int
+	// MaxHeld bounds the messages fetched and not yet handled, waiting ones included
+	// (default 4 × Workers). It must stay below the consumer's MaxAckPending.
+	MaxHeld int
+	// Key names the unit of ordering, e.g. the incident a message belongs to. Messages with
+	// the same key are handled one at a time in the order fetched; different keys in
+	// parallel. The default is the message's subject.
+	Key func(jetstream.Msg) string
+	// Gate, when set, is called before every fetch and may block (for example while
+	// delivery is paused); it returns when fetching may go on or ctx is done.
+	Gate func(ctx context.Context)
+	// Logger receives fetch failures.
+	Logger zerolog.Logger
+}
+
+// Dispatch fetches from cons until ctx is done and runs handle for every message, on up to
+// Workers goroutines. A message whose key is being handled waits for it, in memory, without
+// holding up messages of other keys: one slow or stuck incident never delays the others.
+// handle owns the message (it must ack, nak or term it); when ctx is done it is still called
+// for each message already fetched, so that it can hand the message back. Dispatch returns
+// once every fetched message has been handled.
+func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, handle func(context.Context, jetstream.Msg)) {
+	if o.Workers < 1 {
+		o.Workers = 1
+	}
+	if o.MaxHeld < o.Workers {
+		o.MaxHeld = 4 * o.Workers
+	}
+	if o.Key == nil {
+		o.Key = func(m jetstream.Msg) string { return m.Subject() }
+	}
+	d := &dispatcher{
+		waiting: map[string][]jetstream.Msg{},
+		ready:   make(chan jetstream.Msg, o.MaxHeld),
+		slots:   make(chan struct{}, o.MaxHeld),
+		key:     o.Key,
+	}
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Go(func() {
+			for m := range d.ready {
+				for m != nil {
+					handle(ctx, m)
+					<-d.slots
+					m = d.next(m)
+				}
+			}
+		})
+	}
+	for ctx.Err() == nil {
+		if o.Gate != nil {
+			if o.Gate(ctx); ctx.Err() != nil {
+				break
+			}
+		}
+		// Take at least one free slot (waiting while every slot is held), then as many more
+		// as are free, and fetch no more than that.
+		n := 0
+		select {
+		case d.slots <- struct{}{}:
+			n = 1
+		case <-ctx.Done():
+		}
+		for n > 0 && n < o.MaxHeld {
+			select {
+			case d.slots <- struct{}{}:
+				n++
+				continue
+			default:
+			}
+			break
+		}
+		if n == 0 {
+			break
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			d.release(n)
+			if ctx.Err() == nil {
+				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			d.add(m)
+		}
+		d.release(n - got)
+	}
+	close(d.ready)
+	wg.Wait()
+}
+
+type dispatcher struct {
+	mu sync.Mutex
+	// waiting holds, for each key being handled, the messages of that key fetched since, in
+	// order. A key is present exactly while one of its messages is being handled.
+	waiting map[string][]jetstream.Msg
+	ready   chan jetstream.Msg
+	// slots holds one token per fetched message not yet handled.
+	slots chan struct{}
+	key   func(jetstream.Msg) string
+}
+
+// add starts m at once if no message of its key is being handled, else queues it behind.
+func (d *dispatcher) add(m jetstream.Msg) {
+	k := d.key(m)
+	d.mu.Lock()
+	if q, busy := d.waiting[k]; busy {
+		d.waiting[k] = append(q, m)
+		d.mu.Unlock()
+		return
+	}
+	d.waiting[k] = nil
+	d.mu.Unlock()
+	d.ready <- m // never blocks: ready has room for every slot
+}
+
+// next returns the message waiting behind done's key, or nil when there is none (and the key
+// is free again).
+func (d *dispatcher) next(done jetstream.Msg) jetstream.Msg {
+	k := d.key(done)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.waiting[k]
+	if len(q) == 0 {
+		delete(d.waiting, k)
+		return nil
+	}
+	d.waiting[k] = q[1:]
+	return q[0]
+}
+
+func (d *dispatcher) release(n int) {
+	for range n {
+		<-d.slots
+	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

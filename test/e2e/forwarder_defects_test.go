@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/sim"
+)
+
+// frontedHarness puts a test-controlled front before the harness's simulator: front sees
+// every request to the national service first and may answer it itself.
+func frontedHarness(t *testing.T, front func(w http.ResponseWriter, r *http.Request, body string) bool, mutate func(*config.Config)) *harness {
+	t.Helper()
+	var target atomic.Pointer[sim.Simulator]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if front(w, r, string(b)) {
+			return
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(b)))
+		target.Load().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarness(t, func(c *config.Config) {
+		c.National.BaseURL = srv.URL
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	target.Store(h.sim)
+	return h
+}
+
+// TestRevertAfterAmbiguousPUTIsSent: revision 1 (text A) is delivered; revision 2 (text B) is
+// PUT and stored but its answer lost, so the national service may hold B; revision 3 goes
+// back to text A. A payload equal to the last one delivered is normally not sent again, but
+// here the national service may hold B, so revision 3 must be PUT and the service must end
+// up holding A.
+func TestRevertAfterAmbiguousPUTIsSent(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.National.BackoffInitial = 300 * time.Millisecond
+		c.National.BackoffMax = 300 * time.Millisecond
+	})
+	textA, textB := "Incident REV-1: dose given late (A).", "Incident REV-1: dose omitted (B)."
+	if r := h.post(incident("REV-1", 1, textA)); r.Status != 202 {
+		t.Fatalf("r1: got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "r1 delivered", func() (bool, string) {
+		rec, _ := h.record("datix", "REV-1")
+		return rec.State == "delivered", string(rec.State)
+	})
+	h.sim.SetFaults(sim.Faults{LostResponseRate: 1})
+	if r := h.post(incident("REV-1", 2, textB)); r.Status != 202 {
+		t.Fatalf("r2: got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "r2's PUT stored with its answer lost", func() (bool, string) {
+		evs := h.sim.Events()
+		return len(evs) == 1 && strings.Contains(string(evs[0].Resource), "(B)"), fmt.Sprint(h.sim.Stats())
+	})
+	if r := h.post(incident("REV-1", 3, textA)); r.Status != 202 {
+		t.Fatalf("r3: got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "r3 taken up", func() (bool, string) {
+		rec, _ := h.record("datix", "REV-1")
+		return rec.Revision == 3 && rec.State != "queued", fmt.Sprintf("%s r%d", rec.State, rec.Revision)
+	})
+	h.sim.SetFaults(sim.Faults{})
+	waitFor(t, 20*time.Second, "r3 delivered", func() (bool, string) {
+		rec, _ := h.record("datix", "REV-1")
+		return rec.State == "delivered" && rec.Revision == 3, fmt.Sprintf("%s r%d %s", rec.State, rec.Revision, historyText(rec.History))
+	})
+	evs := h.sim.Events()
+	if len(evs) != 1 {
+		t.Fatalf("got %d national events, want 1", len(evs))
+	}
+	if !strings.Contains(string(evs[0].Resource), "(A)") {
+		t.Errorf("the national service holds %s, want revision 3's text (A)", evs[0].Resource)
+	}
+}
+
+// TestSlowIncidentHoldsUpOnlyItself: sends for three incidents hang at the national service;
+// every other incident is still delivered meanwhile.
+func TestSlowIncidentHoldsUpOnlyItself(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	h := frontedHarness(t, func(w http.ResponseWriter, r *http.Request, body string) bool {
+		if strings.Contains(body, "SLOW") {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return false
+	}, func(c *config.Config) {
+		// Long enough that the hanging sends do not time out while the others are checked.
+		c.National.Timeout = 2 * time.Minute
+	})
+	for i := range 3 {
+		id := fmt.Sprintf("SLOW-%d", i)
+		if r := h.post(incident(id, 1, "Incident "+id+": SLOW send.")); r.Status != 202 {
+			t.Fatalf("%s: got %d", id, r.Status)
+		}
+	}
+	const n = 40
+	for i := range n {
+		id := fmt.Sprintf("FAST-%02d", i)
+		if r := h.post(incident(id, 1, describe(id, 1))); r.Status != 202 {
+			t.Fatalf("%s: got %d", id, r.Status)
+		}
+	}
+	waitFor(t, 60*time.Second, "every other incident delivered while three sends hang", func() (bool, string) {
+		for i := range n {
+			id := fmt.Sprintf("FAST-%02d", i)
+			if rec, _ := h.record("datix", id); rec.State != "delivered" {
+				return false, id + ": " + string(rec.State)
+			}
+		}
+		return true, ""
+	})
+	once.Do(func() { close(release) })
+	waitFor(t, 30*time.Second, "the slow incidents delivered once released", func() (bool, string) {
+		for i := range 3 {
+			id := fmt.Sprintf("SLOW-%d", i)
+			if rec, _ := h.record("datix", id); rec.State != "delivered" {
+				return false, id + ": " + string(rec.State)
+			}
+		}
+		return true, ""
+	})
+}
+
+// TestAuthRefusedOnlyForWritesBurnsNothing: the key works for the metadata probe but every
+// POST is refused with 403, so delivery pauses and resumes again and again. A message waiting
+// out those pauses must not spend its attempts or its JetStream deliveries: after far more
+// pause cycles than the delivery limit allows, the incident is still waiting, not failed, and
+// it is delivered once once writes are accepted.
+func TestAuthRefusedOnlyForWritesBurnsNothing(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var refused atomic.Int64
+	h := frontedHarness(t, func(w http.ResponseWriter, r *http.Request, body string) bool {
+		if refuse.Load() && r.Method == http.MethodPost {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"statusCode": 403, "message": "Out of call volume quota."}`)
+			return true
+		}
+		return false
+	}, func(c *config.Config) {
+		c.National.AuthProbeInterval = 20 * time.Millisecond
+		c.National.MaxAttempts = 2 // JetStream's limit is then 27 deliveries
+	})
+	if r := h.post(incident("AUTHW-1", 1, describe("AUTHW-1", 1))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 60*time.Second, "60 refused POSTs", func() (bool, string) {
+		return refused.Load() >= 60, fmt.Sprint(refused.Load())
+	})
+	rec, _ := h.record("datix", "AUTHW-1")
+	if rec.State == "failed" || rec.Attempts > 1 {
+		t.Fatalf("after %d refused POSTs: state %s with %d attempts, want waiting with no attempt spent", refused.Load(), rec.State, rec.Attempts)
+	}
+	refuse.Store(false)
+	waitFor(t, 20*time.Second, "delivered once writes are accepted", func() (bool, string) {
+		rec, _ := h.record("datix", "AUTHW-1")
+		return rec.State == "delivered", fmt.Sprintf("%s %s", rec.State, historyText(rec.History))
+	})
+	if st := h.sim.Stats(); st.Creates != 1 {
+		t.Errorf("got %d creates, want 1", st.Creates)
+	}
+}

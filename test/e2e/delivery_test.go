@@ -78,6 +78,13 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 503 && strings.Contains(string(b), "subscription key"), string(b)
 	})
+	// Metrics and the status API say so too, for alerting and the status page.
+	if m := h.get("/metrics"); !strings.Contains(m, "\npsgw_forwarder_paused 1\n") || !strings.Contains(m, "\npsgw_ready 0\n") {
+		t.Errorf("metrics while paused: want psgw_forwarder_paused 1 and psgw_ready 0")
+	}
+	if st := h.get("/api/v1/status"); !strings.Contains(st, `"paused":true`) || !strings.Contains(st, "paused: auth failure") {
+		t.Errorf("status while paused: got %.300s, want paused with \"paused: auth failure\"", st)
+	}
 	// Let the probe fail a few times: attempts must not grow while paused.
 	unauthorized := h.sim.Stats().Unauthorized
 	waitFor(t, 10*time.Second, "several failed probes", func() (bool, string) {
@@ -101,6 +108,9 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 	})
 	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readiness after resume: %v %v", err, resp.StatusCode)
+	}
+	if m := h.get("/metrics"); !strings.Contains(m, "\npsgw_forwarder_paused 0\n") {
+		t.Errorf("metrics after resume: want psgw_forwarder_paused 0")
 	}
 	if st := h.sim.Stats(); st.Creates != 5 {
 		t.Errorf("got %d creates, want 5", st.Creates)
@@ -227,4 +237,16 @@ func (h *harness) action(t *testing.T, localID, action string, body any, want in
 	var rec ops.Record
 	_ = json.Unmarshal(data, &rec)
 	return rec
+}
+
+// get fetches path from the gateway and returns the body ("" on error).
+func (h *harness) get(path string) string {
+	resp, err := http.Get(h.base + path)
+	if err != nil {
+		h.t.Errorf("GET %s: %v", path, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -16,9 +16,10 @@ import (
 //
 //   - the event type: present, one of 1 to 4, in type (v5) or event (v6), and the question
 //     set that defines a risk (risk details) or good care (what went well) present;
-//   - in v6, the codes and mandatory inner fields of every extension whose v5 counterpart
-//     psgw maps, checked against the v5 taxonomy: psgw assumes them unchanged until the v6
-//     taxonomy is published (docs/mapping.md).
+//   - in v6, the codes and mandatory inner fields of every extension of taxonomy.V6, checked
+//     against the v5 taxonomy: psgw assumes them unchanged until the v6 taxonomy is
+//     published (docs/mapping.md). taxonomy.Validate has refused extensions and inner
+//     fields V6 does not have, and any that repeat more often than v5 allows.
 //
 // The simulator should use it (through an adapter to sim.Issue), so that a payload the
 // gateway would quarantine is refused there too. It never panics and never modifies doc.
@@ -82,32 +83,25 @@ type v6Field struct {
 	vs    *taxonomy.ValueSet // nil for uncoded fields
 }
 
-// v6Fields indexes, by v6 extension url and inner name, the v5 fields psgw assumes unchanged
-// in v6. Fields v6 renamed are indexed under the new name; GenderIdentity, whose codes are
-// unknown, is not indexed at all.
+// v6Fields indexes, by v6 extension url and inner name, the fields of taxonomy.V6, psgw's
+// assumption of v6: v5's fields under their v6 names, with v5's cardinality and value sets,
+// plus the fields a v6 client shows. Fields whose codes are unknown (GenderIdentity,
+// GenderSameAsAtBirth, the dm+d ids) have no value set, so only their presence counts.
+// taxonomy.Validate has already refused extensions and fields not in V6.
 var v6Fields = sync.OnceValue(func() map[string]map[string]v6Field {
-	tax := taxonomy.V5()
-	renamed := map[string]string{"Process": "HealthcareProcess", "Gender": ""}
+	v5, v6 := taxonomy.V5(), taxonomy.V6()
 	out := map[string]map[string]v6Field{}
-	for _, r := range tax.Resources() {
+	for _, r := range v6.Resources() {
 		for _, ext := range r.Extensions {
-			url := taxonomy.ExtensionURL(6, strings.TrimSuffix(ext.ID, "-5"))
-			fields := map[string]v6Field{}
+			fields := make(map[string]v6Field, len(ext.Fields))
 			for _, f := range ext.Fields {
-				name := f.Name
-				if n, ok := renamed[name]; ok {
-					name = n
-				}
-				if name == "" {
-					continue
-				}
 				vf := v6Field{field: f}
 				if f.ValueSet != "" {
-					vf.vs, _ = tax.ValueSet(f.ValueSet)
+					vf.vs, _ = v5.ValueSet(f.ValueSet)
 				}
-				fields[name] = vf
+				fields[f.Name] = vf
 			}
-			out[url] = fields
+			out[ext.URL] = fields
 		}
 	}
 	return out
@@ -134,7 +128,7 @@ func v6Extensions(ps []taxonomy.Problem, path string, m map[string]any) []taxono
 		url, _ := outer["url"].(string)
 		fields, ok := v6Fields()[url]
 		if !ok {
-			continue
+			continue // taxonomy.Validate reports an extension v6 does not have
 		}
 		p := joinPath(path, "extension["+strconv.Itoa(i)+"]")
 		seen := map[string]bool{}
@@ -143,7 +137,7 @@ func v6Extensions(ps []taxonomy.Problem, path string, m map[string]any) []taxono
 			name, _ := inner["url"].(string)
 			f, ok := fields[name]
 			if !ok {
-				continue
+				continue // taxonomy.Validate reports a field v6 does not have
 			}
 			seen[name] = true
 			if f.vs == nil {

@@ -6,8 +6,9 @@
 // see data/NOTICE) and decoded on first use into indexed tables: V5 returns
 // them. Mappers use the tables to find codes; Validate uses them to check a
 // decoded payload before it is queued for the national service. The v6
-// taxonomy has not been published in a form we hold, so v6 payloads get a
-// structural check only.
+// taxonomy has not been published in a form we hold: V6 is psgw's assumption
+// of it (v5's extensions and fields under v6 names, plus what a v6 client
+// shows), and v6 payloads are checked against that.
 //
 // Validate also runs the privacy guard (package privacy) so that no payload
 // with a patient identifier passes validation.

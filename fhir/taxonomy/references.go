@@ -57,7 +57,7 @@ func (c *checker) containedResources(r map[string]any) map[string]*contained {
 			profile, _ := c.tax.ResourceForType(typ)
 			c.extensionsV5(p, profile, obj)
 		} else {
-			c.extensionsV6(p, obj)
+			c.extensionsV6(p, typ, obj)
 		}
 	}
 	return byID

@@ -65,11 +65,13 @@ type Field struct {
 	// Min and Max are how many times the field may occur in one outer
 	// extension; Max > 1 means a multi-select answer.
 	Min, Max int
-	// Type is the value type: code, string, integer, boolean, date or time.
+	// Type is the value type: code, string, integer, boolean, date or time. It is empty
+	// for a V6 field whose type is not known.
 	Type string
-	// ValueKey is the value[x] key, e.g. "valueCode".
+	// ValueKey is the value[x] key, e.g. "valueCode"; empty when Type is.
 	ValueKey string
-	// ValueSet is the id of the bound value set, for code fields only.
+	// ValueSet is the id of the bound value set, for code fields only. In V6 a code field
+	// whose codes are not known has none.
 	ValueSet string
 	// Definition is the taxonomy's definition, as published.
 	Definition string

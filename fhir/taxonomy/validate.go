@@ -32,9 +32,13 @@ var baseElements = []string{
 // v5 is checked fully against the embedded taxonomy: known extensions on
 // the right resource, cardinality of extensions and fields, value[x] keys,
 // types and formats, codes in their value sets and the ODS list. v6, whose
-// taxonomy we do not hold, is checked for shape: its profile, actuality and
-// event type, v6 extension urls, bare inner names with one value[x], and
-// the v5 field names v6 replaced. Both versions check contained resources
+// taxonomy we do not hold, is checked against what psgw assumes of it (V6):
+// its profile, actuality and event type; only the extensions psgw knows, on
+// the right resource and at most as often as v5 allows; only the inner
+// fields psgw knows, at most as often as v5 allows, with v5's value[x] key;
+// and the v5 field names v6 replaced. Codes and mandatory inner fields of v6
+// are not checked here (fhir.CheckPayload does, assuming v5's). Both
+// versions check contained resources
 // and references, PatientSequence numbering, date, description, unknown
 // base elements, and patient identifiers (package privacy).
 //
@@ -46,9 +50,9 @@ func Validate(version int, resource map[string]any) []Problem {
 			Message: fmt.Sprintf("taxonomy version %d is not supported, want 5 or 6", version),
 		}}
 	}
-	c := &checker{version: version}
-	if version == 5 {
-		c.tax = V5()
+	c := &checker{version: version, tax: V5()}
+	if version == 6 {
+		c.tax = V6()
 	}
 	c.adverseEvent(resource)
 	for _, f := range privacy.Check(resource) {
@@ -60,7 +64,7 @@ func Validate(version int, resource map[string]any) []Problem {
 // checker walks one payload and collects its problems.
 type checker struct {
 	version int
-	tax     *Taxonomy // nil for v6
+	tax     *Taxonomy // V5, or V6 (psgw's assumption)
 	ps      problems
 }
 
@@ -88,7 +92,7 @@ func (c *checker) adverseEvent(r map[string]any) {
 		ae, _ := c.tax.ResourceForType("AdverseEvent")
 		c.extensionsV5("", ae, r)
 	} else {
-		c.extensionsV6("", r)
+		c.extensionsV6("", "AdverseEvent", r)
 		c.actuality(r)
 		c.eventType(r)
 	}

@@ -7,9 +7,9 @@ import (
 	"github.com/psgw/psgw/fhir/privacy"
 )
 
-// v6 checks are structural: the v6 taxonomy has not been published in a
-// form we hold, so names, cardinality and codes cannot be checked. What is
-// checked is known from a working v6 client (LFPSE README §4).
+// v6 checks follow V6, psgw's assumption of the v6 taxonomy: the v6 client
+// psgw learnt from (LFPSE README §4) plus v5's fields and cardinalities for
+// everything carried over. Codes are checked by fhir.CheckPayload.
 
 // renamedInV6 lists v5 field names that v6 replaced, by v6 extension id.
 // Sending the old name would be silently dropped or refused nationally.
@@ -22,34 +22,50 @@ var renamedInV6 = map[string]map[string]string{
 // outcome, good care. Only 1 and 4 have been seen in use.
 var eventTypes = []string{"1", "2", "3", "4"}
 
-// extensionsV6 checks a resource's extension list in a v6 payload.
-func (c *checker) extensionsV6(path string, m map[string]any) {
+// extensionsV6 checks the extension list of a resource of type typ in a v6
+// payload: only extensions V6 knows, on that resource, at most as often as
+// allowed. Unlike v5, a missing extension is not reported (see V6).
+func (c *checker) extensionsV6(path, typ string, m map[string]any) {
 	prefix := structureDefinitionPrefix(6)
+	res, _ := c.tax.ResourceForType(typ)
 	type use struct {
-		id  string
+		ext *Extension
 		obj map[string]any
 	}
 	var uses []use
-	counts := make(map[string]int)
+	counts := make(map[*Extension]int)
 	for _, o := range c.outerExtensions(path, m) {
-		id, ok := strings.CutPrefix(o.url, prefix)
+		ext, known := c.tax.Extension(o.url)
+		id, isV6 := strings.CutPrefix(o.url, prefix)
 		switch {
-		case ok && strings.HasSuffix(id, "-6") && isBareName(id):
-			counts[id]++
-			uses = append(uses, use{id, o.obj})
+		case known && ext.Resource == res:
+			counts[ext]++
+			uses = append(uses, use{ext, o.obj})
+		case known:
+			c.ps.add(o.path, RuleUnknownExtension, "%s belongs on %s, not %s", ext.ID, ext.Resource.Type, typ)
 		case strings.HasPrefix(o.url, structureDefinitionPrefix(5)):
 			c.ps.add(o.path, RuleUnknownExtension, "%s is a v5 extension in a v6 payload", quote(o.url))
+		case isV6 && strings.HasSuffix(id, "-6") && isBareName(id):
+			c.ps.add(o.path, RuleUnknownExtension, "%s is not a v6 extension psgw knows", quote(o.url))
 		default:
 			c.ps.add(o.path, RuleUnknownExtension, "%s is not a v6 taxonomy extension url (%s<id>-6)", quote(o.url), prefix)
 		}
 	}
-	seen := make(map[string]int, len(uses))
+	if res != nil {
+		for _, ext := range res.Extensions {
+			if n := counts[ext]; n > ext.Max {
+				c.ps.add(keyPath(path, "extension["+ext.ID+"]"), RuleCardinality, "%s occurs %d times, at most %d allowed", ext.ID, n, ext.Max)
+			}
+		}
+	}
+	seen := make(map[*Extension]int, len(uses))
 	var sequences []sequence
 	for _, u := range uses {
-		p := occurrencePath(keyPath(path, "extension["+u.id+"]"), seen[u.id], counts[u.id], 1)
-		seen[u.id]++
-		c.complexV6(p, u.id, u.obj)
-		if u.id == "patient-information-6" {
+		// Paths index an extension only when it repeats, as before V6 knew which may.
+		p := occurrencePath(keyPath(path, "extension["+u.ext.ID+"]"), seen[u.ext], counts[u.ext], 1)
+		seen[u.ext]++
+		c.complexV6(p, u.ext, u.obj)
+		if u.ext.ID == "patient-information-6" {
 			c.sequenceField(p, u.obj)
 			sequences = append(sequences, patientSequence(p, u.obj))
 		}
@@ -57,39 +73,49 @@ func (c *checker) extensionsV6(path string, m map[string]any) {
 	c.patientSequences(sequences)
 }
 
-// complexV6 checks one v6 complex extension's inner extensions.
-func (c *checker) complexV6(path, id string, obj map[string]any) {
+// complexV6 checks one v6 complex extension's inner extensions: only fields
+// V6 knows, each at most as often as allowed and with its value[x] key where
+// that is known. Missing mandatory fields are fhir.CheckPayload's to report,
+// except PatientSequence (sequenceField).
+func (c *checker) complexV6(path string, ext *Extension, obj map[string]any) {
 	inner := c.complexKeys(path, obj)
 	type use struct {
-		name string
-		obj  map[string]any
+		field *Field
+		obj   map[string]any
 	}
 	var uses []use
-	counts := make(map[string]int, len(inner))
+	counts := make(map[*Field]int, len(inner))
 	listPath := joinKey(path, "extension")
 	for i, e := range inner {
 		p := joinIndex(listPath, i)
 		iobj, name, ok := c.extensionEntry(p, e)
+		if !ok || privacy.IsIdentifierName(name) { // privacy reports those
+			continue
+		}
+		f, known := ext.Field(name)
 		switch {
-		case !ok, privacy.IsIdentifierName(name): // privacy reports those
+		case known:
+			counts[f]++
+			uses = append(uses, use{f, iobj})
 		case !isBareName(name):
 			c.ps.add(p, RuleUnknownField, "inner extension url %s is not a bare field name", quote(name))
-		case renamedInV6[id][name] != "":
-			c.ps.add(p, RuleRenamedField, "%s", renamedInV6[id][name])
+		case renamedInV6[ext.ID][name] != "":
+			c.ps.add(p, RuleRenamedField, "%s", renamedInV6[ext.ID][name])
 		default:
-			counts[name]++
-			uses = append(uses, use{name, iobj})
+			c.ps.add(p, RuleUnknownField, "%s is not a field of %s that psgw knows", quote(name), ext.ID)
 		}
 	}
-	seen := make(map[string]int, len(uses))
-	for _, u := range uses {
-		p := occurrencePath(keyPath(path, u.name), seen[u.name], counts[u.name], 1)
-		seen[u.name]++
-		want := ""
-		if u.name == "PatientSequence" {
-			want = "valueInteger"
+	for _, f := range ext.Fields {
+		// sequenceField reports a repeated PatientSequence.
+		if n := counts[f]; n > f.Max && f.Name != "PatientSequence" {
+			c.ps.add(joinKey(path, f.Name), RuleCardinality, "%s occurs %d times, at most %d allowed", f.Name, n, f.Max)
 		}
-		c.innerValue(p, u.obj, want)
+	}
+	seen := make(map[*Field]int, len(uses))
+	for _, u := range uses {
+		p := occurrencePath(keyPath(path, u.field.Name), seen[u.field], counts[u.field], 1)
+		seen[u.field]++
+		c.innerValue(p, u.obj, u.field.ValueKey)
 	}
 }
 

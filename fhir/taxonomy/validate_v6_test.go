@@ -54,8 +54,48 @@ func TestValidateV6(t *testing.T) {
 		{"value-type: bad boolean", 6, func(r map[string]any) {
 			inner(outer(r, "adverse-event-reference-metadata-6"), "DataSharingOptOut")["valueBoolean"] = 0.0
 		}, []string{"value-type extension[adverse-event-reference-metadata-6].DataSharingOptOut"}},
-		{"value-type: unknown value kinds pass", 6, func(r map[string]any) {
+		{"unknown-field: a made-up inner name", 6, func(r map[string]any) {
 			addInner(outer(r, "adverse-event-agent-6"), `{"url":"Dose","valueDecimal":1.5}`)
+		}, []string{"unknown-field extension[adverse-event-agent-6].extension[2]"}},
+		{"unknown-field: a misspelled inner name", 6, func(r map[string]any) {
+			inner(outer(r, "adverse-event-agent-6"), "DrugsInvolved")["url"] = "DrugInvolved"
+		}, []string{"unknown-field extension[adverse-event-agent-6].extension[1]"}},
+		{"unknown-field: a v6 field on the wrong extension", 6, func(r map[string]any) {
+			addInner(outer(r, "adverse-event-agent-6"), `{"url":"GenderIdentity","valueCode":"1"}`)
+		}, []string{"unknown-field extension[adverse-event-agent-6].extension[2]"}},
+		{"unknown-extension: a made-up v6 extension", 6, func(r map[string]any) {
+			addOuter(r, `{"url":"`+s6("adverse-event-made-up-6")+`","extension":[{"url":"Anything","valueString":"x"}]}`)
+		}, []string{"unknown-extension extension[10]"}},
+		{"unknown-extension: a v6 extension on the wrong resource", 6, func(r map[string]any) {
+			addOuter(r, `{"url":"`+s6("medication-dmd-6")+`","extension":[{"url":"VMPCode","valueCode":"39720311000001101"}]}`)
+		}, []string{"unknown-extension extension[10]"}},
+		{"cardinality: a single-valued field repeated", 6, func(r map[string]any) {
+			addInner(outer(r, "adverse-event-agent-6"), `{"url":"SabreReportNumber","valueString":"S1"}`)
+			addInner(outer(r, "adverse-event-agent-6"), `{"url":"SabreReportNumber","valueString":"S2"}`)
+		}, []string{"cardinality extension[adverse-event-agent-6].SabreReportNumber"}},
+		{"cardinality: a v6 field repeated", 6, func(r map[string]any) {
+			addInner(patient(r), `{"url":"GenderSameAsAtBirth","valueCode":"n"}`)
+		}, []string{"cardinality " + pi6 + ".GenderSameAsAtBirth"}},
+		{"cardinality: a multi-select field over its maximum", 6, func(r map[string]any) {
+			for range 10 {
+				addInner(outer(r, "adverse-event-problem-medication-6"), `{"url":"DrugInvolvementFactors","valueCode":"2"}`)
+			}
+		}, []string{"cardinality extension[adverse-event-problem-medication-6].DrugInvolvementFactors"}},
+		{"cardinality: an extension repeated", 6, func(r map[string]any) {
+			addOuter(r, `{"url":"`+s6("detection-factors-6")+`","extension":[{"url":"DetectionPoint","valueCode":"4"}]}`)
+		}, []string{"cardinality extension[detection-factors-6]"}},
+		{"value-type: a known field with another value kind", 6, func(r map[string]any) {
+			ia := inner(outer(r, "adverse-event-agent-6"), "InvolvedAgents")
+			delete(ia, "valueCode")
+			ia["valueString"] = "4"
+		}, []string{"value-type extension[adverse-event-agent-6].InvolvedAgents"}},
+		{"fields and extensions a v6 client shows pass", 6, func(r map[string]any) {
+			addInner(containedAt(r, 2)["extension"].([]any)[0].(map[string]any), `{"url":"LocationWithinServiceOther","valueString":"Ward 7"}`)
+			addOuter(r, `{"url":"`+s6("adverse-event-problem-people-6")+`","extension":[{"url":"StaffAvailabilityIncidentFactor","valueCode":"1"},{"url":"PeopleInvolvementFactors","valueCode":"1"}]}`)
+			med := containedAt(r, 3)
+			med["extension"] = append(med["extension"].([]any), decodeJSON(`{"url":"`+s6("medication-dmd-6")+
+				`","extension":[{"url":"VTMCode","valueCode":"774656009"},{"url":"VTMString","valueString":"Amoxicillin"},`+
+				`{"url":"VMPCode","valueCode":"39720311000001101"},{"url":"VMPString","valueString":"Amoxicillin 500mg capsules"}]}`))
 		}, nil},
 		{"required: PatientSequence", 6, func(r map[string]any) {
 			removeInner(patient(r), "PatientSequence")

@@ -15,8 +15,9 @@ import (
 
 // Enrich fills in each patient's missing date of birth, sex and ethnicity from the store, as
 // at the incident's occurred_at (else reported_at, else now). A patient is looked up by NHS
-// number, then by local patient id. Values the incident already has are never overwritten,
-// and no identifier is added. It implements the mapper's Enricher.
+// number, then by local patient id; a local id that names more than one patient (see Lookup)
+// enriches nothing and is counted in Status.AmbiguousLookups. Values the incident already has
+// are never overwritten, and no identifier is added. It implements the mapper's Enricher.
 //
 // rawSeq is the incident's sequence in the raw stream. Before looking up, Enrich waits, at
 // most EnrichWait, until the stage has applied every ADT record stored before the incident,
@@ -48,6 +49,15 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 			continue
 		}
 		d, found, err := s.lookup(ctx, p.NHSNumber, p.LocalPatientID, at)
+		if errors.Is(err, ErrAmbiguous) {
+			// Guessing could give another patient's age and sex: the incident goes without.
+			s.mu.Lock()
+			s.status.AmbiguousLookups++
+			s.mu.Unlock()
+			s.log.Warn().Str("source", in.Source).Str("incident", in.LocalID).Int("patient", i).
+				Msg("local patient id names more than one patient in the demographics store; patient not enriched")
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -73,21 +83,18 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 }
 
 // Lookup returns the demographics of the patient with the given NHS number or local patient
-// id (either may be empty) as at t.
+// id (either may be empty) as at t. The NHS number is tried first. A local id is issued by an
+// assigning authority that the caller does not give: when more than one authority issued it
+// to patients whose date of birth, sex or ethnicity differ as at t, Lookup returns
+// ErrAmbiguous and nothing else. Where such patients agree on those, their location is given
+// only if it agrees too.
 func (s *Stage) Lookup(ctx context.Context, nhsNumber, localPatientID string, at time.Time) (Demographics, bool, error) {
 	return s.lookup(ctx, nhsNumber, localPatientID, at)
 }
 
 func (s *Stage) lookup(ctx context.Context, nhsNumber, localID string, at time.Time) (Demographics, bool, error) {
-	var keys []string
 	if nhsNumber != "" {
-		keys = append(keys, NHSKey(nhsNumber))
-	}
-	if localID != "" {
-		keys = append(keys, LocalKey(s.opts.Source, localID))
-	}
-	for _, k := range keys {
-		r, err := s.get(ctx, k)
+		r, err := s.get(ctx, NHSKey(nhsNumber))
 		if err != nil {
 			return Demographics{}, false, err
 		}
@@ -95,7 +102,29 @@ func (s *Stage) lookup(ctx context.Context, nhsNumber, localID string, at time.T
 			return r.AsAt(at), true, nil
 		}
 	}
-	return Demographics{}, false, nil
+	if localID == "" {
+		return Demographics{}, false, nil
+	}
+	found, incomplete, err := s.patientsByLocalID(ctx, localID)
+	switch {
+	case err != nil:
+		return Demographics{}, false, err
+	case incomplete:
+		return Demographics{}, false, ErrAmbiguous
+	case len(found) == 0:
+		return Demographics{}, false, nil
+	}
+	d := found[0].rec.AsAt(at)
+	for _, f := range found[1:] {
+		o := f.rec.AsAt(at)
+		if o.DateOfBirth != d.DateOfBirth || o.Sex != d.Sex || o.Ethnicity != d.Ethnicity {
+			return Demographics{}, false, ErrAmbiguous
+		}
+		if o.Location != d.Location {
+			d.Location = ""
+		}
+	}
+	return d, true, nil
 }
 
 // waitApplied waits until every ADT record below rawSeq in the raw stream has been applied,

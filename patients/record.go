@@ -5,8 +5,14 @@
 // what an incident lacks, as at the time of the incident, so that the mapping can give the
 // patient's age.
 //
+// A local patient id is a patient's identity only together with the authority that issued it
+// (PID-3 CX-4): entries are kept under (source, authority, id). Incidents name a patient by
+// the id alone, so an alias entry per id lists the authorities that issued it; when two of
+// them describe different people, the id is ambiguous and nothing is enriched from it.
+//
 // Identifiers never leave this package in clear: bucket keys are hashes of the NHS number or
-// of the source and local patient id, and nothing here logs an identifier or a value.
+// of the source, authority and local patient id, and nothing here logs an identifier, a key
+// or a value (a key is as good as the identifier: NHS numbers are few enough to try them all).
 package patients
 
 import (
@@ -14,6 +20,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -30,13 +37,35 @@ const (
 
 // NHSKey is the bucket key of a patient's entry by NHS number.
 func NHSKey(nhsNumber string) string {
-	return "nhs_" + hashID("nhs", nhsNumber)
+	return nhsPrefix + hashID("nhs", nhsNumber)
 }
 
-// LocalKey is the bucket key of a patient's entry by a local patient id in source's id space
-// (the EPR feed's name, e.g. "epr").
-func LocalKey(source, localID string) string {
-	return "loc_" + hashID("local", source+"\x00"+localID)
+// LocalKey is the bucket key of a patient's entry by a local patient id as issued by one
+// assigning authority (PID-3 CX-4, "" when the message gives none) in source's feed (the EPR
+// feed's name, e.g. "epr"). The same number from two authorities gives two keys: two merged
+// trusts' hospital numbers, or a clinic number equal to an MRN, may be two people.
+func LocalKey(source, authority, localID string) string {
+	return localPrefix + hashID("local-authority", source+"\x00"+authority+"\x00"+localID)
+}
+
+// AliasKey is the bucket key of the alias entry of a local patient id without its authority,
+// as incidents name patients (CONTRACT §2). The entry lists the LocalKey of every authority
+// that issued the id in source's feed; it holds no demographics.
+func AliasKey(source, localID string) string {
+	return aliasPrefix + hashID("local-alias", source+"\x00"+localID)
+}
+
+// Key prefixes. Entries under "loc_" were written by versions that keyed local ids without
+// their authority; they are no longer read and expire with the bucket's TTL.
+const (
+	nhsPrefix   = "nhs_"
+	localPrefix = "lca_"
+	aliasPrefix = "lid_"
+)
+
+// entryKey reports whether k is a key that a patient's entry is kept under today.
+func entryKey(k string) bool {
+	return strings.HasPrefix(k, nhsPrefix) || strings.HasPrefix(k, localPrefix)
 }
 
 func hashID(domain, id string) string {
@@ -63,6 +92,39 @@ type Record struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 	// Merges counts A40 merges folded into this entry.
 	Merges int `json:"merges,omitempty"`
+	// Aliases link the alias entries of the patient's local ids to the LocalKeys the entry is
+	// kept under, so that applying any update keeps those alias entries alive as long as the
+	// entry itself.
+	Aliases []Alias `json:"aliases,omitempty"`
+}
+
+// Alias links an AliasKey to one LocalKey of the same local id.
+type Alias struct {
+	Key    string `json:"k"`
+	Target string `json:"t"`
+}
+
+// aliasEntry is the value kept under an AliasKey.
+type aliasEntry struct {
+	// Targets are LocalKeys of the id, one for each authority that issued it, oldest first.
+	Targets []string `json:"targets"`
+	// Incomplete is set once the list may lack an authority: more than MaxKeys issued the
+	// id, or an unreadable alias entry was replaced. Such an id is never resolved.
+	Incomplete bool `json:"incomplete,omitempty"`
+}
+
+// add adds target to the entry and reports whether the entry changed.
+func (a *aliasEntry) add(target string) bool {
+	if slices.Contains(a.Targets, target) {
+		return false
+	}
+	if len(a.Targets) >= MaxKeys {
+		changed := !a.Incomplete
+		a.Incomplete = true
+		return changed
+	}
+	a.Targets = append(a.Targets, target)
+	return true
 }
 
 // Demographics are a patient's attributes as at one time. Empty means unknown.
@@ -139,6 +201,7 @@ func (r *Record) absorb(other *Record) {
 	r.Ethnicity = unionFacts(r.Ethnicity, other.Ethnicity)
 	r.Location = unionFacts(r.Location, other.Location)
 	r.addKeys(other.Keys...)
+	r.addAliases(other.Aliases...)
 	r.LastSeq = max(r.LastSeq, other.LastSeq)
 	r.Merges = max(r.Merges, other.Merges)
 }
@@ -157,6 +220,7 @@ func (r *Record) absorbMerged(prior *Record) {
 	fill(&r.Ethnicity, prior.Ethnicity)
 	fill(&r.Location, prior.Location)
 	r.addKeys(prior.Keys...)
+	r.addAliases(prior.Aliases...)
 	r.LastSeq = max(r.LastSeq, prior.LastSeq)
 	r.Merges += prior.Merges + 1
 }
@@ -167,4 +231,21 @@ func (r *Record) addKeys(keys ...string) {
 			r.Keys = append(r.Keys, k)
 		}
 	}
+}
+
+func (r *Record) addAliases(aliases ...Alias) {
+	for _, a := range aliases {
+		if a.Key != "" && a.Target != "" && !slices.Contains(r.Aliases, a) && len(r.Aliases) < MaxKeys {
+			r.Aliases = append(r.Aliases, a)
+		}
+	}
+}
+
+// dropOldKeys forgets keys and aliases of a format no longer read (see the key prefixes), so
+// that entries under them are not kept alive.
+func (r *Record) dropOldKeys() {
+	r.Keys = slices.DeleteFunc(r.Keys, func(k string) bool { return !entryKey(k) })
+	r.Aliases = slices.DeleteFunc(r.Aliases, func(a Alias) bool {
+		return !strings.HasPrefix(a.Key, aliasPrefix) || !strings.HasPrefix(a.Target, localPrefix)
+	})
 }

@@ -73,7 +73,7 @@ func TestMergeKeepsTheSurvivorsValues(t *testing.T) {
 }
 
 func TestKeysHoldNoIdentifier(t *testing.T) {
-	for _, k := range []string{NHSKey("9434765919"), LocalKey("epr", "RGT1234567")} {
+	for _, k := range []string{NHSKey("9434765919"), LocalKey("epr", "RGT", "RGT1234567"), AliasKey("epr", "RGT1234567")} {
 		if len(k) != 36 {
 			t.Errorf("key %q: got length %d, want 36", k, len(k))
 		}
@@ -83,8 +83,31 @@ func TestKeysHoldNoIdentifier(t *testing.T) {
 			}
 		}
 	}
-	if LocalKey("epr", "X") == LocalKey("pas", "X") {
-		t.Error("local keys of two sources collide")
+	for _, tc := range []struct{ name, a, b string }{
+		{"two sources", LocalKey("epr", "RGT", "X"), LocalKey("pas", "RGT", "X")},
+		{"two authorities", LocalKey("epr", "RGT", "X"), LocalKey("epr", "RXX", "X")},
+		{"authority and id run together", LocalKey("epr", "RG", "TX"), LocalKey("epr", "RGT", "X")},
+		{"alias and entry", AliasKey("epr", "X")[4:], LocalKey("epr", "", "X")[4:]},
+		{"aliases of two sources", AliasKey("epr", "X"), AliasKey("pas", "X")},
+	} {
+		if tc.a == tc.b {
+			t.Errorf("%s: keys collide", tc.name)
+		}
+	}
+}
+
+func TestAliasEntryNeverDropsAnAuthority(t *testing.T) {
+	var a aliasEntry
+	for i := range MaxKeys {
+		if !a.add(fmt.Sprint("k", i)) {
+			t.Fatalf("add %d: got unchanged, want changed", i)
+		}
+	}
+	if a.add("k0") || a.Incomplete {
+		t.Errorf("adding a known target: got %+v, want unchanged", a)
+	}
+	if !a.add("one-too-many") || !a.Incomplete || len(a.Targets) != MaxKeys {
+		t.Errorf("one authority too many: got incomplete=%v with %d targets, want incomplete with %d", a.Incomplete, len(a.Targets), MaxKeys)
 	}
 }
 

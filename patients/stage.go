@@ -2,8 +2,6 @@ package patients
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,14 +10,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ingest"
-	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 	"github.com/psgw/psgw/queue"
 )
 
 // Options configure a Stage.
 type Options struct {
-	// Source is the EPR feed's source name. Local patient ids are keyed in its id space, and
-	// incidents' local_patient_id values are looked up there.
+	// Source is the EPR feed's source name. Local patient ids are keyed in its id space (with
+	// their assigning authority), and incidents' local_patient_id values are looked up there.
 	Source string
 	// EnrichWait bounds how long Enrich waits for the stage to apply the ADT records stored
 	// before the incident. After it, Enrich goes on with what the store holds. Default 5s;
@@ -57,6 +54,9 @@ type Status struct {
 	LastAppliedAt time.Time `json:"last_applied_at,omitzero"`
 	Enriched      uint64    `json:"enriched"`
 	WaitTimeouts  uint64    `json:"wait_timeouts"`
+	// AmbiguousLookups counts patients not enriched because their local id names more than
+	// one patient (ErrAmbiguous).
+	AmbiguousLookups uint64 `json:"ambiguous_lookups"`
 }
 
 // New builds a stage. It does no I/O; Run opens the bucket and the consumer.
@@ -180,117 +180,6 @@ func (s *Stage) advance(seq uint64) {
 func (s *Stage) signalLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
-}
-
-// apply applies one raw ADT record. A record that does not parse is skipped: the adapter
-// refused such messages, so it can only be a record from an older or foreign writer.
-func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
-	msg, err := hl7.Parse(data)
-	var adt *hl7.ADT
-	if err == nil {
-		adt, err = hl7.ExtractADT(msg)
-	}
-	if err != nil {
-		s.mu.Lock()
-		s.status.Skipped++
-		s.mu.Unlock()
-		s.log.Warn().Err(err).Uint64("seq", seq).Msg("raw ADT record cannot be read; skipped")
-		return nil
-	}
-	keys := s.keysFor(adt.Patient)
-	rec, err := s.loadMerged(ctx, keys)
-	if err != nil {
-		return err
-	}
-	if adt.MergedFrom != nil {
-		priorKeys := s.keysFor(*adt.MergedFrom)
-		prior, err := s.loadMerged(ctx, priorKeys)
-		if err != nil {
-			return err
-		}
-		prior.addKeys(priorKeys...)
-		rec.absorbMerged(prior)
-	}
-	at := adt.RecordedAt
-	if adt.DateOfBirth != "" {
-		rec.DateOfBirth = addFact(rec.DateOfBirth, adt.DateOfBirth, at)
-	}
-	if adt.Sex != "" {
-		rec.Sex = addFact(rec.Sex, adt.Sex, at)
-	}
-	if adt.Ethnicity != "" {
-		rec.Ethnicity = addFact(rec.Ethnicity, adt.Ethnicity, at)
-	}
-	switch {
-	case adt.Discharged:
-		rec.Location = addFact(rec.Location, "", at)
-	case adt.Location != "":
-		rec.Location = addFact(rec.Location, adt.Location, at)
-	}
-	rec.addKeys(keys...)
-	rec.LastSeq = max(rec.LastSeq, seq)
-	rec.UpdatedAt = s.opts.Now().UTC()
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	for _, k := range rec.Keys {
-		if _, err := s.kv.Put(ctx, k, b); err != nil {
-			return fmt.Errorf("writing patient entry: %w", err)
-		}
-	}
-	s.mu.Lock()
-	s.status.Applied++
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Stage) keysFor(p hl7.PatientIDs) []string {
-	var keys []string
-	if p.NHSNumber != "" {
-		keys = append(keys, NHSKey(p.NHSNumber))
-	}
-	for _, l := range p.LocalIDs {
-		keys = append(keys, LocalKey(s.opts.Source, l.ID))
-	}
-	return keys
-}
-
-// loadMerged reads the entries under keys and folds them into one: they are all the same
-// patient, seen through different identifiers.
-func (s *Stage) loadMerged(ctx context.Context, keys []string) (*Record, error) {
-	out := &Record{}
-	for _, k := range keys {
-		r, err := s.get(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		if r != nil {
-			out.absorb(r)
-		}
-	}
-	return out, nil
-}
-
-func (s *Stage) get(ctx context.Context, key string) (*Record, error) {
-	s.mu.Lock()
-	kv := s.kv
-	s.mu.Unlock()
-	if kv == nil {
-		return nil, errors.New("demographics store not open yet")
-	}
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading patient entry: %w", err)
-	}
-	var r Record
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, fmt.Errorf("decoding patient entry: %w", err)
-	}
-	return &r, nil
 }
 
 // Status returns a snapshot of the stage's health.

@@ -207,8 +207,8 @@ func TestFiles(t *testing.T) {
 			",incident,2025-03-14,No id,Nurse\r\n" + row(7)),
 			wantWhere: "processed", wantGood: []string{"DX-1", "DX-7"},
 			wantRej: map[string]string{
-				"DX-2":             "line 3: has 6 fields, the header has 5",
-				"DX-3":             "line 4: has 2 fields, the header has 5",
+				"ragged.csv#line3": "line 3: has 6 fields, the header has 5",
+				"ragged.csv#line4": "line 4: has 2 fields, the header has 5",
 				"ragged.csv#line5": "line 5: cannot be read: bare \" in non-quoted-field",
 				"DX-5":             "line 6: occurred_at",
 				"ragged.csv#line7": "line 7: local_id",
@@ -268,6 +268,66 @@ func TestFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRowIDsNeverCarryCellText pins the privacy rule for local ids: a row that cannot be read
+// reliably (ragged, broken quoting) is never named by one of its cells, whose columns may have
+// shifted, and a cell is taken as the id only when it looks like one. The local id is shown
+// on the status page, in the API and the CLI.
+func TestRowIDsNeverCarryCellText(t *testing.T) {
+	const prose = "Mrs Jane Doe (NHS 9434765919) found on floor"
+	cols := map[string]string{"local_id": "Ref", "event_type": "Type", "occurred_at": "Incident date", "description": "Description", "reporter.role": "Reporter role"}
+	data := "Type,Incident date,Description,Ref,Reporter role\r\n" +
+		"incident,2025-03-14,Fall,DX-1,Nurse\r\n" + // line 2: good
+		"incident,2025-03-14,Fall,Mrs Jane Doe (NHS 9434765919) found on floor,DX-3,Nurse\r\n" + // line 3: ragged, Ref shifted
+		"incident,2025-03-14,Fall,\"" + prose + "\",Nurse\r\n" + // line 4: the id column holds prose
+		"incident,2025-03-14,Fall,9434765919,Nurse\r\n" + // line 5: the id is an NHS number
+		"incident,not-a-date,Fall,\"" + prose + "\",Nurse\r\n" + // line 6: invalid, with prose for an id
+		"incident,2025-03-14,Fall \"Jane\" Doe,DX-7,Nurse\r\n" + // line 7: bare quote
+		"incident,2025-03-14,Fall,DX-8 9434765919,Nurse\r\n" // line 8: an id with an NHS number in it
+	dir := t.TempDir()
+	store := adaptertest.NewStore()
+	stop := run(t, csvdrop.Config{Dir: dir, Columns: cols}, store, adaptertest.NewState())
+	writeFile(t, dir, "shift.csv", []byte(data))
+	if where := waitGone(t, dir, "shift.csv"); where != "processed" {
+		t.Fatalf("file went to %s, want processed", where)
+	}
+	stop()
+	got := map[string]string{}
+	for _, rec := range store.Records() {
+		got[rec.LocalID] = rec.Reason
+		for _, leak := range []string{"Jane", "Doe", "9434765919", "floor"} {
+			if strings.Contains(rec.LocalID, leak) || strings.Contains(rec.Key, leak) || strings.Contains(rec.ID, leak) {
+				t.Errorf("record %q: patient text %q in its local id, key or id", rec.LocalID, leak)
+			}
+			if strings.Contains(rec.Reason, leak) {
+				t.Errorf("record %q: patient text %q in its reason %q", rec.LocalID, leak, rec.Reason)
+			}
+		}
+	}
+	want := map[string]string{
+		"DX-1":            "",
+		"shift.csv#line3": "line 3: has 6 fields",
+		"shift.csv#line4": `line 4: column "Ref" (local_id) does not hold an incident id: it holds white space`,
+		"shift.csv#line5": "line 5: column \"Ref\" (local_id) does not hold an incident id: it holds an NHS-number-shaped string",
+		"shift.csv#line6": "line 6: occurred_at",
+		"shift.csv#line7": "line 7: cannot be read",
+		"shift.csv#line8": "line 8: column \"Ref\" (local_id) does not hold an incident id",
+	}
+	if len(got) != len(want) {
+		t.Errorf("records: got %v, want the local ids of %v", got, want)
+	}
+	for id, reason := range want {
+		r, ok := got[id]
+		switch {
+		case !ok:
+			t.Errorf("no record with local id %q", id)
+		case reason == "" && r != "":
+			t.Errorf("%s: rejected with %q, want stored", id, r)
+		case !strings.Contains(r, reason):
+			t.Errorf("%s: reason got %q, want it to contain %q", id, r, reason)
+		}
 	}
 }
 

@@ -277,8 +277,10 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 		}
 		return s.reject(line, "", where+": cannot be read: "+msg, nil)
 	case len(row) != len(s.header):
+		// The cells may have shifted: the id column may hold free text, even a patient's
+		// name. Nothing is taken from a row that cannot be read reliably.
 		s.a.deps.CountRejected(ReasonRowRagged)
-		return s.reject(line, localID, fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
+		return s.reject(line, "", fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
 	}
 	if s.enc == EncodingUTF8 {
 		for i, c := range row {
@@ -293,6 +295,10 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 		var in *fhir.Incident
 		in, problems = fhir.ParseIncident(data, fhir.ParseOptions{Now: s.a.deps.Now(), Sources: s.a.deps.Sources})
 		if len(problems) == 0 {
+			if p := ingest.LocalIDProblem(in.LocalID); p != "" {
+				s.a.deps.CountRejected(ReasonRowInvalid)
+				return s.reject(line, "", fmt.Sprintf("%s: column %q (local_id) does not hold an incident id: %s", where, s.cols["local_id"], p), nil, data)
+			}
 			key := ingest.IncidentKey(in.Source, in.LocalID)
 			sum := sha256.Sum256(data)
 			return ingest.Record{
@@ -329,10 +335,12 @@ func (s rowSource) cell(row []string, field string) string {
 }
 
 // reject builds the record of a row that cannot be read. Its local id is the row's incident
-// id when that is usable, so that the quarantine shows on the incident, else "FILE#lineN".
-// Its id derives from the file, the line and the reason, so a re-read is a duplicate.
+// id when the row was read reliably and the id cell looks like an id (ingest.LocalIDProblem),
+// so that the quarantine shows on the incident, else "FILE#lineN": the local id is shown on
+// the status page, in the API and the CLI, and must never be a cell of free text. Its id
+// derives from the file, the line and the reason, so a re-read is a duplicate.
 func (s rowSource) reject(line int, localID, reason string, cells []string, data ...[]byte) ingest.Record {
-	if !usableLocalID(localID) {
+	if ingest.LocalIDProblem(localID) != "" {
 		localID = lookupSafe(s.file, 100) + "#line" + strconv.Itoa(line)
 	}
 	var body []byte
@@ -350,14 +358,6 @@ func (s rowSource) reject(line int, localID, reason string, cells []string, data
 		ReceivedAt: s.a.deps.Now().UTC(),
 		Reason:     reason,
 	}
-}
-
-// usableLocalID reports whether id can name a rejected row: the operations API looks
-// incidents up by local id, and the id travels in a message header, where a line break or
-// other control character would not survive.
-func usableLocalID(id string) bool {
-	return strings.TrimSpace(id) != "" && len(id) <= fhir.MaxLocalID && utf8.ValidString(id) &&
-		!strings.ContainsFunc(id, isControl)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -1,0 +1,41 @@
+package ingest
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/psgw/psgw/fhir/privacy"
+)
+
+// MaxSourceLocalID is the longest local id a pull adapter takes from a source cell. The
+// contract allows 128 characters for pushed incidents; an id read out of a CSV column or a
+// database row is held to the same bound.
+const MaxSourceLocalID = 128
+
+// LocalIDProblem says why id, read from a source record's id column or cell, cannot name the
+// record in the delivery ledger, or returns "" when it can. The local id is shown on the status
+// page, in the API and in the CLI, so a pull adapter takes a cell as the id only when it looks
+// like an id: one token (no white space, so no prose that a shifted column or a wrong mapping
+// put there), valid UTF-8 without control characters, at most MaxSourceLocalID bytes, and
+// without an NHS-number-shaped string (ten digits passing Modulus 11, as fhir/privacy finds
+// them). Otherwise the adapter names the record by where it was (file and line, cursor).
+//
+// The answer names the rule broken, never the value, so it may go into a reason or a log.
+func LocalIDProblem(id string) string {
+	switch {
+	case strings.TrimSpace(id) == "":
+		return "it is empty"
+	case len(id) > MaxSourceLocalID:
+		return "it is longer than 128 bytes"
+	case !utf8.ValidString(id):
+		return "it is not valid text"
+	case strings.ContainsFunc(id, unicode.IsSpace):
+		return "it holds white space, so it is text, not an id"
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "it holds control characters"
+	case privacy.ContainsNHSNumber(id):
+		return "it holds an NHS-number-shaped string"
+	}
+	return ""
+}

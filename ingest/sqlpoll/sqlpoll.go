@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
@@ -404,11 +405,8 @@ func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.
 			localID = strings.TrimSpace(r.cells[i])
 		}
 	}
-	if localID == "" || len(localID) > fhir.MaxLocalID {
-		localID = "cursor " + r.cursor.String()
-		if len(localID) > fhir.MaxLocalID {
-			localID = localID[:fhir.MaxLocalID]
-		}
+	if !usableLocalID(localID) {
+		localID = lookupSafe("cursor "+r.cursor.String(), fhir.MaxLocalID)
 	}
 	reason := where + ": " + strings.Join(parts, "; ")
 	key := ingest.IncidentKey(a.cfg.Source, localID)
@@ -418,6 +416,32 @@ func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.
 		ID:   ingest.IncidentRecordID(a.cfg.Source, key, 0, "x"+hex.EncodeToString(sum[:12])),
 		Data: data, ReceivedAt: now, Reason: reason,
 	}
+}
+
+// usableLocalID reports whether id can name a rejected row: the operations API looks
+// incidents up by local id, and the id travels in a message header, where a line break or
+// other control character would not survive.
+func usableLocalID(id string) bool {
+	return strings.TrimSpace(id) != "" && len(id) <= fhir.MaxLocalID && utf8.ValidString(id) &&
+		!strings.ContainsFunc(id, isControl)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// lookupSafe returns s as valid UTF-8 without control characters, cut to at most n bytes on
+// a character boundary.
+func lookupSafe(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // String renders the cursor for reasons and logs: its values, comma-separated.

@@ -137,7 +137,7 @@ var reasonLine = regexp.MustCompile(`^file ` + regexp.QuoteMeta(fuzzFile) + ` li
 //     reader counts them, each either an incident that re-validates cleanly or a rejected
 //     record whose reason names the file and a line inside it;
 //   - gives every record a key derived from its local id, and a local id the operations API
-//     can look up: non-blank UTF-8, at most fhir.MaxLocalID bytes, no control characters;
+//     can look up: non-blank UTF-8, at most fhir.MaxLocalID characters, no control characters;
 //   - reads a UTF-8 file the same with or without a byte-order mark, and the same however
 //     short the underlying reads are;
 //   - after a queue failure part-way through, a second run stores the rows the first did
@@ -219,7 +219,7 @@ func checkRun(t *testing.T, cfg Config, data []byte, run fuzzRun) {
 		if rec.Key != ingest.IncidentKey(rec.Source, rec.LocalID) {
 			t.Fatalf("record key %q does not derive from local id %q", rec.Key, rec.LocalID)
 		}
-		if id := rec.LocalID; strings.TrimSpace(id) == "" || len(id) > fhir.MaxLocalID || !utf8.ValidString(id) ||
+		if id := rec.LocalID; strings.TrimSpace(id) == "" || utf8.RuneCountInString(id) > fhir.MaxLocalID || !utf8.ValidString(id) ||
 			strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			t.Fatalf("record local id %q cannot be looked up", id)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,8 +13,46 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 )
 
-// apply applies one raw ADT record. A record that does not parse is skipped: the adapter
-// refused such messages, so it can only be a record from an older or foreign writer.
+// unappliableError is a record that can never be applied. Reason never holds patient data.
+type unappliableError struct{ reason string }
+
+func (e *unappliableError) Error() string { return e.reason }
+
+// skipReason is the reason, fit for logs and the status page, that err makes a record
+// unappliable.
+func skipReason(err error) string {
+	var u *unappliableError
+	switch {
+	case errors.As(err, &u):
+		return u.reason
+	case errors.Is(err, errUnreadableEntry):
+		return "a stored patient entry it updates cannot be decoded"
+	default:
+		// Only this package's own code gets here; its error text is not known to be safe.
+		return "internal error while applying the record"
+	}
+}
+
+// applySafely is apply, with a panic (a bug) turned into an unappliable record, so that one
+// record that triggers it does not stop the stage for ever.
+func (s *Stage) applySafely(ctx context.Context, data []byte, seq uint64) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// The stack holds function names and argument words, not the record's content.
+			s.log.Error().Uint64("seq", seq).Str("stack", string(debug.Stack())).Msg("panic while applying an ADT record")
+			err = &unappliableError{"internal error while applying the record (panic)"}
+		}
+	}()
+	if s.testHookApply != nil {
+		s.testHookApply(data)
+	}
+	return s.apply(ctx, data, seq)
+}
+
+// apply applies one raw ADT record. It returns an error wrapping ErrStoreUnavailable when the
+// store cannot be read or written now; any other error means the record can never be applied.
+// A record that does not parse is one: the adapter refused such messages, so it can only be
+// from an older or foreign writer.
 func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
 	msg, err := hl7.Parse(data)
 	var adt *hl7.ADT
@@ -21,11 +60,8 @@ func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
 		adt, err = hl7.ExtractADT(msg)
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.status.Skipped++
-		s.mu.Unlock()
-		s.log.Warn().Err(err).Uint64("seq", seq).Msg("raw ADT record cannot be read; skipped")
-		return nil
+		// hl7 errors name segments, fields and rules, never values.
+		return &unappliableError{"not a supported ADT message: " + err.Error()}
 	}
 	keys, aliases := s.idsFor(adt.Patient)
 	rec, err := s.loadMerged(ctx, keys)
@@ -73,7 +109,7 @@ func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
 	kv := s.bucket()
 	for _, k := range rec.Keys {
 		if _, err := kv.Put(ctx, k, b); err != nil {
-			return fmt.Errorf("writing patient entry: %w", err)
+			return fmt.Errorf("%w: writing patient entry: %w", ErrStoreUnavailable, err)
 		}
 	}
 	// After the entry: an alias never names a key before the entry is there.
@@ -165,7 +201,7 @@ func (s *Stage) linkAlias(ctx context.Context, a Alias) error {
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 	case err != nil:
-		return fmt.Errorf("reading alias entry: %w", err)
+		return fmt.Errorf("%w: reading alias entry: %w", ErrStoreUnavailable, err)
 	default:
 		if json.Unmarshal(e.Value(), &entry) != nil {
 			// What it listed is lost: the id can no longer be resolved safely.
@@ -181,7 +217,7 @@ func (s *Stage) linkAlias(ctx context.Context, a Alias) error {
 		return err
 	}
 	if _, err := kv.Put(ctx, a.Key, b); err != nil {
-		return fmt.Errorf("writing alias entry: %w", err)
+		return fmt.Errorf("%w: writing alias entry: %w", ErrStoreUnavailable, err)
 	}
 	return nil
 }
@@ -198,17 +234,18 @@ type patientEntry struct {
 func (s *Stage) patientsByLocalID(ctx context.Context, localID string) (out []patientEntry, incomplete bool, err error) {
 	kv := s.bucket()
 	if kv == nil {
-		return nil, false, errors.New("demographics store not open yet")
+		return nil, false, errNotOpen
 	}
 	e, err := kv.Get(ctx, AliasKey(s.opts.Source, localID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("reading alias entry: %w", err)
+		return nil, false, fmt.Errorf("%w: reading alias entry: %w", ErrStoreUnavailable, err)
 	}
 	var entry aliasEntry
 	if json.Unmarshal(e.Value(), &entry) != nil {
+		s.unreadable()
 		return nil, true, nil
 	}
 next:
@@ -219,6 +256,11 @@ next:
 			}
 		}
 		r, err := s.get(ctx, k)
+		if errors.Is(err, errUnreadableEntry) {
+			// Whose it is cannot be told: the id cannot be resolved safely.
+			entry.Incomplete = true
+			continue
+		}
 		if err != nil {
 			return nil, false, err
 		}
@@ -235,21 +277,38 @@ func (s *Stage) bucket() jetstream.KeyValue {
 	return s.kv
 }
 
+// get reads the patient entry under key: nil if there is none. Errors wrap
+// ErrStoreUnavailable, or errUnreadableEntry when the entry cannot be decoded.
 func (s *Stage) get(ctx context.Context, key string) (*Record, error) {
 	kv := s.bucket()
 	if kv == nil {
-		return nil, errors.New("demographics store not open yet")
+		return nil, errNotOpen
 	}
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading patient entry: %w", err)
+		return nil, fmt.Errorf("%w: reading patient entry: %w", ErrStoreUnavailable, err)
 	}
 	var r Record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, fmt.Errorf("decoding patient entry: %w", err)
+		s.unreadable()
+		return nil, errUnreadableEntry
 	}
 	return &r, nil
 }
+
+func (s *Stage) unreadable() {
+	s.mu.Lock()
+	s.status.UnreadableEntries++
+	s.mu.Unlock()
+	// Neither the key (as good as the identifier) nor the decoder's error (it may quote the
+	// entry) is logged.
+	s.log.Warn().Msg("an entry in the demographics store cannot be decoded")
+}
+
+var (
+	errNotOpen         = fmt.Errorf("%w: not open yet", ErrStoreUnavailable)
+	errUnreadableEntry = errors.New("stored patient entry cannot be decoded")
+)

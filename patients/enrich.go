@@ -24,7 +24,9 @@ import (
 // so that an incident posted right after an ADT message sees it. After the wait it goes on
 // with what the store holds; nothing is lost, the incident is mapped either way.
 //
-// It returns an error only when the store cannot be read, so that the caller retries.
+// It returns an error (wrapping ErrStoreUnavailable) only when the store cannot be read now,
+// so that the caller retries. An entry that cannot be decoded enriches nothing and is counted
+// in Status.UnreadableEntries: retrying would not help.
 func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) error {
 	if in == nil || !needsEnrichment(in) {
 		return nil
@@ -95,10 +97,12 @@ func (s *Stage) Lookup(ctx context.Context, nhsNumber, localPatientID string, at
 func (s *Stage) lookup(ctx context.Context, nhsNumber, localID string, at time.Time) (Demographics, bool, error) {
 	if nhsNumber != "" {
 		r, err := s.get(ctx, NHSKey(nhsNumber))
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnreadableEntry):
+			// As if absent (it is counted): the local id may still name the patient.
+		case err != nil:
 			return Demographics{}, false, err
-		}
-		if r != nil {
+		case r != nil:
 			return r.AsAt(at), true, nil
 		}
 	}

@@ -6,3 +6,8 @@ import "errors"
 // whose demographics differ, so the id alone does not say which patient is meant. Do not
 // enrich from it; name the patient by NHS number to resolve it.
 var ErrAmbiguous = errors.New("local patient id names more than one patient")
+
+// ErrStoreUnavailable means the demographics store could not be read or written now
+// (JetStream unavailable, a timeout, the stage not started). Retry later; the data is not at
+// fault.
+var ErrStoreUnavailable = errors.New("demographics store unavailable")

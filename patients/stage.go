@@ -2,6 +2,7 @@ package patients
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -43,17 +44,40 @@ type Stage struct {
 	applied uint64        // every ADT record at or below this raw sequence has been applied
 	changed chan struct{} // closed and replaced whenever applied or started changes
 	status  Status
+
+	testHookApply func(data []byte) // tests only: called before each record is applied
 }
 
 // Status is the stage's health for the status page.
 type Status struct {
+	// Applied counts ADT records applied to the store. Every ADT record at or below the raw
+	// stream sequence AppliedSeq has been applied or skipped, the last at LastAppliedAt.
 	Applied       uint64    `json:"applied"`
-	Skipped       uint64    `json:"skipped"`
-	Failures      uint64    `json:"failures"`
 	AppliedSeq    uint64    `json:"applied_seq"`
 	LastAppliedAt time.Time `json:"last_applied_at,omitzero"`
-	Enriched      uint64    `json:"enriched"`
-	WaitTimeouts  uint64    `json:"wait_timeouts"`
+	// Skipped counts ADT records that can never be applied, so were acknowledged without
+	// effect; the last one's reason (never patient data), raw sequence and time follow.
+	Skipped        uint64    `json:"skipped"`
+	LastSkipReason string    `json:"last_skip_reason,omitempty"`
+	LastSkippedSeq uint64    `json:"last_skipped_seq,omitempty"`
+	LastSkippedAt  time.Time `json:"last_skipped_at,omitzero"`
+	// Failures counts attempts that failed because the store was unavailable; each record is
+	// retried until it is applied. RetryingSeq is the raw sequence of the record being
+	// retried now (0: none), failing since RetryingSince: every later record waits for it.
+	Failures      uint64    `json:"failures"`
+	RetryingSeq   uint64    `json:"retrying_seq,omitempty"`
+	RetryingSince time.Time `json:"retrying_since,omitzero"`
+	// LastError is the stage's last error and when it happened.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// UnreadableEntries counts reads of store entries that could not be decoded; such an
+	// entry enriches nothing, and updates to its patient are skipped.
+	UnreadableEntries uint64 `json:"unreadable_entries"`
+
+	// Enriched counts incidents that Enrich filled something in for. WaitTimeouts counts
+	// Enrich calls that gave up waiting for the stage to catch up.
+	Enriched     uint64 `json:"enriched"`
+	WaitTimeouts uint64 `json:"wait_timeouts"`
 	// AmbiguousLookups counts patients not enriched because their local id names more than
 	// one patient (ErrAmbiguous).
 	AmbiguousLookups uint64 `json:"ambiguous_lookups"`
@@ -76,8 +100,10 @@ func New(q *queue.Queue, o Options) *Stage {
 const consumerName = "patients"
 
 // Run applies ADT records, in raw stream order, until ctx is cancelled. A record that cannot
-// be applied now (the bucket unavailable) is retried before any later one, so the store never
-// applies updates out of order.
+// be applied now (ErrStoreUnavailable) is retried, with backoff, before any later one, so the
+// store never applies updates out of order. A record that can never be applied (content that
+// does not read as a supported ADT message, an unreadable stored entry, a bug) is skipped,
+// counted and acknowledged, so that it cannot hold up the records behind it.
 func (s *Stage) Run(ctx context.Context) error {
 	kv, err := s.q.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
@@ -120,6 +146,9 @@ func (s *Stage) Run(ctx context.Context) error {
 		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() == nil {
+				s.mu.Lock()
+				s.setErrorLocked(fmt.Errorf("fetching ADT records: %w", err))
+				s.mu.Unlock()
 				s.log.Warn().Err(err).Msg("fetching ADT records failed; retrying")
 				sleep(ctx, time.Second)
 			}
@@ -130,31 +159,77 @@ func (s *Stage) Run(ctx context.Context) error {
 				_ = m.Nak()
 				continue
 			}
-			md, err := m.Metadata()
-			if err != nil {
-				_ = m.Nak()
-				continue
-			}
-			if err := s.apply(ctx, m.Data(), md.Sequence.Stream); err != nil {
-				if ctx.Err() != nil {
-					_ = m.Nak()
-					continue
-				}
-				s.mu.Lock()
-				s.status.Failures++
-				s.mu.Unlock()
-				s.log.Warn().Err(err).Uint64("seq", md.Sequence.Stream).Msg("applying ADT record failed; will retry")
-				_ = m.NakWithDelay(time.Second)
-				continue
-			}
-			if err := m.DoubleAck(ctx); err != nil {
-				// Not acknowledged: it will come again and be applied again, harmlessly.
-				continue
-			}
-			s.advance(md.Sequence.Stream)
+			s.handle(ctx, m)
 		}
 	}
 	return nil
+}
+
+// handle applies one delivered record, and acknowledges it unless it must be retried.
+func (s *Stage) handle(ctx context.Context, m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		// Not from JetStream's consumer API, so there is nothing to retry: drop it.
+		s.skipped(0, "delivery without JetStream metadata")
+		_ = m.Term()
+		return
+	}
+	seq := md.Sequence.Stream
+	err = s.applySafely(ctx, m.Data(), seq)
+	switch {
+	case err == nil:
+		s.mu.Lock()
+		s.status.RetryingSeq, s.status.RetryingSince = 0, time.Time{}
+		s.mu.Unlock()
+	case ctx.Err() != nil:
+		_ = m.Nak()
+		return
+	case errors.Is(err, ErrStoreUnavailable):
+		// Cannot apply now: retried before any later record, so that updates stay in order.
+		delay := retryDelay(md.NumDelivered)
+		s.mu.Lock()
+		s.status.Failures++
+		s.setErrorLocked(err)
+		if s.status.RetryingSeq != seq {
+			s.status.RetryingSeq, s.status.RetryingSince = seq, s.opts.Now().UTC()
+		}
+		s.mu.Unlock()
+		s.log.Warn().Err(err).Uint64("seq", seq).Uint64("deliveries", md.NumDelivered).Dur("retry_in", delay).
+			Msg("applying ADT record failed; will retry")
+		_ = m.NakWithDelay(delay)
+		return
+	default:
+		// Can never apply: retrying would stop every later record behind this one.
+		reason := skipReason(err)
+		s.skipped(seq, reason)
+		s.log.Warn().Uint64("seq", seq).Str("reason", reason).Msg("ADT record cannot be applied; skipped")
+	}
+	if err := m.DoubleAck(ctx); err != nil {
+		// Not acknowledged: it will come again and be applied (or skipped) again, harmlessly.
+		return
+	}
+	s.advance(seq)
+}
+
+// retryDelay is how long to wait before delivering a record again that has been delivered n
+// times: 1s, doubling, at most 30s.
+func retryDelay(n uint64) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	return min(time.Second<<min(n-1, 5), 30*time.Second)
+}
+
+func (s *Stage) skipped(seq uint64, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.Skipped++
+	s.status.LastSkipReason, s.status.LastSkippedSeq, s.status.LastSkippedAt = reason, seq, s.opts.Now().UTC()
+	s.status.RetryingSeq, s.status.RetryingSince = 0, time.Time{}
+}
+
+func (s *Stage) setErrorLocked(err error) {
+	s.status.LastError, s.status.LastErrorAt = err.Error(), s.opts.Now().UTC()
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -20,8 +20,9 @@ import (
 // stream and returns after the PubAck.
 type queuePublisher struct {
 	q *queue.Queue
-	// ledger, when set, recognises an incident re-sent after JetStream's duplicate window:
-	// the ledger remembers the id of the newest record mapped for each incident.
+	// ledger, when set, recognises an incident record re-sent after JetStream's duplicate
+	// window: the ledger remembers the id and revision of the newest record mapped for each
+	// incident (see resentRecord).
 	ledger *forwarder.Ledger
 	// received counts records durably stored, by source and kind; nil counts nothing.
 	received *prometheus.CounterVec
@@ -49,7 +50,7 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 	}
 	if p.ledger != nil && rec.Kind == ingest.KindIncident {
 		e, err := p.ledger.Get(ctx, forwarder.LedgerKey(rec.Source, rec.Key))
-		if err == nil && e.ContentHash == rec.ID {
+		if err == nil && resentRecord(e, rec) {
 			return ingest.PublishResult{Seq: e.RawSeq, Duplicate: true}, nil
 		}
 	}
@@ -84,4 +85,21 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		p.received.WithLabelValues(rec.Source, rec.Kind).Inc()
 	}
 	return ingest.PublishResult{Seq: res.Seq, Duplicate: res.Duplicate}, nil
+}
+
+// resentRecord reports whether rec, an incident record, is one the ledger entry e already
+// accounts for, so that storing it again would add nothing: the newest record mapped, sent
+// again (the same id: the same revision, or with no revision the same content); or an explicit
+// revision older than the newest mapped one, which the mapper would only note as ignored.
+// A record without a revision that differs from the newest is an amendment, even if it
+// repeats older content. Records stored but not yet mapped are not in the ledger yet; for
+// those JetStream's own duplicate window answers.
+func resentRecord(e *forwarder.Entry, rec ingest.Record) bool {
+	switch {
+	case e.ContentHash == rec.ID:
+		return true
+	case rec.Revision > 0 && rec.Revision < e.Revision:
+		return true
+	}
+	return false
 }

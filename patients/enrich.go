@@ -22,7 +22,8 @@ import (
 // rawSeq is the incident's sequence in the raw stream. Before looking up, Enrich waits, at
 // most EnrichWait, until the stage has applied every ADT record stored before the incident,
 // so that an incident posted right after an ADT message sees it. After the wait it goes on
-// with what the store holds; nothing is lost, the incident is mapped either way.
+// with what the store holds; nothing is lost, the incident is mapped either way. It does not
+// wait for a stage that is not running and has not been for Options.DownWait.
 //
 // It returns an error (wrapping ErrStoreUnavailable) only when the store cannot be read now,
 // so that the caller retries. An entry that cannot be decoded enriches nothing and is counted
@@ -132,13 +133,16 @@ func (s *Stage) lookup(ctx context.Context, nhsNumber, localID string, at time.T
 }
 
 // waitApplied waits until every ADT record below rawSeq in the raw stream has been applied,
-// the stage's EnrichWait passes, or ctx ends (the only error).
+// the stage's EnrichWait passes, or ctx ends (the only error). While Run is not running, it
+// waits only until the stage has been down for DownWait: a stage being restarted is waited
+// for, one that is down is not.
 func (s *Stage) waitApplied(ctx context.Context, rawSeq uint64) error {
 	timer := time.NewTimer(s.opts.EnrichWait)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		started, applied, changed, raw := s.started, s.applied, s.changed, s.raw
+		started, running, downSince := s.started, s.running, s.downSince
+		applied, changed, raw := s.applied, s.changed, s.raw
 		s.mu.Unlock()
 		if started {
 			if applied+1 >= rawSeq {
@@ -155,8 +159,23 @@ func (s *Stage) waitApplied(ctx context.Context, rawSeq uint64) error {
 				return nil // no ADT record waits before the incident
 			}
 		}
+		var down <-chan time.Time
+		var downTimer *time.Timer
+		if !running {
+			left := s.opts.DownWait - time.Since(downSince)
+			if left <= 0 {
+				s.mu.Lock()
+				s.status.WaitsSkippedNotRunning++
+				s.mu.Unlock()
+				s.log.Debug().Msg("patients stage not running; enriching from the store as it is")
+				return nil
+			}
+			downTimer = time.NewTimer(left)
+			down = downTimer.C
+		}
 		select {
 		case <-changed:
+		case <-down:
 		case <-timer.C:
 			s.mu.Lock()
 			s.status.WaitTimeouts++
@@ -165,6 +184,9 @@ func (s *Stage) waitApplied(ctx context.Context, rawSeq uint64) error {
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if downTimer != nil {
+			downTimer.Stop()
 		}
 	}
 }

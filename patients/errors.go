@@ -11,3 +11,6 @@ var ErrAmbiguous = errors.New("local patient id names more than one patient")
 // (JetStream unavailable, a timeout, the stage not started). Retry later; the data is not at
 // fault.
 var ErrStoreUnavailable = errors.New("demographics store unavailable")
+
+// ErrAlreadyRunning is returned by Run while another call of Run is running.
+var ErrAlreadyRunning = errors.New("patients stage already running")

@@ -23,6 +23,10 @@ type Options struct {
 	// before the incident. After it, Enrich goes on with what the store holds. Default 5s;
 	// negative means do not wait.
 	EnrichWait time.Duration
+	// DownWait bounds how long Enrich, within EnrichWait, still waits for the stage while Run
+	// is not running (about to start, or being restarted by a supervisor). Once the stage has
+	// been down longer, Enrich does not wait for it at all. Default 1s; negative: not at all.
+	DownWait time.Duration
 	// MaxAge is how long a patient's entry is kept after its last update (0: for ever).
 	MaxAge time.Duration
 	Logger zerolog.Logger
@@ -30,8 +34,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Stage applies raw ADT records to the demographics store and answers lookups. Run it once;
-// Enrich and Lookup are safe for concurrent use, before and while it runs.
+// Stage applies raw ADT records to the demographics store and answers lookups. Run applies;
+// after it returns (cancelled, or failed) it may be called again, but not while it runs.
+// Enrich, Lookup and Status are safe for concurrent use, before, while and after it runs.
 type Stage struct {
 	q    *queue.Queue
 	opts Options
@@ -40,16 +45,25 @@ type Stage struct {
 	mu      sync.Mutex
 	kv      jetstream.KeyValue
 	raw     jetstream.Stream
-	started bool
-	applied uint64        // every ADT record at or below this raw sequence has been applied
-	changed chan struct{} // closed and replaced whenever applied or started changes
-	status  Status
+	started bool // Run has opened the bucket and the consumer (at least once)
+	running bool // Run is running
+	// downSince is when Run last returned, or when the stage was built (monotonic clock).
+	downSince time.Time
+	applied   uint64        // every ADT record at or below this raw sequence has been applied
+	changed   chan struct{} // closed and replaced whenever applied, started or running changes
+	status    Status
 
 	testHookApply func(data []byte) // tests only: called before each record is applied
 }
 
 // Status is the stage's health for the status page.
 type Status struct {
+	// Running says whether Run is running now: started at StartedAt, or last stopped
+	// (returned) at StoppedAt. A stage that is not running applies nothing; when it failed,
+	// LastError says why.
+	Running   bool      `json:"running"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	StoppedAt time.Time `json:"stopped_at,omitzero"`
 	// Applied counts ADT records applied to the store. Every ADT record at or below the raw
 	// stream sequence AppliedSeq has been applied or skipped, the last at LastAppliedAt.
 	Applied       uint64    `json:"applied"`
@@ -75,9 +89,13 @@ type Status struct {
 	UnreadableEntries uint64 `json:"unreadable_entries"`
 
 	// Enriched counts incidents that Enrich filled something in for. WaitTimeouts counts
-	// Enrich calls that gave up waiting for the stage to catch up.
-	Enriched     uint64 `json:"enriched"`
-	WaitTimeouts uint64 `json:"wait_timeouts"`
+	// Enrich calls that gave up waiting for the stage to catch up (EnrichWait).
+	// WaitsSkippedNotRunning counts Enrich calls that did not wait, or stopped waiting,
+	// because the stage was not running (see Options.DownWait): they enriched from the store
+	// as it was.
+	Enriched               uint64 `json:"enriched"`
+	WaitTimeouts           uint64 `json:"wait_timeouts"`
+	WaitsSkippedNotRunning uint64 `json:"waits_skipped_not_running"`
 	// AmbiguousLookups counts patients not enriched because their local id names more than
 	// one patient (ErrAmbiguous).
 	AmbiguousLookups uint64 `json:"ambiguous_lookups"`
@@ -91,10 +109,13 @@ func New(q *queue.Queue, o Options) *Stage {
 	if o.EnrichWait == 0 {
 		o.EnrichWait = 5 * time.Second
 	}
+	if o.DownWait == 0 {
+		o.DownWait = time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Stage{q: q, opts: o, log: o.Logger, changed: make(chan struct{})}
+	return &Stage{q: q, opts: o, log: o.Logger, changed: make(chan struct{}), downSince: time.Now()}
 }
 
 const consumerName = "patients"
@@ -104,7 +125,26 @@ const consumerName = "patients"
 // store never applies updates out of order. A record that can never be applied (content that
 // does not read as a supported ADT message, an unreadable stored entry, a bug) is skipped,
 // counted and acknowledged, so that it cannot hold up the records behind it.
-func (s *Stage) Run(ctx context.Context) error {
+func (s *Stage) Run(ctx context.Context) (err error) {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	s.running = true
+	s.status.Running, s.status.StartedAt = true, s.opts.Now().UTC()
+	s.signalLocked()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.running, s.downSince = false, time.Now()
+		s.status.Running, s.status.StoppedAt = false, s.opts.Now().UTC()
+		if err != nil {
+			s.setErrorLocked(err)
+		}
+		s.signalLocked()
+	}()
 	kv, err := s.q.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "demographics from the EPR's ADT messages, keyed by hashed identifiers",

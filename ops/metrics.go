@@ -23,7 +23,7 @@ type collector struct {
 	incidents, needsReview, outboxDepth, outboxAge, ready, jsUp, info, indexLoading *prometheus.Desc
 	streamMsgs, streamBytes, streamMaxBytes, streamConsumers, streamFirstAge        *prometheus.Desc
 	consPending, consAckPending, consRedelivered, consWaiting                       *prometheus.Desc
-	delivered5m                                                                     *prometheus.Desc
+	delivered5m, stageUp, stageRestarts                                             *prometheus.Desc
 }
 
 func (s *Server) collector() *collector {
@@ -47,13 +47,15 @@ func (s *Server) collector() *collector {
 		consAckPending:  d("psgw_jetstream_consumer_ack_pending", "Messages sent to a consumer and not yet acknowledged.", []string{"stream", "consumer"}, nil),
 		consRedelivered: d("psgw_jetstream_consumer_redelivered", "Messages a consumer has had redelivered at least once and not yet acknowledged.", []string{"stream", "consumer"}, nil),
 		consWaiting:     d("psgw_jetstream_consumer_waiting", "Pull requests waiting on a consumer.", []string{"stream", "consumer"}, nil),
+		stageUp:         d("psgw_stage_up", "1 while a pipeline stage (mapper, forwarder, patients) runs; 0 while it waits to be restarted.", []string{"stage"}, nil),
+		stageRestarts:   d("psgw_stage_restarts_total", "Times a pipeline stage was run again after it stopped with an error.", []string{"stage"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.incidents, c.needsReview, c.indexLoading, c.outboxDepth, c.outboxAge, c.delivered5m,
 		c.ready, c.jsUp, c.info, c.streamMsgs, c.streamBytes, c.streamMaxBytes, c.streamConsumers, c.streamFirstAge,
-		c.consPending, c.consAckPending, c.consRedelivered, c.consWaiting} {
+		c.consPending, c.consAckPending, c.consRedelivered, c.consWaiting, c.stageUp, c.stageRestarts} {
 		ch <- d
 	}
 }
@@ -86,6 +88,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.delivered5m, float64(n))
 	})
 	gauge(c.ready, b2f(s.Ready(ctx).Ready))
+	if s.Stages != nil {
+		for _, st := range s.Stages.Stages() {
+			gauge(c.stageUp, b2f(!st.Down()), st.Name)
+			ch <- prometheus.MustNewConstMetric(c.stageRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
+		}
+	}
 
 	up := c.collectJetStream(ctx, ch, gauge, now)
 	gauge(c.jsUp, b2f(up))

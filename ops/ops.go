@@ -32,6 +32,9 @@ type Server struct {
 	// Replayer re-maps incidents for the replay and resolve actions.
 	Replayer Replayer
 	Adapters []*ingest.Runner
+	// Stages reports the pipeline stages (mapper, forwarder, patients); nil reports none.
+	// While one is down the gateway is not ready.
+	Stages StageReporter
 	// Demo is set when the in-process simulator stands in for the national service.
 	Demo bool
 	// NationalURL is the configured national endpoint ("" when none).
@@ -105,12 +108,20 @@ type Readiness struct {
 	Reasons []string `json:"reasons,omitempty"`
 }
 
-// Ready reports whether the gateway can do its job: JetStream usable and delivery not
-// stopped by an auth failure.
+// Ready reports whether the gateway can do its job: JetStream usable, every pipeline stage
+// running and delivery not stopped by an auth failure.
 func (s *Server) Ready(ctx context.Context) Readiness {
 	var rd Readiness
 	if err := s.Queue.Healthy(ctx); err != nil {
 		rd.Reasons = append(rd.Reasons, "jetstream: "+err.Error())
+	}
+	if s.Stages != nil {
+		now := time.Now()
+		for _, st := range s.Stages.Stages() {
+			if st.Down() {
+				rd.Reasons = append(rd.Reasons, st.reason(now))
+			}
+		}
 	}
 	if s.Forwarder != nil {
 		if st := s.Forwarder.Status(); st.Paused {

@@ -38,9 +38,11 @@ type Overview struct {
 	Rate                 DeliveryRate    `json:"delivery_rate"`
 	RawRecords           uint64          `json:"raw_records"`
 	Adapters             []ingest.Status `json:"adapters"`
-	Version              string          `json:"version,omitempty"`
-	Uptime               string          `json:"uptime"`
-	GeneratedAt          time.Time       `json:"generated_at"`
+	// Stages are the pipeline stages the gateway keeps running (mapper, forwarder, patients).
+	Stages      []StageStatus `json:"stages"`
+	Version     string        `json:"version,omitempty"`
+	Uptime      string        `json:"uptime"`
+	GeneratedAt time.Time     `json:"generated_at"`
 	// Problems lists parts of the overview that could not be read (e.g. the queue).
 	Problems []string `json:"problems,omitempty"`
 }
@@ -126,6 +128,10 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	}
 	for _, a := range s.Adapters {
 		o.Adapters = append(o.Adapters, a.Status())
+	}
+	o.Stages = []StageStatus{}
+	if s.Stages != nil {
+		o.Stages = s.Stages.Stages()
 	}
 	o.Endpoint = endpointOf(o)
 	return o

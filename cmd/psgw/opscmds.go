@@ -109,6 +109,15 @@ func printOverview(w io.Writer, base string, o ops.Overview) {
 		}
 		_ = tw.Flush()
 	}
+	if len(o.Stages) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "STAGE\tSTATE\tRESTARTS\tLAST ERROR\n")
+		for _, st := range o.Stages {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", st.Name, st.State, st.Restarts, clip(st.LastError, 60))
+		}
+		_ = tw.Flush()
+	}
 	for _, p := range o.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}

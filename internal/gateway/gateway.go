@@ -42,6 +42,13 @@ type Options struct {
 	Logger zerolog.Logger
 	// Version is shown on the status page and in psgw_build_info.
 	Version string
+	// StageBackoff and StageBackoffMax bound the delay before a pipeline stage (mapper,
+	// forwarder, patients) that stopped with an error is run again: the first delay, doubling
+	// up to the cap. Zero means 1s and 1m.
+	StageBackoff, StageBackoffMax time.Duration
+	// StageHook, when set, wraps each pipeline stage's Run: tests use it to make a stage
+	// fail. Leave it nil otherwise.
+	StageHook func(stage string, run func(context.Context) error) func(context.Context) error
 }
 
 // Gateway is a running psgw. Start it once and Stop it once.
@@ -67,6 +74,7 @@ type Gateway struct {
 	simURL   string
 	runners  []*ingest.Runner
 	received *prometheus.CounterVec
+	stages   *supervisor
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -75,6 +83,7 @@ type Gateway struct {
 // Start builds and starts every part. On error, whatever was started is stopped again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
 	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger}
+	g.stages = newSupervisor(g.log, opts)
 	defer func() {
 		if err != nil {
 			g.Stop(context.Background())
@@ -159,7 +168,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if !auth.Enabled() {
 		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
 	}
-	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Replayer: g.Mapper, Adapters: g.runners,
+	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
 		Auth: auth, Registry: g.Registry, Version: opts.Version}
@@ -188,14 +197,16 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	for _, r := range g.runners {
 		g.wg.Go(func() { r.Run(runCtx) })
 	}
-	g.goRun("mapper", func() error { return g.Mapper.Run(runCtx) })
+	g.stages.start(runCtx, &g.wg, "mapper", g.Mapper.Run)
 	g.goRun("ops", func() error { return g.Ops.Run(runCtx) })
-	g.goRun("forwarder", func() error { return g.Forwarder.Run(runCtx) })
+	g.stages.start(runCtx, &g.wg, "forwarder", g.Forwarder.Run)
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
 }
 
-// goRun runs a long-lived part and logs if it stops with an error.
+// goRun runs a long-lived part that is not a pipeline stage (the HTTP server, the ops index,
+// which reopens its own watch) and logs if it stops with an error. Pipeline stages run under
+// g.stages, which restarts them.
 func (g *Gateway) goRun(name string, fn func() error) {
 	g.wg.Go(func() {
 		if err := fn(); err != nil {

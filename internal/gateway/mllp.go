@@ -38,7 +38,7 @@ func (g *Gateway) startEPR(runCtx context.Context, cfg config.Config) (mapper.En
 		Source: m.Source, EnrichWait: enrichWait, MaxAge: m.DemographicsMaxAge,
 		Logger: g.log.With().Str("component", "patients").Logger(),
 	})
-	g.goRun("patients", func() error { return g.Patients.Run(runCtx) })
+	g.stages.start(runCtx, &g.wg, "patients", g.Patients.Run)
 
 	r, err := ingest.NewRunner(hl7mllp.Factory, ingest.Deps{
 		Name: hl7mllp.Kind,

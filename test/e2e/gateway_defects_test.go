@@ -1,11 +1,20 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/ops"
 )
 
 // TestOldRevisionAfterDuplicateWindow: after JetStream's duplicate window has passed, the
@@ -58,5 +67,114 @@ func TestOldRevisionAfterDuplicateWindow(t *testing.T) {
 	}
 	if st := h.sim.Stats(); st.Creates != 2 {
 		t.Errorf("simulator creates: got %d, want 2", st.Creates)
+	}
+}
+
+// TestDeadStageRestartedAndNotReady: when a pipeline stage (here the mapper) stops with an
+// error, /readyz answers 503 naming it and the error, the status API shows it restarting, and
+// the gateway runs it again with backoff until it works; then it is ready again and the
+// incident that arrived meanwhile is delivered.
+func TestDeadStageRestartedAndNotReady(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stop()
+	var (
+		broken atomic.Bool
+		mu     sync.Mutex
+		kill   context.CancelFunc
+	)
+	hook := func(name string, run func(context.Context) error) func(context.Context) error {
+		if name != "mapper" {
+			return run
+		}
+		return func(ctx context.Context) error {
+			if broken.Load() {
+				return errors.New("injected: mapper consumer unavailable")
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			mu.Lock()
+			kill = cancel
+			mu.Unlock()
+			err := run(rctx)
+			if ctx.Err() == nil {
+				return errors.New("injected: mapper died")
+			}
+			return err
+		}
+	}
+	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), StageHook: hook,
+		StageBackoff: 20 * time.Millisecond, StageBackoffMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gw, h.base = gw, "http://"+gw.HTTPAddr()
+
+	readyz := func() (int, ops.Readiness) {
+		resp, err := http.Get(h.base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rd ops.Readiness
+		_ = json.NewDecoder(resp.Body).Decode(&rd)
+		return resp.StatusCode, rd
+	}
+	mapperStage := func() ops.StageStatus {
+		resp, err := http.Get(h.base + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var o ops.Overview
+		_ = json.NewDecoder(resp.Body).Decode(&o)
+		for _, st := range o.Stages {
+			if st.Name == "mapper" {
+				return st
+			}
+		}
+		return ops.StageStatus{}
+	}
+	waitFor(t, 10*time.Second, "ready at start", func() (bool, string) {
+		code, rd := readyz()
+		return code == 200, strings.Join(rd.Reasons, "; ")
+	})
+
+	broken.Store(true)
+	mu.Lock()
+	kill()
+	mu.Unlock()
+	waitFor(t, 10*time.Second, "/readyz 503 naming the mapper", func() (bool, string) {
+		code, rd := readyz()
+		reasons := strings.Join(rd.Reasons, "; ")
+		return code == 503 && !rd.Ready && strings.Contains(reasons, "mapper stage is restarting") && strings.Contains(reasons, "injected"), reasons
+	})
+	waitFor(t, 10*time.Second, "status shows the mapper restarting, restarted at least once", func() (bool, string) {
+		st := mapperStage()
+		return st.State == ops.StageRestarting && st.Restarts >= 1 && strings.Contains(st.LastError, "injected"), st.State + " " + st.LastError
+	})
+	resp, err := http.Get(h.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `psgw_stage_restarts_total{stage="mapper"}`) || !strings.Contains(string(metrics), `psgw_stage_up{stage="forwarder"} 1`) {
+		t.Errorf("metrics: want psgw_stage_restarts_total and psgw_stage_up per stage")
+	}
+	if r := h.post(incident("STAGE-1", 1, describe("STAGE-1", 1))); r.Status != 202 {
+		t.Fatalf("ingest while the mapper is down: got %d, want 202 (stored, mapped later)", r.Status)
+	}
+
+	broken.Store(false)
+	waitFor(t, 10*time.Second, "ready again", func() (bool, string) {
+		code, rd := readyz()
+		return code == 200, strings.Join(rd.Reasons, "; ")
+	})
+	waitFor(t, 10*time.Second, "the incident stored meanwhile delivered", func() (bool, string) {
+		rec, _ := h.record("datix", "STAGE-1")
+		return rec.State == "delivered", string(rec.State)
+	})
+	if st := mapperStage(); st.State != ops.StageRunning || st.Restarts < 1 || !strings.Contains(st.LastError, "injected") {
+		t.Errorf("mapper after recovery: got %+v, want running with its restarts and last error kept", st)
 	}
 }

@@ -143,3 +143,43 @@ func TestTypeProblemsNeverPanics(t *testing.T) {
 		typeProblems([]byte(s))
 	}
 }
+
+// TestParseIncidentNHSNumber: a patient's NHS number is refused at ingest (400) unless it is
+// ten ASCII digits with a valid Modulus 11 check digit, and the problem never quotes it. The
+// ingest API asks for the number as the Personal Demographics Service writes it; the shapes
+// the privacy guard finds in free text ("943 476 5919") are not accepted here.
+func TestParseIncidentNHSNumber(t *testing.T) {
+	const refused = "patients[0].nhs_number: must be 10 digits with a valid Modulus 11 check digit"
+	for _, tt := range []struct {
+		name, nhs string
+		ok        bool
+	}{
+		{"valid", "9434765919", true},
+		{"check digit 11 becomes 0", "0000000000", true},
+		{"wrong check digit", "9434765918", false},
+		{"check digit would be 10", "2563416850", false},
+		{"nine digits", "943476591", false},
+		{"eleven digits", "94347659190", false},
+		{"spaces", "943 476 5919", false},
+		{"hyphens", "943-476-5919", false},
+		{"full-width digits", "９４３４７６５９１９", false},
+		{"letter", "943476591A", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{` + baseIncident + `,"occurred_at":"2025-03-14","patients":[{"nhs_number":"` + tt.nhs + `"}]}`
+			_, ps := ParseIncident([]byte(body), ParseOptions{Now: goldenNow})
+			var want []string
+			if !tt.ok {
+				want = []string{refused}
+			}
+			if diff := cmp.Diff(want, problemStrings(ps), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			for _, p := range ps {
+				if strings.Contains(p.String(), tt.nhs) {
+					t.Errorf("problem %q quotes the number", p)
+				}
+			}
+		})
+	}
+}

@@ -51,8 +51,8 @@ func (s *Stage) applySafely(ctx context.Context, data []byte, seq uint64) (err e
 
 // apply applies one raw ADT record. It returns an error wrapping ErrStoreUnavailable when the
 // store cannot be read or written now; any other error means the record can never be applied.
-// A record that does not parse is one: the adapter refused such messages, so it can only be
-// from an older or foreign writer.
+// Content that does not read as a supported ADT message is such a record: the adapter refuses
+// those messages, so it can only come from an older or a foreign writer.
 func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
 	msg, err := hl7.Parse(data)
 	var adt *hl7.ADT

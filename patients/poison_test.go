@@ -136,14 +136,16 @@ func TestStoreUnavailableIsRetriedInOrder(t *testing.T) {
 	}
 	first := r.adt(mllptest.ADT("A01", "M1", t0, jane))
 	last := r.adt(mllptest.ADT("A01", "M2", t0, bob))
-	st := waitStatus(t, r.stage, 10*time.Second, "retrying the first record", func(st patients.Status) bool {
-		return st.Failures >= 1 && st.RetryingSeq == first
+	st := waitStatus(t, r.stage, 10*time.Second, "retrying the first record, two pending", func(st patients.Status) bool {
+		return st.Failures >= 1 && st.RetryingSeq == first && st.Pending == 2
 	})
 	if st.AppliedSeq >= first || st.Skipped != 0 || st.LastError == "" || st.RetryingSince.IsZero() {
 		t.Errorf("while the bucket is gone: %+v, want nothing applied or skipped, and the error", st)
 	}
 	demographicsBucket(t, r) // back
-	st = waitStatus(t, r.stage, 30*time.Second, "every record applied", func(st patients.Status) bool { return st.AppliedSeq >= last })
+	st = waitStatus(t, r.stage, 30*time.Second, "every record applied, none pending", func(st patients.Status) bool {
+		return st.AppliedSeq >= last && st.Pending == 0
+	})
 	if st.Skipped != 0 || st.RetryingSeq != 0 {
 		t.Errorf("after the bucket is back: %+v, want nothing skipped and nothing retrying", st)
 	}

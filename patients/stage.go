@@ -69,6 +69,9 @@ type Status struct {
 	Applied       uint64    `json:"applied"`
 	AppliedSeq    uint64    `json:"applied_seq"`
 	LastAppliedAt time.Time `json:"last_applied_at,omitzero"`
+	// Pending is the lag: ADT records in the raw stream not yet applied or skipped, as the
+	// stage last saw it (on each delivery, and about every second when idle, while running).
+	Pending uint64 `json:"pending"`
 	// Skipped counts ADT records that can never be applied, so were acknowledged without
 	// effect; the last one's reason (never patient data), raw sequence and time follow.
 	Skipped        uint64    `json:"skipped"`
@@ -140,7 +143,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		defer s.mu.Unlock()
 		s.running, s.downSince = false, time.Now()
 		s.status.Running, s.status.StoppedAt = false, s.opts.Now().UTC()
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			s.setErrorLocked(err)
 		}
 		s.signalLocked()
@@ -179,6 +182,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	s.kv, s.raw, s.started = kv, raw, true
 	s.applied = max(s.applied, info.AckFloor.Stream)
 	s.status.AppliedSeq = s.applied
+	s.status.Pending = info.NumPending + uint64(info.NumAckPending)
 	s.signalLocked()
 	s.mu.Unlock()
 
@@ -194,12 +198,22 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 			}
 			continue
 		}
+		delivered := false
 		for m := range batch.Messages() {
+			delivered = true
 			if ctx.Err() != nil {
 				_ = m.Nak()
 				continue
 			}
 			s.handle(ctx, m)
+		}
+		if !delivered && ctx.Err() == nil {
+			// Idle (or waiting to retry): a cheap request keeps Status.Pending true.
+			if info, err := cons.Info(ctx); err == nil {
+				s.mu.Lock()
+				s.status.Pending = info.NumPending + uint64(info.NumAckPending)
+				s.mu.Unlock()
+			}
 		}
 	}
 	return nil
@@ -215,6 +229,9 @@ func (s *Stage) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
+	s.mu.Lock()
+	s.status.Pending = md.NumPending + 1 // those after it, and itself
+	s.mu.Unlock()
 	err = s.applySafely(ctx, m.Data(), seq)
 	switch {
 	case err == nil:
@@ -248,6 +265,9 @@ func (s *Stage) handle(ctx context.Context, m jetstream.Msg) {
 		// Not acknowledged: it will come again and be applied (or skipped) again, harmlessly.
 		return
 	}
+	s.mu.Lock()
+	s.status.Pending = md.NumPending
+	s.mu.Unlock()
 	s.advance(seq)
 }
 

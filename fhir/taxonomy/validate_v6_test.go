@@ -123,3 +123,56 @@ func TestValidateV6(t *testing.T) {
 		}, []string{"identifier contained[0].birthDate"}},
 	})
 }
+
+// TestV6 pins what psgw assumes of v6 (docs/mapping.md): v5's extensions under -6 ids on the
+// same resources, with v5's fields and cardinality, the renames, and what a v6 client shows.
+func TestV6(t *testing.T) {
+	v5, v6 := V5(), V6()
+	n5, n6 := 0, 0
+	for _, r := range v5.Resources() {
+		n5 += len(r.Extensions)
+	}
+	for _, r := range v6.Resources() {
+		n6 += len(r.Extensions)
+	}
+	if n6 != n5+2 {
+		t.Errorf("got %d v6 extensions, want v5's %d and 2 new", n6, n5)
+	}
+	for _, tt := range []struct {
+		ext, field string
+		max        int // 0: the field must not exist
+		resource   string
+	}{
+		{"adverse-event-process-6", "HealthcareProcess", 1, "AdverseEvent"},
+		{"adverse-event-process-6", "Process", 0, "AdverseEvent"},
+		{"patient-information-6", "Gender", 0, "Patient"},
+		{"patient-information-6", "GenderIdentity", 1, "Patient"},
+		{"patient-information-6", "PatientSequence", 1, "Patient"},
+		{"location-details-6", "LocationWithinServiceOther", 1, "Location"},
+		{"location-details-6", "ServiceArea", 100, "Location"},
+		{"adverse-event-problem-people-6", "StaffAvailabilityIncidentFactor", 10, "AdverseEvent"},
+		{"adverse-event-core-6", "Description", 1, "AdverseEvent"},
+		{"medication-dmd-6", "VMPCode", 1, "Medication"},
+	} {
+		ext, ok := v6.Extension(s6(tt.ext))
+		if !ok {
+			t.Errorf("%s: not in V6", tt.ext)
+			continue
+		}
+		if ext.Resource.Type != tt.resource || ext.Min != 0 {
+			t.Errorf("%s: on %s min %d, want on %s min 0", tt.ext, ext.Resource.Type, ext.Min, tt.resource)
+		}
+		f, ok := ext.Field(tt.field)
+		switch {
+		case tt.max == 0 && ok:
+			t.Errorf("%s.%s: in V6, want it left out", tt.ext, tt.field)
+		case tt.max > 0 && !ok:
+			t.Errorf("%s.%s: not in V6", tt.ext, tt.field)
+		case ok && f.Max != tt.max:
+			t.Errorf("%s.%s: max %d, want %d", tt.ext, tt.field, f.Max, tt.max)
+		}
+	}
+	if f, _ := v5.Field(s5("patient-information-5"), "Gender"); f == nil || f.Max != 1 {
+		t.Error("building V6 changed V5")
+	}
+}

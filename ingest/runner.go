@@ -30,16 +30,26 @@ const (
 
 // Status is an adapter's health as the operator sees it.
 type Status struct {
-	Name         string    `json:"name"`
-	State        string    `json:"state"` // starting, running, restarting, stopped
-	Records      uint64    `json:"records"`
-	Duplicates   uint64    `json:"duplicates"`
-	Rejected     uint64    `json:"rejected"`
-	Errors       uint64    `json:"errors"`
-	Restarts     uint64    `json:"restarts"`
-	LastRecordAt time.Time `json:"last_record_at,omitzero"`
-	LastError    string    `json:"last_error,omitempty"`
-	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	Name       string `json:"name"`
+	State      string `json:"state"` // starting, running, restarting, stopped
+	Records    uint64 `json:"records"`
+	Duplicates uint64 `json:"duplicates"`
+	// Rejected counts the source records the adapter refused (HTTP 4xx, HL7 AR, CSV rows
+	// quarantined, connections cut off): every Deps.CountRejected call.
+	Rejected uint64 `json:"rejected"`
+	// RejectedByReason splits Rejected by the adapter's reason constant ("parse",
+	// "row_ragged", "unauthorized"), as psgw_ingest_errors_total does.
+	RejectedByReason map[string]uint64 `json:"rejected_by_reason,omitempty"`
+	// LastRejection is the reason of the latest refusal and LastRejectionAt when it was. A
+	// reason is a short constant chosen by the adapter, never record content, so it is safe
+	// to show; the record's own quarantine entry holds the detail.
+	LastRejection   string    `json:"last_rejection,omitempty"`
+	LastRejectionAt time.Time `json:"last_rejection_at,omitzero"`
+	Errors          uint64    `json:"errors"`
+	Restarts        uint64    `json:"restarts"`
+	LastRecordAt    time.Time `json:"last_record_at,omitzero"`
+	LastError       string    `json:"last_error,omitempty"`
+	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
 }
 
 // Runner owns one adapter: it restarts it with backoff when Run fails, scopes its logger,
@@ -158,7 +168,14 @@ func (r *Runner) ReportError(err error) {
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	st := r.status
+	if st.RejectedByReason != nil {
+		st.RejectedByReason = make(map[string]uint64, len(r.status.RejectedByReason))
+		for k, v := range r.status.RejectedByReason {
+			st.RejectedByReason[k] = v
+		}
+	}
+	return st
 }
 
 func (r *Runner) setState(s string) {
@@ -174,6 +191,12 @@ func (r *Runner) countRejected(reason string) {
 	r.metrics.errors(reason).Inc()
 	r.mu.Lock()
 	r.status.Rejected++
+	if r.status.RejectedByReason == nil {
+		r.status.RejectedByReason = map[string]uint64{}
+	}
+	r.status.RejectedByReason[reason]++
+	r.status.LastRejection = reason
+	r.status.LastRejectionAt = time.Now().UTC()
 	r.mu.Unlock()
 }
 
@@ -187,10 +210,12 @@ func (p countingPublisher) Publish(ctx context.Context, rec Record) (PublishResu
 	res, err := p.next.Publish(ctx, rec)
 	p.r.metrics.publishSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if ctx.Err() == nil {
+		// A publish abandoned because its caller was cancelled (shutdown, a client that went
+		// away) is no failure; one that ran out of time is: the source was told to retry.
+		if cerr := ctx.Err(); cerr == nil || errors.Is(cerr, context.DeadlineExceeded) {
 			p.r.ReportError(err)
 			reason := ReasonPublish
-			if errors.Is(err, ErrUnavailable) {
+			if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 				reason = ReasonUnavailable
 			}
 			p.r.metrics.errors(reason).Inc()

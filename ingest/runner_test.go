@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -214,4 +215,73 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestRunnerStatusShowsRefusals: refusals (HL7 ARs, quarantined CSV rows, 4xx) show on the
+// adapter's status with their count, their reasons and the latest one.
+func TestRunnerStatusShowsRefusals(t *testing.T) {
+	var deps ingest.Deps
+	r, err := ingest.NewRunner(func(d ingest.Deps) (ingest.Adapter, error) {
+		deps = d
+		return nopAdapter{}, nil
+	}, ingest.Deps{Name: "a", Publisher: adaptertest.NewStore(), Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(); st.LastRejection != "" || !st.LastRejectionAt.IsZero() || st.Rejected != 0 {
+		t.Errorf("before any refusal: got %+v, want none", st)
+	}
+	before := time.Now().UTC()
+	deps.CountRejected("parse")
+	deps.CountRejected("parse")
+	deps.CountRejected("row_ragged")
+	st := r.Status()
+	if st.Rejected != 3 || st.LastRejection != "row_ragged" || st.LastRejectionAt.Before(before) {
+		t.Errorf("status: got rejected %d, last %q at %v; want 3, row_ragged, after %v", st.Rejected, st.LastRejection, st.LastRejectionAt, before)
+	}
+	if got, want := fmt.Sprint(st.RejectedByReason), "map[parse:2 row_ragged:1]"; got != want {
+		t.Errorf("rejected by reason: got %s, want %s", got, want)
+	}
+	st.RejectedByReason["parse"] = 99 // a snapshot: the runner's own map is not shared
+	if got := r.Status().RejectedByReason["parse"]; got != 2 {
+		t.Errorf("after changing a snapshot: got %d, want 2", got)
+	}
+	b, _ := json.Marshal(r.Status())
+	for _, key := range []string{`"rejected":3`, `"last_rejection":"row_ragged"`, `"last_rejection_at":`, `"rejected_by_reason":{"parse":2,"row_ragged":1}`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("status JSON %s lacks %s", b, key)
+		}
+	}
+}
+
+// TestRunnerCountsPublishTimeouts: a publish that ran out of time was answered "retry later"
+// (AE, 503), so it is counted and shown, as unavailable; one abandoned because its caller was
+// cancelled is not.
+func TestRunnerCountsPublishTimeouts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	store := adaptertest.NewStore()
+	store.Hold()
+	defer store.Release()
+	var pub ingest.Publisher
+	r, err := ingest.NewRunner(func(d ingest.Deps) (ingest.Adapter, error) {
+		pub = d.Publisher
+		return nopAdapter{}, nil
+	}, ingest.Deps{Name: "a", Publisher: store, Logger: zerolog.Nop(), Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := pub.Publish(ctx, ingest.Record{ID: "x"}); err == nil {
+		t.Fatal("held publish with a deadline: got no error")
+	}
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	_, _ = pub.Publish(gone, ingest.Record{ID: "y"})
+	if got := counter(t, reg, "psgw_ingest_errors_total", map[string]string{"reason": "unavailable"}); got != 1 {
+		t.Errorf("unavailable errors: got %v, want 1 (the timeout, not the cancellation)", got)
+	}
+	if st := r.Status(); st.Errors != 1 || st.LastError == "" {
+		t.Errorf("status: got %d errors, last %q; want 1 and the timeout", st.Errors, st.LastError)
+	}
 }

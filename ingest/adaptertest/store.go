@@ -6,7 +6,7 @@
 //   - the same source record sent twice gets the same record id, so it is stored once;
 //   - the source is acknowledged only after Publish returned nil, and never when it failed;
 //   - Run returns nil promptly when its context is cancelled, even with a publish in flight,
-//     and that record is not acknowledged;
+//     and that record is not acknowledged, then or later, nor published after Run returned;
 //   - Run can be called again after it returned, and the adapter works as before.
 //
 // Store, the in-memory Publisher the suite uses, is exported for adapters' own tests.
@@ -48,6 +48,7 @@ func (s *Store) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishR
 	s.mu.Lock()
 	s.calls = append(s.calls, rec)
 	gate := s.gate
+	s.notifyLocked()
 	s.mu.Unlock()
 	select {
 	case s.entered <- rec:
@@ -71,9 +72,14 @@ func (s *Store) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishR
 	s.records = append(s.records, rec)
 	seq := uint64(len(s.records))
 	s.ids[rec.ID] = seq
+	s.notifyLocked()
+	return ingest.PublishResult{Seq: seq}, nil
+}
+
+// notifyLocked wakes every WaitRecords and WaitCalls. s.mu must be held.
+func (s *Store) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return ingest.PublishResult{Seq: seq}, nil
 }
 
 // Hold makes every Publish wait until Release (or its context ends).
@@ -104,7 +110,8 @@ func (s *Store) Fail(err error) {
 }
 
 // Entered delivers each record as Publish is called with it (up to 64 are buffered; more are
-// dropped from this channel, never from the store).
+// dropped from this channel, never from the store). Records of earlier calls stay buffered
+// until read, so to wait for one particular call use WaitCalls instead.
 func (s *Store) Entered() <-chan ingest.Record { return s.entered }
 
 // Records returns the stored records in order.
@@ -123,10 +130,21 @@ func (s *Store) Calls() []ingest.Record {
 
 // WaitRecords waits until at least n records are stored or ctx ends, and returns them.
 func (s *Store) WaitRecords(ctx context.Context, n int) ([]ingest.Record, error) {
+	return s.wait(ctx, n, func() []ingest.Record { return s.records })
+}
+
+// WaitCalls waits until Publish has been called at least n times (stored or not, held or
+// not) or ctx ends, and returns every record it was called with, in order. Call n+1 is the
+// record whose Publish is in flight after WaitCalls(ctx, n+1) returned.
+func (s *Store) WaitCalls(ctx context.Context, n int) ([]ingest.Record, error) {
+	return s.wait(ctx, n, func() []ingest.Record { return s.calls })
+}
+
+func (s *Store) wait(ctx context.Context, n int, list func() []ingest.Record) ([]ingest.Record, error) {
 	for {
 		s.mu.Lock()
-		if len(s.records) >= n {
-			out := append([]ingest.Record(nil), s.records...)
+		if l := list(); len(l) >= n {
+			out := append([]ingest.Record(nil), l...)
 			s.mu.Unlock()
 			return out, nil
 		}
@@ -135,7 +153,10 @@ func (s *Store) WaitRecords(ctx context.Context, n int) ([]ingest.Record, error)
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return s.Records(), ctx.Err()
+			s.mu.Lock()
+			out := append([]ingest.Record(nil), list()...)
+			s.mu.Unlock()
+			return out, ctx.Err()
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,19 @@ import (
 
 // Kind is this adapter's registered kind.
 const Kind = "httppush"
+
+// Reasons counted with ingest.Deps.CountRejected, and so in psgw_ingest_errors_total, one for
+// every refusal the API answers. A 503 for a publish that failed is counted by the runner
+// (unavailable, or publish); the adapter counts only the 503 it answers while stopped.
+const (
+	ReasonInvalid      = "invalid"      // 400: malformed JSON or breaking the ingest rules
+	ReasonBodyRead     = "body_read"    // 400: the body could not be read (the client broke off)
+	ReasonUnauthorized = "unauthorized" // 401: missing or wrong bearer token
+	ReasonMethod       = "method"       // 405: not a POST
+	ReasonTooLarge     = "too_large"    // 413: body over MaxBodyBytes
+	ReasonContentType  = "content_type" // 415: not application/json
+	ReasonUnavailable  = ingest.ReasonUnavailable
+)
 
 // Config is the adapter's settings.
 type Config struct {
@@ -38,11 +52,18 @@ type Config struct {
 	PublishTimeout time.Duration
 }
 
-// Adapter serves the push API on the gateway's HTTP server.
+// Adapter serves the push API on the gateway's HTTP server. Its handler may be called before
+// Run starts (it then works on what the Factory set up). Once a Run's context is cancelled,
+// publishes in flight are abandoned and answered 503, Run returns only after they returned,
+// and every request is answered 503 until Run is called again.
 type Adapter struct {
 	cfg  Config
 	deps ingest.Deps
 	log  zerolog.Logger
+
+	mu       sync.Mutex
+	runCtx   context.Context // the current or last Run's context; nil before the first Run
+	inFlight sync.WaitGroup  // publishes under way; Add only with mu held and Run not stopped
 }
 
 var _ ingest.HTTPAdapter = (*Adapter)(nil)
@@ -75,10 +96,46 @@ func New(cfg Config, deps ingest.Deps) *Adapter {
 	return &Adapter{cfg: cfg, deps: deps, log: deps.Logger}
 }
 
-// Run has nothing to open: requests arrive through Routes. It waits for ctx.
+// Run has nothing to open: requests arrive through Routes. It waits for ctx; when ctx is
+// cancelled, every publish in flight is abandoned without a 202, and Run returns once they
+// all returned.
 func (a *Adapter) Run(ctx context.Context) error {
+	a.mu.Lock()
+	a.runCtx = ctx
+	a.mu.Unlock()
 	<-ctx.Done()
+	// From here on no handler starts a publish (begin sees ctx cancelled), so waiting for the
+	// ones under way is enough. Taking mu orders a begin that was just registering one before
+	// the Wait.
+	a.mu.Lock()
+	a.mu.Unlock() //nolint:staticcheck // an empty critical section on purpose, see above
+	a.inFlight.Wait()
 	return nil
+}
+
+// begin registers a publish about to start and returns the context that ends with the current
+// Run (context.Background before the first Run). It returns ok false, registering nothing,
+// once a Run was stopped. Call end when the publish returned.
+func (a *Adapter) begin() (run context.Context, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	run = a.runCtx
+	if run == nil {
+		run = context.Background()
+	}
+	if run.Err() != nil {
+		return run, false
+	}
+	a.inFlight.Add(1)
+	return run, true
+}
+
+func (a *Adapter) end() { a.inFlight.Done() }
+
+// refuse counts a refusal by reason and answers it.
+func (a *Adapter) refuse(w http.ResponseWriter, status int, reason string, body ErrorBody) {
+	a.deps.CountRejected(reason)
+	writeJSON(w, status, body)
 }
 
 // Routes mounts POST /api/v1/incidents.
@@ -102,35 +159,36 @@ type ErrorBody struct {
 func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: "method not allowed: use POST"})
+		a.refuse(w, http.StatusMethodNotAllowed, ReasonMethod, ErrorBody{Error: "method not allowed: use POST"})
 		return
 	}
 	if len(a.cfg.Tokens) > 0 && !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="psgw"`)
-		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
+		a.refuse(w, http.StatusUnauthorized, ReasonUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, ErrorBody{Error: "Content-Type must be application/json"})
+		a.refuse(w, http.StatusUnsupportedMediaType, ReasonContentType, ErrorBody{Error: "Content-Type must be application/json"})
 		return
 	}
+	tooLarge := ErrorBody{Error: "body is larger than the limit of " + strconv.FormatInt(a.cfg.MaxBodyBytes, 10) + " bytes"}
 	if r.ContentLength > a.cfg.MaxBodyBytes {
-		writeJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "body is larger than the limit of " + strconv.FormatInt(a.cfg.MaxBodyBytes, 10) + " bytes"})
+		a.refuse(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "body is larger than the limit of " + strconv.FormatInt(a.cfg.MaxBodyBytes, 10) + " bytes"})
+			a.refuse(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "could not read the request body"})
+		a.refuse(w, http.StatusBadRequest, ReasonBodyRead, ErrorBody{Error: "could not read the request body"})
 		return
 	}
 	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
 	if len(problems) > 0 {
-		writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid incident", Problems: problems})
+		a.refuse(w, http.StatusBadRequest, ReasonInvalid, ErrorBody{Error: "invalid incident", Problems: problems})
 		return
 	}
 	key := ingest.IncidentKey(in.Source, in.LocalID)
@@ -150,15 +208,33 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		Data:       body,
 		ReceivedAt: a.deps.Now().UTC(),
 	}
+	retryAfter := strconv.Itoa(int((a.cfg.RetryAfter + time.Second - 1) / time.Second))
+	run, ok := a.begin()
+	if !ok {
+		w.Header().Set("Retry-After", retryAfter)
+		a.refuse(w, http.StatusServiceUnavailable, ReasonUnavailable, ErrorBody{Error: "the gateway is stopping; retry later"})
+		return
+	}
+	// The publish ends with the request, its timeout, or Run: a stopping adapter abandons it.
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PublishTimeout)
-	defer cancel()
+	stopCancel := context.AfterFunc(run, cancel)
 	res, err := a.deps.Publisher.Publish(ctx, rec)
+	stopCancel()
+	cancel()
+	a.end()
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away; it was told nothing, so it will resend
 		}
+		w.Header().Set("Retry-After", retryAfter)
+		if run.Err() != nil {
+			// Stopping: the record may or may not be stored. Never 202; the client resends
+			// and the record id makes the resend a duplicate if the write did land.
+			a.refuse(w, http.StatusServiceUnavailable, ReasonUnavailable, ErrorBody{Error: "the gateway is stopping; retry later"})
+			return
+		}
+		// The runner counted the failed publish (unavailable or publish).
 		a.log.Warn().Err(err).Str("source", in.Source).Str("record", rec.ID).Msg("incident not stored; answered 503")
-		w.Header().Set("Retry-After", strconv.Itoa(int((a.cfg.RetryAfter+time.Second-1)/time.Second)))
 		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "the gateway cannot store the incident durably right now; retry later"})
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ingest"
@@ -143,5 +145,77 @@ func TestFactoryIsRegistered(t *testing.T) {
 	}
 	if _, err := f(ingest.Deps{Settings: 3}); err == nil {
 		t.Error("wrong settings type: got no error")
+	}
+}
+
+// TestRefusalsAreCounted: every refusal shows in psgw_ingest_errors_total by reason, as
+// docs/api.md says, scraped from /metrics, and on the adapter's status.
+func TestRefusalsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	store := adaptertest.NewStore()
+	r, err := ingest.NewRunner(httppush.Factory, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop(), Metrics: reg,
+		Settings: httppush.Config{MaxBodyBytes: 2048, Tokens: []string{"tok-123456"}, PublishTimeout: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	r.Adapter().(ingest.HTTPAdapter).Routes(mux)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	url := srv.URL + "/api/v1/incidents"
+	auth := map[string]string{"Authorization": "Bearer tok-123456"}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, contentType, body string
+		hdr                     map[string]string
+		prepare                 func()
+		want                    int
+	}{
+		{"no token", "application/json", incident(1), nil, nil, 401},
+		{"wrong token", "application/json", incident(1), map[string]string{"Authorization": "Bearer nope"}, nil, 401},
+		{"wrong type", "text/csv", incident(1), auth, nil, 415},
+		{"too large", "application/json", strings.Repeat(" ", 3000), auth, nil, 413},
+		{"malformed", "application/json", `{`, auth, nil, 400},
+		{"invalid", "application/json", `{"source":"datix"}`, auth, nil, 400},
+		{"queue down", "application/json", incident(2), auth, func() { store.Fail(fmt.Errorf("%w: test", ingest.ErrUnavailable)) }, 503},
+		{"store too slow", "application/json", incident(3), auth, func() { store.Fail(nil); store.Hold() }, 503},
+		{"accepted", "application/json", incident(4), auth, func() { store.Release() }, 202},
+	} {
+		if tc.prepare != nil {
+			tc.prepare()
+		}
+		resp, body, err := post(ctx, url, tc.contentType, tc.body, tc.hdr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s: got %d, want %d (%s)", tc.name, resp.StatusCode, tc.want, body)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`psgw_ingest_errors_total{adapter="httppush",reason="unauthorized"} 2`,
+		`psgw_ingest_errors_total{adapter="httppush",reason="content_type"} 1`,
+		`psgw_ingest_errors_total{adapter="httppush",reason="too_large"} 1`,
+		`psgw_ingest_errors_total{adapter="httppush",reason="invalid"} 2`,
+		`psgw_ingest_errors_total{adapter="httppush",reason="unavailable"} 2`,
+		`psgw_ingest_records_total{adapter="httppush"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", metrics)
+	}
+	st := r.Status()
+	if st.Rejected != 6 || st.LastRejection != "invalid" || st.Errors != 2 {
+		t.Errorf("status: got rejected %d (last %q), errors %d; want 6 (last invalid) and 2", st.Rejected, st.LastRejection, st.Errors)
 	}
 }

@@ -194,7 +194,7 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.Ack()
 		return false
 	}
-	if e.AwaitingResolution() && h.Get(queue.HeaderReplay) == "" {
+	if e.AwaitingResolution() {
 		// An earlier POST may have created the event. Sending this revision as another POST
 		// could duplicate it, so it waits for an operator to resolve the unknown send.
 		_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {

@@ -156,6 +156,11 @@ type Raw struct {
 // Map maps one raw record and records the outcome. replay is empty for the normal path, or
 // names the operator who asked for a replay, which forces a fresh outbox message.
 func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
+	return mp.mapRecord(ctx, raw, replay, false)
+}
+
+// mapRecord is Map; resend allows a replay of an incident waiting on an unknown POST.
+func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend bool) error {
 	h := raw.Header
 	source, key, recordID := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey), h.Get(nats.MsgIdHdr)
 	if source == "" || key == "" {
@@ -227,11 +232,17 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 			}
 		}
 		if replay != "" && e.AwaitingResolution() {
+			if !resend {
+				return fmt.Errorf("%w: an earlier POST's outcome is unknown; resolve it with its national id, or resend it", forwarder.ErrNotResolvable)
+			}
 			// Resending after an unknown outcome: the national service may now hold it twice.
 			e.PossibleDuplicate, e.UnknownHash = true, ""
 		}
+		if raw.Seq != e.RawSeq {
+			// Counted once per record: a replay of the same record redacts the same strings.
+			e.Redactions += prep.Redactions
+		}
 		e.RawSeq, e.ContentHash, e.PayloadHash = raw.Seq, recordID, payloadHash
-		e.Redactions += prep.Redactions
 		e.Attempts, e.FirstAttemptAt = 0, time.Time{}
 		actor := ""
 		if replay != "" {

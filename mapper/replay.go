@@ -16,9 +16,20 @@ var ErrNoRawRecord = errors.New("raw record no longer kept")
 
 // Replay re-maps an incident from its newest stored raw record and queues it again, so that a
 // fixed code map or a resolved outage takes effect. actor names who asked; it is written to the
-// history. Replaying an incident whose POST had an unknown outcome sends it again and flags it
-// as a possible duplicate.
+// history. An incident waiting on a POST whose outcome is unknown is refused with
+// forwarder.ErrNotResolvable, decided in the same ledger write that would queue it, so that a
+// send turning unknown just before cannot be repeated by a replay: that takes Resend.
 func (mp *Mapper) Replay(ctx context.Context, ledgerKey, actor string) (*forwarder.Entry, error) {
+	return mp.replay(ctx, ledgerKey, actor, false)
+}
+
+// Resend is Replay for an incident whose POST had an unknown outcome: an operator has decided
+// to send it again, so it goes out and is flagged as a possible duplicate.
+func (mp *Mapper) Resend(ctx context.Context, ledgerKey, actor string) (*forwarder.Entry, error) {
+	return mp.replay(ctx, ledgerKey, actor, true)
+}
+
+func (mp *Mapper) replay(ctx context.Context, ledgerKey, actor string, resend bool) (*forwarder.Entry, error) {
 	e, err := mp.ledger.Get(ctx, ledgerKey)
 	if err != nil {
 		return nil, err
@@ -36,7 +47,7 @@ func (mp *Mapper) Replay(ctx context.Context, ledgerKey, actor string) (*forward
 	if actor == "" {
 		actor = "operator"
 	}
-	if err := mp.Map(ctx, Raw{Seq: m.Sequence, Header: m.Header, Data: m.Data}, actor); err != nil {
+	if err := mp.mapRecord(ctx, Raw{Seq: m.Sequence, Header: m.Header, Data: m.Data}, actor, resend); err != nil {
 		return nil, err
 	}
 	return mp.ledger.Get(ctx, ledgerKey)

@@ -16,6 +16,9 @@ import (
 
 // Replayer re-maps and re-queues an incident from its stored raw record.
 type Replayer interface {
+	// Resend replays an incident whose POST had an unknown outcome: it is sent again and
+	// flagged as a possible duplicate. Replay refuses such an incident.
+	Resend(ctx context.Context, ledgerKey, actor string) (*forwarder.Entry, error)
 	Replay(ctx context.Context, ledgerKey, actor string) (*forwarder.Entry, error)
 }
 
@@ -81,7 +84,7 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 				if cur.State != forwarder.StateUnknown && cur.State != forwarder.StateFailed && !cur.AwaitingResolution() {
 					err = fmt.Errorf("%w: it is %s; resend applies to unknown or failed incidents (use replay otherwise)", forwarder.ErrNotResolvable, cur.State)
 				} else {
-					e, err = s.Replayer.Replay(r.Context(), key, actor)
+					e, err = s.Replayer.Resend(r.Context(), key, actor)
 				}
 			}
 		default:

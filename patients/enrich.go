@@ -234,9 +234,12 @@ func incidentTime(in *fhir.Incident, now time.Time) time.Time {
 	return now
 }
 
+// dobAfter reports whether dob cannot be used for an incident at at: unreadable, or a
+// calendar date after the incident's (fhir.BornAfter, the rule the builder applies), so that
+// enrichment never supplies a birth date the incident would be quarantined for.
 func dobAfter(dob string, at time.Time) bool {
 	t, err := fhir.ParseDate(dob)
-	return err != nil || t.After(at)
+	return err != nil || fhir.BornAfter(t, at)
 }
 
 // nhsEthnicCategory reports whether v is an NHS Data Dictionary ethnic category code, the

@@ -125,18 +125,20 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	f.running.Store(true)
 	defer f.running.Store(false)
 
+	probeCtx, stopProbe := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { f.probeLoop(ctx) })
+	wg.Go(func() { f.probeLoop(probeCtx) })
 	// One incident is never sent concurrently with itself (its messages share a subject),
 	// while different incidents go in parallel; a slow incident holds up only its own.
-	queue.Dispatch(ctx, cons, queue.DispatchOptions{
+	err = queue.Dispatch(ctx, cons, queue.DispatchOptions{
 		Workers: f.cfg.Concurrency,
 		// While paused, leave the outbox alone: nothing can be sent.
 		Gate:   f.waitResumed,
 		Logger: f.log,
 	}, f.handle)
+	stopProbe()
 	wg.Wait()
-	return nil
+	return err
 }
 
 // handle takes one outbox message to a decision. It acks only after the ledger holds the

@@ -112,12 +112,11 @@ func (mp *Mapper) Run(ctx context.Context) error {
 	// Records of one incident (one subject) are mapped one at a time in the order received,
 	// while different incidents are mapped in parallel; one waiting for its enrichment holds
 	// up only itself.
-	queue.Dispatch(ctx, cons, queue.DispatchOptions{
+	return queue.Dispatch(ctx, cons, queue.DispatchOptions{
 		Workers: mp.workers,
 		MaxHeld: 256,
 		Logger:  mp.log,
 	}, mp.process)
-	return nil
 }
 
 // process maps one raw record and acknowledges it, or hands it back.

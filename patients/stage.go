@@ -188,6 +188,11 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(time.Second))
+		if err := queue.CheckConsumerGone(ctx, cons, err); err != nil {
+			// Fetching again cannot mend it; returning lets the stage be started again,
+			// which creates the consumer anew.
+			return fmt.Errorf("ADT records: %w", err)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.mu.Lock()
@@ -206,6 +211,9 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 				continue
 			}
 			s.handle(ctx, m)
+		}
+		if err := queue.CheckConsumerGone(ctx, cons, batch.Error()); err != nil {
+			return fmt.Errorf("ADT records: %w", err)
 		}
 		if !delivered && ctx.Err() == nil {
 			// Idle (or waiting to retry): a cheap request keeps Status.Pending true.

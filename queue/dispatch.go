@@ -2,9 +2,12 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -32,8 +35,10 @@ type DispatchOptions struct {
 // holding up messages of other keys: one slow or stuck incident never delays the others.
 // handle owns the message (it must ack, nak or term it); when ctx is done it is still called
 // for each message already fetched, so that it can hand the message back. Dispatch returns
-// once every fetched message has been handled.
-func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, handle func(context.Context, jetstream.Msg)) {
+// once every fetched message has been handled: nil when ctx is done, or an error when the
+// consumer is gone (deleted by an operator, or lost with its stream), which fetching again
+// cannot mend but creating it again can.
+func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, handle func(context.Context, jetstream.Msg)) error {
 	if o.Workers < 1 {
 		o.Workers = 1
 	}
@@ -61,6 +66,7 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			}
 		})
 	}
+	var gone error
 	for ctx.Err() == nil {
 		if o.Gate != nil {
 			if o.Gate(ctx); ctx.Err() != nil {
@@ -90,6 +96,10 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			d.release(n)
+			if err := CheckConsumerGone(ctx, cons, err); err != nil {
+				gone = err
+				break
+			}
 			if ctx.Err() == nil {
 				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
 				sleep(ctx, time.Second)
@@ -102,9 +112,39 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			d.add(m)
 		}
 		d.release(n - got)
+		// A consumer deleted while a fetch waits ends the batch with this error.
+		if err := CheckConsumerGone(ctx, cons, batch.Error()); err != nil {
+			gone = err
+			break
+		}
 	}
 	close(d.ready)
 	wg.Wait()
+	return gone
+}
+
+// CheckConsumerGone returns an error when the fetch error err means the consumer no longer exists.
+// A pull from a deleted consumer mostly ends in "no responders", which a JetStream that is
+// not answering at all gives too, so that case is settled by asking for the consumer.
+func CheckConsumerGone(ctx context.Context, cons jetstream.Consumer, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	if !ConsumerGone(err) && errors.Is(err, nats.ErrNoResponders) {
+		if _, infoErr := cons.Info(ctx); ConsumerGone(infoErr) {
+			err = infoErr
+		}
+	}
+	if ConsumerGone(err) {
+		return fmt.Errorf("fetching: %w", err)
+	}
+	return nil
+}
+
+// ConsumerGone reports whether err says the consumer no longer exists: fetching from it again
+// cannot work, creating it again can.
+func ConsumerGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
 }
 
 type dispatcher struct {

@@ -96,3 +96,32 @@ func TestDispatchSlowKeyHoldsUpOnlyItself(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatchReturnsWhenTheConsumerIsDeleted: fetching from a deleted consumer can never
+// work again, so Dispatch returns an error and its stage can be started afresh, creating the
+// consumer again, instead of logging the same failure for ever.
+func TestDispatchReturnsWhenTheConsumerIsDeleted(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cons, err := q.Consumer(ctx, OutboxStream, jetstream.ConsumerConfig{Durable: "gone", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Dispatch(ctx, cons, DispatchOptions{Workers: 2, Logger: zerolog.Nop()}, func(_ context.Context, m jetstream.Msg) { _ = m.Ack() })
+	}()
+	if err := q.JetStream().DeleteConsumer(ctx, OutboxStream, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !ConsumerGone(err) {
+			t.Errorf("got %v, want an error saying the consumer is gone", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Dispatch kept fetching from a deleted consumer")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 )
 
@@ -177,5 +178,37 @@ func TestAuthRefusedOnlyForWritesBurnsNothing(t *testing.T) {
 	})
 	if st := h.sim.Stats(); st.Creates != 1 {
 		t.Errorf("got %d creates, want 1", st.Creates)
+	}
+}
+
+// TestDeletedConsumersAreCreatedAgain: an operator deletes the mapper's and the forwarder's
+// durable consumers from the running gateway (nats CLI, a cluster mishap). Fetching from a
+// deleted consumer can never work again, so each stage returns, is started again by the
+// gateway, and creates its consumer anew: incidents are still delivered.
+func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
+	h := newHarness(t, nil)
+	if r := h.post(incident("CONS-1", 1, describe("CONS-1", 1))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 10*time.Second, "CONS-1 delivered", func() (bool, string) {
+		rec, _ := h.record("datix", "CONS-1")
+		return rec.State == "delivered", string(rec.State)
+	})
+	js := h.gw.Queue.JetStream()
+	ctx := t.Context()
+	for _, c := range []struct{ stream, name string }{{queue.RawStream, "mapper"}, {queue.OutboxStream, "forwarder"}} {
+		if err := js.DeleteConsumer(ctx, c.stream, c.name); err != nil {
+			t.Fatalf("deleting %s: %v", c.name, err)
+		}
+	}
+	if r := h.post(incident("CONS-2", 1, describe("CONS-2", 1))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	waitFor(t, 30*time.Second, "CONS-2 delivered through consumers created again", func() (bool, string) {
+		rec, _ := h.record("datix", "CONS-2")
+		return rec.State == "delivered", string(rec.State)
+	})
+	if st := h.sim.Stats(); st.Creates != 2 {
+		t.Errorf("got %d creates, want 2", st.Creates)
 	}
 }

@@ -252,9 +252,15 @@ func encodingProblems(data []byte) []Problem {
 				p := k
 				if path != "" {
 					p = path + "." + k
+				} else if k == "" {
+					p = "(empty key)" // so that a problem in its value still names a place
 				}
 				if why := garbled(k); why != "" {
-					ps = append(ps, Problem{Field: path, Message: "has a key that " + why})
+					if path == "" {
+						ps = append(ps, Problem{Message: "body has a key that " + why})
+					} else {
+						ps = append(ps, Problem{Field: path, Message: "has a key that " + why})
+					}
 				}
 				walk(p, v[k])
 			}

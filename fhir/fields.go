@@ -270,6 +270,9 @@ func encodingProblems(data []byte) []Problem {
 			}
 		case string:
 			if why := garbled(v); why != "" {
+				if path == "" {
+					why = "body " + why // the whole body is this one string
+				}
 				ps = append(ps, Problem{Field: path, Message: why})
 			}
 		}

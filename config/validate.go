@@ -44,8 +44,8 @@ func (c *Config) Validate() error {
 	c.validateMLLP(bad)
 	c.validatePull(bad)
 	c.validateOps(bad)
-	if c.HTTP.MaxBodyBytes < 1024 {
-		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > MaxRecordLimit {
+		bad("http.max_body_bytes", "must be 1024 to %d, got %d", MaxRecordLimit, c.HTTP.MaxBodyBytes)
 	}
 	for i, t := range c.HTTP.IngestTokens {
 		if len(t) < 16 {
@@ -168,8 +168,8 @@ func (c *Config) validateMLLP(bad func(string, string, ...any)) {
 	if !sourceName.MatchString(m.Source) {
 		bad("mllp.source", "must match [a-z0-9_-]{1,64}, got %q", m.Source)
 	}
-	if m.MaxMessageBytes < 1024 || m.MaxMessageBytes > 64<<20 {
-		bad("mllp.max_message_bytes", "must be 1024 to 67108864, got %d", m.MaxMessageBytes)
+	if m.MaxMessageBytes < 1024 || m.MaxMessageBytes > MaxRecordLimit {
+		bad("mllp.max_message_bytes", "must be 1024 to %d, got %d", MaxRecordLimit, m.MaxMessageBytes)
 	}
 	positive(bad, "mllp.read_timeout", m.ReadTimeout)
 	positive(bad, "mllp.idle_timeout", m.IdleTimeout)
@@ -244,8 +244,8 @@ func (c *Config) validatePull(bad func(string, string, ...any)) {
 		if r := []rune(d.Delimiter); len(r) != 1 || r[0] == '"' || r[0] == '\r' || r[0] == '\n' || r[0] == utf8.RuneError {
 			bad("csvdrop.delimiter", "must be one character other than a quote or line break, got %q", d.Delimiter)
 		}
-		if d.MaxRowBytes < 1024 || d.MaxRowBytes > 64<<20 {
-			bad("csvdrop.max_row_bytes", "must be 1024 to 67108864, got %d", d.MaxRowBytes)
+		if d.MaxRowBytes < 1024 || d.MaxRowBytes > MaxRecordLimit {
+			bad("csvdrop.max_row_bytes", "must be 1024 to %d, got %d", MaxRecordLimit, d.MaxRowBytes)
 		}
 		if d.MaxFileBytes < 1024 {
 			bad("csvdrop.max_file_bytes", "must be at least 1024, got %d", d.MaxFileBytes)
@@ -277,4 +277,23 @@ func (c *Config) validatePull(bad func(string, string, ...any)) {
 		positive(bad, "sqlpoll.poll_interval", q.PollInterval)
 		positive(bad, "sqlpoll.query_timeout", q.QueryTimeout)
 	}
+}
+
+// MaxRecordLimit bounds every per-record size limit (http.max_body_bytes,
+// mllp.max_message_bytes, csvdrop.max_row_bytes): a record and the resource mapped from it
+// must fit in one NATS message, and NATS refuses payloads over 64 MiB.
+const MaxRecordLimit = 16 << 20
+
+// MaxRecordBytes is the largest source record any configured adapter accepts: the queue must
+// be able to store at least that much in one message, or a record the adapter accepted would
+// be refused by the store as if it were merely unavailable, and retried for ever.
+func (c *Config) MaxRecordBytes() int64 {
+	n := c.HTTP.MaxBodyBytes
+	if c.MLLP.Addr != "" {
+		n = max(n, int64(c.MLLP.MaxMessageBytes))
+	}
+	if c.CSVDrop.Dir != "" {
+		n = max(n, int64(c.CSVDrop.MaxRowBytes))
+	}
+	return n
 }

@@ -186,6 +186,11 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		}
 		prep = mp.builder.Prepare(in)
 		problems = prep.Problems
+		if limit := mp.q.MaxPayload() - 64<<10; len(problems) == 0 && int64(len(prep.Payload)) > limit {
+			// Publishing it would fail every time; say so instead of retrying for ever.
+			problems = []fhir.Problem{{Message: fmt.Sprintf("the mapped resource is %d bytes, more than the %d the queue takes in one message; shorten the incident's free text", len(prep.Payload), limit)}}
+			prep.Payload = nil
+		}
 	}
 	payloadHash := ""
 	if len(problems) == 0 {

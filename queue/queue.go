@@ -58,6 +58,10 @@ type Options struct {
 	Listen     bool
 	ListenHost string
 	ListenPort int
+	// MaxPayload is the largest message the queue must take, headers included: the embedded
+	// server is configured for it, and an external one that takes less is refused at Open.
+	// 0 keeps the server's default (1 MiB).
+	MaxPayload int64
 	Logger     zerolog.Logger
 }
 
@@ -93,6 +97,11 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("connecting to nats: %w", err)
 	}
+	if o.MaxPayload > 0 && q.nc.MaxPayload() < o.MaxPayload {
+		q.Close()
+		return nil, fmt.Errorf("the NATS server takes messages of at most %d bytes (max_payload), but psgw must store records of up to %d: raise the server's max_payload, or lower http.max_body_bytes, mllp.max_message_bytes and csvdrop.max_row_bytes",
+			q.nc.MaxPayload(), o.MaxPayload)
+	}
 	q.js, err = jetstream.New(q.nc)
 	if err != nil {
 		q.Close()
@@ -122,6 +131,7 @@ func (q *Queue) startEmbedded() error {
 		SyncAlways:         q.opts.SyncAlways,
 		SyncInterval:       q.opts.SyncInterval,
 		NoSigs:             true,
+		MaxPayload:         int32(q.opts.MaxPayload),
 		DontListen:         !q.opts.Listen,
 		Host:               q.opts.ListenHost,
 		Port:               q.opts.ListenPort,
@@ -209,6 +219,9 @@ func (q *Queue) ensure(ctx context.Context) error {
 	q.ledger = kv
 	return nil
 }
+
+// MaxPayload is the largest message the server takes, headers included.
+func (q *Queue) MaxPayload() int64 { return q.nc.MaxPayload() }
 
 // JetStream returns the JetStream handle for parts that build their own consumers.
 func (q *Queue) JetStream() jetstream.JetStream { return q.js }

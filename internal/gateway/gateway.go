@@ -95,12 +95,21 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.received = newReceivedCounter(g.Registry)
 
 	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
+	// Every record an adapter accepts must fit in one message with its headers, or the store
+	// would refuse it as if it were only unavailable and the source would retry for ever.
+	// The embedded server is given room for the mapped resource too (it can be larger than
+	// its record); an external cluster must take at least the record itself.
+	maxPayload := cfg.MaxRecordBytes() + 64<<10
+	if cfg.Queue.NATSURL == "" {
+		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+64<<10)
+	}
 	g.Queue, err = queue.Open(ctx, queue.Options{
 		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
 		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
 		RawMaxBytes: cfg.Queue.RawMaxBytes, RawMaxAge: cfg.Queue.RawMaxAge, OutboxMaxBytes: cfg.Queue.OutboxMaxBytes,
 		DuplicateWindow: cfg.Queue.DuplicateWindow, SyncAlways: cfg.Queue.Sync == "always", SyncInterval: syncEvery,
-		Logger: g.log.With().Str("component", "queue").Logger(),
+		MaxPayload: maxPayload,
+		Logger:     g.log.With().Str("component", "queue").Logger(),
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -211,4 +212,26 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 	if st := h.sim.Stats(); st.Creates != 2 {
 		t.Errorf("got %d creates, want 2", st.Creates)
 	}
+}
+
+// TestBodyAtTheLimitIsStored: a body of exactly http.max_body_bytes (1 MiB by default) is
+// accepted by the ingest API, so the queue must take it too: NATS's own default limit of
+// 1 MiB per message, headers included, would refuse it as if storage were merely down (503),
+// and the source would retry for ever.
+func TestBodyAtTheLimitIsStored(t *testing.T) {
+	h := newHarness(t, nil)
+	in := incident("BIG-1", 1, describe("BIG-1", 1))
+	in["padding"] = ""
+	b, _ := json.Marshal(in)
+	in["padding"] = strings.Repeat("x", int(h.cfg.HTTP.MaxBodyBytes)-len(b))
+	if b, _ = json.Marshal(in); int64(len(b)) != h.cfg.HTTP.MaxBodyBytes {
+		t.Fatalf("built a body of %d bytes, want %d", len(b), h.cfg.HTTP.MaxBodyBytes)
+	}
+	if r := h.post(in); r.Status != 202 {
+		t.Fatalf("a body of exactly the limit: got %d, want 202", r.Status)
+	}
+	waitFor(t, 10*time.Second, "BIG-1 delivered", func() (bool, string) {
+		rec, _ := h.record("datix", "BIG-1")
+		return rec.State == "delivered", string(rec.State) + " " + rec.LastError
+	})
 }

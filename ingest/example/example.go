@@ -133,9 +133,18 @@ func (a *Adapter) Run(ctx context.Context) error {
 	return ingest.ServeConns(ctx, ln, a.cfg.MaxConnections, a.deps, a.serveConn)
 }
 
-// serveConn answers every line of one connection, in order.
+// serveConn answers every line of one connection, in order. It tells ServeConns when the
+// connection is busy (a line has started) and when idle again (the line was answered): at
+// MaxConnections, the connection idle the longest makes room for a new one.
 func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
-	sc := bufio.NewScanner(conn)
+	in := &busyOnRead{ctx: ctx, r: conn}
+	sc := bufio.NewScanner(in)
+	var consumed int64 // bytes the scanner has handed out as lines, with their line breaks
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		advance, token, err := bufio.ScanLines(data, atEOF)
+		consumed += int64(advance)
+		return advance, token, err
+	})
 	sc.Buffer(make([]byte, 0, min(4096, a.cfg.MaxLineBytes)), a.cfg.MaxLineBytes)
 	w := bufio.NewWriter(conn)
 	reply := func(format string, args ...any) bool {
@@ -159,7 +168,26 @@ func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 		if !reply("%s", a.handle(ctx, line)) {
 			return
 		}
+		if in.read == consumed {
+			ingest.ConnIdle(ctx) // answered, and nothing of the next line has arrived
+		}
 	}
+}
+
+// busyOnRead marks the connection busy whenever bytes arrive, and counts them.
+type busyOnRead struct {
+	ctx  context.Context
+	r    net.Conn
+	read int64
+}
+
+func (b *busyOnRead) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.read += int64(n)
+		ingest.ConnBusy(b.ctx)
+	}
+	return n, err
 }
 
 // handle turns one line into a record, publishes it and returns the answer for the source.

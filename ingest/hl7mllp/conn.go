@@ -15,7 +15,8 @@ import (
 
 // Reasons counted with ingest.Deps.CountRejected, and so in psgw_ingest_errors_total.
 const (
-	ReasonParse        = "parse"          // not HL7: no MSH, bad delimiters, binary, bad text encoding
+	ReasonParse        = "parse"          // not HL7: no MSH, bad delimiters, binary
+	ReasonCharset      = "charset"        // a byte not valid in the declared (or default) character set
 	ReasonLineEndings  = "line_endings"   // segments separated by LF instead of CR
 	ReasonUnsupported  = "unsupported"    // a message type or trigger event psgw does not handle
 	ReasonInvalid      = "invalid"        // an ADT breaking a field rule (no PID, bad NHS number)
@@ -23,6 +24,7 @@ const (
 	ReasonStartInFrame = "start_in_frame" // a start byte inside a frame
 	ReasonBadTrailer   = "bad_trailer"    // an end byte not followed by CR
 	ReasonJunk         = "junk"           // bytes outside any frame (no ACK: there is no message)
+	ReasonNoMessage    = "no_message"     // a new connection sent nothing within FirstMessageTimeout
 	ReasonIdleTimeout  = "idle_timeout"   // no message started within IdleTimeout
 	ReasonReadTimeout  = "read_timeout"   // a message not finished within ReadTimeout
 	ReasonCutShort     = "cut_short"      // the connection closed inside a frame
@@ -31,11 +33,13 @@ const (
 // serveConn answers every frame of one connection, in order, until the peer goes away, a
 // timeout passes or ctx is cancelled.
 func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
-	dr := &deadlineReader{conn: conn, idle: a.cfg.IdleTimeout, read: a.cfg.ReadTimeout}
+	dr := &deadlineReader{ctx: ctx, conn: conn, first: a.cfg.FirstMessageTimeout, idle: a.cfg.IdleTimeout,
+		read: a.cfg.ReadTimeout, grace: a.cfg.TrailerGrace}
 	fr := hl7.NewFrameReader(dr, a.cfg.MaxMessageBytes)
+	fr.AwaitTrailer = dr.awaitTrailer
 	log := a.deps.Logger.With().Str("peer", conn.RemoteAddr().String()).Logger()
 	for {
-		dr.arm()
+		dr.arm(fr.Pending())
 		frame, err := fr.ReadFrame()
 		var ack []byte
 		switch {
@@ -61,8 +65,11 @@ func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 			switch {
 			case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
 				reason := ReasonIdleTimeout
-				if dr.inFrame {
+				switch {
+				case dr.inFrame:
 					reason = ReasonReadTimeout
+				case !dr.started:
+					reason = ReasonNoMessage
 				}
 				a.deps.CountRejected(reason)
 				log.Info().Str("reason", reason).Msg("closing connection")
@@ -85,6 +92,10 @@ func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 // before the store answered (then the sender must hear nothing).
 func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
 	now := a.deps.Now()
+	if err := hl7.CheckEncoding(frame, a.cfg.DefaultCharset); err != nil {
+		// The reason names the character set and the byte's position, never its value.
+		return a.refuseRaw(frame, ReasonCharset, err.Error())
+	}
 	msg, err := hl7.Parse(frame)
 	if err != nil {
 		return a.refuseRaw(frame, ReasonParse, err.Error())
@@ -138,25 +149,69 @@ func (a *Adapter) refuseRaw(frame []byte, reason, text string) []byte {
 	return hl7.BuildACKRaw(hl7.SalvageControlID(frame), hl7.AckReject, text, a.deps.Now())
 }
 
-// deadlineReader applies the idle timeout until a message starts and the read timeout from
-// then on, so a peer that sends nothing and a peer that sends one byte a minute are both cut
-// off. arm is called before each frame.
+// deadlineReader applies the first-message timeout until a new connection's first byte, the
+// idle timeout until each later message starts, and the read timeout from then on, so a peer
+// that connects and sends nothing, one that goes quiet and one that sends a byte a minute are
+// all cut off. It also tells ServeConns when the connection is idle (and may be closed to make
+// room for a new one) and when it is busy. arm is called before each frame.
 type deadlineReader struct {
-	conn       net.Conn
-	idle, read time.Duration
-	inFrame    bool
+	ctx                      context.Context
+	conn                     net.Conn
+	first, idle, read, grace time.Duration
+	started, inFrame         bool
+	frameDeadline            time.Time
 }
 
-func (d *deadlineReader) arm() {
+// arm starts the wait for the next frame. pending says that bytes of it are already buffered
+// (a sender that sent its next message before reading the ACK): then it has started.
+func (d *deadlineReader) arm(pending bool) {
 	d.inFrame = false
-	_ = d.conn.SetReadDeadline(time.Now().Add(d.idle))
+	if pending {
+		d.begin()
+		return
+	}
+	wait := d.idle
+	if !d.started {
+		wait = d.first
+	}
+	_ = d.conn.SetReadDeadline(time.Now().Add(wait))
+	ingest.ConnIdle(d.ctx)
+	if testHookState != nil {
+		testHookState(d.conn.RemoteAddr(), false)
+	}
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	n, err := d.conn.Read(p)
 	if n > 0 && !d.inFrame {
-		d.inFrame = true
-		_ = d.conn.SetReadDeadline(time.Now().Add(d.read))
+		d.begin()
 	}
 	return n, err
+}
+
+// begin notes that a message has started: the read timeout applies, and the connection is
+// busy, so it is not closed to make room for another.
+func (d *deadlineReader) begin() {
+	ingest.ConnBusy(d.ctx)
+	d.inFrame, d.started = true, true
+	d.frameDeadline = time.Now().Add(d.read)
+	_ = d.conn.SetReadDeadline(d.frameDeadline)
+	if testHookState != nil {
+		testHookState(d.conn.RemoteAddr(), true)
+	}
+}
+
+// testHookState, when set (by tests, before the listener starts), is called each time a
+// connection is marked busy or idle.
+var testHookState func(peer net.Addr, busy bool)
+
+// awaitTrailer is the FrameReader's AwaitTrailer: it gives the CR after an end byte the grace
+// period (within the frame's read deadline), then restores that deadline.
+func (d *deadlineReader) awaitTrailer() func() {
+	at := time.Now().Add(d.grace)
+	if !d.frameDeadline.IsZero() && d.frameDeadline.Before(at) {
+		at = d.frameDeadline
+	}
+	_ = d.conn.SetReadDeadline(at)
+	return func() { _ = d.conn.SetReadDeadline(d.frameDeadline) }
 }

@@ -6,7 +6,12 @@
 //   - AA only after Publish returned nil, i.e. after the JetStream PubAck;
 //   - AE when the record could not be stored now (the sender resends later);
 //   - AR, with the reason in MSA-3 and ERR, for anything that cannot be parsed or is not
-//     supported; nothing is published.
+//     supported, including a byte that is not valid in the message's character set (MSH-18,
+//     or Config.DefaultCharset when it is empty: ASCII unless configured); nothing is
+//     published.
+//
+// A new connection must send within FirstMessageTimeout. At MaxConnections a new connection
+// takes the place of the one idle the longest, never one mid-message.
 //
 // The demographics store is not kept here: the patients package consumes the raw ADT records.
 // The parser, framing and ACK builder live in the hl7 subpackage.
@@ -41,14 +46,29 @@ type Config struct {
 	// ReadTimeout bounds how long a sender may take over one message once it started sending
 	// it. Default 30s.
 	ReadTimeout time.Duration
-	// IdleTimeout closes a connection on which no message starts for this long. Default 10m.
+	// IdleTimeout closes a connection on which no message starts for this long after the
+	// previous one was answered. Default 10m.
 	IdleTimeout time.Duration
-	// MaxConnections caps open connections; more are closed at once. 0: no limit.
+	// FirstMessageTimeout closes a new connection whose first byte has not arrived within
+	// it, so that peers that connect and send nothing hold no connection for long. Default
+	// 30s (mllp.first_message_timeout).
+	FirstMessageTimeout time.Duration
+	// MaxConnections caps open connections (0: no limit). At the cap, a new connection takes
+	// the place of the one idle the longest (never one mid-message); only when none is idle is
+	// the new one closed at once.
 	MaxConnections int
 	// TLS, when set, makes the listener speak TLS. The gateway loads the certificate.
 	TLS *tls.Config
 	// PublishTimeout bounds the wait for durable storage before answering AE. Default 5s.
 	PublishTimeout time.Duration
+	// DefaultCharset is the character set of a message whose MSH-18 is empty: hl7.CharsetASCII
+	// (the default, as HL7 v2 says), hl7.CharsetLatin1 (for EPRs that send ISO 8859-1 without
+	// declaring it) or hl7.CharsetUTF8 (mllp.default_charset). A message with a byte that is
+	// not valid in its declared, or this default, character set gets AR.
+	DefaultCharset string
+	// TrailerGrace is how long the listener waits for the CR after a frame's end byte before
+	// it takes the frame as ended without it (and answers AR). Default 1s.
+	TrailerGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +83,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.FirstMessageTimeout <= 0 {
+		c.FirstMessageTimeout = 30 * time.Second
+	}
+	if c.DefaultCharset == "" {
+		c.DefaultCharset = hl7.CharsetASCII
+	}
+	if c.TrailerGrace <= 0 {
+		c.TrailerGrace = time.Second
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 5 * time.Second
@@ -92,6 +121,10 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	}
 	if cfg.Addr == "" {
 		return nil, errors.New("hl7mllp adapter: Addr is required")
+	}
+	if _, ok := hl7.NormalizeCharset(cfg.DefaultCharset); cfg.DefaultCharset != "" && !ok {
+		return nil, fmt.Errorf("hl7mllp adapter: DefaultCharset %q is not one of %s, %s, %s",
+			cfg.DefaultCharset, hl7.CharsetASCII, hl7.CharsetLatin1, hl7.CharsetUTF8)
 	}
 	return New(cfg, deps), nil
 }

@@ -239,8 +239,9 @@ func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
 		{"truncated MSH", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A0"), hl7mllp.ReasonUnsupported, "", "unsupported"},
 		{"binary junk in a frame", frame("\x00\x01\x02\xff\xfe binary \x7f\x10"), hl7mllp.ReasonParse, "", "no MSH"},
 		{"binary after MSH", frame(goodMsg("BIN1") + "ZZZ|\x00\x01\x02\r"), hl7mllp.ReasonParse, "BIN1", "binary"},
-		{"invalid UTF-8 declared UTF-8", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|U1|P|2.5|||||GBR|UNICODE UTF-8\rPID|1||9434765919^^^NHS^NH||\xff\xfe\xc3\r"), hl7mllp.ReasonParse, "U1", "UTF-8"},
-		{"Latin-1 text declared UTF-8", frame(latin1), hl7mllp.ReasonParse, "L1", "UTF-8"},
+		{"invalid UTF-8 declared UTF-8", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|U1|P|2.5|||||GBR|UNICODE UTF-8\rPID|1||9434765919^^^NHS^NH||\xff\xfe\xc3\r"), hl7mllp.ReasonCharset, "U1", "UTF-8"},
+		{"Latin-1 text declared UTF-8", frame(latin1), hl7mllp.ReasonCharset, "L1", "UTF-8"},
+		{"Latin-1 text undeclared", frame(strings.Replace(latin1, "|GBR|UNICODE UTF-8", "|GBR|", 1)), hl7mllp.ReasonCharset, "L1", "MSH-18 is empty"},
 		{"start byte inside a message", []byte("\x0b" + goodMsg("SB1")[:60] + "\x0b" + goodMsg("SB2")[:10]), hl7mllp.ReasonStartInFrame, "", "start byte"},
 		{"LF line endings", frame(strings.ReplaceAll(goodMsg("LF1"), "\r", "\n")), hl7mllp.ReasonLineEndings, "LF1", "carriage return"},
 		{"CRLF line endings", frame(strings.ReplaceAll(goodMsg("LF2"), "\r", "\r\n")), hl7mllp.ReasonLineEndings, "LF2", "carriage return"},
@@ -308,6 +309,125 @@ func TestLatin1DeclaredAsSuchIsAccepted(t *testing.T) {
 	}
 }
 
+// TestUndeclaredCharset: a message with an empty MSH-18 is read in the listener's default
+// character set. HL7 v2 says ASCII, so by default 8-bit text gets AR with the reason; a
+// listener configured for an EPR that sends ISO 8859-1 without declaring it takes it.
+func TestUndeclaredCharset(t *testing.T) {
+	msg := "MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|%s|P|2.4\rEVN||20250310090000+0000\rPID|1||9434765919^^^NHS^NH||CL\xc9MENT^ANA||19650412|F\r"
+	for _, tc := range []struct {
+		name, charset, code, text string
+	}{
+		{"default is ASCII", "", "AR", "byte 121 is not ASCII (MSH-18 is empty"},
+		{"configured 8859/1", hl7.CharsetLatin1, "AA", ""},
+		{"configured UTF-8", "UTF-8", "AR", "not valid UTF-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, hl7mllp.Config{DefaultCharset: tc.charset})
+			c := r.dial()
+			ack, err := c.Send([]byte(fmt.Sprintf(msg, "CS1")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ack.Code != tc.code || ack.Control != "CS1" || !strings.Contains(ack.Text, tc.text) {
+				t.Errorf("got %s for %q (%q), want %s with %q", ack.Code, ack.Control, ack.Text, tc.code, tc.text)
+			}
+			if want := map[string]int{"AA": 0, "AR": 1}[tc.code]; r.rejects.get(hl7mllp.ReasonCharset) != want {
+				t.Errorf("charset refusals: got %d, want %d", r.rejects.get(hl7mllp.ReasonCharset), want)
+			}
+			if strings.Contains(ack.Raw, "CL") || strings.Contains(ack.Raw, "9434765919") {
+				t.Errorf("the ACK quotes the message: %q", ack.Raw)
+			}
+		})
+	}
+	if _, err := hl7mllp.Factory(ingest.Deps{Settings: hl7mllp.Config{Addr: "127.0.0.1:0", DefaultCharset: "EBCDIC"}}); err == nil {
+		t.Error("an unknown DefaultCharset: got no error from the Factory")
+	}
+}
+
+// TestEndByteWithoutCRIsAnsweredAfterTheGrace: a frame whose end byte is not followed by CR
+// is answered (AR) once the trailer grace period has passed, not after the read timeout; the
+// connection then goes on, a late CR being white space.
+func TestEndByteWithoutCRIsAnsweredAfterTheGrace(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{TrailerGrace: 100 * time.Millisecond, ReadTimeout: time.Minute})
+	c := r.dial()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // far below the read timeout
+	ack, err := c.SendRaw([]byte("\x0b" + goodMsg("NOCR") + "\x1c"))
+	if err != nil {
+		t.Fatalf("no ACK for a frame without its final CR: %v", err)
+	}
+	if ack.Code != "AR" || ack.Control != "NOCR" || !strings.Contains(ack.Text, "carriage return") {
+		t.Errorf("got %s for %q (%q), want AR for NOCR naming the missing carriage return", ack.Code, ack.Control, ack.Text)
+	}
+	if got := r.rejects.get(hl7mllp.ReasonBadTrailer); got != 1 {
+		t.Errorf("bad_trailer: got %d, want 1", got)
+	}
+	ack, err = c.SendRaw(append([]byte("\r"), frame(goodMsg("NEXT"))...))
+	if err != nil || ack.Code != "AA" || ack.Control != "NEXT" {
+		t.Errorf("next message after a late CR: got %+v, %v, want AA for NEXT", ack, err)
+	}
+	if got := r.rejects.get(hl7mllp.ReasonJunk); got != 0 {
+		t.Errorf("junk: got %d, want 0 (the late CR is white space)", got)
+	}
+}
+
+// TestStrayStartBytesGetNoACK: a burst of start bytes is junk, counted and skipped, not one AR
+// per byte; the message after it gets its AA as the first answer on the connection.
+func TestStrayStartBytesGetNoACK(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{})
+	c := r.dial()
+	ack, err := c.SendRaw(append([]byte(strings.Repeat("\x0b", 230)), frame(goodMsg("AFTER"))...))
+	if err != nil || ack.Code != "AA" || ack.Control != "AFTER" {
+		t.Fatalf("first answer after 230 stray start bytes: got %+v, %v, want AA for AFTER", ack, err)
+	}
+	// Stray start bytes in a later write, on their own, get nothing either.
+	if _, err := c.Conn.Write([]byte(strings.Repeat("\x0b", 50))); err != nil {
+		t.Fatal(err)
+	}
+	ack, err = c.Send([]byte(goodMsg("AFTER2")))
+	if err != nil || ack.Code != "AA" || ack.Control != "AFTER2" {
+		t.Fatalf("after a second burst: got %+v, %v, want AA for AFTER2", ack, err)
+	}
+	if n := r.rejects.get(hl7mllp.ReasonStartInFrame); n != 0 {
+		t.Errorf("start_in_frame: got %d, want 0 (no message was cut short)", n)
+	}
+	if n := r.rejects.get(hl7mllp.ReasonJunk); n < 1 || n > 4 {
+		t.Errorf("junk: got %d, want 1 to 4 (one per burst as the reads cut it)", n)
+	}
+}
+
+// TestRefusalsShowOnTheAdapterStatus: an AR shows on the runner's status, with its reason.
+func TestRefusalsShowOnTheAdapterStatus(t *testing.T) {
+	store := adaptertest.NewStore()
+	runner, err := ingest.NewRunner(hl7mllp.Factory, ingest.Deps{Name: "hl7mllp", Publisher: store, Logger: zerolog.Nop(),
+		Settings: hl7mllp.Config{Addr: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	addr, err := runner.Adapter().(*hl7mllp.Adapter).Addr(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mllptest.Dial(wctx, addr.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ack, err := c.Send([]byte(strings.Replace(goodMsg("ST1"), "ADT^A08^ADT_A01", "ORU^R01", 1)))
+	if err != nil || ack.Code != "AR" {
+		t.Fatalf("got %+v, %v, want AR", ack, err)
+	}
+	st := runner.Status()
+	if st.Rejected != 1 || st.LastRejection != hl7mllp.ReasonUnsupported || st.LastRejectionAt.IsZero() || st.RejectedByReason[hl7mllp.ReasonUnsupported] != 1 {
+		t.Errorf("status: got rejected %d, last %q at %v, by reason %v; want 1, unsupported", st.Rejected, st.LastRejection, st.LastRejectionAt, st.RejectedByReason)
+	}
+}
+
 func TestJunkOutsideFramesIsCountedAndSkipped(t *testing.T) {
 	r := newRig(t, hl7mllp.Config{})
 	c := r.dial()
@@ -340,8 +460,12 @@ func waitClosed(t *testing.T, c net.Conn, within time.Duration) {
 }
 
 func TestSilentAndSlowPeersAreCutOffWithoutBlockingOthers(t *testing.T) {
-	r := newRig(t, hl7mllp.Config{IdleTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
+	r := newRig(t, hl7mllp.Config{FirstMessageTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
 	silent := r.dial()
+	quiet := r.dial()
+	if ack, err := quiet.Send([]byte(goodMsg("QUIET"))); err != nil || ack.Code != "AA" {
+		t.Fatalf("quiet sender's one message: got %+v, %v, want AA", ack, err)
+	}
 	slow := r.dial()
 	if _, err := slow.Conn.Write([]byte("\x0b" + goodMsg("SLOW")[:20])); err != nil {
 		t.Fatal(err)
@@ -356,37 +480,170 @@ func TestSilentAndSlowPeersAreCutOffWithoutBlockingOthers(t *testing.T) {
 		}
 	}
 	waitClosed(t, silent.Conn, 5*time.Second)
+	waitClosed(t, quiet.Conn, 5*time.Second)
 	waitClosed(t, slow.Conn, 5*time.Second)
-	if r.rejects.get(hl7mllp.ReasonIdleTimeout) < 1 || r.rejects.get(hl7mllp.ReasonReadTimeout) != 1 {
-		t.Errorf("timeouts counted: idle %d read %d, want idle ≥ 1 and read 1",
-			r.rejects.get(hl7mllp.ReasonIdleTimeout), r.rejects.get(hl7mllp.ReasonReadTimeout))
+	if r.rejects.get(hl7mllp.ReasonNoMessage) != 1 || r.rejects.get(hl7mllp.ReasonIdleTimeout) < 1 || r.rejects.get(hl7mllp.ReasonReadTimeout) != 1 {
+		t.Errorf("timeouts counted: no message %d, idle %d, read %d, want 1, ≥ 1 and 1",
+			r.rejects.get(hl7mllp.ReasonNoMessage), r.rejects.get(hl7mllp.ReasonIdleTimeout), r.rejects.get(hl7mllp.ReasonReadTimeout))
 	}
 }
 
-func TestMaxConnections(t *testing.T) {
-	r := newRig(t, hl7mllp.Config{MaxConnections: 2})
-	a, b := r.dial(), r.dial()
-	for _, c := range []*mllptest.Client{a, b} {
-		if ack, err := c.Send([]byte(goodMsg("MC"))); err != nil || ack.Code != "AA" {
-			t.Fatalf("within the limit: got %+v, %v, want AA", ack, err)
-		}
+// TestFirstMessageTimeout: a connection that sends nothing is closed after the short
+// first-message timeout, while one that has sent a message is held to the idle timeout.
+func TestFirstMessageTimeout(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{FirstMessageTimeout: 200 * time.Millisecond, IdleTimeout: time.Minute})
+	talker := r.dial()
+	if ack, err := talker.Send([]byte(goodMsg("T1"))); err != nil || ack.Code != "AA" {
+		t.Fatalf("first message: got %+v, %v, want AA", ack, err)
 	}
-	extra := r.dial()
-	waitClosed(t, extra.Conn, 5*time.Second)
+	silent := r.dial()
+	waitClosed(t, silent.Conn, 5*time.Second)
+	if got := r.rejects.get(hl7mllp.ReasonNoMessage); got != 1 {
+		t.Errorf("no_message: got %d, want 1", got)
+	}
+	// The talker, idle for longer than the first-message timeout by now, is still served.
+	if ack, err := talker.Send([]byte(goodMsg("T2"))); err != nil || ack.Code != "AA" {
+		t.Errorf("after a pause longer than the first-message timeout: got %+v, %v, want AA", ack, err)
+	}
+}
+
+// TestSilentPeersCannotLockOutTheEPR is the incident: 100 sockets connect to a listener capped
+// at 64 connections and send nothing; the real EPR still connects and gets its AA, because a
+// new connection takes the place of the one idle the longest.
+func TestSilentPeersCannotLockOutTheEPR(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{MaxConnections: 64})
+	var silent []net.Conn
+	for range 100 {
+		var d net.Dialer
+		c, err := d.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+		t.Cleanup(func() { c.Close() })
+	}
+	// The first 36 were closed to make room for the last 36. Waiting on the newest of
+	// them also lets the listener reach the last accept before the EPR dials.
+	for _, c := range silent[:36] {
+		waitClosed(t, c, 10*time.Second)
+	}
+	epr := r.dial()
+	ack, err := epr.Send([]byte(goodMsg("EPR1")))
+	if err != nil || ack.Code != "AA" {
+		t.Fatalf("the EPR after 100 silent sockets: got %+v, %v, want AA", ack, err)
+	}
+	if got := r.rejects.get("too_many_connections"); got != 0 {
+		t.Errorf("too_many_connections: got %d, want 0 (silent connections make room)", got)
+	}
+	if got := r.rejects.get(ingest.ReasonEvictedIdle); got != 37 {
+		t.Errorf("evicted_idle: got %d, want 37", got)
+	}
+}
+
+// TestMaxConnections: at the cap, the connection idle the longest makes room; a connection
+// in the middle of a message never does; when every connection is busy, the new one is
+// closed at once.
+func TestMaxConnections(t *testing.T) {
+	states := watchStates(t)
+	r := newRig(t, hl7mllp.Config{MaxConnections: 2})
+	a := r.dial()
+	if ack, err := a.Send([]byte(goodMsg("MC-A"))); err != nil || ack.Code != "AA" {
+		t.Fatalf("within the limit: got %+v, %v, want AA", ack, err)
+	}
+	states.wait(t, a, false, 2) // waiting for its next message: idle
+	// b is mid-message: older than c below, but busy.
+	b := r.dial()
+	if _, err := b.Conn.Write([]byte("\x0b" + goodMsg("MC-B")[:30])); err != nil {
+		t.Fatal(err)
+	}
+	states.wait(t, b, true, 1)
+	c := r.dial()
+	waitClosed(t, a.Conn, 5*time.Second) // a was idle: it made room for c
+	if ack, err := c.Send([]byte(goodMsg("MC-C"))); err != nil || ack.Code != "AA" {
+		t.Fatalf("the connection that took a's place: got %+v, %v, want AA", ack, err)
+	}
+	states.wait(t, c, false, 2)
+	// c is idle now, b still busy: d takes c's place, and b finishes its message.
+	d := r.dial()
+	waitClosed(t, c.Conn, 5*time.Second)
+	if _, err := b.Conn.Write([]byte(goodMsg("MC-B")[30:] + "\x1c\r")); err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := b.ReadAck(); err != nil || ack.Code != "AA" || ack.Control != "MC-B" {
+		t.Fatalf("the busy connection's message: got %+v, %v, want AA for MC-B", ack, err)
+	}
+	// Both busy (d mid-message, b mid-message): a new connection is refused at once.
+	if _, err := d.Conn.Write([]byte("\x0b" + goodMsg("MC-D")[:30])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Conn.Write([]byte("\x0b" + goodMsg("MC-E")[:30])); err != nil {
+		t.Fatal(err)
+	}
+	states.wait(t, d, true, 1)
+	states.wait(t, b, true, 2)
+	e := r.dial()
+	waitClosed(t, e.Conn, 5*time.Second)
 	if got := r.rejects.get("too_many_connections"); got != 1 {
 		t.Errorf("too_many_connections: got %d, want 1", got)
 	}
-	a.Close()
-	// A freed slot is taken again (the close is noticed asynchronously, so retry briefly).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c := r.dial()
-		ack, err := c.Send([]byte(goodMsg("MC2")))
-		if err == nil && ack.Code == "AA" {
-			break
+	if got := r.rejects.get(ingest.ReasonEvictedIdle); got != 2 {
+		t.Errorf("evicted_idle: got %d, want 2", got)
+	}
+	// The busy ones were left alone.
+	if _, err := d.Conn.Write([]byte(goodMsg("MC-D")[30:] + "\x1c\r")); err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := d.ReadAck(); err != nil || ack.Code != "AA" || ack.Control != "MC-D" {
+		t.Fatalf("busy connection d: got %+v, %v, want AA for MC-D", ack, err)
+	}
+}
+
+// stateWatch counts, per client, how often the listener marked its connection busy (a
+// message started) and idle (waiting for the next one).
+type stateWatch struct {
+	mu         sync.Mutex
+	busy, idle map[string]int
+	ch         chan struct{}
+}
+
+// watchStates installs the state hook; call it before newRig.
+func watchStates(t *testing.T) *stateWatch {
+	w := &stateWatch{busy: map[string]int{}, idle: map[string]int{}, ch: make(chan struct{}, 1)}
+	t.Cleanup(hl7mllp.SetStateHook(func(peer net.Addr, busy bool) {
+		w.mu.Lock()
+		if busy {
+			w.busy[peer.String()]++
+		} else {
+			w.idle[peer.String()]++
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a freed connection slot was not reused: %v", err)
+		w.mu.Unlock()
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}))
+	return w
+}
+
+// wait waits until the listener has marked c busy (or idle) n times in all.
+func (w *stateWatch) wait(t *testing.T, c *mllptest.Client, busy bool, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		w.mu.Lock()
+		m := w.idle
+		if busy {
+			m = w.busy
+		}
+		got := m[c.Conn.LocalAddr().String()]
+		w.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-w.ch:
+		case <-deadline:
+			t.Fatalf("the listener did not mark %s busy=%v %d times", c.Conn.LocalAddr(), busy, n)
 		}
 	}
 }

@@ -32,6 +32,15 @@ type FrameReader struct {
 	// changed between calls to ReadFrame.
 	MaxSize int
 
+	// AwaitTrailer, when set, is called when an end byte has arrived and
+	// the byte after it has not, just before the reader waits for it; the
+	// function it returns is called when the wait is over. A listener uses
+	// it to shorten the read deadline to a grace period: when the wait then
+	// times out, the frame is taken as ended and ReadFrame returns
+	// ErrBadTrailer, so a sender that omits the final CR is answered after
+	// the grace period instead of hanging until its read timeout.
+	AwaitTrailer func() (done func())
+
 	r   *bufio.Reader
 	buf []byte
 	// quiet is set after a bad trailer: the bytes up to the next start byte belong to that
@@ -114,16 +123,46 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 			if tooLarge {
 				return buf, ErrTooLarge
 			}
+			if isSpace(buf) {
+				// Nothing but a stray start byte (and perhaps white space): no
+				// message was cut short, so there is nothing to answer.
+				return nil, ErrJunk
+			}
 			return buf, ErrStartInFrame
 		}
 		return fr.endFrame(buf, tooLarge)
 	}
 }
 
+// Pending reports whether bytes other than white space are buffered: the next
+// frame (or junk) has already arrived, and ReadFrame will not need to wait for it.
+func (fr *FrameReader) Pending() bool {
+	b, _ := fr.r.Peek(fr.r.Buffered())
+	return !isSpace(b)
+}
+
 // endFrame consumes the end byte and checks the carriage return after it.
 func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
 	_, _ = fr.r.Discard(1)
-	next, err := fr.r.Peek(1)
+	var next []byte
+	var err error
+	if fr.r.Buffered() == 0 && fr.AwaitTrailer != nil {
+		done := fr.AwaitTrailer()
+		next, err = fr.r.Peek(1)
+		done()
+		if err != nil && isTimeout(err) {
+			// Nothing followed the end byte within the grace period: the frame is
+			// over, without its CR. Whatever still comes before the next start
+			// byte belongs to it (a late CR is whitespace anyway).
+			fr.quiet = true
+			if tooLarge {
+				return buf, ErrTooLarge
+			}
+			return buf, ErrBadTrailer
+		}
+	} else {
+		next, err = fr.r.Peek(1)
+	}
 	if err != nil {
 		return nil, unexpected(err)
 	}
@@ -146,7 +185,10 @@ func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
 }
 
 // skipToStart discards bytes up to, not including, the next start byte. It
-// reports whether anything other than whitespace was discarded.
+// reports whether anything other than whitespace was discarded. A run of
+// start bytes counts as junk but for its last one, which begins the frame,
+// so that a flood of stray start bytes is one piece of junk, not one empty
+// frame (and one AR) per byte.
 func (fr *FrameReader) skipToStart() (junk bool, err error) {
 	for {
 		chunk, err := fr.peek()
@@ -158,10 +200,16 @@ func (fr *FrameReader) skipToStart() (junk bool, err error) {
 			i = len(chunk)
 		}
 		junk = junk || !isSpace(chunk[:i])
-		_, _ = fr.r.Discard(i)
 		if i < len(chunk) {
+			j := i
+			for j+1 < len(chunk) && chunk[j+1] == StartByte {
+				j++
+			}
+			junk = junk || j > i
+			_, _ = fr.r.Discard(j)
 			return junk, nil
 		}
+		_, _ = fr.r.Discard(i)
 	}
 }
 
@@ -215,6 +263,12 @@ func isSpace(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// isTimeout reports whether err is a deadline passing, as net.Error reports it.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 func unexpected(err error) error {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -249,5 +250,82 @@ func TestBadTrailerDoesNotWaitForTheNextFrame(t *testing.T) {
 	msg, err := fr.ReadFrame()
 	if err != nil || string(msg) != "B" {
 		t.Fatalf("next frame: got %q, %v; want \"B\" with no junk reported", msg, err)
+	}
+}
+
+// TestStrayStartBytesGetNoFrame: a flood of start bytes is junk, not one empty frame per
+// byte, so a listener does not answer each with an AR (an amplifier for whoever sends them).
+func TestStrayStartBytesGetNoFrame(t *testing.T) {
+	in := strings.Repeat("\x0b", 230) + "MSH|A\x1c\r" + "\x0b \x0b" + "MSH|B\x1c\r" + strings.Repeat("\x0b", 50)
+	for _, rd := range []struct {
+		name     string
+		r        io.Reader
+		maxJunks int
+	}{
+		{"whole", strings.NewReader(in), 3},
+		{"byte by byte", iotest.OneByteReader(strings.NewReader(in)), len(in)},
+	} {
+		t.Run(rd.name, func(t *testing.T) {
+			fr := NewFrameReader(rd.r, 0)
+			var frames []string
+			junks := 0
+			for calls := 0; calls <= len(in)+1; calls++ {
+				b, err := fr.ReadFrame()
+				switch {
+				case errors.Is(err, ErrJunk):
+					junks++
+					continue
+				case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+					if got, want := strings.Join(frames, ","), "MSH|A,MSH|B"; got != want {
+						t.Errorf("frames: got %q, want %q", got, want)
+					}
+					if junks > rd.maxJunks {
+						t.Errorf("junk reports: got %d, want at most %d", junks, rd.maxJunks)
+					}
+					return
+				case err != nil:
+					t.Fatalf("got %q, %v; want only the two messages and junk (no frame to answer)", b, err)
+				}
+				frames = append(frames, string(b))
+			}
+			t.Fatal("reader does not make progress")
+		})
+	}
+}
+
+// TestAwaitTrailer: an end byte with nothing after it ends the frame once the grace period
+// that AwaitTrailer sets has passed, instead of waiting for the read timeout; a CR that
+// arrives later is whitespace, and the next frame reads normally.
+func TestAwaitTrailer(t *testing.T) {
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+	fr := NewFrameReader(server, 0)
+	var awaited int
+	fr.AwaitTrailer = func() func() {
+		awaited++
+		_ = server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		return func() { _ = server.SetReadDeadline(time.Time{}) }
+	}
+	go func() {
+		_, _ = client.Write([]byte("\x0bMSH|A\x1c"))
+	}()
+	start := time.Now()
+	b, err := fr.ReadFrame()
+	if string(b) != "MSH|A" || !errors.Is(err, ErrBadTrailer) {
+		t.Fatalf("end byte and then nothing: got %q, %v; want MSH|A, ErrBadTrailer", b, err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the frame ended after %s, want about the grace period", waited)
+	}
+	if awaited != 1 {
+		t.Errorf("AwaitTrailer called %d times, want 1", awaited)
+	}
+	go func() {
+		_, _ = client.Write([]byte("\r\x0bMSH|B\x1c\r"))
+	}()
+	b, err = fr.ReadFrame()
+	if string(b) != "MSH|B" || err != nil {
+		t.Fatalf("after a late CR: got %q, %v; want MSH|B", b, err)
 	}
 }

@@ -20,7 +20,10 @@ import (
 //     legacy EPR encoding, unless MSH-18 declares UTF-8: then the sender is
 //     broken and the message is refused. Valid UTF-8 is taken as UTF-8 even
 //     when MSH-18 says 8859/1, because senders often misdeclare it and real
-//     Latin-1 text is almost never valid UTF-8.
+//     Latin-1 text is almost never valid UTF-8. Parse is lenient about
+//     undeclared 8-bit text so that it can read any message once stored; a
+//     listener checks a new message's bytes against its character set with
+//     CheckEncoding first.
 //   - Control bytes other than tab, CR and LF mean binary data, not HL7, and
 //     are refused.
 //   - Segment ids must be three characters, A-Z then A-Z or 0-9. Exactly one

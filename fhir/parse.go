@@ -103,6 +103,13 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	}
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
+	// A lower-case "t" or "z" is valid RFC 3339 but not valid FHIR: send the upper-case form.
+	if len(in.OccurredAt) > len(time.DateOnly) {
+		in.OccurredAt = strings.ToUpper(in.OccurredAt)
+	}
+	if len(in.ReportedAt) > len(time.DateOnly) {
+		in.ReportedAt = strings.ToUpper(in.ReportedAt)
+	}
 	probs = append(probs, withoutTypeFollowUps(in.Validate(opt), probs[:typeErrs])...)
 	return &in, dedupe(probs)
 }
@@ -288,7 +295,9 @@ func ParseDateOrTime(s string) (time.Time, error) {
 	if len(s) == len(time.DateOnly) {
 		return ParseDate(s)
 	}
-	return time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 allows a lower-case "t" and "z" (§5.6), which Go's layout does not; they are
+	// the only letters a date-time holds, so upper-casing the whole string is safe.
+	return time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 }
 
 // FutureTolerance is how far past the gateway's clock occurred_at, reported_at and

@@ -183,3 +183,39 @@ func TestParseIncidentNHSNumber(t *testing.T) {
 		})
 	}
 }
+
+func TestParseDateOrTimeForms(t *testing.T) {
+	for in, want := range map[string]string{
+		"2025-03-14":                    "2025-03-14T00:00:00Z",
+		"2025-03-14T09:30:00Z":          "2025-03-14T09:30:00Z",
+		"2025-03-14t09:30:00z":          "2025-03-14T09:30:00Z", // RFC 3339 §5.6 allows lower case
+		"2025-03-14T09:30:00.25+01:00":  "2025-03-14T08:30:00.25Z",
+		"2025-03-14t09:30:00.123-05:00": "2025-03-14T14:30:00.123Z",
+	} {
+		got, err := ParseDateOrTime(in)
+		if err != nil || got.UTC().Format(time.RFC3339Nano) != want {
+			t.Errorf("ParseDateOrTime(%q) = %v, %v; want %s", in, got.UTC().Format(time.RFC3339Nano), err, want)
+		}
+	}
+	for _, in := range []string{"2025-03-14 09:30:00Z", "2025-03-14T09:30", "14/03/2025", "2025-3-14", "2025-03-14X09:30:00Z"} {
+		if _, err := ParseDateOrTime(in); err == nil {
+			t.Errorf("ParseDateOrTime(%q): got no error", in)
+		}
+	}
+}
+
+// TestLowerCaseDateTimeIsSentUpperCase: the incident takes RFC 3339's lower-case form, but
+// FHIR's dateTime does not, so the payload carries the upper-case one.
+func TestLowerCaseDateTimeIsSentUpperCase(t *testing.T) {
+	in, probs := ParseIncident([]byte(`{"source":"datix","local_id":"A1","event_type":"incident","occurred_at":"2025-03-14t09:30:00z","description":"x"}`), ParseOptions{Now: goldenNow})
+	if len(probs) > 0 {
+		t.Fatalf("got problems %v", probs)
+	}
+	p := (&Builder{Version: 5}).Prepare(in)
+	if len(p.Problems) > 0 {
+		t.Fatalf("got problems %v", p.Problems)
+	}
+	if !strings.Contains(string(p.Payload), `"date":"2025-03-14T09:30:00Z"`) {
+		t.Errorf("payload date: want 2025-03-14T09:30:00Z in %s", p.Payload)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -192,7 +193,13 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		at, _ := time.Parse(time.RFC3339Nano, m.Header.Get(queue.HeaderReceived))
-		writeJSON(w, http.StatusOK, Record{Source: source, LocalID: localID, State: forwarder.StateReceived,
+		// With no ledger entry yet this is the incident's first record: its own revision, or
+		// 1 when the source sends none (the mapper numbers those from 1).
+		revision, err := strconv.Atoi(m.Header.Get(queue.HeaderRevision))
+		if err != nil || revision < 1 {
+			revision = 1
+		}
+		writeJSON(w, http.StatusOK, Record{Source: source, LocalID: localID, Revision: revision, State: forwarder.StateReceived,
 			History:    []forwarder.HistoryEntry{{At: at, State: forwarder.StateReceived, Detail: "stored; waiting to be mapped"}},
 			ReceivedAt: at})
 	case errors.Is(err, jetstream.ErrMsgNotFound):

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 )
@@ -233,5 +235,49 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 	waitFor(t, 10*time.Second, "BIG-1 delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "BIG-1")
 		return rec.State == "delivered", string(rec.State) + " " + rec.LastError
+	})
+}
+
+// TestReceivedRecordShowsItsRevision: between the 202 and the mapping, the delivery record is
+// read from the raw stream; it must still say which revision was accepted.
+func TestReceivedRecordShowsItsRevision(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stop()
+	release := make(chan struct{})
+	hook := func(name string, run func(context.Context) error) func(context.Context) error {
+		if name != "mapper" {
+			return run
+		}
+		return func(ctx context.Context) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil
+			}
+			return run(ctx)
+		}
+	}
+	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), StageHook: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gw, h.base = gw, "http://"+gw.HTTPAddr()
+	if r := h.post(incident("RCV-1", 3, describe("RCV-1", 3))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	if r := h.post(incident("RCV-2", 0, describe("RCV-2", 0))); r.Status != 202 {
+		t.Fatalf("got %d", r.Status)
+	}
+	for id, want := range map[string]int{"RCV-1": 3, "RCV-2": 1} {
+		rec, code := h.record("datix", id)
+		if code != 200 || rec.State != "received" || rec.Revision != want {
+			t.Errorf("%s before mapping: got %d %s r%d, want 200 received r%d", id, code, rec.State, rec.Revision, want)
+		}
+	}
+	close(release)
+	waitFor(t, 20*time.Second, "both delivered once mapping runs", func() (bool, string) {
+		a, _ := h.record("datix", "RCV-1")
+		b, _ := h.record("datix", "RCV-2")
+		return a.State == "delivered" && b.State == "delivered", string(a.State) + " " + string(b.State)
 	})
 }

@@ -47,3 +47,17 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 		t.Errorf("requests: got %q, want %q", paths, want)
 	}
 }
+
+func TestListsProfile(t *testing.T) {
+	cs := []byte(`{"resourceType":"CapabilityStatement","rest":[{"resource":[
+		{"type":"Patient","profile":"x/adverse-event-patient-6"},
+		{"type":"AdverseEvent","profile":"x/patient-safety-adverse-event-5","supportedProfile":["x/patient-safety-adverse-event-6"]}]}]}`)
+	for v, want := range map[int]bool{5: true, 6: true, 7: false} {
+		if got := listsProfile(cs, v); got != want {
+			t.Errorf("version %d: got %v, want %v", v, got, want)
+		}
+	}
+	if listsProfile([]byte(`not json`), 5) {
+		t.Error("garbage lists a profile")
+	}
+}

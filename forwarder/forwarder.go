@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Metrics receives the forwarder's instruments; nil creates unregistered ones.
 	Metrics *Metrics
+	// TaxonomyVersion is the version the payloads follow; at start the national service's
+	// CapabilityStatement is checked for it.
+	TaxonomyVersion int
 }
 
 // Forwarder consumes the outbox. Run it once; Status may be called at any time.
@@ -124,6 +128,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	defer stopAdvisories()
 	f.running.Store(true)
 	defer f.running.Store(false)
+	f.checkAtStart(ctx)
 
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -507,6 +512,54 @@ func (f *Forwarder) ackWait() time.Duration { return 3*f.cfg.Timeout + 30*time.S
 
 // heartbeat is how often a message waiting in memory tells JetStream it is still in hand.
 func (f *Forwarder) heartbeat() time.Duration { return f.ackWait() / 4 }
+
+// checkAtStart asks for the national service's CapabilityStatement before the first send, so
+// that a refused key pauses delivery (and fails readiness) at once rather than at the first
+// incident, and a service that does not list the configured taxonomy version is reported.
+// Anything else (no answer, a 5xx) is left to the sends themselves.
+func (f *Forwarder) checkAtStart(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, min(f.cfg.Timeout, 10*time.Second))
+	r := f.client.Probe(pctx)
+	cancel()
+	switch out := Classify(r, false); {
+	case out.Class == ClassAuth:
+		f.pause(out.Detail)
+	case r.Status >= 200 && r.Status < 300 && f.cfg.TaxonomyVersion > 0 && !listsProfile(r.Body, f.cfg.TaxonomyVersion):
+		f.log.Warn().Int("taxonomy_version", f.cfg.TaxonomyVersion).
+			Msg("the national service's CapabilityStatement lists no AdverseEvent profile for the configured taxonomy version; it may refuse every event (check national.taxonomy_version)")
+	}
+}
+
+// listsProfile reports whether a CapabilityStatement names an AdverseEvent profile of the
+// given taxonomy version (its URL ends in "-<version>").
+func listsProfile(body []byte, version int) bool {
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type             string   `json:"type"`
+				Profile          string   `json:"profile"`
+				SupportedProfile []string `json:"supportedProfile"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	if json.Unmarshal(body, &cs) != nil {
+		return false
+	}
+	suffix := "-" + strconv.Itoa(version)
+	for _, rest := range cs.Rest {
+		for _, res := range rest.Resource {
+			if res.Type != "AdverseEvent" {
+				continue
+			}
+			for _, p := range append([]string{res.Profile}, res.SupportedProfile...) {
+				if strings.HasSuffix(p, suffix) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 // probeLoop checks a paused forwarder's key on a timer and resumes delivery once it works.
 func (f *Forwarder) probeLoop(ctx context.Context) {

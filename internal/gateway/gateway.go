@@ -137,6 +137,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		BackoffInitial: cfg.National.BackoffInitial, BackoffMax: cfg.National.BackoffMax,
 		Timeout: cfg.National.Timeout, OnAmbiguousPost: cfg.National.OnAmbiguousPost,
 		ProbeInterval: cfg.National.AuthProbeInterval, Metrics: forwarder.NewMetrics(g.Registry),
+		TaxonomyVersion: cfg.National.TaxonomyVersion,
 	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
 
 	enricher, err := g.startEPR(runCtx, cfg)

@@ -281,3 +281,29 @@ func TestReceivedRecordShowsItsRevision(t *testing.T) {
 		return a.State == "delivered" && b.State == "delivered", string(a.State) + " " + string(b.State)
 	})
 }
+
+// TestRefusedKeyFailsReadinessAtStart: a gateway started with a key the national service
+// refuses is not ready, before any incident has been sent; once the service takes the key,
+// readiness comes back by itself.
+func TestRefusedKeyFailsReadinessAtStart(t *testing.T) {
+	const wrong = "a-key-the-national-service-refuses"
+	h := newHarness(t, func(c *config.Config) {
+		c.National.SubscriptionKey = wrong
+		c.National.AuthProbeInterval = 50 * time.Millisecond
+	})
+	readyz := func() int {
+		resp, err := http.Get(h.base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, 15*time.Second, "not ready with a refused key, nothing sent", func() (bool, string) {
+		return readyz() == 503, fmt.Sprint(readyz())
+	})
+	h.sim.SetKeys(wrong)
+	waitFor(t, 15*time.Second, "ready once the key is taken", func() (bool, string) {
+		return readyz() == 200, fmt.Sprint(readyz())
+	})
+}

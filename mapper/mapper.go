@@ -102,7 +102,9 @@ func (mp *Mapper) Run(ctx context.Context) error {
 		Description:   "maps raw incidents to LFPSE resources",
 		FilterSubject: queue.RawSubject(ingest.KindIncident, "*", "*"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		// A record being mapped when the gateway was killed shows as received until it comes
+		// back after AckWait; mapping takes at most the enrichment wait and two writes.
+		AckWait:       15 * time.Second,
 		MaxDeliver:    -1,
 		MaxAckPending: 1000,
 	})

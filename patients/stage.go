@@ -166,8 +166,12 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		Description:   "applies ADT records to the demographics store",
 		FilterSubject: queue.RawSubject(ingest.KindADT, "*", "*"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    -1,
+		// Short, because applying one record is a few key-value writes, and because a record
+		// that was being applied when the gateway was killed comes back only after AckWait:
+		// until then incidents that name its patient wait for it (mllp.enrich_wait, 5s), so
+		// it must come back sooner than that. Applying it twice is harmless.
+		AckWait:    3 * time.Second,
+		MaxDeliver: -1,
 		// One at a time: updates to a patient must be applied in the order they were sent.
 		MaxAckPending: 1,
 	})

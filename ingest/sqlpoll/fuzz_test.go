@@ -31,7 +31,7 @@ func FuzzCursor(f *testing.F) {
 		`{"values":[{"type":"int","value":"99999999999999999999"},{"type":"int","value":"-0x10"},{"type":"time","value":"yesterday"}]}`,
 		`{"values":[{"type":"time","value":"0001-01-01T00:00:00Z"},{"type":"time","value":"9999-12-31T23:59:59.999999999-23:59"}]}`,
 		`{"values":[{"type":"uuid","value":"5f0c"},{"type":"","value":""},{}]}`,
-		`{"values":[]}`, `{"values":null}`, `{}`, `{"values":[null]}`, `{"values":[{"type":"text","value":"a\u0000\ud800"}]}`,
+		`{"values":[]}`, `{"values":null}`, `{}`, `{"values":[null]}`, `{"values":[{"type":"null","value":""},{"type":"text","value":"DX-1"}]}`, `{"values":[{"type":"text","value":"a\u0000\ud800"}]}`,
 	} {
 		f.Add([]byte(s), uint8(2))
 	}
@@ -63,7 +63,9 @@ func FuzzCursor(f *testing.F) {
 			case []byte:
 				ok = cur.Values[i].Type == "bytes"
 			case string:
-				ok = !strings.Contains(" time int float bytes ", " "+cur.Values[i].Type+" ")
+				ok = !strings.Contains(" time int float bytes null ", " "+cur.Values[i].Type+" ")
+			case nil:
+				ok = cur.Values[i].Type == cursorNull
 			}
 			if !ok {
 				t.Fatalf("argument %d: got %T for a %q cursor value", i, a, cur.Values[i].Type)

@@ -34,6 +34,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
 	"github.com/psgw/psgw/fhir"
@@ -183,9 +184,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 // cursorValue is one cursor column's value, typed so that it goes back to the driver as the
 // same SQL type.
 type cursorValue struct {
-	Type  string `json:"type"` // time, int, float, text, bytes
+	Type  string `json:"type"` // time, int, float, text, bytes, null
 	Value string `json:"value"`
 }
+
+// cursorNull is the type of a cursor value that was SQL NULL. It goes back as NULL, never as
+// an empty string, which a typed parameter would refuse on every poll.
+const cursorNull = "null"
 
 type cursor struct {
 	Values []cursorValue `json:"values"`
@@ -199,6 +204,8 @@ func (c cursor) args(n int) []any {
 		}
 		v := c.Values[i]
 		switch v.Type {
+		case cursorNull:
+			out[i] = nil
 		case "time":
 			t, _ := time.Parse(time.RFC3339Nano, v.Value)
 			out[i] = t
@@ -231,7 +238,7 @@ func toCursorValue(v any) cursorValue {
 	case []byte:
 		return cursorValue{"bytes", hex.EncodeToString(x)}
 	case nil:
-		return cursorValue{"text", ""}
+		return cursorValue{cursorNull, ""}
 	default:
 		return cursorValue{"text", fmt.Sprint(x)}
 	}
@@ -264,7 +271,8 @@ func (a *Adapter) pollOnce(ctx context.Context, db *sql.DB) (int, error) {
 	if _, ok := cols["local_id"]; !ok {
 		return 0, errors.New("the query returns no local_id column (name one local_id, or map it in sources.NAME.csv_columns)")
 	}
-	for _, r := range rows {
+	next, nulls := -1, 0
+	for i, r := range rows {
 		rec := a.record(header, cols, r)
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
 		_, err := a.deps.Publisher.Publish(pctx, rec)
@@ -272,8 +280,26 @@ func (a *Adapter) pollOnce(ctx context.Context, db *sql.DB) (int, error) {
 		if err != nil {
 			return 0, &publishError{fmt.Errorf("storing row %s: %w", rec.ID, err)}
 		}
+		if r.cursor.hasNull() {
+			nulls++
+		} else {
+			next = i
+		}
 	}
-	last, _ := json.Marshal(rows[len(rows)-1].cursor)
+	if nulls > 0 {
+		// Stored, but a NULL cannot be a position to resume from: the cursor moves to the
+		// last row with a whole cursor, and the query decides whether the others come back.
+		a.deps.Logger.Warn().Int("rows", nulls).Strs("cursor_columns", a.cfg.CursorColumns).
+			Msg("rows with a NULL cursor value were stored but cannot move the cursor; exclude or COALESCE NULLs in the query")
+	}
+	if next < 0 {
+		if len(rows) >= a.cfg.BatchSize {
+			return 0, fmt.Errorf("every row of a full batch has a NULL in a cursor column (%s), so the cursor cannot move past them: "+
+				"exclude NULL cursor values in sqlpoll.query or COALESCE them", strings.Join(a.cfg.CursorColumns, ", "))
+		}
+		return len(rows), nil
+	}
+	last, _ := json.Marshal(rows[next].cursor)
 	if err := a.deps.State.Put(ctx, a.cfg.StateKey, last); err != nil {
 		return 0, fmt.Errorf("saving cursor: %w", err)
 	}
@@ -286,12 +312,12 @@ func (a *Adapter) query(ctx context.Context, db *sql.DB, cur cursor) ([]string, 
 	args := append(cur.args(len(a.cfg.CursorColumns)), a.cfg.BatchSize)
 	rs, err := db.QueryContext(qctx, a.cfg.Query, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("running query: %w", err)
+		return nil, nil, dbError("running query", err)
 	}
 	defer rs.Close()
 	header, err := rs.Columns()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading columns: %w", err)
+		return nil, nil, dbError("reading columns", err)
 	}
 	types, _ := rs.ColumnTypes()
 	cursorAt := make([]int, len(a.cfg.CursorColumns))
@@ -314,7 +340,7 @@ func (a *Adapter) query(ctx context.Context, db *sql.DB, cur cursor) ([]string, 
 	}
 	for rs.Next() {
 		if err := rs.Scan(ptrs...); err != nil {
-			return nil, nil, fmt.Errorf("reading row: %w", err)
+			return nil, nil, dbError("reading row", err)
 		}
 		r := row{cells: make([]string, len(header))}
 		for i, v := range vals {
@@ -330,9 +356,48 @@ func (a *Adapter) query(ctx context.Context, db *sql.DB, cur cursor) ([]string, 
 		out = append(out, r)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, nil, fmt.Errorf("reading rows: %w", err)
+		return nil, nil, dbError("reading rows", err)
 	}
 	return header, out, nil
+}
+
+// dbError wraps a database error for the adapter's status and logs. PostgreSQL's message text
+// may quote a value from a row ("invalid input syntax for type integer: ..."), so for a
+// server error only its SQLSTATE and a message known to hold no data are kept: the server's
+// own text for the classes whose messages name only the query's objects, the connection or
+// the server (08, 28, 3D, 42, 53, 57, 58), a generic description of the class otherwise.
+func dbError(what string, err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		var se interface{ SQLState() string }
+		if errors.As(err, &se) { // another driver's server error: its text is unknown
+			return fmt.Errorf("%s: %s (SQLSTATE %s)", what, sqlStateClass(se.SQLState()), se.SQLState())
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	msg := sqlStateClass(pe.Code)
+	switch pe.Code[:min(2, len(pe.Code))] {
+	case "08", "28", "3D", "42", "53", "57", "58":
+		msg = pe.Message
+	}
+	return fmt.Errorf("%s: %s (SQLSTATE %s)", what, msg, pe.Code)
+}
+
+// sqlStateClass describes a SQLSTATE's class in words holding no data.
+func sqlStateClass(code string) string {
+	classes := map[string]string{
+		"08": "connection exception", "0A": "feature not supported", "21": "cardinality violation",
+		"22": "data exception: a value in a row could not be converted, compared or computed",
+		"23": "integrity constraint violation", "25": "invalid transaction state", "28": "invalid authorization",
+		"3D": "invalid database name", "40": "transaction rollback", "42": "syntax error or access rule violation",
+		"53": "insufficient resources", "54": "program limit exceeded", "55": "object not in prerequisite state",
+		"57": "operator intervention", "58": "system error", "P0": "error raised by a PL/pgSQL function",
+		"XX": "internal error",
+	}
+	if c, ok := classes[code[:min(2, len(code))]]; ok {
+		return c
+	}
+	return "database error"
 }
 
 // cellText renders a value as the text a CSV cell would hold.
@@ -381,6 +446,11 @@ func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.
 	if len(problems) == 0 {
 		in, ps := fhir.ParseIncident(data, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
 		if len(ps) == 0 {
+			if p := ingest.LocalIDProblem(in.LocalID); p != "" {
+				// The id column holds text, not an id (a wrong mapping, a shifted view): it
+				// would be shown on the status page, so the row is quarantined by cursor.
+				return a.rejectAs("", r, data, fmt.Sprintf("column %q (local_id) does not hold an incident id: %s", cols["local_id"], p))
+			}
 			key := ingest.IncidentKey(in.Source, in.LocalID)
 			sum := sha256.Sum256(data)
 			return ingest.Record{
@@ -393,37 +463,39 @@ func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.
 		}
 		problems = ps
 	}
-	a.deps.CountRejected(ReasonRowInvalid)
 	parts := make([]string, len(problems))
 	for i, p := range problems {
 		parts[i] = p.String()
 	}
-	where := "row at cursor " + r.cursor.String()
 	localID := ""
 	for i, h := range header {
-		if h == cols["local_id"] {
+		if h == cols["local_id"] && i < len(r.cells) {
 			localID = strings.TrimSpace(r.cells[i])
 		}
 	}
-	if !usableLocalID(localID) {
-		localID = lookupSafe("cursor "+r.cursor.String(), fhir.MaxLocalID)
+	if ingest.LocalIDProblem(localID) != "" {
+		localID = ""
 	}
-	reason := where + ": " + strings.Join(parts, "; ")
+	return a.rejectAs(localID, r, data, strings.Join(parts, "; "))
+}
+
+// rejectAs builds the rejected record of a row: the mapper quarantines it with the reason
+// "row at cursor V: why". Its local id is localID when not empty (an id cell that looks like
+// an id), else "cursor V"; V shows only cursor values that hold no text other than an id.
+func (a *Adapter) rejectAs(localID string, r row, data []byte, why string) ingest.Record {
+	a.deps.CountRejected(ReasonRowInvalid)
+	where := "row at cursor " + r.cursor.safeString()
+	if localID == "" {
+		localID = lookupSafe("cursor "+r.cursor.safeString(), fhir.MaxLocalID)
+	}
+	reason := where + ": " + why
 	key := ingest.IncidentKey(a.cfg.Source, localID)
-	sum := sha256.Sum256(append(data, reason...))
+	sum := sha256.Sum256(append(append([]byte(nil), data...), reason...))
 	return ingest.Record{
 		Kind: ingest.KindIncident, Source: a.cfg.Source, LocalID: localID, Key: key,
 		ID:   ingest.IncidentRecordID(a.cfg.Source, key, 0, "x"+hex.EncodeToString(sum[:12])),
-		Data: data, ReceivedAt: now, Reason: reason,
+		Data: data, ReceivedAt: a.deps.Now().UTC(), Reason: reason,
 	}
-}
-
-// usableLocalID reports whether id can name a rejected row: the operations API looks
-// incidents up by local id, and the id travels in a message header, where a line break or
-// other control character would not survive.
-func usableLocalID(id string) bool {
-	return strings.TrimSpace(id) != "" && len(id) <= fhir.MaxLocalID && utf8.ValidString(id) &&
-		!strings.ContainsFunc(id, isControl)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
@@ -444,13 +516,34 @@ func lookupSafe(s string, n int) string {
 	return s
 }
 
-// String renders the cursor for reasons and logs: its values, comma-separated.
-func (c cursor) String() string {
+// safeString renders the cursor for reasons, local ids and logs: its values, comma-separated.
+// Times and numbers are shown as they are, NULL as NULL, and a text or bytes value only when it
+// looks like an id (ingest.LocalIDProblem); any other is shown as "#" and a hash of it, so
+// that no free text from a row (a description used as a cursor column) reaches the status page.
+func (c cursor) safeString() string {
 	parts := make([]string, len(c.Values))
 	for i, v := range c.Values {
-		parts[i] = v.Value
+		switch {
+		case v.Type == cursorNull:
+			parts[i] = "NULL"
+		case v.Type == "time" || v.Type == "int" || v.Type == "float" || ingest.LocalIDProblem(v.Value) == "":
+			parts[i] = v.Value
+		default:
+			sum := sha256.Sum256([]byte(v.Value))
+			parts[i] = "#" + hex.EncodeToString(sum[:6])
+		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// hasNull reports whether a cursor value is NULL: such a row cannot be resumed from.
+func (c cursor) hasNull() bool {
+	for _, v := range c.Values {
+		if v.Type == cursorNull {
+			return true
+		}
+	}
+	return false
 }
 
 // publishError is a row that could not be stored: retried in Run, not a reason to reconnect.

@@ -272,3 +272,121 @@ func TestQuarantinedRow(t *testing.T) {
 		}
 	}
 }
+
+// TestRowIDsNeverCarryCellText: a row's local id is its id cell only when that looks like an
+// id; otherwise the row is quarantined by cursor, and no text from the row reaches its local
+// id, key, record id or reason, not even through a cursor column.
+func TestRowIDsNeverCarryCellText(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	table := newTable(t, pg, db)
+	const prose = "Mrs Jane Doe (NHS 9434765919) found on floor"
+	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative, kind) VALUES
+		('DX-1', now(), 'Fall', 'incident'),
+		($1, now() + interval '1 second', 'Fall', 'incident'),
+		('9434765919', now() + interval '2 seconds', 'Fall', 'incident'),
+		($2, now() + interval '3 seconds', 'Fall', 'gossip')`, prose, prose+" again")
+	store := adaptertest.NewStore()
+	startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, false),
+		CursorColumns: []string{"updated_at", "local_id"}, PollInterval: 5 * time.Millisecond}, store, adaptertest.NewState())
+	recs := waitRecords(t, store, 4)
+	quarantined := 0
+	for _, r := range recs {
+		for _, leak := range []string{"Jane", "Doe", "9434765919", "floor"} {
+			for what, v := range map[string]string{"local id": r.LocalID, "key": r.Key, "id": r.ID, "reason": r.Reason} {
+				if strings.Contains(v, leak) {
+					t.Errorf("record %s: patient text %q in its %s %q", r.ID, leak, what, v)
+				}
+			}
+		}
+		switch {
+		case r.LocalID == "DX-1":
+			if r.Reason != "" {
+				t.Errorf("DX-1: quarantined with %q, want stored", r.Reason)
+			}
+		case strings.HasPrefix(r.LocalID, "cursor "):
+			quarantined++
+			if !strings.HasPrefix(r.Reason, "row at cursor ") {
+				t.Errorf("%s: reason %q does not name the row", r.LocalID, r.Reason)
+			}
+		default:
+			t.Errorf("record with local id %q, want DX-1 or a cursor", r.LocalID)
+		}
+	}
+	if quarantined != 3 {
+		t.Errorf("quarantined rows: got %d, want 3", quarantined)
+	}
+}
+
+// TestNullCursorValue: a row whose cursor column is NULL is stored, but the cursor is not moved
+// to it (NULL would go back as an empty string, which the query's typed parameter refuses
+// on every poll); polling goes on. A full batch with nothing but NULL cursors is an error
+// that says what to change.
+func TestNullCursorValue(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	nullable := func() (table, query string) {
+		table = fmt.Sprintf("nullable_%d", tables.Add(1))
+		pg.Exec(db, `CREATE TABLE `+table+` (id text PRIMARY KEY, updated_at timestamptz, narrative text NOT NULL)`)
+		return table, `SELECT id AS local_id, updated_at, 'incident' AS event_type, '2025-03-14' AS occurred_at, narrative AS description
+			FROM ` + table + ` WHERE $1::timestamptz IS NULL OR (updated_at, id) > ($1, $2) ORDER BY updated_at, id LIMIT $3`
+	}
+	table, q := nullable()
+	pg.Exec(db, `INSERT INTO `+table+` VALUES ('DX-1', now(), 'Fall'), ('DX-2', NULL, 'Slip')`)
+	store := adaptertest.NewStore()
+	state := adaptertest.NewState()
+	p := startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: q, CursorColumns: []string{"updated_at", "local_id"},
+		PollInterval: 5 * time.Millisecond}, store, state)
+	waitRecords(t, store, 2)
+	pg.Exec(db, `INSERT INTO `+table+` VALUES ('DX-3', now() + interval '1 minute', 'Trip')`)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { _, err := store.WaitRecords(ctx, 3); got <- err }()
+	select {
+	case err := <-p.done:
+		p.cancel = nil
+		t.Fatalf("Run ended after a NULL cursor value: %v", err)
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the row after a NULL cursor value was not read: %v", err)
+		}
+	}
+	if _, id := cursorAt(state); id != "DX-3" {
+		t.Errorf("cursor: got %q, want DX-3", id)
+	}
+	if err := p.stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	t.Run("full batch of NULLs", func(t *testing.T) {
+		table, q := nullable()
+		pg.Exec(db, `INSERT INTO `+table+` VALUES ('DX-1', NULL, 'Fall'), ('DX-2', NULL, 'Slip')`)
+		a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: q, CursorColumns: []string{"updated_at", "local_id"},
+			BatchSize: 2, PollInterval: time.Millisecond},
+			ingest.Deps{Name: "sqlpoll", Publisher: adaptertest.NewStore(), State: adaptertest.NewState(), Logger: zerolog.Nop()})
+		err := a.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "NULL in a cursor column (updated_at, local_id)") {
+			t.Errorf("Run: got %v, want an error about NULL cursor values", err)
+		}
+	})
+}
+
+// TestServerErrorTextStaysOut: PostgreSQL's error text can quote a row's value; the error
+// that reaches the adapter's status and logs keeps the SQLSTATE and a message without it.
+func TestServerErrorTextStaysOut(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	table := newTable(t, pg, db)
+	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ('DX-1', now(), 'Mrs Jane Doe fell')`)
+	q := strings.Replace(query(table, false), "narrative AS description", "narrative AS description, narrative::int AS revision", 1)
+	a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: q, CursorColumns: []string{"updated_at", "local_id"}, PollInterval: time.Millisecond},
+		ingest.Deps{Name: "sqlpoll", Publisher: adaptertest.NewStore(), State: adaptertest.NewState(), Logger: zerolog.Nop()})
+	err := a.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "SQLSTATE 22P02") || !strings.Contains(err.Error(), "data exception") {
+		t.Fatalf("Run: got %v, want the SQLSTATE 22P02 and a generic message", err)
+	}
+	if strings.Contains(err.Error(), "Jane") {
+		t.Errorf("the error quotes the row: %v", err)
+	}
+}

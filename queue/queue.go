@@ -58,9 +58,8 @@ type Options struct {
 	Listen     bool
 	ListenHost string
 	ListenPort int
-	// MaxPayload is the largest message the queue must take, headers included: the embedded
-	// server is configured for it, and an external one that takes less is refused at Open.
-	// 0 keeps the server's default (1 MiB).
+	// MaxPayload is the largest message the embedded server takes, headers included (0: the
+	// server's default, 1 MiB). An external server has its own; see Queue.MaxPayload.
 	MaxPayload int64
 	Logger     zerolog.Logger
 }
@@ -96,11 +95,6 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 	if err != nil {
 		q.Close()
 		return nil, fmt.Errorf("connecting to nats: %w", err)
-	}
-	if o.MaxPayload > 0 && q.nc.MaxPayload() < o.MaxPayload {
-		q.Close()
-		return nil, fmt.Errorf("the NATS server takes messages of at most %d bytes (max_payload), but psgw must store records of up to %d: raise the server's max_payload, or lower http.max_body_bytes, mllp.max_message_bytes and csvdrop.max_row_bytes",
-			q.nc.MaxPayload(), o.MaxPayload)
 	}
 	q.js, err = jetstream.New(q.nc)
 	if err != nil {

@@ -114,6 +114,8 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
+	cfg = fitRecordLimits(cfg, g.Queue.MaxPayload(), g.log)
+	g.cfg = cfg
 	g.Ledger = forwarder.NewLedger(g.Queue.Ledger(), nil)
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
@@ -249,4 +251,31 @@ func (g *Gateway) Stop(ctx context.Context) {
 			g.Queue.Close()
 		}
 	})
+}
+
+// fitRecordLimits lowers the ingest size limits to what the NATS server takes in one message
+// (an external cluster's max_payload can be smaller than they are), so that an adapter refuses
+// a record it could never store (HTTP 413, HL7 AR) instead of accepting it and then answering
+// as if the store were merely down (503, AE), which a source would retry for ever.
+func fitRecordLimits(cfg config.Config, maxPayload int64, log zerolog.Logger) config.Config {
+	limit := maxPayload - 64<<10 // room for the record's headers
+	if limit < 1024 {
+		return cfg
+	}
+	lower := func(key string, v int64) int64 {
+		if v <= limit {
+			return v
+		}
+		log.Warn().Str("setting", key).Int64("configured", v).Int64("effective", limit).Int64("nats_max_payload", maxPayload).
+			Msg("lowered to fit the NATS server's max_payload; raise max_payload on the server to accept larger records")
+		return limit
+	}
+	cfg.HTTP.MaxBodyBytes = lower("http.max_body_bytes", cfg.HTTP.MaxBodyBytes)
+	if cfg.MLLP.Addr != "" {
+		cfg.MLLP.MaxMessageBytes = int(lower("mllp.max_message_bytes", int64(cfg.MLLP.MaxMessageBytes)))
+	}
+	if cfg.CSVDrop.Dir != "" {
+		cfg.CSVDrop.MaxRowBytes = int(lower("csvdrop.max_row_bytes", int64(cfg.CSVDrop.MaxRowBytes)))
+	}
+	return cfg
 }

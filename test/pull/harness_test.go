@@ -193,6 +193,32 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
 }
 
+// waitSettled waits until every incident in want is delivered at the given revision, or
+// unknown: a send whose outcome the gateway could not know (a POST slower than the national
+// timeout, a stop mid-POST). Unknown is a legitimate, visible outcome; the caller checks that
+// such an incident was created at most once. It returns the unknown ones.
+func (h *harness) waitSettled(want map[string]int) map[string]bool {
+	h.t.Helper()
+	unknown := map[string]bool{}
+	waitFor(h.t, 60*time.Second, "incidents delivered or unknown", func() (bool, string) {
+		for id, rev := range want {
+			if unknown[id] {
+				continue
+			}
+			r, code := h.record(id)
+			if code == 200 && r.State == "unknown" {
+				unknown[id] = true
+				continue
+			}
+			if code != 200 || r.State != "delivered" || r.Revision != rev {
+				return false, id + ": " + strconv.Itoa(code) + " " + string(r.State) + " revision " + strconv.Itoa(r.Revision) + " " + r.LastError
+			}
+		}
+		return true, ""
+	})
+	return unknown
+}
+
 // waitDelivered waits until every incident in want is delivered at the given revision.
 func (h *harness) waitDelivered(want map[string]int) {
 	h.t.Helper()

@@ -4,13 +4,13 @@
 // publishes it. What the source (the folder) is told:
 //
 //   - the file moves to processed/ once every row of it is durably stored (or quarantined);
-//   - a file that cannot be read at all (empty, no usable header, UTF-16, a row too large to
-//     read) moves to failed/, with NAME.reason.txt beside it saying why;
+//   - a file that cannot be read at all (empty, no usable header, UTF-16, too large) moves
+//     to failed/, with NAME.reason.txt beside it saying why;
 //   - a file whose rows cannot be stored now (queue down) stays where it is and is tried
 //     again later; a crash part-way through resumes where the stored rows end.
 //
-// A row that cannot be read (ragged, broken quoting, invalid text, failing the ingest rules)
-// does not stop the file: it is stored as a rejected record with its file, line number and
+// A row that cannot be read (ragged, broken quoting, invalid text, longer than MaxRowBytes,
+// failing the ingest rules) does not stop the file: it is stored as a rejected record with its file, line number and
 // reason, and the mapper quarantines it, so the operator sees it under
 // GET /api/v1/incidents/{source}/{local_id} (its incident id, or "FILE#lineN").
 //
@@ -36,11 +36,12 @@ const Kind = "csvdrop"
 
 // Reasons counted in psgw_ingest_errors_total{reason}.
 const (
-	ReasonRowRagged   = "row_ragged"   // a row with more or fewer fields than the header
-	ReasonRowParse    = "row_parse"    // broken quoting
-	ReasonRowEncoding = "row_encoding" // not valid UTF-8 when encoding is utf-8
-	ReasonRowInvalid  = "row_invalid"  // the row breaks the ingest rules (missing id, bad date)
-	ReasonFileFailed  = "file_failed"  // a whole file moved to failed/
+	ReasonRowRagged   = "row_ragged"    // a row with more or fewer fields than the header
+	ReasonRowParse    = "row_parse"     // broken quoting
+	ReasonRowEncoding = "row_encoding"  // not valid UTF-8 when encoding is utf-8
+	ReasonRowInvalid  = "row_invalid"   // the row breaks the ingest rules (missing id, bad date)
+	ReasonRowTooLarge = "row_too_large" // a row longer than MaxRowBytes, skipped to its end
+	ReasonFileFailed  = "file_failed"   // a whole file moved to failed/
 )
 
 // Config is the adapter's settings, filled by the gateway from the csvdrop section and the
@@ -69,7 +70,8 @@ type Config struct {
 	Encoding string
 	// Delimiter separates fields. Default ','.
 	Delimiter rune
-	// MaxRowBytes caps one row; a file with a longer row fails at that row. Default 1 MiB.
+	// MaxRowBytes caps one row; a longer row is skipped to its end and quarantined, and the
+	// rows after it are read. Default 1 MiB.
 	MaxRowBytes int
 	// MaxFileBytes caps a file; a larger one fails without being read. Default 1 GiB.
 	MaxFileBytes int64

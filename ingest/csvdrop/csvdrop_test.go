@@ -220,8 +220,21 @@ func TestFiles(t *testing.T) {
 		{name: "empty file", data: nil, wantWhere: "failed", wantFail: "empty file: no header line"},
 		{name: "header only", data: []byte(header), wantWhere: "processed"},
 		{name: "utf-16", data: []byte{0xFF, 0xFE, 'R', 0, 'e', 0}, wantWhere: "failed", wantFail: "UTF-16"},
-		{name: "row too large", data: []byte(header + row(1) + "DX-2,incident,2025-03-14,\"" + strings.Repeat("x", 3000)),
-			cfg: csvdrop.Config{MaxRowBytes: 1024}, wantWhere: "failed", wantGood: []string{"DX-1"}, wantFail: "row after line 2: longer than 1024 bytes"},
+		{name: "row too large to the end", data: []byte(header + row(1) + "DX-2,incident,2025-03-14,\"" + strings.Repeat("x", 3000)),
+			cfg: csvdrop.Config{MaxRowBytes: 1024}, wantWhere: "processed", wantGood: []string{"DX-1"},
+			wantRej: map[string]string{"ragged.csv#line3": "line 3: row longer than 1024 bytes (csvdrop.max_row_bytes) running to the end of the file"}},
+		{name: "row too large, and the rows after it", data: []byte(header + row(1) +
+			"DX-2,incident,2025-03-14,\"" + strings.Repeat("long, text\r\nwith \"\"quotes\"\" ", 100) + "\",Nurse\r\n" +
+			row(3) + "\r\n\r\n" + "DX-4,incident,not-a-date,Bad date,Nurse\r\n" +
+			"DX-5,incident,2025-03-14,\"" + strings.Repeat("y", 2000) + "\" and then, text\r\n" + row(6)),
+			cfg: csvdrop.Config{MaxRowBytes: 1024}, wantWhere: "processed", wantGood: []string{"DX-1", "DX-3", "DX-6"},
+			wantRej: map[string]string{
+				"ragged.csv#line3":   "line 3: row longer than 1024 bytes (csvdrop.max_row_bytes); skipped to its end, line 103",
+				"DX-4":               "line 107: occurred_at",
+				"ragged.csv#line108": "line 108: row longer than 1024 bytes (csvdrop.max_row_bytes); skipped to its end, line 108",
+			}},
+		{name: "empty lines longer than a row", data: []byte(header + row(1) + strings.Repeat("\r\n", 600) + row(2)),
+			cfg: csvdrop.Config{MaxRowBytes: 1024}, wantWhere: "processed", wantGood: []string{"DX-1", "DX-2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -447,4 +460,27 @@ func (c *crashAfter) Publish(ctx context.Context, rec ingest.Record) (ingest.Pub
 		return ingest.PublishResult{}, ingest.ErrUnavailable
 	}
 	return c.next.Publish(ctx, rec)
+}
+
+// TestQuarantinedRowsShowOnTheAdapterStatus: a quarantined row shows on the runner's status.
+func TestQuarantinedRowsShowOnTheAdapterStatus(t *testing.T) {
+	dir := t.TempDir()
+	store := adaptertest.NewStore()
+	runner, err := ingest.NewRunner(csvdrop.Factory, ingest.Deps{Name: "csvdrop", Publisher: store, State: adaptertest.NewState(),
+		Logger: zerolog.Nop(), Settings: csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	writeFile(t, dir, "st.csv", []byte(header+row(1)+"DX-2,incident\r\n"))
+	if where := waitGone(t, dir, "st.csv"); where != "processed" {
+		t.Fatalf("file went to %s, want processed", where)
+	}
+	st := runner.Status()
+	if st.Rejected != 1 || st.LastRejection != csvdrop.ReasonRowRagged || st.LastRejectionAt.IsZero() || st.Records != 2 {
+		t.Errorf("status: got %d records, rejected %d, last %q at %v; want 2 records (one quarantined), 1 row_ragged", st.Records, st.Rejected, st.LastRejection, st.LastRejectionAt)
+	}
 }

@@ -174,15 +174,33 @@ func (d *win1252Reader) Read(p []byte) (int, error) {
 // the reader asks for more, which it does only when the row has not ended by then. So a row,
 // with its line break, of more than limit+1 bytes fails, and whether it does never depends on
 // how the reads beneath are cut.
+//
+// It keeps the bytes from the current row's start (tail), at most limit+1 of them, and counts
+// the line feeds before it, so that the reader can skip an over-long row to its end (see
+// skipRow) and carry on.
 type rowGuard struct {
 	r         io.Reader
 	read      int64 // bytes handed to the CSV reader
 	rowStart  int64 // where the current row starts (the CSV reader's InputOffset)
 	limit     int64
 	triggered bool
+
+	tail      []byte // the bytes handed over from tailStart on
+	tailStart int64
+	linesTo   int // line feeds before tailStart
 }
 
 var errRowTooLarge = errors.New("row too large")
+
+// startRow tells the guard where the next row starts (the CSV reader's InputOffset).
+func (g *rowGuard) startRow(off int64) {
+	g.rowStart = off
+	if drop := int(off - g.tailStart); drop > 0 {
+		g.linesTo += bytes.Count(g.tail[:drop], []byte{'\n'})
+		g.tail = append(g.tail[:0], g.tail[drop:]...)
+		g.tailStart = off
+	}
+}
 
 func (g *rowGuard) Read(p []byte) (int, error) {
 	room := g.rowStart + g.limit + 1 - g.read
@@ -195,5 +213,6 @@ func (g *rowGuard) Read(p []byte) (int, error) {
 	}
 	n, err := g.r.Read(p)
 	g.read += int64(n)
+	g.tail = append(g.tail, p[:n]...)
 	return n, err
 }

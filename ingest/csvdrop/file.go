@@ -1,6 +1,7 @@
 package csvdrop
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -117,11 +118,7 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 	if enc == EncodingWindows1252 {
 		src = newWin1252Reader(src)
 	}
-	guard := &rowGuard{r: src, limit: int64(a.cfg.MaxRowBytes)}
-	r := csv.NewReader(guard)
-	r.Comma = a.cfg.Delimiter
-	r.FieldsPerRecord = -1 // ragged rows are reported by us, row by row
-	r.ReuseRecord = true
+	guard, r := a.newCSVReader(src)
 
 	header, err := r.Read()
 	switch {
@@ -158,33 +155,42 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 		batch, batchBytes = batch[:0], 0
 		return nil
 	}
-	lastLine := 1
 	for {
-		guard.rowStart = r.InputOffset()
+		guard.startRow(r.InputOffset())
 		row, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		var pe *csv.ParseError
+		var skipped *ingest.Record
 		if guard.triggered {
-			if ferr := flush(); ferr != nil {
-				return "", ferr
+			// The row is longer than MaxRowBytes: skip to its end, quarantine it with its
+			// line number, and read on from there with a new CSV reader.
+			var rest io.Reader
+			var lines int
+			skipped, rest, lines, err = rs.skipLongRow(guard)
+			if err != nil {
+				return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 			}
-			return "", failf("row after line %d: longer than %d bytes (csvdrop.max_row_bytes); the %d rows before it were stored", lastLine, a.cfg.MaxRowBytes, rows)
-		}
-		if err != nil && !errors.As(err, &pe) {
+			rs.lineBase += lines
+			guard, r = a.newCSVReader(rest)
+			if skipped == nil {
+				continue // only empty lines: no row
+			}
+		} else if err != nil && !errors.As(err, &pe) {
 			return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
-		}
-		if err == nil && len(row) > 0 {
-			lastLine, _ = r.FieldPos(len(row) - 1)
-		} else if pe != nil {
-			lastLine = pe.Line
 		}
 		rows++
 		if rows <= prog.Rows {
 			continue // stored before a restart
 		}
-		rec := rs.record(row, err, r)
+		var rec ingest.Record
+		if skipped != nil {
+			a.deps.CountRejected(ReasonRowTooLarge)
+			rec = *skipped
+		} else {
+			rec = rs.record(row, err, r)
+		}
 		batch = append(batch, rec)
 		batchBytes += len(rec.Data)
 		if len(batch) >= a.cfg.BatchRows || batchBytes >= 4<<20 {
@@ -203,6 +209,70 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 		a.deps.Logger.Info().Str("file", name).Msg("file has a header and no rows")
 	}
 	return key, nil
+}
+
+// newCSVReader reads CSV from src through a rowGuard that bounds a row to MaxRowBytes.
+func (a *Adapter) newCSVReader(src io.Reader) (*rowGuard, *csv.Reader) {
+	guard := &rowGuard{r: src, limit: int64(a.cfg.MaxRowBytes)}
+	r := csv.NewReader(guard)
+	r.Comma = a.cfg.Delimiter
+	r.FieldsPerRecord = -1 // ragged rows are reported by us, row by row
+	r.ReuseRecord = true
+	return guard, r
+}
+
+// skipLongRow is called when the row starting at g.rowStart did not end within MaxRowBytes.
+// It reads the row to its end as encoding/csv would (rowEnd), without keeping it, and returns
+// the row's rejected record, what follows the row, and how many lines it read from g.rowStart
+// on; the caller goes on with a new CSV reader over rest. Empty lines before the row are
+// skipped first, without a record: the row after them may fit.
+func (s rowSource) skipLongRow(g *rowGuard) (rec *ingest.Record, rest io.Reader, lines int, err error) {
+	tail := g.tail
+	first := 0
+	for {
+		switch {
+		case first < len(tail) && tail[first] == '\n':
+			first++
+			continue
+		case first+1 < len(tail) && tail[first] == '\r' && tail[first+1] == '\n':
+			first += 2
+			continue
+		}
+		break
+	}
+	if first > 0 {
+		return nil, io.MultiReader(bytes.NewReader(bytes.Clone(tail[first:])), g.r), g.linesTo + bytes.Count(tail[:first], []byte{'\n'}), nil
+	}
+	line := s.lineBase + g.linesTo + 1
+	e := newRowEnd(s.a.cfg.Delimiter)
+	var leftover []byte
+	n, done := e.feed(tail)
+	if done {
+		leftover = bytes.Clone(tail[n:])
+	}
+	buf := make([]byte, 32<<10)
+	for !done {
+		m, rerr := g.r.Read(buf)
+		n, done = e.feed(buf[:m])
+		if done {
+			leftover = bytes.Clone(buf[n:m])
+			break
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, nil, 0, rerr
+		}
+	}
+	reason := fmt.Sprintf("file %s line %d: row longer than %d bytes (csvdrop.max_row_bytes); skipped to its end, line %d",
+		s.file, line, s.a.cfg.MaxRowBytes, line+e.lines-1)
+	if !done {
+		reason = fmt.Sprintf("file %s line %d: row longer than %d bytes (csvdrop.max_row_bytes) running to the end of the file (a quote never closed?)",
+			s.file, line, s.a.cfg.MaxRowBytes)
+	}
+	r := s.reject(line, "", reason, nil)
+	return &r, io.MultiReader(bytes.NewReader(leftover), g.r), g.linesTo + e.lines, nil
 }
 
 // columns checks the header against the column mapping. A mapped column the header lacks
@@ -251,6 +321,9 @@ type rowSource struct {
 	header []string
 	cols   map[string]string
 	enc    string
+	// lineBase is the number of lines before the current CSV reader's first: a new reader
+	// starts after a row too long to read (skipLongRow).
+	lineBase int
 }
 
 // record builds the record for one row: an incident, or a rejected record carrying the file,
@@ -263,6 +336,7 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 	} else if len(row) > 0 {
 		line, _ = r.FieldPos(0)
 	}
+	line += s.lineBase
 	where := fmt.Sprintf("file %s line %d", s.file, line)
 	localID := s.cell(row, "local_id")
 	switch {
@@ -272,7 +346,7 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 		if pe != nil {
 			msg = pe.Err.Error()
 			if pe.Line != pe.StartLine {
-				msg += fmt.Sprintf(" (at line %d)", pe.Line)
+				msg += fmt.Sprintf(" (at line %d)", s.lineBase+pe.Line)
 			}
 		}
 		return s.reject(line, "", where+": cannot be read: "+msg, nil)

@@ -22,7 +22,7 @@ const (
 	ReasonInvalid      = "invalid"        // an ADT breaking a field rule (no PID, bad NHS number)
 	ReasonTooLarge     = "too_large"      // a frame over MaxMessageBytes
 	ReasonStartInFrame = "start_in_frame" // a start byte inside a frame
-	ReasonBadTrailer   = "bad_trailer"    // an end byte not followed by CR
+	ReasonBadTrailer   = "bad_trailer"    // an end byte followed by something other than CR, or by nothing within TrailerGrace
 	ReasonJunk         = "junk"           // bytes outside any frame (no ACK: there is no message)
 	ReasonNoMessage    = "no_message"     // a new connection sent nothing within FirstMessageTimeout
 	ReasonIdleTimeout  = "idle_timeout"   // no message started within IdleTimeout

@@ -89,6 +89,13 @@ type MLLPConfig struct {
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// IdleTimeout closes a connection on which no message starts for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// FirstMessageTimeout closes a new connection that has sent nothing for this long, so
+	// that peers which connect and stay silent cannot hold every connection slot.
+	FirstMessageTimeout time.Duration `yaml:"first_message_timeout"`
+	// DefaultCharset is the character set of a message whose MSH-18 is empty. HL7 v2 says
+	// ASCII; an EPR that sends undeclared ISO 8859-1 needs "8859/1". A byte that is not valid
+	// in the message's character set gets AR.
+	DefaultCharset string `yaml:"default_charset"`
 	// MaxConnections caps open connections; more are closed at once.
 	MaxConnections int `yaml:"max_connections"`
 	// TLSCertFile and TLSKeyFile, both set, make the listener speak TLS.
@@ -256,14 +263,16 @@ func Default() Config {
 			ReadTimeout:  30 * time.Second,
 		},
 		MLLP: MLLPConfig{
-			Addr:            "127.0.0.1:2575",
-			Source:          "epr",
-			MaxMessageBytes: 1 << 20,
-			ReadTimeout:     30 * time.Second,
-			IdleTimeout:     10 * time.Minute,
-			MaxConnections:  64,
-			PublishTimeout:  5 * time.Second,
-			EnrichWait:      5 * time.Second,
+			Addr:                "127.0.0.1:2575",
+			Source:              "epr",
+			MaxMessageBytes:     1 << 20,
+			ReadTimeout:         30 * time.Second,
+			IdleTimeout:         10 * time.Minute,
+			FirstMessageTimeout: 30 * time.Second,
+			DefaultCharset:      "ASCII",
+			MaxConnections:      64,
+			PublishTimeout:      5 * time.Second,
+			EnrichWait:          5 * time.Second,
 			// A year: long enough that an incident about a patient seen this year is enriched.
 			DemographicsMaxAge: 365 * 24 * time.Hour,
 		},

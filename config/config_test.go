@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -167,5 +169,27 @@ func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
 	}
 	if got := UnknownEnv([]string{"PSGW_HTTP_ADR=x", "PSGW_HTTP_ADDR=y", "PATH=/bin"}); len(got) != 1 || got[0] != "PSGW_HTTP_ADR" {
 		t.Errorf("UnknownEnv: got %v, want [PSGW_HTTP_ADR]", got)
+	}
+}
+
+// TestHL7CharsetsMatchTheListener: every name config accepts for mllp.default_charset is one
+// the MLLP listener reads, and every name the listener reads is accepted here.
+func TestHL7CharsetsMatchTheListener(t *testing.T) {
+	for name := range HL7Charsets {
+		if _, ok := hl7.NormalizeCharset(name); !ok {
+			t.Errorf("config accepts %q, the listener does not read it", name)
+		}
+	}
+	for _, name := range []string{"ASCII", "US-ASCII", "ISO IR6", "8859/1", "ISO IR100", "ISO-8859-1", "ISO8859-1", "LATIN-1", "LATIN1", "UNICODE UTF-8", "UTF-8", "UTF8", "ISO IR192", "utf-8", " Latin-1 "} {
+		cfg := Default()
+		cfg.MLLP.DefaultCharset = name
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("mllp.default_charset %q: %v", name, err)
+		}
+	}
+	cfg := Default()
+	cfg.MLLP.DefaultCharset = "EBCDIC"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "mllp.default_charset") {
+		t.Errorf("EBCDIC: got %v, want an error naming mllp.default_charset", err)
 	}
 }

@@ -173,6 +173,10 @@ func (c *Config) validateMLLP(bad func(string, string, ...any)) {
 	}
 	positive(bad, "mllp.read_timeout", m.ReadTimeout)
 	positive(bad, "mllp.idle_timeout", m.IdleTimeout)
+	positive(bad, "mllp.first_message_timeout", m.FirstMessageTimeout)
+	if !HL7Charsets[strings.ToUpper(strings.TrimSpace(m.DefaultCharset))] {
+		bad("mllp.default_charset", "must be ASCII, 8859/1 or UNICODE UTF-8 (or ISO IR6, ISO IR100, ISO IR192, ISO-8859-1, Latin-1, UTF-8), got %q", m.DefaultCharset)
+	}
 	positive(bad, "mllp.publish_timeout", m.PublishTimeout)
 	if m.DemographicsMaxAge < time.Hour {
 		bad("mllp.demographics_max_age", "must be at least 1h, got %s", m.DemographicsMaxAge)
@@ -296,4 +300,13 @@ func (c *Config) MaxRecordBytes() int64 {
 		n = max(n, int64(c.CSVDrop.MaxRowBytes))
 	}
 	return n
+}
+
+// HL7Charsets are the MSH-18 character set names the MLLP listener reads, upper-cased: the
+// HL7 table 0211 names and their everyday aliases (ingest/hl7mllp/hl7.NormalizeCharset; a
+// test keeps the two lists the same).
+var HL7Charsets = map[string]bool{
+	"ASCII": true, "US-ASCII": true, "ISO IR6": true,
+	"8859/1": true, "ISO IR100": true, "ISO-8859-1": true, "ISO8859-1": true, "LATIN-1": true, "LATIN1": true,
+	"UNICODE UTF-8": true, "UTF-8": true, "UTF8": true, "ISO IR192": true,
 }

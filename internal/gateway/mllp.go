@@ -45,6 +45,7 @@ func (g *Gateway) startEPR(runCtx context.Context, cfg config.Config) (mapper.En
 		Settings: hl7mllp.Config{
 			Addr: m.Addr, Source: m.Source, MaxMessageBytes: m.MaxMessageBytes, ReadTimeout: m.ReadTimeout,
 			IdleTimeout: m.IdleTimeout, MaxConnections: m.MaxConnections, TLS: tlsConfig, PublishTimeout: m.PublishTimeout,
+			FirstMessageTimeout: m.FirstMessageTimeout, DefaultCharset: m.DefaultCharset,
 		},
 		Publisher: queuePublisher{q: g.Queue, received: g.received, adtTTL: cfg.Queue.ADTMaxAge},
 		Logger:    g.log,

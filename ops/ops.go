@@ -20,8 +20,14 @@ import (
 
 	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 )
+
+// DemographicsReporter is the demographics store (patients.Stage) as the status page sees it.
+type DemographicsReporter interface {
+	Status() patients.Status
+}
 
 // Server serves the operations endpoints on the gateway's HTTP mux: health, the status page,
 // the JSON API under /api/v1/ and /metrics. Set the fields, then call Routes once and Run in
@@ -36,6 +42,8 @@ type Server struct {
 	// Stages reports the pipeline stages (mapper, forwarder, patients); nil reports none.
 	// While one is down the gateway is not ready.
 	Stages StageReporter
+	// Demographics reports the EPR's demographics store; nil when there is no MLLP listener.
+	Demographics DemographicsReporter
 	// Demo is set when the in-process simulator stands in for the national service.
 	Demo bool
 	// NationalURL is the configured national endpoint ("" when none).

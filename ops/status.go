@@ -7,6 +7,7 @@ import (
 
 	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -39,10 +40,13 @@ type Overview struct {
 	RawRecords           uint64          `json:"raw_records"`
 	Adapters             []ingest.Status `json:"adapters"`
 	// Stages are the pipeline stages the gateway keeps running (mapper, forwarder, patients).
-	Stages      []StageStatus `json:"stages"`
-	Version     string        `json:"version,omitempty"`
-	Uptime      string        `json:"uptime"`
-	GeneratedAt time.Time     `json:"generated_at"`
+	Stages []StageStatus `json:"stages"`
+	// Demographics is the EPR's demographics store: what it applied, skipped and how
+	// enrichment went. Absent without an MLLP listener.
+	Demographics *patients.Status `json:"demographics,omitempty"`
+	Version      string           `json:"version,omitempty"`
+	Uptime       string           `json:"uptime"`
+	GeneratedAt  time.Time        `json:"generated_at"`
 	// Problems lists parts of the overview that could not be read (e.g. the queue).
 	Problems []string `json:"problems,omitempty"`
 }
@@ -132,6 +136,10 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	o.Stages = []StageStatus{}
 	if s.Stages != nil {
 		o.Stages = s.Stages.Stages()
+	}
+	if s.Demographics != nil {
+		d := s.Demographics.Status()
+		o.Demographics = &d
 	}
 	o.Endpoint = endpointOf(o)
 	return o

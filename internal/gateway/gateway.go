@@ -184,6 +184,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
 		Auth: auth, Registry: g.Registry, Version: opts.Version}
+	if g.Patients != nil {
+		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
+	}
 	g.Ops.Routes(mux)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)

@@ -138,8 +138,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	err = queue.Dispatch(ctx, cons, queue.DispatchOptions{
 		Workers: f.cfg.Concurrency,
 		// While paused, leave the outbox alone: nothing can be sent.
-		Gate:   f.waitResumed,
-		Logger: f.log,
+		Gate:    f.waitResumed,
+		AckWait: f.ackWait(),
+		Logger:  f.log,
 	}, f.handle)
 	stopProbe()
 	wg.Wait()
@@ -153,7 +154,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // deliveries on every probe interval, until the pause alone had failed it.
 func (f *Forwarder) handle(ctx context.Context, m jetstream.Msg) {
 	for f.handleOnce(ctx, m) {
-		if !f.awaitResume(ctx, m) {
+		// queue.Dispatch reports m in progress meanwhile, so JetStream keeps it here.
+		if f.waitResumed(ctx); ctx.Err() != nil {
 			_ = m.NakWithDelay(queue.ShutdownNakDelay)
 			return
 		}
@@ -487,31 +489,8 @@ func (f *Forwarder) waitResumed(ctx context.Context) {
 	}
 }
 
-// awaitResume keeps m from being redelivered while it waits for delivery to resume. It
-// returns false when ctx ended first.
-func (f *Forwarder) awaitResume(ctx context.Context, m jetstream.Msg) bool {
-	beat := time.NewTicker(f.heartbeat())
-	defer beat.Stop()
-	f.pauseMu.Lock()
-	ch := f.resumeCh
-	f.pauseMu.Unlock()
-	for {
-		select {
-		case <-ch:
-			return ctx.Err() == nil
-		case <-ctx.Done():
-			return false
-		case <-beat.C:
-			_ = m.InProgress()
-		}
-	}
-}
-
 // ackWait is the outbox consumer's AckWait: long enough for a send and its ledger writes.
 func (f *Forwarder) ackWait() time.Duration { return 3*f.cfg.Timeout + 30*time.Second }
-
-// heartbeat is how often a message waiting in memory tells JetStream it is still in hand.
-func (f *Forwarder) heartbeat() time.Duration { return f.ackWait() / 4 }
 
 // checkAtStart asks for the national service's CapabilityStatement before the first send, so
 // that a refused key pauses delivery (and fails readiness) at once rather than at the first

@@ -95,6 +95,9 @@ func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
 
 const consumerName = "mapper"
 
+// ackWait is the mapper consumer's AckWait.
+const ackWait = 15 * time.Second
+
 // Run maps records until ctx is cancelled.
 func (mp *Mapper) Run(ctx context.Context) error {
 	cons, err := mp.q.Consumer(ctx, queue.RawStream, jetstream.ConsumerConfig{
@@ -103,8 +106,10 @@ func (mp *Mapper) Run(ctx context.Context) error {
 		FilterSubject: queue.RawSubject(ingest.KindIncident, "*", "*"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		// A record being mapped when the gateway was killed shows as received until it comes
-		// back after AckWait; mapping takes at most the enrichment wait and two writes.
-		AckWait:       15 * time.Second,
+		// back after AckWait. While the gateway runs, Dispatch reports every record it holds
+		// in progress, so a long enrichment wait or a queue of records behind one incident
+		// does not get them delivered twice.
+		AckWait:       ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 1000,
 	})
@@ -117,6 +122,7 @@ func (mp *Mapper) Run(ctx context.Context) error {
 	return queue.Dispatch(ctx, cons, queue.DispatchOptions{
 		Workers: mp.workers,
 		MaxHeld: 256,
+		AckWait: ackWait,
 		Logger:  mp.log,
 	}, mp.process)
 }

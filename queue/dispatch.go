@@ -26,6 +26,11 @@ type DispatchOptions struct {
 	// Gate, when set, is called before every fetch and may block (for example while
 	// delivery is paused); it returns when fetching may go on or ctx is done.
 	Gate func(ctx context.Context)
+	// AckWait is the consumer's AckWait. Every message Dispatch holds, waiting or being
+	// handled, is reported in progress three times per AckWait, so that JetStream does not
+	// deliver it again while it is still in hand (which would have it handled twice and
+	// spend one of its deliveries). 0 sends no such reports.
+	AckWait time.Duration
 	// Logger receives fetch failures.
 	Logger zerolog.Logger
 }
@@ -42,13 +47,15 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 	if o.Workers < 1 {
 		o.Workers = 1
 	}
-	if o.MaxHeld < o.Workers {
+	if o.MaxHeld < 1 {
 		o.MaxHeld = 4 * o.Workers
 	}
+	o.MaxHeld = max(o.MaxHeld, o.Workers)
 	if o.Key == nil {
 		o.Key = func(m jetstream.Msg) string { return m.Subject() }
 	}
 	d := &dispatcher{
+		held:    map[jetstream.Msg]struct{}{},
 		waiting: map[string][]jetstream.Msg{},
 		ready:   make(chan jetstream.Msg, o.MaxHeld),
 		slots:   make(chan struct{}, o.MaxHeld),
@@ -60,11 +67,17 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			for m := range d.ready {
 				for m != nil {
 					handle(ctx, m)
+					d.done(m)
 					<-d.slots
 					m = d.next(m)
 				}
 			}
 		})
+	}
+	stopBeat := make(chan struct{})
+	var beat sync.WaitGroup
+	if o.AckWait > 0 {
+		beat.Go(func() { d.heartbeat(o.AckWait/3, stopBeat) })
 	}
 	var gone error
 	for ctx.Err() == nil {
@@ -112,14 +125,23 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			d.add(m)
 		}
 		d.release(n - got)
-		// A consumer deleted while a fetch waits ends the batch with this error.
-		if err := CheckConsumerGone(ctx, cons, batch.Error()); err != nil {
-			gone = err
-			break
+		// A consumer deleted while a fetch waits ends the batch with this error; any other
+		// (an idle fetch ends without one) is backed off like a failed fetch.
+		if err := batch.Error(); err != nil {
+			if gerr := CheckConsumerGone(ctx, cons, err); gerr != nil {
+				gone = gerr
+				break
+			}
+			if ctx.Err() == nil {
+				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
+				sleep(ctx, time.Second)
+			}
 		}
 	}
 	close(d.ready)
-	wg.Wait()
+	wg.Wait() // the workers hand back what they still hold
+	close(stopBeat)
+	beat.Wait()
 	return gone
 }
 
@@ -149,6 +171,8 @@ func ConsumerGone(err error) bool {
 
 type dispatcher struct {
 	mu sync.Mutex
+	// held is every message fetched and not yet handled to the end.
+	held map[jetstream.Msg]struct{}
 	// waiting holds, for each key being handled, the messages of that key fetched since, in
 	// order. A key is present exactly while one of its messages is being handled.
 	waiting map[string][]jetstream.Msg
@@ -162,6 +186,7 @@ type dispatcher struct {
 func (d *dispatcher) add(m jetstream.Msg) {
 	k := d.key(m)
 	d.mu.Lock()
+	d.held[m] = struct{}{}
 	if q, busy := d.waiting[k]; busy {
 		d.waiting[k] = append(q, m)
 		d.mu.Unlock()
@@ -185,6 +210,37 @@ func (d *dispatcher) next(done jetstream.Msg) jetstream.Msg {
 	}
 	d.waiting[k] = q[1:]
 	return q[0]
+}
+
+// done forgets m once handle has returned: it is acked, handed back or terminated.
+func (d *dispatcher) done(m jetstream.Msg) {
+	d.mu.Lock()
+	delete(d.held, m)
+	d.mu.Unlock()
+}
+
+// heartbeat reports every held message in progress each interval until stop is closed.
+func (d *dispatcher) heartbeat(interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var msgs []jetstream.Msg
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		msgs = msgs[:0]
+		for m := range d.held {
+			msgs = append(msgs, m)
+		}
+		d.mu.Unlock()
+		for _, m := range msgs {
+			// A message acked meanwhile is ignored by the server.
+			_ = m.InProgress()
+		}
+	}
 }
 
 func (d *dispatcher) release(n int) {

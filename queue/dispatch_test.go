@@ -125,3 +125,55 @@ func TestDispatchReturnsWhenTheConsumerIsDeleted(t *testing.T) {
 		t.Fatal("Dispatch kept fetching from a deleted consumer")
 	}
 }
+
+// TestDispatchKeepsHeldMessagesInHand: messages waiting behind a slow one, and the slow one
+// itself, outlast the consumer's AckWait; Dispatch reports them in progress, so JetStream
+// does not deliver any of them again: each is handled once, on its first delivery.
+func TestDispatchKeepsHeldMessagesInHand(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	defer q.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const ackWait = 300 * time.Millisecond
+	subj := OutboxSubjectFor("datix", "slow")
+	for i := range 4 {
+		if _, err := q.Publish(ctx, subj, fmt.Sprint("m", i), []byte(fmt.Sprint(i)), nats.Header{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := q.Consumer(ctx, OutboxStream, jetstream.ConsumerConfig{Durable: "beat", AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var handled []string
+	all := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = Dispatch(ctx, cons, DispatchOptions{Workers: 2, AckWait: ackWait, Logger: zerolog.Nop()}, func(_ context.Context, m jetstream.Msg) {
+			md, _ := m.Metadata()
+			mu.Lock()
+			handled = append(handled, fmt.Sprintf("%s/%d", m.Data(), md.NumDelivered))
+			n := len(handled)
+			mu.Unlock()
+			time.Sleep(2 * ackWait) // each one outlasts AckWait, so those behind it wait 2, 4, 6 times as long
+			_ = m.Ack()
+			if n == 4 {
+				close(all)
+			}
+		})
+	}()
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the four messages were not all handled")
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if got := fmt.Sprint(handled); got != "[0/1 1/1 2/1 3/1]" {
+		t.Errorf("handled (message/delivery): %s, want each once, on its first delivery, in order", got)
+	}
+}

@@ -92,9 +92,9 @@ type MLLPConfig struct {
 	// FirstMessageTimeout closes a new connection that has sent nothing for this long, so
 	// that peers which connect and stay silent cannot hold every connection slot.
 	FirstMessageTimeout time.Duration `yaml:"first_message_timeout"`
-	// DefaultCharset is the character set of a message whose MSH-18 is empty. HL7 v2 says
-	// ASCII; an EPR that sends undeclared ISO 8859-1 needs "8859/1". A byte that is not valid
-	// in the message's character set gets AR.
+	// DefaultCharset is the character set of a message whose MSH-18 is empty: "8859/1" (any
+	// byte is valid; valid UTF-8 is still read as UTF-8), or "ASCII" as HL7 v2 says, or
+	// "UNICODE UTF-8". A byte that is not valid in the message's character set gets AR.
 	DefaultCharset string `yaml:"default_charset"`
 	// MaxConnections caps open connections; more are closed at once.
 	MaxConnections int `yaml:"max_connections"`
@@ -269,10 +269,12 @@ func Default() Config {
 			ReadTimeout:         30 * time.Second,
 			IdleTimeout:         10 * time.Minute,
 			FirstMessageTimeout: 30 * time.Second,
-			DefaultCharset:      "ASCII",
-			MaxConnections:      64,
-			PublishTimeout:      5 * time.Second,
-			EnrichWait:          5 * time.Second,
+			// Not HL7's ASCII: many EPRs send ISO 8859-1 undeclared, and an AR is not resent,
+			// so a strict default would lose those patients' demographics (docs/adapters.md).
+			DefaultCharset: "8859/1",
+			MaxConnections: 64,
+			PublishTimeout: 5 * time.Second,
+			EnrichWait:     5 * time.Second,
 			// A year: long enough that an incident about a patient seen this year is enriched.
 			DemographicsMaxAge: 365 * 24 * time.Hour,
 		},

@@ -312,3 +312,37 @@ func genderCode(t *testing.T, sex string) any {
 	}
 	return c
 }
+
+// TestUndeclaredLatin1IsAccepted: an EPR that sends ISO 8859-1 without declaring it in
+// MSH-18 (common in UK trusts) gets AA by default, and its patient is stored; invalid UTF-8 in
+// a message that declares UTF-8 still gets AR.
+func TestUndeclaredLatin1IsAccepted(t *testing.T) {
+	gw, _ := startGateway(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := mllptest.Dial(ctx, gw.MLLPAddr(ctx), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	zoe := mllptest.Patient{NHS: "9434765870", DOB: "1988-07-01", Sex: "F"}
+	msg := bytes.Replace(mllptest.ADT("A28", "L1", time.Now(), zoe), []byte("TEST^PATIENT"), []byte("ZO\xcb^SI\xc2N"), 1)
+	if ack, err := c.Send(msg); err != nil || ack.Code != "AA" {
+		t.Fatalf("undeclared Latin-1: got %+v, %v; want AA", ack, err)
+	}
+	for {
+		d, ok, err := gw.Patients.Lookup(ctx, zoe.NHS, "", time.Now())
+		if err == nil && ok && d.DateOfBirth == "1988-07-01" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the patient of an undeclared Latin-1 message was not stored: %+v %v %v", d, ok, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	utf8Declared := bytes.Replace(msg, []byte("|P|2.4\r"), []byte("|P|2.4||||||UNICODE UTF-8\r"), 1)
+	utf8Declared = bytes.Replace(utf8Declared, []byte("|L1|"), []byte("|L2|"), 1)
+	if ack, err := c.Send(utf8Declared); err != nil || ack.Code != "AR" {
+		t.Fatalf("Latin-1 bytes in a message declaring UTF-8: got %+v, %v; want AR", ack, err)
+	}
+}

@@ -325,7 +325,7 @@ func TestUndeclaredLatin1IsAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	zoe := mllptest.Patient{NHS: "9434765870", DOB: "1988-07-01", Sex: "F"}
+	zoe := mllptest.Patient{NHS: "9434765870", DOB: "19880701", Sex: "F"}
 	msg := bytes.Replace(mllptest.ADT("A28", "L1", time.Now(), zoe), []byte("TEST^PATIENT"), []byte("ZO\xcb^SI\xc2N"), 1)
 	if ack, err := c.Send(msg); err != nil || ack.Code != "AA" {
 		t.Fatalf("undeclared Latin-1: got %+v, %v; want AA", ack, err)

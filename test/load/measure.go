@@ -90,6 +90,53 @@ func cpuModel() string {
 	return runtime.GOARCH
 }
 
+// clockTick is the unit of /proc/PID/stat's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuTime reads the CPU time (user and system) a process has used, from /proc.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields after it.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * clockTick
+}
+
+// coreMeter measures this process's CPU use over an interval, in cores.
+type coreMeter struct {
+	mu  sync.Mutex
+	cpu time.Duration
+}
+
+var selfCores coreMeter
+
+func (c *coreMeter) mark() {
+	c.mu.Lock()
+	c.cpu = cpuTime(os.Getpid())
+	c.mu.Unlock()
+}
+
+func (c *coreMeter) since(at time.Time) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := time.Since(at).Seconds()
+	if el <= 0 {
+		return 0
+	}
+	return (cpuTime(os.Getpid()) - c.cpu).Seconds() / el
+}
+
 // rssMB reads a process's resident set size in MiB from /proc.
 func rssMB(pid int) float64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")

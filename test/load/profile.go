@@ -18,9 +18,10 @@ import (
 	"github.com/psgw/psgw/sim"
 )
 
-// profileRun runs one scenario (o.profileScenario: e2e, http or mllp) with the gateway in this
-// process and writes CPU and blocking profiles to dir, for `go tool pprof`. The load tool's
-// own work (clients, the simulator) is in the profiles too; filter with -focus.
+// profileRun runs one scenario (o.profileScenario: e2e, backlog, http, mllp or csv) with the
+// gateway in this process and writes CPU, blocking and heap profiles to dir, for `go tool
+// pprof`. The load tool's own work (clients, the simulator) is in the profiles too; filter with
+// -focus, and leave the simulator's store of events out of a heap profile with -ignore 'sim\.'.
 func profileRun(ctx context.Context, o options, dir string) error {
 	var s *sim.Simulator
 	cfg := config.Default()
@@ -46,8 +47,16 @@ func profileRun(ctx context.Context, o options, dir string) error {
 	case "mllp":
 		cfg.MLLP.Addr = freeAddr()
 		cfg.MLLP.MaxConnections = 1024
+	case "csv":
+		drop := filepath.Join(dir, "drop")
+		if err := writeCSVExport(drop, o.csvRows); err != nil {
+			return err
+		}
+		cfg.Sources = map[string]config.SourceConfig{"datix": {CSVColumns: csvColumns}}
+		cfg.CSVDrop.Dir, cfg.CSVDrop.Source = drop, "datix"
+		cfg.CSVDrop.PollInterval, cfg.CSVDrop.SettleTime = time.Second, time.Second
 	default:
-		return fmt.Errorf("-profile-scenario %q: want e2e, backlog, http or mllp", o.profileScenario)
+		return fmt.Errorf("-profile-scenario %q: want e2e, backlog, http, mllp or csv", o.profileScenario)
 	}
 	g, err := gateway.Start(ctx, cfg, gateway.Options{Logger: zerolog.Nop()})
 	if err != nil {
@@ -67,10 +76,23 @@ func profileRun(ctx context.Context, o options, dir string) error {
 	if s != nil {
 		stopTimeline = timeline(ctx, g, s, start)
 	}
-	if o.profileScenario == "mllp" {
-		err = sendADT(ctx, o, cfg.MLLP.Addr, 0, &latencies{})
-	} else {
-		_, _, err = postAll(o, cfg.HTTP.Addr, "P-", o.n)
+	n := o.n
+	switch o.profileScenario {
+	case "mllp":
+		addr := ""
+		for addr == "" && time.Since(start) < time.Minute {
+			if addr = g.MLLPAddr(ctx); addr == "" {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		err = sendADT(ctx, o, addr, 0, &latencies{})
+	case "csv":
+		n = o.csvRows
+		peak := heapSampler(filepath.Join(dir, "heap-peak.pprof"))
+		err = dropCSVExport(filepath.Join(dir, "drop"), o.timeout)
+		peak()
+	default:
+		_, _, err = postAll(o, cfg.HTTP.Addr, "P-", o.n, nil)
 	}
 	if err != nil {
 		return err
@@ -93,7 +115,7 @@ func profileRun(ctx context.Context, o options, dir string) error {
 	}
 	_ = pprof.Lookup("block").WriteTo(blk, 0)
 	blk.Close()
-	fmt.Printf("profiled %s: %d records accepted in %s (%.0f/s)", o.profileScenario, o.n, accepted.Round(time.Millisecond), float64(o.n)/accepted.Seconds())
+	fmt.Printf("profiled %s: %d records accepted in %s (%.0f/s)", o.profileScenario, n, accepted.Round(time.Millisecond), float64(n)/accepted.Seconds())
 	if s != nil {
 		fmt.Printf(", delivered in %s (%.0f/s)", time.Since(start).Round(time.Millisecond), float64(o.n)/time.Since(start).Seconds())
 	}
@@ -148,4 +170,31 @@ func writeHeap(path string) {
 	}
 	defer f.Close()
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
+}
+
+// heapSampler writes a heap profile to path whenever the live heap is larger than at the last
+// one, every two seconds, until the returned stop is called: the profile of the peak.
+func heapSampler(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak {
+				peak = ms.HeapAlloc
+				writeHeap(path)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

@@ -66,6 +66,11 @@ type Publisher interface {
 // acknowledge it to the source.
 var ErrUnavailable = errors.New("durable storage unavailable")
 
+// ErrTooLarge means the record is larger than durable storage takes in one message. Retrying
+// cannot help: refuse it for good (HTTP 413, HL7 AR, a quarantined row), never with a retry
+// hint, or the source would send it again for ever.
+var ErrTooLarge = errors.New("record too large to store")
+
 // IncidentKey derives a subject- and key-safe token for one incident of one source. Local ids
 // are free text, so they are hashed; 16 bytes of SHA-256 make a collision within a source
 // practically impossible.

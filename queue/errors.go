@@ -6,3 +6,8 @@ import "errors"
 // answer, or storage full). Callers refuse the record with a retry hint (HTTP 503, HL7 AE) and
 // must not acknowledge it to the source.
 var ErrUnavailable = errors.New("jetstream unavailable")
+
+// ErrTooLarge means a message is larger than the NATS server takes in one message
+// (max_payload). Sending it again cannot help: callers refuse the record for good (HTTP 413,
+// HL7 AR, a quarantined row) instead of answering "try again later".
+var ErrTooLarge = errors.New("larger than the queue takes in one message")

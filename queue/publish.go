@@ -67,6 +67,9 @@ func (q *Queue) PublishTTL(ctx context.Context, subject, msgID string, data []by
 		if errors.Is(err, context.Canceled) {
 			return PubResult{}, err
 		}
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return PubResult{}, fmt.Errorf("%w: publishing %d bytes to %s", ErrTooLarge, len(data), subject)
+		}
 		return PubResult{}, fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
 	}
 	return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil

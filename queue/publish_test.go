@@ -40,3 +40,13 @@ func TestPublishTTLExpiresOnlyThatRecord(t *testing.T) {
 		t.Fatalf("incident record without a TTL: got %v, want it kept", err)
 	}
 }
+
+// TestPublishTooLargeIsNotUnavailable: a message over the server's max_payload can never be
+// stored, so it must not read as "try again later".
+func TestPublishTooLargeIsNotUnavailable(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	_, err := q.Publish(context.Background(), RawSubject("incident", "datix", "k"), "big", make([]byte, q.MaxPayload()+1), nats.Header{})
+	if !errors.Is(err, ErrTooLarge) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("got %v, want ErrTooLarge and not ErrUnavailable", err)
+	}
+}

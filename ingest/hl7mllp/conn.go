@@ -136,6 +136,10 @@ func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ingest.ErrTooLarge) {
+			// It can never be stored: AE would have the EPR resend it for ever.
+			return hl7.BuildACK(msg, hl7.AckReject, "message too large for the gateway's store", now)
+		}
 		a.deps.Logger.Warn().Err(err).Str("record", rec.ID).Str("event", adt.Event).Msg("ADT message not stored; answered AE")
 		return hl7.BuildACK(msg, hl7.AckError, "message could not be stored now; resend later", now)
 	}

@@ -212,6 +212,21 @@ func TestAEWhenStorageUnavailable(t *testing.T) {
 	}
 }
 
+// TestARWhenTooLargeToStore: a message the store can never take (over its max_payload) gets
+// AR, not AE: an EPR resends after AE, for ever.
+func TestARWhenTooLargeToStore(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{})
+	c := r.dial()
+	r.store.Fail(fmt.Errorf("%w: 2 MiB", ingest.ErrTooLarge))
+	ack, err := c.Send(mllptest.ADT("A08", "BIG-1", at, jane))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Code != "AR" || ack.Control != "BIG-1" || ack.Text == "" {
+		t.Errorf("too large to store: got %+v, want AR for BIG-1 with a reason", ack)
+	}
+}
+
 // frame wraps s in MLLP framing bytes.
 func frame(s string) []byte { return []byte("\x0b" + s + "\x1c\r") }
 

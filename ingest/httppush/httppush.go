@@ -226,6 +226,12 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return // the client went away; it was told nothing, so it will resend
 		}
+		if errors.Is(err, ingest.ErrTooLarge) {
+			// The store can never take it: a 503 would have the source resend it for ever.
+			// (The runner counted the failed publish.)
+			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "the incident is larger than the gateway's store takes in one message; shorten it"})
+			return
+		}
 		w.Header().Set("Retry-After", retryAfter)
 		if run.Err() != nil {
 			// Stopping: the record may or may not be stored. Never 202; the client resends

@@ -87,6 +87,7 @@ func TestAnswers(t *testing.T) {
 		name, contentType, body string
 		hdr                     map[string]string
 		fail                    bool
+		failWith                error
 		wantStatus              int
 		wantBody                string
 		wantHeader              [2]string
@@ -106,10 +107,16 @@ func TestAnswers(t *testing.T) {
 		{name: "unavailable", contentType: "application/json", body: incident(3), hdr: auth, fail: true, wantStatus: 503,
 			wantBody:   `{"error":"the gateway cannot store the incident durably right now; retry later"}` + "\n",
 			wantHeader: [2]string{"Retry-After", "7"}},
+		{name: "too large to store", contentType: "application/json", body: incident(4), hdr: auth, failWith: ingest.ErrTooLarge, wantStatus: 413,
+			wantBody: `{"error":"the incident is larger than the gateway's store takes in one message; shorten it"}` + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.fail {
 				store.Fail(fmt.Errorf("%w: test", ingest.ErrUnavailable))
+				defer store.Fail(nil)
+			}
+			if tc.failWith != nil {
+				store.Fail(fmt.Errorf("%w: test", tc.failWith))
 				defer store.Fail(nil)
 			}
 			resp, body, err := post(ctx, url, tc.contentType, tc.body, tc.hdr)

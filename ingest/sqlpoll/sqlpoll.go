@@ -277,6 +277,14 @@ func (a *Adapter) pollOnce(ctx context.Context, db *sql.DB) (int, error) {
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
 		_, err := a.deps.Publisher.Publish(pctx, rec)
 		cancel()
+		if errors.Is(err, ingest.ErrTooLarge) {
+			// The row can never be stored as it is: quarantine it without its data, or the
+			// cursor could never move past it.
+			big := a.rejectAs(rec.LocalID, r, nil, fmt.Sprintf("the row is %d bytes as an incident, more than the gateway's store takes in one message", len(rec.Data)))
+			pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
+			_, err = a.deps.Publisher.Publish(pctx, big)
+			cancel()
+		}
 		if err != nil {
 			return 0, &publishError{fmt.Errorf("storing row %s: %w", rec.ID, err)}
 		}

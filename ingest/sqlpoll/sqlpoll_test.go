@@ -390,3 +390,42 @@ func TestServerErrorTextStaysOut(t *testing.T) {
 		t.Errorf("the error quotes the row: %v", err)
 	}
 }
+
+// sizeLimited refuses records over limit bytes as the queue does a message over max_payload.
+type sizeLimited struct {
+	next  ingest.Publisher
+	limit int
+}
+
+func (s sizeLimited) Publish(ctx context.Context, rec ingest.Record) (ingest.PublishResult, error) {
+	if len(rec.Data) > s.limit {
+		return ingest.PublishResult{}, fmt.Errorf("%w: %d bytes", ingest.ErrTooLarge, len(rec.Data))
+	}
+	return s.next.Publish(ctx, rec)
+}
+
+// TestRowTooLargeToStoreIsQuarantined: a row the store can never take is quarantined without
+// its data, so the cursor moves past it instead of stopping there for good.
+func TestRowTooLargeToStoreIsQuarantined(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	table := newTable(t, pg, db)
+	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ('DX-1', now(), 'Fall'), ('DX-2', now() + interval '1 second', repeat('x', 5000)), ('DX-3', now() + interval '2 seconds', 'Slip')`)
+	store := adaptertest.NewStore()
+	a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, false),
+		CursorColumns: []string{"updated_at", "local_id"}, PollInterval: 5 * time.Millisecond},
+		ingest.Deps{Name: "sqlpoll", Publisher: sizeLimited{store, 2000}, State: adaptertest.NewState(), Logger: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	recs := waitRecords(t, store, 3)
+	for _, r := range recs {
+		if (r.Reason != "") != (r.LocalID == "DX-2") {
+			t.Errorf("%s: reason %q", r.LocalID, r.Reason)
+		}
+		if r.LocalID == "DX-2" && (!strings.Contains(r.Reason, "more than the gateway's store takes") || len(r.Data) > 2000) {
+			t.Errorf("DX-2: reason %q with %d bytes of data, want it quarantined as too large, without its data", r.Reason, len(r.Data))
+		}
+	}
+}

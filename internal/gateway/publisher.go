@@ -79,6 +79,9 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
 		}
+		if errors.Is(err, queue.ErrTooLarge) {
+			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrTooLarge, err)
+		}
 		return ingest.PublishResult{}, err
 	}
 	if p.received != nil && !res.Duplicate {

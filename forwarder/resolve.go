@@ -11,6 +11,11 @@ import (
 // Tell the operator its current state; nothing was changed.
 var ErrNotResolvable = errors.New("incident is not in a state this action applies to")
 
+// ErrAwaitingResolution, always wrapped with ErrNotResolvable, means a replay was refused
+// because a POST of the incident had an unknown outcome: only resolve (resend, or delivered
+// with the national id) may act on it.
+var ErrAwaitingResolution = errors.New("an earlier POST's outcome is unknown")
+
 // ResolveDelivered records an operator's confirmation that the national service holds an
 // incident whose send had an unknown outcome, under nationalID. Later revisions are then PUT to
 // that id. An incident that already holds a national id keeps it: resolving it with a different

@@ -245,7 +245,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		}
 		if replay != "" && e.AwaitingResolution() {
 			if !resend {
-				return fmt.Errorf("%w: an earlier POST's outcome is unknown; resolve it with its national id, or resend it", forwarder.ErrNotResolvable)
+				return fmt.Errorf("%w: %w; resolve it with its national id, or resend it", forwarder.ErrNotResolvable, forwarder.ErrAwaitingResolution)
 			}
 			// Resending after an unknown outcome: the national service may now hold it twice.
 			e.PossibleDuplicate, e.UnknownHash = true, ""

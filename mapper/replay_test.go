@@ -55,8 +55,8 @@ func TestReplayRefusesAnUnknownPOSTButResendSendsIt(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mp.Replay(ctx, lkey, "ops"); !errors.Is(err, forwarder.ErrNotResolvable) {
-		t.Fatalf("replay of an unknown POST: got %v, want ErrNotResolvable", err)
+	if _, err := mp.Replay(ctx, lkey, "ops"); !errors.Is(err, forwarder.ErrNotResolvable) || !errors.Is(err, forwarder.ErrAwaitingResolution) {
+		t.Fatalf("replay of an unknown POST: got %v, want ErrNotResolvable and ErrAwaitingResolution", err)
 	}
 	e, err := ledger.Get(ctx, lkey)
 	if err != nil {

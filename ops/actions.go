@@ -106,6 +106,10 @@ func writeActionError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, forwarder.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such incident in the ledger"})
+	case errors.Is(err, forwarder.ErrAwaitingResolution):
+		// The ledger write refused it: the send turned unknown after the check above.
+		writeJSON(w, http.StatusConflict, ActionError{Error: "the incident " + awaitingReason + ". " + refusalAdvice[CodeNeedsResolve],
+			Code: CodeNeedsResolve, Reason: awaitingReason, State: forwarder.StateUnknown})
 	case errors.Is(err, forwarder.ErrNotResolvable):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case errors.Is(err, mapper.ErrNoRawRecord):
@@ -154,6 +158,9 @@ type ActionError struct {
 	State  forwarder.State `json:"state,omitempty"`
 }
 
+// awaitingReason is why a replay of an incident waiting on an unknown POST is refused.
+const awaitingReason = "an earlier POST of it had an unknown outcome: a replay could create a duplicate national record"
+
 // replayRefusal says why a replay must not touch e: a replay sends the incident again, and
 // for an incident that may already be held nationally without the gateway knowing its id,
 // that would be a silent second POST, a possible duplicate national record. It returns a
@@ -163,7 +170,7 @@ func replayRefusal(e *forwarder.Entry) (code, reason string) {
 	case e.State == forwarder.StateUnknown:
 		return CodeNeedsResolve, "is unknown: a POST of it may have reached the national service, so a replay could create a duplicate national record"
 	case e.AwaitingResolution():
-		return CodeNeedsResolve, "is " + string(e.State) + ", but an earlier POST of it had an unknown outcome: a replay could create a duplicate national record"
+		return CodeNeedsResolve, "is " + string(e.State) + ", but " + awaitingReason
 	case e.InFlight != nil && e.InFlight.Method == "POST" && e.NationalID == "":
 		return CodePostInFlight, "is being POSTed to the national service right now: a replay could send it twice"
 	}
@@ -255,6 +262,12 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 			}
 			if err == nil {
 				_, err = s.Replayer.Replay(r.Context(), k, actor)
+				if errors.Is(err, forwarder.ErrAwaitingResolution) {
+					// Its send turned unknown between the read and the replay's ledger write.
+					e.State = forwarder.StateUnknown
+					skip(e)
+					continue
+				}
 			}
 			if err != nil {
 				if len(res.Errors) < maxListed {

@@ -1,23 +1,21 @@
 package ingest
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/fhir/privacy"
 )
-
-// MaxSourceLocalID is the longest local id a pull adapter takes from a source cell. The
-// contract allows 128 characters for pushed incidents; an id read out of a CSV column or a
-// database row is held to the same bound.
-const MaxSourceLocalID = 128
 
 // LocalIDProblem says why id, read from a source record's id column or cell, cannot name the
 // record in the delivery ledger, or returns "" when it can. The local id is shown on the status
 // page, in the API and in the CLI, so a pull adapter takes a cell as the id only when it looks
 // like an id: one token (no white space, so no prose that a shifted column or a wrong mapping
-// put there), valid UTF-8 without control characters, at most MaxSourceLocalID bytes, and
+// put there), valid UTF-8 without control characters, at most fhir.MaxLocalID characters (as
+// for a pushed incident), and
 // without an NHS-number-shaped string (ten digits passing Modulus 11, as fhir/privacy finds
 // them). Otherwise the adapter names the record by where it was (file and line, cursor).
 //
@@ -26,10 +24,10 @@ func LocalIDProblem(id string) string {
 	switch {
 	case strings.TrimSpace(id) == "":
 		return "it is empty"
-	case len(id) > MaxSourceLocalID:
-		return "it is longer than 128 bytes"
 	case !utf8.ValidString(id):
 		return "it is not valid text"
+	case utf8.RuneCountInString(id) > fhir.MaxLocalID:
+		return "it is longer than " + strconv.Itoa(fhir.MaxLocalID) + " characters"
 	case strings.ContainsFunc(id, unicode.IsSpace):
 		return "it holds white space, so it is text, not an id"
 	case strings.ContainsFunc(id, unicode.IsControl):

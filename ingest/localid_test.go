@@ -28,6 +28,8 @@ func TestLocalIDProblem(t *testing.T) {
 		{"DX-\xff", "not valid text"},
 		{strings.Repeat("x", 129), "longer than 128"},
 		{strings.Repeat("x", 128), ""},
+		{strings.Repeat("é", 128), ""}, // characters, as the contract counts, not bytes
+		{strings.Repeat("é", 129), "longer than 128"},
 	} {
 		got := ingest.LocalIDProblem(tc.id)
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {

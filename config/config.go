@@ -96,7 +96,7 @@ type MLLPConfig struct {
 	// byte is valid; valid UTF-8 is still read as UTF-8), or "ASCII" as HL7 v2 says, or
 	// "UNICODE UTF-8". A byte that is not valid in the message's character set gets AR.
 	DefaultCharset string `yaml:"default_charset"`
-	// MaxConnections caps open connections; more are closed at once.
+	// MaxConnections caps open connections; at the cap the connection idle longest makes room.
 	MaxConnections int `yaml:"max_connections"`
 	// TLSCertFile and TLSKeyFile, both set, make the listener speak TLS.
 	TLSCertFile string `yaml:"tls_cert_file"`

@@ -89,6 +89,11 @@ func (f *Forwarder) failUndeliverable(ctx context.Context, adv maxDeliveriesAdvi
 	} else {
 		f.cfg.Metrics.Failed.WithLabelValues("max_deliveries").Inc()
 	}
-	f.log.Error().Str("source", source).Str("incident", key).Uint64("deliveries", adv.Deliveries).Msg("outbox message reached its delivery limit; incident marked failed")
+	state := StateFailed
+	if unknown {
+		state = StateUnknown
+	}
+	f.log.Error().Str("source", source).Str("incident", key).Uint64("deliveries", adv.Deliveries).Str("state", string(state)).
+		Msg("outbox message reached its delivery limit; incident needs an operator")
 	return s.DeleteMsg(ctx, adv.StreamSeq)
 }

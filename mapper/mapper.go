@@ -211,10 +211,10 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	}
 
 	now := mp.now().UTC()
-	publish, republish, quarantined := false, false, false
+	publish, republish, quarantined, newRecord := false, false, false, false
 	var entry *forwarder.Entry
 	entry, err := mp.ledger.Update(ctx, lkey, func(e *forwarder.Entry, exists bool) error {
-		publish, republish, quarantined = false, false, false
+		publish, republish, quarantined, newRecord = false, false, false, false
 		if !exists {
 			e.Source, e.LocalID, e.ReceivedAt = source, h.Get(queue.HeaderLocalID), received
 		}
@@ -250,7 +250,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 			// Resending after an unknown outcome: the national service may now hold it twice.
 			e.PossibleDuplicate, e.UnknownHash = true, ""
 		}
-		if raw.Seq != e.RawSeq {
+		if newRecord = raw.Seq != e.RawSeq; newRecord {
 			// Counted once per record: a replay of the same record redacts the same strings.
 			e.Redactions += prep.Redactions
 		}
@@ -322,6 +322,8 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	}
 	if !republish {
 		mp.metrics.Mapped.Inc()
+	}
+	if newRecord {
 		mp.metrics.Redactions.Add(float64(prep.Redactions))
 	}
 	return nil

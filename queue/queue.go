@@ -188,7 +188,7 @@ func (q *Queue) ensure(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Replicas:    q.opts.Replicas,
 		// Records that are not kept for replay (ADT messages) carry their own shorter
-		// lifetime in a Nats-TTL header; see PublishOptions.TTL.
+		// lifetime in a Nats-TTL header; see PublishTTL.
 		AllowMsgTTL: true,
 	}, {
 		Name:        OutboxStream,

@@ -60,14 +60,15 @@ func TestEnrichDoesNotWaitForAStoppedStage(t *testing.T) {
 
 func TestEnrichWaitsForAStageThatComesBack(t *testing.T) {
 	r := newRig(t, openQueue(t), 10*time.Second)
+	// A DownWait that outlasts a slow restart on a loaded machine; the default is a second.
+	r.stage = patients.New(r.q, patients.Options{Source: "epr", EnrichWait: 10 * time.Second, DownWait: 10 * time.Second, Logger: zerolog.Nop()})
 	r.start()
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))
 	r.enrich(incident("2025-03-02", fhir.Patient{NHSNumber: jane.NHS}), r.incidentSeq())
 	r.stop()
 	r.adt(mllptest.ADT("A01", "M2", t0, bob))
 	seq := r.incidentSeq()
-	// Stopped just now, as when a supervisor restarts it: Enrich waits a little (DownWait,
-	// by default a second) for it.
+	// Stopped just now, as when a supervisor restarts it: Enrich waits for it (DownWait).
 	done := make(chan *fhir.Incident)
 	go func() {
 		in := incident("2025-03-02", fhir.Patient{NHSNumber: bob.NHS})

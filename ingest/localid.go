@@ -37,3 +37,20 @@ func LocalIDProblem(id string) string {
 	}
 	return ""
 }
+
+// LookupSafe returns s as valid UTF-8 without control characters, cut to at most n bytes on a
+// character boundary: fit to name a record by where it came from (a file name, a cursor) in
+// the ledger and on the status page.
+func LookupSafe(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}

@@ -415,7 +415,7 @@ func (s rowSource) cell(row []string, field string) string {
 // derives from the file, the line and the reason, so a re-read is a duplicate.
 func (s rowSource) reject(line int, localID, reason string, cells []string, data ...[]byte) ingest.Record {
 	if ingest.LocalIDProblem(localID) != "" {
-		localID = lookupSafe(s.file, 100) + "#line" + strconv.Itoa(line)
+		localID = ingest.LookupSafe(s.file, 100) + "#line" + strconv.Itoa(line)
 	}
 	var body []byte
 	if len(data) > 0 && data[0] != nil {
@@ -432,24 +432,6 @@ func (s rowSource) reject(line int, localID, reason string, cells []string, data
 		ReceivedAt: s.a.deps.Now().UTC(),
 		Reason:     reason,
 	}
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// lookupSafe returns s as valid UTF-8 without control characters, cut to at most n bytes on
-// a character boundary.
-func lookupSafe(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
 }
 
 // publishBatch publishes a batch on PublishConcurrency lanes. Rows of one incident share a

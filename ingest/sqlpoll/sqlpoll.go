@@ -32,7 +32,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -494,7 +493,7 @@ func (a *Adapter) rejectAs(localID string, r row, data []byte, why string) inges
 	a.deps.CountRejected(ReasonRowInvalid)
 	where := "row at cursor " + r.cursor.safeString()
 	if localID == "" {
-		localID = lookupSafe("cursor "+r.cursor.safeString(), fhir.MaxLocalID)
+		localID = ingest.LookupSafe("cursor "+r.cursor.safeString(), fhir.MaxLocalID)
 	}
 	reason := where + ": " + why
 	key := ingest.IncidentKey(a.cfg.Source, localID)
@@ -504,24 +503,6 @@ func (a *Adapter) rejectAs(localID string, r row, data []byte, why string) inges
 		ID:   ingest.IncidentRecordID(a.cfg.Source, key, 0, "x"+hex.EncodeToString(sum[:12])),
 		Data: data, ReceivedAt: a.deps.Now().UTC(), Reason: reason,
 	}
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// lookupSafe returns s as valid UTF-8 without control characters, cut to at most n bytes on
-// a character boundary.
-func lookupSafe(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
 }
 
 // safeString renders the cursor for reasons, local ids and logs: its values, comma-separated.

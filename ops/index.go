@@ -16,23 +16,77 @@ import (
 )
 
 // row is what the index keeps of one ledger entry: enough to count, search and list it, and
-// nothing that could identify a patient. About 200 bytes each, so a million incidents take
-// about 200 MB; a trust's few thousand a year take next to nothing.
+// nothing that could identify a patient. Apart from its two strings (Source is shared by every
+// row of a source) it holds no pointers: times are Unix nanoseconds and the state a one-byte
+// code. With its key a row takes about 130 bytes of map space plus the local id, so a million
+// incidents take about 150 MB and a trust's few thousand a year next to nothing. The rare
+// extras (a last error, a state the index has no code for) live beside the rows, in
+// ledgerView.extra.
 type row struct {
 	Source            string
 	LocalID           string
-	State             forwarder.State
-	Revision          int
-	Attempts          int
+	received          int64 // Unix nanoseconds; 0 for the zero time
+	updated           int64
+	delivered         int64
+	Revision          int32
+	Attempts          int32
+	state             stateCode
 	Reviewed          bool
 	PossibleDuplicate bool
-	// LastError is kept only for states that need an operator, shortened, with
-	// NHS-number-shaped strings redacted.
-	LastError   string
-	ReceivedAt  time.Time
-	UpdatedAt   time.Time
-	DeliveredAt time.Time
+	used              bool // in a rowTable: the place holds a row
 }
+
+// rowExtra is what few rows have: the last error, kept only for states that need an operator,
+// shortened, with NHS-number-shaped strings redacted; and the name of a state with no code.
+type rowExtra struct {
+	lastError string
+	state     forwarder.State
+}
+
+// unixNano and unixTime keep a time in 8 bytes. The gateway writes every ledger time in UTC,
+// so it comes back as it was; 0 stands for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func unixTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// stateCode is a State in one byte: its index in stateCodes. otherState marks a state with no
+// code, whose name is kept in the row's extra.
+type stateCode uint8
+
+const otherState stateCode = 0
+
+var stateCodes = []forwarder.State{"", forwarder.StateReceived, forwarder.StateQueued, forwarder.StateDelivering,
+	forwarder.StateDelivered, forwarder.StateRetrying, forwarder.StateRejected, forwarder.StateQuarantined,
+	forwarder.StateHeld, forwarder.StateUnknown, forwarder.StateFailed}
+
+func codeOf(st forwarder.State) stateCode {
+	for i, s := range stateCodes[1:] {
+		if s == st {
+			return stateCode(i + 1)
+		}
+	}
+	return otherState
+}
+
+// rowKey is a ledger key in 20 bytes without pointers. The usual "<source>.<32 hex digits>" is
+// the source's number in the view's name table and the 16 bytes the digits spell; any other
+// key is kept whole in the name table, its number marked with oddKey.
+type rowKey struct {
+	name uint32
+	id   [16]byte
+}
+
+const oddKey = 1 << 31
 
 // slimEntry decodes only what the index keeps; the history, often most of an entry, is
 // skipped by the decoder without being built.
@@ -76,12 +130,21 @@ func cleanText(s string, max int) string {
 	return s
 }
 
-func rowOf(e slimEntry) *row {
-	r := &row{Source: e.Source, LocalID: e.LocalID, State: e.State, Revision: e.Revision, Attempts: e.Attempts,
-		Reviewed: e.Reviewed, PossibleDuplicate: e.PossibleDuplicate, ReceivedAt: e.ReceivedAt,
-		UpdatedAt: e.UpdatedAt, DeliveredAt: e.DeliveredAt}
+// entry is one ledger entry as the index takes it: the row and its extras.
+type entry struct {
+	row   row
+	extra rowExtra
+}
+
+func rowOf(e slimEntry) *entry {
+	r := &entry{row: row{Source: e.Source, LocalID: e.LocalID, Revision: int32(e.Revision), Attempts: int32(e.Attempts),
+		Reviewed: e.Reviewed, PossibleDuplicate: e.PossibleDuplicate, received: unixNano(e.ReceivedAt),
+		updated: unixNano(e.UpdatedAt), delivered: unixNano(e.DeliveredAt), state: codeOf(e.State)}}
+	if r.row.state == otherState {
+		r.extra.state = e.State
+	}
 	if e.LastError != "" && (needsAttention(e.State) || e.State == forwarder.StateRetrying || e.State == forwarder.StateHeld) {
-		r.LastError = cleanText(e.LastError, maxShownError)
+		r.extra.lastError = cleanText(e.LastError, maxShownError)
 	}
 	return r
 }
@@ -91,9 +154,18 @@ const rateWindow = 60
 
 // ledgerView is one consistent picture of the ledger.
 type ledgerView struct {
-	rows       map[string]*row
+	// table holds every row, in fixed chunks so that growing never copies them; a deleted
+	// row's place is reused. slot finds a key's row.
+	table      rowTable
+	slot       map[rowKey]uint32
 	counts     map[forwarder.State]int
 	unreviewed map[forwarder.State]int
+	// extra holds the rows' rare extras, by their place in rows; absent means none.
+	extra map[uint32]rowExtra
+	// names numbers sources and odd keys for rowKey; a source's name is also every row's
+	// Source, so a source's name is stored once.
+	names   []string
+	nameIDs map[string]uint32
 	// perMinute counts deliveries by the Unix minute of their delivered_at, over the last
 	// rateWindow minutes.
 	perMinute [rateWindow]struct {
@@ -103,34 +175,168 @@ type ledgerView struct {
 }
 
 func newLedgerView() *ledgerView {
-	return &ledgerView{rows: map[string]*row{}, counts: map[forwarder.State]int{}, unreviewed: map[forwarder.State]int{}}
+	return &ledgerView{slot: map[rowKey]uint32{}, extra: map[uint32]rowExtra{}, counts: map[forwarder.State]int{},
+		unreviewed: map[forwarder.State]int{}, nameIDs: map[string]uint32{}}
+}
+
+// rowChunk is how many rows a chunk of a rowTable holds.
+const rowChunk = 4096
+
+// rowTable stores rows by number. Ranging over it (for i, r := range t.all) yields each row in
+// use with its number.
+type rowTable struct {
+	chunks [][]row
+	n      uint32 // numbers below n have been handed out
+	free   []uint32
+}
+
+func (t *rowTable) at(i uint32) *row { return &t.chunks[i/rowChunk][i%rowChunk] }
+
+// add stores r and returns its number.
+func (t *rowTable) add(r row) uint32 {
+	r.used = true
+	var i uint32
+	if n := len(t.free); n > 0 {
+		i, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		i = t.n
+		t.n++
+		if int(i/rowChunk) == len(t.chunks) {
+			t.chunks = append(t.chunks, make([]row, rowChunk))
+		}
+	}
+	*t.at(i) = r
+	return i
+}
+
+// remove frees row i.
+func (t *rowTable) remove(i uint32) {
+	*t.at(i) = row{}
+	t.free = append(t.free, i)
+}
+
+// all yields every row in use with its number.
+func (t *rowTable) all(yield func(uint32, *row) bool) {
+	for c, chunk := range t.chunks {
+		for j := range chunk {
+			if r := &chunk[j]; r.used && !yield(uint32(c*rowChunk+j), r) {
+				return
+			}
+		}
+	}
+}
+
+// rows yields every row with its number: for i, r := range v.rows.
+func (v *ledgerView) rows(yield func(uint32, *row) bool) { v.table.all(yield) }
+
+// name returns the number of s in the name table, adding it.
+func (v *ledgerView) name(s string) uint32 {
+	if id, ok := v.nameIDs[s]; ok {
+		return id
+	}
+	id := uint32(len(v.names))
+	s = strings.Clone(s) // not a slice of a larger buffer
+	v.names = append(v.names, s)
+	v.nameIDs[s] = id
+	return id
+}
+
+// interned returns s as stored in the name table, so that rows share it.
+func (v *ledgerView) interned(s string) string {
+	return v.names[v.name(s)]
+}
+
+// keyOf turns a ledger key into its rowKey.
+func (v *ledgerView) keyOf(key string) rowKey {
+	if i := strings.LastIndexByte(key, '.'); i > 0 && len(key)-i-1 == 32 {
+		var k rowKey
+		if decodeLowerHex(k.id[:], key[i+1:]) {
+			k.name = v.name(key[:i])
+			return k
+		}
+	}
+	return rowKey{name: v.name(key) | oddKey}
+}
+
+// decodeLowerHex decodes 2×len(dst) lower-case hex digits (only those, so that no two keys
+// share a rowKey) into dst.
+func decodeLowerHex(dst []byte, s string) bool {
+	nibble := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, true
+		}
+		return 0, false
+	}
+	for i := range dst {
+		hi, ok1 := nibble(s[2*i])
+		lo, ok2 := nibble(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// state returns row i's state, by name.
+func (v *ledgerView) state(i uint32, r *row) forwarder.State {
+	if r.state == otherState {
+		return v.extra[i].state
+	}
+	return stateCodes[r.state]
 }
 
 // apply replaces the row for key (nil removes it), keeping the counts in step.
-func (v *ledgerView) apply(key string, r *row, now time.Time) {
-	old := v.rows[key]
-	if old != nil {
-		v.counts[old.State]--
-		if needsAttention(old.State) && !old.Reviewed {
-			v.unreviewed[old.State]--
+func (v *ledgerView) apply(key string, e *entry, now time.Time) {
+	k := v.keyOf(key)
+	i, ok := v.slot[k]
+	if ok {
+		old := v.table.at(i)
+		st := v.state(i, old)
+		v.counts[st]--
+		if needsAttention(st) && !old.Reviewed {
+			v.unreviewed[st]--
 		}
-	}
-	if r == nil {
-		delete(v.rows, key)
+		if e == nil {
+			delete(v.slot, k)
+			delete(v.extra, i)
+			v.table.remove(i)
+			return
+		}
+		if e.row.delivered != 0 && old.delivered != e.row.delivered {
+			v.countDelivery(e.row.delivered, now)
+		}
+	} else if e == nil {
 		return
+	} else if e.row.delivered != 0 {
+		v.countDelivery(e.row.delivered, now)
 	}
-	v.rows[key] = r
-	v.counts[r.State]++
-	if needsAttention(r.State) && !r.Reviewed {
-		v.unreviewed[r.State]++
+	r := e.row
+	r.Source = v.interned(r.Source)
+	if ok {
+		r.used = true
+		*v.table.at(i) = r
+	} else {
+		i = v.table.add(r)
+		v.slot[k] = i
 	}
-	if !r.DeliveredAt.IsZero() && (old == nil || !old.DeliveredAt.Equal(r.DeliveredAt)) {
-		v.countDelivery(r.DeliveredAt, now)
+	if e.extra != (rowExtra{}) {
+		v.extra[i] = e.extra
+	} else {
+		delete(v.extra, i)
+	}
+	st := v.state(i, &r)
+	v.counts[st]++
+	if needsAttention(st) && !r.Reviewed {
+		v.unreviewed[st]++
 	}
 }
 
-func (v *ledgerView) countDelivery(at, now time.Time) {
-	m, cur := at.Unix()/60, now.Unix()/60
+func (v *ledgerView) countDelivery(atNano int64, now time.Time) {
+	m, cur := unixTime(atNano).Unix()/60, now.Unix()/60
 	if m <= cur-rateWindow || m > cur {
 		return
 	}
@@ -249,7 +455,7 @@ func (e watchError) Error() string { return string(e) }
 const errWatchClosed = watchError("ledger watch closed")
 
 // decodeRow turns a watch entry into a row; nil for a deleted key or a value it cannot read.
-func decodeRow(e jetstream.KeyValueEntry) *row {
+func decodeRow(e jetstream.KeyValueEntry) *entry {
 	if e.Operation() != jetstream.KeyValuePut {
 		return nil
 	}
@@ -339,7 +545,7 @@ const (
 	MaxPageSize     = 500
 )
 
-func (q *Query) matches(r *row) bool {
+func (q *Query) matches(v *ledgerView, i uint32, r *row) bool {
 	if q.Source != "" && r.Source != q.Source {
 		return false
 	}
@@ -347,9 +553,10 @@ func (q *Query) matches(r *row) bool {
 		return false
 	}
 	if len(q.States) > 0 {
+		st := v.state(i, r)
 		found := false
 		for _, s := range q.States {
-			if s == r.State {
+			if s == st {
 				found = true
 				break
 			}
@@ -358,10 +565,10 @@ func (q *Query) matches(r *row) bool {
 			return false
 		}
 	}
-	if !q.From.IsZero() && r.UpdatedAt.Before(q.From) {
+	if !q.From.IsZero() && unixTime(r.updated).Before(q.From) {
 		return false
 	}
-	if !q.To.IsZero() && !r.UpdatedAt.Before(q.To) {
+	if !q.To.IsZero() && !unixTime(r.updated).Before(q.To) {
 		return false
 	}
 	if q.Reviewed != nil && r.Reviewed != *q.Reviewed {
@@ -378,27 +585,33 @@ func (x *ledgerIndex) search(ctx context.Context, q Query) (Page, error) {
 	q.Limit = min(q.Limit, MaxPageSize)
 	q.Offset = max(q.Offset, 0)
 	p := Page{Offset: q.Offset, Limit: q.Limit, Items: []Summary{}}
-	var hits []*row
+	type hit struct {
+		i uint32
+		r *row
+	}
+	var hits []hit
 	err := x.read(ctx, func(v *ledgerView, _ bool) {
-		for _, r := range v.rows {
-			if q.matches(r) {
-				hits = append(hits, r)
+		for i, r := range v.rows {
+			if q.matches(v, i, r) {
+				hits = append(hits, hit{i, r})
 			}
 		}
 		sort.Slice(hits, func(i, j int) bool {
-			if !hits[i].UpdatedAt.Equal(hits[j].UpdatedAt) {
-				return hits[i].UpdatedAt.After(hits[j].UpdatedAt)
+			a, b := hits[i].r, hits[j].r
+			if a.updated != b.updated {
+				return a.updated > b.updated
 			}
-			if hits[i].Source != hits[j].Source {
-				return hits[i].Source < hits[j].Source
+			if a.Source != b.Source {
+				return a.Source < b.Source
 			}
-			return hits[i].LocalID < hits[j].LocalID
+			return a.LocalID < b.LocalID
 		})
 		p.Total = len(hits)
-		for _, r := range hits[min(q.Offset, len(hits)):min(q.Offset+q.Limit, len(hits))] {
-			p.Items = append(p.Items, Summary{Source: r.Source, LocalID: r.LocalID, Revision: r.Revision, State: r.State,
-				Attempts: r.Attempts, LastError: r.LastError, Reviewed: r.Reviewed, PossibleDuplicate: r.PossibleDuplicate,
-				ReceivedAt: r.ReceivedAt, UpdatedAt: r.UpdatedAt, DeliveredAt: r.DeliveredAt})
+		for _, h := range hits[min(q.Offset, len(hits)):min(q.Offset+q.Limit, len(hits))] {
+			r := h.r
+			p.Items = append(p.Items, Summary{Source: r.Source, LocalID: r.LocalID, Revision: int(r.Revision), State: v.state(h.i, r),
+				Attempts: int(r.Attempts), LastError: v.extra[h.i].lastError, Reviewed: r.Reviewed, PossibleDuplicate: r.PossibleDuplicate,
+				ReceivedAt: unixTime(r.received), UpdatedAt: unixTime(r.updated), DeliveredAt: unixTime(r.delivered)})
 		}
 	})
 	return p, err

@@ -122,7 +122,7 @@ func (st *build) ordered() []fm.Extension {
 	out := make([]fm.Extension, 0, len(st.ae))
 	for _, id := range aeOrder {
 		if e, ok := st.ae[id]; ok && !e.empty() {
-			out = append(out, e.Extension)
+			out = append(out, e.ext())
 		}
 	}
 	return out
@@ -236,7 +236,7 @@ func (st *build) patients(ae *AdverseEvent) {
 		e.code("PsychologicalHarm", psychologicalHarmCodes[p.PsychologicalHarm])
 		st.text(e, "ClinicalOutcome", p.ClinicalOutcome)
 		st.coded(e, prefix+".outcome_association", spec("patients.outcome_association"), p.OutcomeAssociation)
-		pat.Extension = append(pat.Extension, e.Extension)
+		pat.Extension = append(pat.Extension, e.ext())
 	}
 	ae.Contained = append(ae.Contained, pat)
 	ae.Subject = ref(pat.ID)
@@ -295,7 +295,7 @@ func (st *build) reporter(ae *AdverseEvent) {
 	st.coded(e, "reporter.role", spec("reporter.role"), r.Role)
 	st.coded(e, "reporter.involvement", spec("reporter.involvement"), r.Involvement)
 	st.coded(e, "reporter.organisation", spec("reporter.organisation"), r.Organisation)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Practitioner", ID: "practitioner1", Extension: []fm.Extension{e.Extension}})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Practitioner", ID: "practitioner1", Extension: []fm.Extension{e.ext()}})
 	ae.Recorder = ref("practitioner1")
 }
 
@@ -317,7 +317,7 @@ func (st *build) location(ae *AdverseEvent) {
 	st.coded(e, "location.within_service", spec("location.within_service"), l.WithinService)
 	st.coded(e, "location.specialty", spec("location.specialty"), l.Specialty)
 	st.coded(e, "risk.location_at_risk", spec("risk.location_at_risk"), atRisk)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Location", ID: "location1", Extension: []fm.Extension{e.Extension}})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Location", ID: "location1", Extension: []fm.Extension{e.ext()}})
 	ae.Location = ref("location1")
 }
 

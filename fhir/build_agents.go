@@ -151,7 +151,7 @@ func (st *build) medication(ae *AdverseEvent, i int, m Medication) {
 	if m.Administered != "" {
 		e := newExt(taxonomy.ExtensionURL(st.v, "medication-administration"))
 		st.coded(e, "agents.medications["+strconv.Itoa(i)+"].administered", spec("agents.medications.administered"), m.Administered)
-		exts = append(exts, e.Extension)
+		exts = append(exts, e.ext())
 	}
 	if st.v == 6 && (m.VTMCode != "" || m.VMPCode != "" || m.VTMName != "" || m.VMPName != "") {
 		e := newExt(taxonomy.ExtensionURL(6, "medication-dmd"))
@@ -159,7 +159,7 @@ func (st *build) medication(ae *AdverseEvent, i int, m Medication) {
 		st.text(e, "VTMString", m.VTMName)
 		e.code("VMPCode", m.VMPCode)
 		st.text(e, "VMPString", m.VMPName)
-		exts = append(exts, e.Extension)
+		exts = append(exts, e.ext())
 	}
 	if len(exts) == 0 {
 		return
@@ -177,6 +177,6 @@ func (st *build) device(ae *AdverseEvent, i int, d Device) {
 	e := newExt(taxonomy.ExtensionURL(st.v, "adverse-event-device-details"))
 	st.coded(e, "agents.devices["+strconv.Itoa(i)+"].type", spec("agents.devices.type"), d.Type)
 	id := "device" + strconv.Itoa(i+1)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Device", ID: id, Extension: []fm.Extension{e.Extension}})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Device", ID: id, Extension: []fm.Extension{e.ext()}})
 	ae.SuspectEntity = append(ae.SuspectEntity, SuspectEntity{Instance: *ref(id)})
 }

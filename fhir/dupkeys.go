@@ -18,14 +18,15 @@ func duplicateKey(data []byte) string {
 	}
 	var b strings.Builder
 	for _, seg := range s.path {
-		if seg.key == "" && seg.index >= 0 {
+		if seg.index >= 0 {
 			b.WriteString("[" + strconv.Itoa(seg.index) + "]")
 			continue
 		}
+		key := s.key(seg.start)
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(seg.key)
+		b.WriteString(key)
 	}
 	return b.String()
 }
@@ -37,12 +38,19 @@ type dupScanner struct {
 	// path is where the scan is; it is only turned into a string when a duplicate is found,
 	// so the common case builds nothing.
 	path []pathSeg
+	// folded holds the keys of the objects being scanned, case-folded, one after another;
+	// seen holds where each is in folded, the innermost object's last. Both are reused from
+	// object to object, so checking a key allocates nothing.
+	folded []byte
+	seen   []foldedKey
 }
 
 type pathSeg struct {
-	key   string
-	index int // -1 for an object key
+	start int // an object key's opening quote in data
+	index int // an array index, or -1 for an object key
 }
+
+type foldedKey struct{ from, to int }
 
 // maxDupDepth bounds the recursion; encoding/json refuses deeper documents anyway.
 const maxDupDepth = 10000
@@ -70,7 +78,7 @@ func (s *dupScanner) value() bool {
 	case '[':
 		return s.array()
 	case '"':
-		if _, ok := s.str(); !ok {
+		if _, ok := s.skipStr(); !ok {
 			s.i = len(s.data)
 		}
 		return false
@@ -95,7 +103,9 @@ func (s *dupScanner) object() bool {
 		return false
 	}
 	s.i++ // '{'
-	var seen map[string]bool
+	// This object's keys are seen[base:], in folded[foldBase:].
+	base, foldBase := len(s.seen), len(s.folded)
+	defer func() { s.seen, s.folded = s.seen[:base], s.folded[:foldBase] }()
 	for {
 		s.skipSpace()
 		if s.i >= len(s.data) {
@@ -109,22 +119,22 @@ func (s *dupScanner) object() bool {
 			s.i = len(s.data)
 			return false
 		}
-		key, ok := s.str()
+		start := s.i
+		escaped, ok := s.skipStr()
 		if !ok {
 			s.i = len(s.data)
 			return false
 		}
-		if seen == nil {
-			seen = map[string]bool{}
-		}
-		s.path = append(s.path, pathSeg{key: key, index: -1})
+		s.path = append(s.path, pathSeg{start: start, index: -1})
 		// The decoder matches keys to fields without regard to case, so "Source" and
 		// "source" land in the same field.
-		folded := strings.ToLower(key)
-		if seen[folded] {
-			return true
+		k := s.fold(start, escaped)
+		for _, o := range s.seen[base:] {
+			if string(s.folded[o.from:o.to]) == string(s.folded[k.from:k.to]) {
+				return true
+			}
 		}
-		seen[folded] = true
+		s.seen = append(s.seen, k)
 		s.skipSpace()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {
 			s.i = len(s.data)
@@ -149,6 +159,34 @@ func (s *dupScanner) object() bool {
 			return false
 		}
 	}
+}
+
+// fold appends the key whose string starts at start to s.folded, as strings.ToLower of the
+// unescaped key, and returns where it is. A key of plain ASCII, the usual case, is folded
+// in place without building a string.
+func (s *dupScanner) fold(start int, escaped bool) foldedKey {
+	from := len(s.folded)
+	raw := s.data[start+1 : s.i-1]
+	if !escaped && isASCII(raw) {
+		for _, c := range raw {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			s.folded = append(s.folded, c)
+		}
+	} else {
+		s.folded = append(s.folded, strings.ToLower(s.key(start))...)
+	}
+	return foldedKey{from, len(s.folded)}
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *dupScanner) array() bool {
@@ -188,12 +226,9 @@ func (s *dupScanner) array() bool {
 	}
 }
 
-// str reads a JSON string at s.i and returns it unescaped, so that "a" and "\u0061" are the
-// same key, as they are to the decoder.
-func (s *dupScanner) str() (string, bool) {
-	start := s.i
+// skipStr moves past the JSON string at s.i and reports whether it holds an escape.
+func (s *dupScanner) skipStr() (escaped, ok bool) {
 	s.i++ // '"'
-	escaped := false
 	for s.i < len(s.data) {
 		switch s.data[s.i] {
 		case '\\':
@@ -202,17 +237,25 @@ func (s *dupScanner) str() (string, bool) {
 			continue
 		case '"':
 			s.i++
-			raw := string(s.data[start+1 : s.i-1])
-			if !escaped {
-				return raw, true
-			}
-			u, err := strconv.Unquote(`"` + strings.ReplaceAll(raw, `\/`, `/`) + `"`)
-			if err != nil {
-				return raw, true
-			}
-			return u, true
+			return escaped, true
 		}
 		s.i++
 	}
-	return "", false
+	return escaped, false
+}
+
+// key returns the string whose opening quote is at start, unescaped, so that "a" and
+// "\u0061" are the same key, as they are to the decoder.
+func (s *dupScanner) key(start int) string {
+	t := dupScanner{data: s.data, i: start}
+	escaped, _ := t.skipStr()
+	raw := string(s.data[start+1 : t.i-1])
+	if !escaped {
+		return raw
+	}
+	u, err := strconv.Unquote(`"` + strings.ReplaceAll(raw, `\/`, `/`) + `"`)
+	if err != nil {
+		return raw
+	}
+	return u
 }

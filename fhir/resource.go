@@ -44,10 +44,63 @@ func ref(id string) *fm.Reference {
 }
 
 // complexExt is an outer (complex) extension being filled; inner entries use the bare
-// field name as url (lfpse README §3).
-type complexExt struct{ fm.Extension }
+// field name as url (lfpse README §3). Its answers are gathered in a compact form and turned
+// into samply's Extension by ext, once, at their final number: an fm.Extension is 448 bytes,
+// and growing a slice of them one append at a time was the largest share of Build's
+// allocations.
+type complexExt struct {
+	url   string
+	items []innerExt
+}
 
-func newExt(url string) *complexExt { return &complexExt{fm.Extension{Url: url}} }
+// innerExt is one answer of a complexExt: the value under the key its kind names.
+type innerExt struct {
+	name string
+	kind valueKind
+	str  string // valueCode, valueString, valueTime
+	num  int    // valueInteger
+	flag bool   // valueBoolean
+}
+
+type valueKind uint8
+
+const (
+	valueCode valueKind = iota
+	valueString
+	valueInteger
+	valueBoolean
+	valueTime
+)
+
+func newExt(url string) *complexExt { return &complexExt{url: url, items: make([]innerExt, 0, 8)} }
+
+// ext returns the extension with its answers in the order they were added. The values point
+// into e, which must not change afterwards.
+func (e *complexExt) ext() fm.Extension {
+	out := fm.Extension{Url: e.url}
+	if len(e.items) == 0 {
+		return out
+	}
+	out.Extension = make([]fm.Extension, len(e.items))
+	for i := range e.items {
+		it := &e.items[i]
+		x := &out.Extension[i]
+		x.Url = it.name
+		switch it.kind {
+		case valueCode:
+			x.ValueCode = &it.str
+		case valueString:
+			x.ValueString = &it.str
+		case valueInteger:
+			x.ValueInteger = &it.num
+		case valueBoolean:
+			x.ValueBoolean = &it.flag
+		case valueTime:
+			x.ValueTime = &it.str
+		}
+	}
+	return out
+}
 
 // code adds a coded answer once: a multi-select answer given twice would break the field's
 // cardinality and says nothing more.
@@ -55,27 +108,26 @@ func (e *complexExt) code(name, v string) {
 	if v == "" {
 		return
 	}
-	for _, x := range e.Extension.Extension {
-		if x.Url == name && x.ValueCode != nil && *x.ValueCode == v {
+	for _, x := range e.items {
+		if x.name == name && x.kind == valueCode && x.str == v {
 			return
 		}
 	}
-	e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueCode: &v})
+	e.items = append(e.items, innerExt{name: name, kind: valueCode, str: v})
 }
 
 func (e *complexExt) str(name, v string) {
 	if v != "" {
-		e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueString: &v})
+		e.items = append(e.items, innerExt{name: name, kind: valueString, str: v})
 	}
 }
 
 // appendStr adds v to the single string answer name, joining with "; " when it is already
 // there: "Other" free text takes every unmapped value of a multi-select field.
 func (e *complexExt) appendStr(name, v string) {
-	for i, x := range e.Extension.Extension {
-		if x.Url == name && x.ValueString != nil {
-			joined := *x.ValueString + "; " + v
-			e.Extension.Extension[i].ValueString = &joined
+	for i, x := range e.items {
+		if x.name == name && x.kind == valueString {
+			e.items[i].str = x.str + "; " + v
 			return
 		}
 	}
@@ -83,20 +135,19 @@ func (e *complexExt) appendStr(name, v string) {
 }
 
 func (e *complexExt) integer(name string, v int) {
-	e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueInteger: &v})
+	e.items = append(e.items, innerExt{name: name, kind: valueInteger, num: v})
 }
 
 func (e *complexExt) boolean(name string, v *bool) {
 	if v != nil {
-		b := *v
-		e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueBoolean: &b})
+		e.items = append(e.items, innerExt{name: name, kind: valueBoolean, flag: *v})
 	}
 }
 
 func (e *complexExt) time(name, v string) {
 	if v != "" {
-		e.Extension.Extension = append(e.Extension.Extension, fm.Extension{Url: name, ValueTime: &v})
+		e.items = append(e.items, innerExt{name: name, kind: valueTime, str: v})
 	}
 }
 
-func (e *complexExt) empty() bool { return len(e.Extension.Extension) == 0 }
+func (e *complexExt) empty() bool { return len(e.items) == 0 }

@@ -48,6 +48,45 @@ func (c *checker) extensionEntry(path string, e any) (map[string]any, string, bo
 	return obj, url, true
 }
 
+// wellFormedEntry is extensionEntry when it has nothing to report: an object with a string
+// url. It builds no path, so that the common case costs nothing; on false, extensionEntry
+// with the path says why.
+func wellFormedEntry(e any) (map[string]any, string, bool) {
+	obj, ok := e.(map[string]any)
+	if !ok {
+		return nil, "", false
+	}
+	url, ok := obj["url"].(string)
+	return obj, url, ok
+}
+
+// innerPath is the path of inner extension i of the complex extension at path.
+func innerPath(path string, i int) string { return joinIndex(joinKey(path, "extension"), i) }
+
+// wellFormedValue is innerValue when it has nothing to report, without a path: it returns
+// the value when obj has url, perhaps id and identifier-named keys (which package privacy
+// reports), and exactly one value[x], of the key want if want is set, that checkValue
+// accepts. On false, innerValue with the path says why.
+func wellFormedValue(obj map[string]any, want string) (any, bool) {
+	n := 0
+	var key string
+	var v any
+	for k, val := range obj {
+		switch {
+		case k == "url" || k == "id":
+		case strings.HasPrefix(k, "value"):
+			n++
+			key, v = k, val
+		case !privacy.IsIdentifierName(k):
+			return nil, false
+		}
+	}
+	if n != 1 || (want != "" && key != want) || checkValue(key, v) != "" {
+		return nil, false
+	}
+	return v, true
+}
+
 // complexKeys checks the keys of a complex (outer) extension and returns
 // its inner extensions. A complex extension has no value[x] of its own.
 func (c *checker) complexKeys(path string, obj map[string]any) []any {

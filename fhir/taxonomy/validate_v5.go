@@ -62,17 +62,17 @@ func (c *checker) complexV5(path string, ext *Extension, obj map[string]any) {
 	inner := c.complexKeys(path, obj)
 	var uses []use
 	counts := make(map[*Field]int, len(inner))
-	listPath := joinKey(path, "extension")
+	// Paths are built only for a problem (see extensionsV5).
 	for i, e := range inner {
-		p := joinIndex(listPath, i)
-		iobj, name, ok := c.extensionEntry(p, e)
+		iobj, name, ok := wellFormedEntry(e)
 		if !ok {
+			c.extensionEntry(innerPath(path, i), e) // reports why
 			continue
 		}
 		f, ok := ext.Field(name)
 		if !ok {
 			if !privacy.IsIdentifierName(name) { // privacy reports those
-				c.ps.add(p, RuleUnknownField, "%s is not a field of %s", quote(name), ext.ID)
+				c.ps.add(innerPath(path, i), RuleUnknownField, "%s is not a field of %s", quote(name), ext.ID)
 			}
 			continue
 		}
@@ -91,13 +91,23 @@ func (c *checker) complexV5(path string, ext *Extension, obj map[string]any) {
 	}
 	seen := make(map[*Field]int, len(uses))
 	for _, u := range uses {
-		p := occurrencePath(joinKey(path, u.field.Name), seen[u.field], counts[u.field], u.field.Max)
+		k := seen[u.field]
 		seen[u.field]++
+		if v, ok := wellFormedValue(u.obj, u.field.ValueKey); ok && (u.field.ValueSet == "" || c.hasCode(u.field, v.(string))) {
+			continue // innerValue and code would find nothing
+		}
+		p := occurrencePath(joinKey(path, u.field.Name), k, counts[u.field], u.field.Max)
 		_, v, ok := c.innerValue(p, u.obj, u.field.ValueKey)
 		if ok && u.field.ValueSet != "" {
 			c.code(p, u.field, v.(string)) // checkValue made sure it is a string
 		}
 	}
+}
+
+// hasCode reports whether code is in its field's value set; code reports it when not.
+func (c *checker) hasCode(f *Field, code string) bool {
+	vs, _ := c.tax.ValueSet(f.ValueSet)
+	return vs.Has(code)
 }
 
 // code checks a code against its field's value set, or the ODS list.

@@ -85,11 +85,14 @@ func (c *checker) complexV6(path string, ext *Extension, obj map[string]any) {
 	}
 	var uses []use
 	counts := make(map[*Field]int, len(inner))
-	listPath := joinKey(path, "extension")
+	// Paths are built only for a problem (see extensionsV5).
 	for i, e := range inner {
-		p := joinIndex(listPath, i)
-		iobj, name, ok := c.extensionEntry(p, e)
-		if !ok || privacy.IsIdentifierName(name) { // privacy reports those
+		iobj, name, ok := wellFormedEntry(e)
+		if !ok {
+			c.extensionEntry(innerPath(path, i), e) // reports why
+			continue
+		}
+		if privacy.IsIdentifierName(name) { // privacy reports those
 			continue
 		}
 		f, known := ext.Field(name)
@@ -98,11 +101,11 @@ func (c *checker) complexV6(path string, ext *Extension, obj map[string]any) {
 			counts[f]++
 			uses = append(uses, use{f, iobj})
 		case !isBareName(name):
-			c.ps.add(p, RuleUnknownField, "inner extension url %s is not a bare field name", quote(name))
+			c.ps.add(innerPath(path, i), RuleUnknownField, "inner extension url %s is not a bare field name", quote(name))
 		case renamedInV6[ext.ID][name] != "":
-			c.ps.add(p, RuleRenamedField, "%s", renamedInV6[ext.ID][name])
+			c.ps.add(innerPath(path, i), RuleRenamedField, "%s", renamedInV6[ext.ID][name])
 		default:
-			c.ps.add(p, RuleUnknownField, "%s is not a field of %s that psgw knows", quote(name), ext.ID)
+			c.ps.add(innerPath(path, i), RuleUnknownField, "%s is not a field of %s that psgw knows", quote(name), ext.ID)
 		}
 	}
 	for _, f := range ext.Fields {
@@ -113,8 +116,12 @@ func (c *checker) complexV6(path string, ext *Extension, obj map[string]any) {
 	}
 	seen := make(map[*Field]int, len(uses))
 	for _, u := range uses {
-		p := occurrencePath(keyPath(path, u.field.Name), seen[u.field], counts[u.field], 1)
+		k := seen[u.field]
 		seen[u.field]++
+		if _, ok := wellFormedValue(u.obj, u.field.ValueKey); ok {
+			continue // innerValue would find nothing
+		}
+		p := occurrencePath(keyPath(path, u.field.Name), k, counts[u.field], 1)
 		c.innerValue(p, u.obj, u.field.ValueKey)
 	}
 }

@@ -133,10 +133,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { f.probeLoop(probeCtx) })
-	// One incident is never sent concurrently with itself (its messages share a subject),
-	// while different incidents go in parallel; a slow incident holds up only its own.
+	// One incident is never sent concurrently with itself (its messages share a key), while
+	// different incidents go in parallel; a slow incident holds up only its own.
 	err = queue.Dispatch(ctx, cons, queue.DispatchOptions{
 		Workers: f.cfg.Concurrency,
+		Key:     queue.OutboxKey,
 		// While paused, leave the outbox alone: nothing can be sent.
 		Gate:    f.waitResumed,
 		AckWait: f.ackWait(),

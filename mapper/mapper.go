@@ -317,7 +317,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	if replay != "" {
 		hdr.Set(queue.HeaderReplay, replay)
 	}
-	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectFor(source, key), msgID, payload, hdr); err != nil {
+	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectOf(source), msgID, payload, hdr); err != nil {
 		return fmt.Errorf("publishing to outbox: %w", err)
 	}
 	if !republish {

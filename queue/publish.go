@@ -35,9 +35,29 @@ func RawSubject(kind, source, key string) string {
 	return "psgw.raw." + kind + "." + source + "." + key
 }
 
-// OutboxSubject is the subject of a mapped resource awaiting delivery.
+// OutboxSubjectOf is the subject of a mapped resource awaiting delivery: the source alone.
+// The incident it belongs to travels in its headers (see OutboxKey), not in the subject,
+// because JetStream keeps an index entry in memory for every distinct subject a stream holds:
+// with a subject per incident, a backlog of a million queued incidents held a million
+// entries (about 200 bytes each) for nothing, since nothing looks outbox messages up by
+// subject.
+func OutboxSubjectOf(source string) string {
+	return "psgw.outbox." + source
+}
+
+// OutboxSubjectFor is the subject outbox messages had before OutboxSubjectOf, with the
+// incident key. The outbox stream still takes it, and the forwarder routes such messages by
+// their headers like any other, so an outbox written by an older psgw drains unchanged.
 func OutboxSubjectFor(source, key string) string {
 	return "psgw.outbox." + source + "." + key
+}
+
+// OutboxKey names the incident an outbox message belongs to, from its source and key
+// headers, which every outbox message carries (whichever subject it was published on): the
+// unit of ordering when delivering (DispatchOptions.Key).
+func OutboxKey(m jetstream.Msg) string {
+	h := m.Headers()
+	return h.Get(HeaderSource) + "." + h.Get(HeaderKey)
 }
 
 // PubResult is what JetStream said about a publish.

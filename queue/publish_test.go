@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,5 +49,40 @@ func TestPublishTooLargeIsNotUnavailable(t *testing.T) {
 	_, err := q.Publish(context.Background(), RawSubject("incident", "datix", "k"), "big", make([]byte, q.MaxPayload()+1), nats.Header{})
 	if !errors.Is(err, ErrTooLarge) || errors.Is(err, ErrUnavailable) {
 		t.Errorf("got %v, want ErrTooLarge and not ErrUnavailable", err)
+	}
+}
+
+// TestOutboxKeyAcrossLayouts: an outbox written before subjects lost the incident key drains
+// beside new messages, and one incident's old and new messages share a Dispatch key, so they
+// are still delivered one at a time, in order.
+func TestOutboxKeyAcrossLayouts(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	ctx := context.Background()
+	hdr := func(key string) nats.Header {
+		return nats.Header{HeaderSource: []string{"datix"}, HeaderKey: []string{key}}
+	}
+	for i, m := range []struct{ subject, key string }{
+		{OutboxSubjectFor("datix", "k1"), "k1"}, // the old layout
+		{OutboxSubjectOf("datix"), "k1"},
+		{OutboxSubjectOf("datix"), "k2"},
+	} {
+		if _, err := q.Publish(ctx, m.subject, "m"+string(rune('0'+i)), []byte(`{}`), hdr(m.key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := q.Consumer(ctx, OutboxStream, jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(3, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for m := range batch.Messages() {
+		keys = append(keys, OutboxKey(m))
+	}
+	if want := []string{"datix.k1", "datix.k1", "datix.k2"}; !slices.Equal(keys, want) {
+		t.Errorf("got keys %q, want %q", keys, want)
 	}
 }

@@ -19,8 +19,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Stream and bucket names. Subjects carry the source and an incident key so that one
-// incident's records can be found and filtered without reading the others.
+// Stream and bucket names. Raw subjects carry the source and an incident key so that one
+// incident's records can be found and filtered without reading the others; outbox subjects
+// carry only the source (see OutboxSubjectOf).
 const (
 	RawStream     = "PSGW_RAW"
 	RawSubjects   = "psgw.raw.>"

@@ -106,7 +106,18 @@ func (e *Entry) Note(at time.Time, state State, detail, actor string) {
 type Ledger struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
+	// absent, when set, says quickly that a key has no entry (see SetAbsentHint).
+	absent func(key string) bool
 }
+
+// SetAbsentHint gives the ledger a quick way to tell that a key has no entry, without a read:
+// absent(key) returns true only if the key had no entry a moment ago (the gateway's status
+// index, which follows the ledger by a watch, answers it), and false whenever it does not
+// know. It may miss a write of the last few milliseconds, so it is used only where that is
+// harmless: Update starts a new key with a create, which fails and falls back to a read if the
+// entry is there after all; LookupRecent is documented for its callers. Call it before the
+// ledger is used concurrently.
+func (l *Ledger) SetAbsentHint(absent func(key string) bool) { l.absent = absent }
 
 // NewLedger wraps the bucket.
 func NewLedger(kv jetstream.KeyValue, now func() time.Time) *Ledger {
@@ -142,11 +153,28 @@ func (l *Ledger) Get(ctx context.Context, key string) (*Entry, error) {
 	return &e, nil
 }
 
+// LookupRecent is Get, except that a key the absence hint (SetAbsentHint) says has no entry is
+// answered ErrNotFound without a read. An entry written in the last few milliseconds may be
+// missed, so the answer is one Get could have given a moment earlier: use it only where that
+// is an acceptable answer, such as spotting a record re-sent long after it was mapped.
+func (l *Ledger) LookupRecent(ctx context.Context, key string) (*Entry, error) {
+	if l.absent != nil && l.absent(key) {
+		return nil, ErrNotFound
+	}
+	return l.Get(ctx, key)
+}
+
 // Update applies fn to the entry for key (a zero Entry with ok false when there is none) and
 // writes the result with compare-and-set, retrying on conflict. fn may be called more than
 // once and must not have side effects. Returning ErrNoChange skips the write.
 func (l *Ledger) Update(ctx context.Context, key string, fn func(e *Entry, exists bool) error) (*Entry, error) {
-	e, _, err := l.update(ctx, key, nil, fn)
+	var snap *snapshot
+	if l.absent != nil && l.absent(key) {
+		// Most updates of a new incident's key are its first: try the create without reading.
+		// If the entry is there after all the create fails as a conflict and update reads it.
+		snap = &snapshot{}
+	}
+	e, _, err := l.update(ctx, key, snap, fn)
 	return e, err
 }
 

@@ -258,6 +258,21 @@ func (v *ledgerView) keyOf(key string) rowKey {
 	return rowKey{name: v.name(key) | oddKey}
 }
 
+// findKey is keyOf for a lookup: it adds nothing to the name table, and reports false when
+// the key's name is not in it (so no row can have that key).
+func (v *ledgerView) findKey(key string) (rowKey, bool) {
+	if i := strings.LastIndexByte(key, '.'); i > 0 && len(key)-i-1 == 32 {
+		var k rowKey
+		if decodeLowerHex(k.id[:], key[i+1:]) {
+			id, ok := v.nameIDs[key[:i]]
+			k.name = id
+			return k, ok
+		}
+	}
+	id, ok := v.nameIDs[key]
+	return rowKey{name: id | oddKey}, ok
+}
+
 // decodeLowerHex decodes 2×len(dst) lower-case hex digits (only those, so that no two keys
 // share a rowKey) into dst.
 func decodeLowerHex(dst []byte, s string) bool {
@@ -370,11 +385,14 @@ type ledgerIndex struct {
 	ledger *forwarder.Ledger
 	now    func() time.Time
 
-	mu       sync.RWMutex
-	view     *ledgerView
-	live     bool // Run is feeding the view from a watch
-	loading  bool // Run has started but the watch has not yet delivered every entry
-	listedAt time.Time
+	mu      sync.RWMutex
+	view    *ledgerView
+	live    bool // Run is feeding the view from a watch
+	loading bool // Run has started but the watch has not yet delivered every entry
+	// following is true while a watch that has delivered every entry is running, so the view
+	// misses at most the changes in flight; false while a watch is loaded or reopened.
+	following bool
+	listedAt  time.Time
 }
 
 // listTTL is how long a List-built view is reused.
@@ -416,7 +434,12 @@ func (x *ledgerIndex) watchOnce(ctx context.Context, kv jetstream.KeyValue) erro
 	if err != nil {
 		return err
 	}
-	defer func() { _ = w.Stop() }()
+	defer func() {
+		x.mu.Lock()
+		x.following = false
+		x.mu.Unlock()
+		_ = w.Stop()
+	}()
 	// The first pass builds a fresh view beside the current one, so a reopened watch never
 	// shows half-counted numbers; it is swapped in at the end-of-initial-values marker.
 	building := newLedgerView()
@@ -431,7 +454,7 @@ func (x *ledgerIndex) watchOnce(ctx context.Context, kv jetstream.KeyValue) erro
 			}
 			if e == nil {
 				x.mu.Lock()
-				x.view, x.loading = building, false
+				x.view, x.loading, x.following = building, false, true
 				x.mu.Unlock()
 				initial = false
 				continue
@@ -465,6 +488,26 @@ func decodeRow(e jetstream.KeyValueEntry) *entry {
 	}
 	return rowOf(s)
 }
+
+// absent reports whether the watched ledger had no entry for key at its last update: false
+// when it does not know (no watch running, or one loading or being reopened).
+func (x *ledgerIndex) absent(key string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if !x.following {
+		return false
+	}
+	k, ok := x.view.findKey(key)
+	if !ok {
+		return true // no row has its source (or odd key)
+	}
+	_, present := x.view.slot[k]
+	return !present
+}
+
+// LedgerAbsent reports whether the ledger had no entry for key a moment ago, by the status
+// index, without a read; false when the index does not know (see forwarder.SetAbsentHint).
+func (s *Server) LedgerAbsent(key string) bool { return s.index().absent(key) }
 
 // read calls fn with a current view, holding it steady for fn's duration. fn must not keep
 // the view or its rows.

@@ -188,6 +188,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
 	g.Ops.Routes(mux)
+	// The status index follows the ledger; it spares the publisher and the mapper a read of
+	// a key it knows has no entry.
+	g.Ledger.SetAbsentHint(g.Ops.LedgerAbsent)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {

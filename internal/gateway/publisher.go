@@ -49,7 +49,10 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		return ingest.PublishResult{}, errors.New("record needs kind, source, key and id")
 	}
 	if p.ledger != nil && rec.Kind == ingest.KindIncident {
-		e, err := p.ledger.Get(ctx, forwarder.LedgerKey(rec.Source, rec.Key))
+		// An incident the ledger has never held (most of them) costs no read: see
+		// Ledger.LookupRecent. A record whose incident was mapped moments ago is not a re-send
+		// from after the duplicate window, which is what this check is for.
+		e, err := p.ledger.LookupRecent(ctx, forwarder.LedgerKey(rec.Source, rec.Key))
 		if err == nil && resentRecord(e, rec) {
 			return ingest.PublishResult{Seq: e.RawSeq, Duplicate: true}, nil
 		}

@@ -51,6 +51,15 @@ type build struct {
 // Build maps in. It never fails outright and never panics: anything it cannot map is
 // reported in Problems, naming the incident field, the value and the code map to fix.
 func (b *Builder) Build(in *Incident) *Result {
+	res := b.build(in)
+	if res.Resource != nil {
+		res.Resource.materialize()
+	}
+	return res
+}
+
+// build is Build with the complex extensions left in their compact form (AdverseEvent.parts).
+func (b *Builder) build(in *Incident) *Result {
 	res := &Result{}
 	v := b.Version
 	if v != 5 && v != 6 {
@@ -88,7 +97,7 @@ func (b *Builder) Build(in *Incident) *Result {
 	st.agents(ae)
 	st.questions()
 	res.Resource = ae
-	ae.Extension = st.ordered()
+	ae.parts = st.ordered()
 	return res
 }
 
@@ -118,11 +127,11 @@ var aeOrder = []string{
 
 // ordered returns the non-empty extensions in a fixed order, so the same incident always
 // gives the same bytes (the outbox and the ledger hash them).
-func (st *build) ordered() []fm.Extension {
-	out := make([]fm.Extension, 0, len(st.ae))
+func (st *build) ordered() []*complexExt {
+	out := make([]*complexExt, 0, len(st.ae))
 	for _, id := range aeOrder {
 		if e, ok := st.ae[id]; ok && !e.empty() {
-			out = append(out, e.ext())
+			out = append(out, e)
 		}
 	}
 	return out
@@ -236,7 +245,7 @@ func (st *build) patients(ae *AdverseEvent) {
 		e.code("PsychologicalHarm", psychologicalHarmCodes[p.PsychologicalHarm])
 		st.text(e, "ClinicalOutcome", p.ClinicalOutcome)
 		st.coded(e, prefix+".outcome_association", spec("patients.outcome_association"), p.OutcomeAssociation)
-		pat.Extension = append(pat.Extension, e.ext())
+		pat.parts = append(pat.parts, e)
 	}
 	ae.Contained = append(ae.Contained, pat)
 	ae.Subject = ref(pat.ID)
@@ -295,7 +304,7 @@ func (st *build) reporter(ae *AdverseEvent) {
 	st.coded(e, "reporter.role", spec("reporter.role"), r.Role)
 	st.coded(e, "reporter.involvement", spec("reporter.involvement"), r.Involvement)
 	st.coded(e, "reporter.organisation", spec("reporter.organisation"), r.Organisation)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Practitioner", ID: "practitioner1", Extension: []fm.Extension{e.ext()}})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Practitioner", ID: "practitioner1", parts: []*complexExt{e}})
 	ae.Recorder = ref("practitioner1")
 }
 
@@ -317,7 +326,7 @@ func (st *build) location(ae *AdverseEvent) {
 	st.coded(e, "location.within_service", spec("location.within_service"), l.WithinService)
 	st.coded(e, "location.specialty", spec("location.specialty"), l.Specialty)
 	st.coded(e, "risk.location_at_risk", spec("risk.location_at_risk"), atRisk)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Location", ID: "location1", Extension: []fm.Extension{e.ext()}})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Location", ID: "location1", parts: []*complexExt{e}})
 	ae.Location = ref("location1")
 }
 

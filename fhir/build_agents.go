@@ -3,8 +3,6 @@ package fhir
 import (
 	"strconv"
 
-	fm "github.com/samply/golang-fhir-models/fhir-models/fhir"
-
 	"github.com/psgw/psgw/fhir/taxonomy"
 )
 
@@ -147,11 +145,11 @@ func (st *build) agents(ae *AdverseEvent) {
 // medication adds a contained Medication when the medicine has answers of its own: whether
 // it was administered, and in v6 its dm+d ids. A bare name goes in DrugsInvolved only.
 func (st *build) medication(ae *AdverseEvent, i int, m Medication) {
-	var exts []fm.Extension
+	var exts []*complexExt
 	if m.Administered != "" {
 		e := newExt(taxonomy.ExtensionURL(st.v, "medication-administration"))
 		st.coded(e, "agents.medications["+strconv.Itoa(i)+"].administered", spec("agents.medications.administered"), m.Administered)
-		exts = append(exts, e.ext())
+		exts = append(exts, e)
 	}
 	if st.v == 6 && (m.VTMCode != "" || m.VMPCode != "" || m.VTMName != "" || m.VMPName != "") {
 		e := newExt(taxonomy.ExtensionURL(6, "medication-dmd"))
@@ -159,13 +157,13 @@ func (st *build) medication(ae *AdverseEvent, i int, m Medication) {
 		st.text(e, "VTMString", m.VTMName)
 		e.code("VMPCode", m.VMPCode)
 		st.text(e, "VMPString", m.VMPName)
-		exts = append(exts, e.ext())
+		exts = append(exts, e)
 	}
 	if len(exts) == 0 {
 		return
 	}
 	id := "medication" + strconv.Itoa(i+1)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Medication", ID: id, Extension: exts})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Medication", ID: id, parts: exts})
 	ae.SuspectEntity = append(ae.SuspectEntity, SuspectEntity{Instance: *ref(id)})
 }
 
@@ -177,6 +175,6 @@ func (st *build) device(ae *AdverseEvent, i int, d Device) {
 	e := newExt(taxonomy.ExtensionURL(st.v, "adverse-event-device-details"))
 	st.coded(e, "agents.devices["+strconv.Itoa(i)+"].type", spec("agents.devices.type"), d.Type)
 	id := "device" + strconv.Itoa(i+1)
-	ae.Contained = append(ae.Contained, Contained{ResourceType: "Device", ID: id, Extension: []fm.Extension{e.ext()}})
+	ae.Contained = append(ae.Contained, Contained{ResourceType: "Device", ID: id, parts: []*complexExt{e}})
 	ae.SuspectEntity = append(ae.SuspectEntity, SuspectEntity{Instance: *ref(id)})
 }

@@ -31,15 +31,15 @@ func (ae *AdverseEvent) doc() map[string]any {
 		list := make([]any, len(ae.Contained))
 		for i, c := range ae.Contained {
 			cm := map[string]any{"resourceType": c.ResourceType, "id": c.ID}
-			if len(c.Extension) > 0 {
-				cm["extension"] = extensionsDoc(c.Extension)
+			if len(c.Extension)+len(c.parts) > 0 {
+				cm["extension"] = extensionListDoc(c.Extension, c.parts)
 			}
 			list[i] = cm
 		}
 		m["contained"] = list
 	}
-	if len(ae.Extension) > 0 {
-		m["extension"] = extensionsDoc(ae.Extension)
+	if len(ae.Extension)+len(ae.parts) > 0 {
+		m["extension"] = extensionListDoc(ae.Extension, ae.parts)
 	}
 	if ae.Actuality != "" {
 		m["actuality"] = ae.Actuality
@@ -113,6 +113,50 @@ func extensionsDoc(exts []fm.Extension) []any {
 		}
 		if len(e.Extension) > 0 {
 			m["extension"] = extensionsDoc(e.Extension)
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// extensionListDoc is the extension list of exts followed by those of parts.
+func extensionListDoc(exts []fm.Extension, parts []*complexExt) []any {
+	switch {
+	case len(parts) == 0:
+		return extensionsDoc(exts)
+	case len(exts) == 0:
+		return partsDoc(parts)
+	}
+	return append(extensionsDoc(exts), partsDoc(parts)...)
+}
+
+// partsDoc is extensionsDoc of the parts' extensions, without building them.
+func partsDoc(parts []*complexExt) []any {
+	out := make([]any, len(parts))
+	for i, p := range parts {
+		m := make(map[string]any, 2)
+		m["url"] = p.url
+		if len(p.items) > 0 {
+			inner := make([]any, len(p.items))
+			for j := range p.items {
+				it := &p.items[j]
+				im := make(map[string]any, 2)
+				im["url"] = it.name
+				switch it.kind {
+				case valueCode:
+					im["valueCode"] = it.str
+				case valueString:
+					im["valueString"] = it.str
+				case valueInteger:
+					im["valueInteger"] = it.num
+				case valueBoolean:
+					im["valueBoolean"] = it.flag
+				case valueTime:
+					im["valueTime"] = it.str
+				}
+				inner[j] = im
+			}
+			m["extension"] = inner
 		}
 		out[i] = m
 	}

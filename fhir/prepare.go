@@ -21,7 +21,7 @@ type Prepared struct {
 // the result with CheckPayload. Only a payload with no problems is returned, so nothing
 // half-built can reach the outbox. It is safe for concurrent use.
 func (b *Builder) Prepare(in *Incident) Prepared {
-	res := b.Build(in)
+	res := b.build(in) // the compact form: the resource itself never leaves
 	out := Prepared{Redactions: res.Redactions, Problems: res.Problems}
 	if res.Resource == nil {
 		return out

@@ -23,6 +23,10 @@ type AdverseEvent struct {
 	Recorder      *fm.Reference       `json:"recorder,omitempty"`
 	Description   string              `json:"description,omitempty"`
 	SuspectEntity []SuspectEntity     `json:"suspectEntity,omitempty"`
+
+	// parts are the complex extensions while the builder holds them in their compact form;
+	// materialize turns them into Extension. Prepare reads them directly.
+	parts []*complexExt
 }
 
 // Contained is a resource carried inside the AdverseEvent and referenced as "#id". LFPSE's
@@ -31,6 +35,31 @@ type Contained struct {
 	ResourceType string         `json:"resourceType"`
 	ID           string         `json:"id"`
 	Extension    []fm.Extension `json:"extension,omitempty"`
+
+	parts []*complexExt // as AdverseEvent.parts
+}
+
+// materialize sets Extension from the compact parts, for a resource leaving the package.
+func (ae *AdverseEvent) materialize() {
+	ae.Extension, ae.parts = extensionsOf(ae.parts, ae.Extension), nil
+	for i := range ae.Contained {
+		c := &ae.Contained[i]
+		c.Extension, c.parts = extensionsOf(c.parts, c.Extension), nil
+	}
+}
+
+// extensionsOf appends the extensions of parts to exts.
+func extensionsOf(parts []*complexExt, exts []fm.Extension) []fm.Extension {
+	if len(parts) == 0 {
+		return exts
+	}
+	if exts == nil {
+		exts = make([]fm.Extension, 0, len(parts))
+	}
+	for _, p := range parts {
+		exts = append(exts, p.ext())
+	}
+	return exts
 }
 
 // SuspectEntity points at a contained Medication or Device.
@@ -44,10 +73,11 @@ func ref(id string) *fm.Reference {
 }
 
 // complexExt is an outer (complex) extension being filled; inner entries use the bare
-// field name as url (lfpse README §3). Its answers are gathered in a compact form and turned
-// into samply's Extension by ext, once, at their final number: an fm.Extension is 448 bytes,
-// and growing a slice of them one append at a time was the largest share of Build's
-// allocations.
+// field name as url (lfpse README §3). Its answers are gathered in a compact form: Build turns
+// them into samply's Extension (ext) once, at their final number, and Prepare goes straight
+// to the decoded-JSON form (doc) without them. An fm.Extension is 448 bytes; growing a slice of
+// them one append at a time, and building them only to read them back, were the largest
+// shares of Prepare's allocations.
 type complexExt struct {
 	url   string
 	items []innerExt

@@ -90,8 +90,8 @@ func WithoutServerFields(res map[string]any) map[string]any {
 // Check does not modify resource. Run RedactResource first to clear NHS
 // numbers from free text; what Check still reports must not be sent.
 func Check(resource map[string]any) []Finding {
-	w := walker{}
-	w.walkMap(WithoutServerFields(resource))
+	w := walker{skipServerFields: true} // as walking WithoutServerFields(resource), without the copy
+	w.walkMap(resource)
 	// Map order is random; sort fully so the same input always reports the
 	// same list.
 	sort.Slice(w.findings, func(i, j int) bool {
@@ -112,6 +112,8 @@ func Check(resource map[string]any) []Finding {
 type walker struct {
 	path     []string
 	findings []Finding
+	// skipServerFields leaves out the first map's id and meta (see WithoutServerFields).
+	skipServerFields bool
 }
 
 func (w *walker) report(rule, msg string) {
@@ -130,7 +132,12 @@ func (w *walker) joined() string {
 }
 
 func (w *walker) walkMap(m map[string]any) {
+	skip := w.skipServerFields
+	w.skipServerFields = false
 	for k, v := range m {
+		if skip && (k == "id" || k == "meta") {
+			continue
+		}
 		seg := k
 		keyHasNumber := ContainsNHSNumber(k)
 		if keyHasNumber {

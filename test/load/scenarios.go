@@ -257,9 +257,46 @@ func mllpRun(ctx context.Context, o options, work, name string, rate int) (resul
 	if err := sendADT(ctx, o, p.mllpAddr, rate, &lat); err != nil {
 		return result{}, err
 	}
+	sent := time.Since(start)
 	r := result{name: name, note: fmt.Sprintf("RSS %.0f MB; %s", rssMB(p.cmd.Process.Pid), p.cpuNote())}
-	lat.fill(&r, time.Since(start))
+	lat.fill(&r, sent)
+	// The demographics stage applies the ADT records behind ingest, one at a time: how far
+	// behind it was when the last ACK came, and how long it took to catch up.
+	_, pending, _ := demographics(p)
+	for {
+		applied, _, ok := demographics(p)
+		if ok && applied >= uint64(o.n) {
+			r.note += fmt.Sprintf("; demographics: %d waiting at the last ACK, all applied after %.1fs (%.0f/s)",
+				pending, time.Since(start).Seconds(), float64(o.n)/time.Since(start).Seconds())
+			break
+		}
+		if time.Since(start) > o.timeout {
+			r.note += fmt.Sprintf("; demographics: %d of %d applied after %s", applied, o.n, o.timeout)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	return r, nil
+}
+
+// demographics reads how many ADT records psgw's demographics stage has applied, and how many
+// wait for it.
+func demographics(p *proc) (applied, pending uint64, ok bool) {
+	resp, err := http.Get("http://" + p.httpAddr + "/api/v1/status")
+	if err != nil {
+		return 0, 0, false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Demographics *struct {
+			Applied uint64 `json:"applied"`
+			Pending uint64 `json:"pending"`
+		} `json:"demographics"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil || st.Demographics == nil {
+		return 0, 0, false
+	}
+	return st.Demographics.Applied, st.Demographics.Pending, true
 }
 
 // sendADT sends o.n ADT messages over MLLP from o.c connections, as fast as ACKs come back or,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/internal/memlimit"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -41,6 +42,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	for _, name := range config.UnknownEnv(os.Environ()) {
 		log.Warn().Str("variable", name).Msg("environment variable matches no setting; ignored")
+	}
+	switch res, err := memlimit.Apply(memlimit.System(), os.Getenv); {
+	case err != nil:
+		log.Warn().Err(err).Msg("could not read the container's memory limit; set GOMEMLIMIT to give the Go heap a soft limit")
+	case res.Set > 0:
+		log.Info().Int64("container_limit_mib", res.Container>>20).Int64("go_memory_limit_mib", res.Set>>20).
+			Msg("Go memory limit set below the container's, so the collector works harder before the kernel would kill psgw")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

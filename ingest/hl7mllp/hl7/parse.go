@@ -105,15 +105,7 @@ func isDelimiter(x byte) bool {
 // declaresUTF8 reports whether MSH-18 names UTF-8. It works on raw bytes
 // because it must run before the text encoding is known.
 func declaresUTF8(b []byte, d Delimiters) bool {
-	line := b
-	if i := bytes.IndexAny(line, "\r\n"); i >= 0 {
-		line = line[:i]
-	}
-	// MSH-n is piece n-1 when splitting MSH at the field separator.
-	v, _ := nth(string(line), d.Field, 17)
-	v, _ = nth(v, d.Repetition, 0)
-	v, _ = nth(v, d.Component, 0)
-	return strings.Contains(strings.ToUpper(v), "UTF-8")
+	return strings.Contains(strings.ToUpper(declaredCharset(b, d)), "UTF-8")
 }
 
 // decodeText converts the frame to the message's text in one copy: Latin-1

@@ -447,29 +447,14 @@ func backlogDrain(ctx context.Context, o options, work string) (result, error) {
 		return result{}, err
 	}
 	defer p.stop()
-	var peak atomic.Int64 // KiB
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(200 * time.Millisecond):
-				if kb := int64(rssMB(p.cmd.Process.Pid) * 1024); kb > peak.Load() {
-					peak.Store(kb)
-				}
-			}
-		}
-	}()
+	rss := sampleRSS(p.cmd.Process.Pid)
 	qStart := time.Now()
 	if _, _, err := postAll(o, p.httpAddr, "B-", o.backlog, nil); err != nil {
 		return result{}, err
 	}
 	queued := time.Since(qStart)
 	queueCPU := p.cpuNote()
-	peakQueued := max(float64(peak.Swap(0))/1024, rssMB(p.cmd.Process.Pid))
+	peakQueued := rss.restart()
 	// Let the mapper finish what ingest left it, so the drain is delivery alone.
 	for !mapped(p, o.backlog) && time.Since(qStart) < o.timeout {
 		time.Sleep(200 * time.Millisecond)
@@ -477,10 +462,8 @@ func backlogDrain(ctx context.Context, o options, work string) (result, error) {
 	p.markCPU()
 	selfCores.mark()
 	s.SetFaults(sim.Faults{})
-	elapsed, rss, err := waitCreates(o, s, p, o.backlog)
-	close(stopSampling)
-	<-sampled
-	peakDrain := max(rss, float64(peak.Load())/1024)
+	elapsed, lastRSS, err := waitCreates(o, s, p, o.backlog)
+	peakDrain := max(lastRSS, rss.stop())
 	if err != nil {
 		return result{}, err
 	}
@@ -530,31 +513,15 @@ func csvBackfill(ctx context.Context, o options, work string) (result, error) {
 	}
 	defer p.stop()
 	start := time.Now()
-	var peak atomic.Int64 // KiB
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if kb := int64(rssMB(p.cmd.Process.Pid) * 1024); kb > peak.Load() {
-				peak.Store(kb)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}()
+	rss := sampleRSS(p.cmd.Process.Pid)
 	err = dropCSVExport(drop, o.timeout)
-	close(stopSampling)
-	<-sampled
+	peak := rss.stop()
 	if err != nil {
 		return result{}, err
 	}
 	elapsed := time.Since(start)
 	return result{name: fmt.Sprintf("csv backfill (%d rows)", o.csvRows), count: o.csvRows, rate: float64(o.csvRows) / elapsed.Seconds(),
-		note: fmt.Sprintf("max RSS %.0f MB, %.0f MB at the end; %s", float64(peak.Load())/1024, rssMB(p.cmd.Process.Pid), p.cpuNote())}, nil
+		note: fmt.Sprintf("max RSS %.0f MB, %.0f MB at the end; %s", peak, rssMB(p.cmd.Process.Pid), p.cpuNote())}, nil
 }
 
 // csvColumns maps the export's headers to incident fields (sources.datix.csv_columns).
@@ -610,4 +577,49 @@ func dropCSVExport(drop string, timeout time.Duration) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// rssSampler keeps the peak resident memory of a process, read every 200 ms, because the
+// peak of a backlog or backfill comes and goes between the figures taken at its ends.
+type rssSampler struct {
+	pid  int
+	peak atomic.Int64 // KiB
+	done chan struct{}
+	quit chan struct{}
+}
+
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{pid: pid, done: make(chan struct{}), quit: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			s.sample()
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) sample() {
+	if kb := int64(rssMB(s.pid) * 1024); kb > s.peak.Load() {
+		s.peak.Store(kb)
+	}
+}
+
+// restart returns the peak so far in MB, the current figure included, and starts a new one.
+func (s *rssSampler) restart() float64 {
+	s.sample()
+	return float64(s.peak.Swap(0)) / 1024
+}
+
+// stop ends the sampling and returns the peak in MB since the start or the last restart.
+func (s *rssSampler) stop() float64 {
+	close(s.quit)
+	<-s.done
+	s.sample()
+	return float64(s.peak.Load()) / 1024
 }

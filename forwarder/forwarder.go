@@ -8,6 +8,7 @@ package forwarder
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -48,16 +49,40 @@ type Forwarder struct {
 	log    zerolog.Logger
 	now    func() time.Time
 
-	paused      atomic.Bool
+	// pause is why delivery is paused: pauseNone, pauseAuth or pauseOutage.
+	pause       atomic.Int32
 	pauseReason atomic.Pointer[string]
+	pausedAt    atomic.Int64
 	// pauseMu guards resumeCh, which is closed when a pause ends and replaced when one
 	// begins, so that every message waiting out the pause wakes together.
-	pauseMu     sync.Mutex
-	resumeCh    chan struct{}
-	running     atomic.Bool
-	delivered   atomic.Uint64
-	lastSuccess atomic.Int64
+	pauseMu  sync.Mutex
+	resumeCh chan struct{}
+	// probeNow wakes the probe loop when a pause begins, so that its first probe does not
+	// wait out an interval chosen before the pause.
+	probeNow chan struct{}
+	// failStreak counts sends in a row that got no answer or a 5xx; outageRounds counts the
+	// outage pauses since the last delivery, which space the outage probes out.
+	failStreak   atomic.Int32
+	outageRounds atomic.Int32
+	running      atomic.Bool
+	delivered    atomic.Uint64
+	lastSuccess  atomic.Int64
 }
+
+// Why delivery is paused.
+const (
+	pauseNone int32 = iota
+	// pauseAuth: the national service refused the subscription key. Readiness fails.
+	pauseAuth
+	// pauseOutage: the national service is not answering (or answers only 5xx). Sending
+	// more would spend every queued incident's attempts on an outage that is nobody's
+	// fault but the service's, and delay the recovery behind long backoffs.
+	pauseOutage
+)
+
+// outageStreak is how many sends in a row must get no answer or a 5xx before delivery
+// pauses for an outage: enough that the occasional 5xx among successes never trips it.
+func (f *Forwarder) outageStreak() int32 { return int32(max(8, 2*f.cfg.Concurrency)) }
 
 // New builds a forwarder. client may be nil when no national endpoint is configured.
 func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog.Logger) *Forwarder {
@@ -75,24 +100,38 @@ func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog
 	}
 	resumeCh := make(chan struct{})
 	close(resumeCh) // not paused
-	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now, resumeCh: resumeCh}
+	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now, resumeCh: resumeCh,
+		probeNow: make(chan struct{}, 1)}
 }
 
 // Status is the forwarder's state for the status page, readiness and metrics.
 type Status struct {
-	Enabled     bool      `json:"enabled"`
-	Running     bool      `json:"running"`
-	Paused      bool      `json:"paused"`
-	PauseReason string    `json:"pause_reason,omitempty"`
-	Delivered   uint64    `json:"delivered"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
+	Enabled bool `json:"enabled"`
+	Running bool `json:"running"`
+	// Paused: the national service refused the subscription key (readiness fails).
+	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// Outage: the national service is not answering; delivery waits and probes it.
+	Outage       bool      `json:"outage"`
+	OutageReason string    `json:"outage_reason,omitempty"`
+	OutageSince  time.Time `json:"outage_since,omitzero"`
+	Delivered    uint64    `json:"delivered"`
+	LastSuccess  time.Time `json:"last_success,omitzero"`
 }
 
 // Status reports the forwarder's state.
 func (f *Forwarder) Status() Status {
-	s := Status{Enabled: f.client != nil, Running: f.running.Load(), Paused: f.paused.Load(), Delivered: f.delivered.Load()}
-	if r := f.pauseReason.Load(); r != nil && s.Paused {
-		s.PauseReason = *r
+	kind := f.pause.Load()
+	s := Status{Enabled: f.client != nil, Running: f.running.Load(), Paused: kind == pauseAuth,
+		Outage: kind == pauseOutage, Delivered: f.delivered.Load()}
+	if r := f.pauseReason.Load(); r != nil {
+		switch kind {
+		case pauseAuth:
+			s.PauseReason = *r
+		case pauseOutage:
+			s.OutageReason = *r
+			s.OutageSince = time.Unix(0, f.pausedAt.Load()).UTC()
+		}
 	}
 	if t := f.lastSuccess.Load(); t != 0 {
 		s.LastSuccess = time.Unix(0, t).UTC()
@@ -228,8 +267,12 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 			return nil
 		})
 	}
-	if f.paused.Load() {
+	switch f.pause.Load() {
+	case pauseAuth:
 		f.hold(ctx, lkey)
+		return true
+	case pauseOutage:
+		// It keeps its state (queued or retrying): nothing is wrong with the incident.
 		return true
 	}
 	return f.send(ctx, m, lkey, snap, rawSeq, revision, payloadHash, log)
@@ -292,6 +335,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		method = "PUT"
 	}
 	f.cfg.Metrics.Sends.WithLabelValues(method, out.Class.String()).Inc()
+	f.noteAnswer(out)
 	now = f.now().UTC()
 	switch out.Class {
 	case ClassDelivered:
@@ -343,7 +387,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		f.cfg.Metrics.Failed.WithLabelValues("rejected").Inc()
 		f.settle(ctx, m, lkey, rawSeq, StateRejected, out.Detail, func(e *Entry) { e.LastError = out.Detail })
 	case ClassAuth:
-		f.pause(out.Detail)
+		f.pauseFor(pauseAuth, out.Detail)
 		_, _ = f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *Entry, _ bool) error {
 			e.Attempts-- // an auth failure is the gateway's problem, not the event's
 			e.InFlight = nil
@@ -457,25 +501,80 @@ func (f *Forwarder) hold(ctx context.Context, lkey string) {
 	})
 }
 
-func (f *Forwarder) pause(reason string) {
-	r := errPaused.Error() + ": " + reason
-	f.pauseReason.Store(&r)
+// noteAnswer watches for an outage: a run of sends with no answer or a 5xx pauses delivery
+// until a probe finds the service answering again. Any other answer shows the service is
+// there, whatever it said about the incident.
+func (f *Forwarder) noteAnswer(out Outcome) {
+	if out.Class == ClassDelivered {
+		f.outageRounds.Store(0)
+	}
+	if out.Status != 0 && out.Status < 500 {
+		f.failStreak.Store(0)
+		return
+	}
+	if n := f.failStreak.Add(1); n >= f.outageStreak() {
+		f.pauseFor(pauseOutage, fmt.Sprintf("%d sends in a row got no answer or a 5xx; the last: %s", n, out.Detail))
+	}
+}
+
+// pauseFor pauses delivery. A refused key outranks an outage: it is the one that needs an
+// operator, and readiness must say so.
+func (f *Forwarder) pauseFor(kind int32, reason string) {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
-	if !f.paused.Swap(true) {
+	prev := f.pause.Load()
+	if prev == pauseAuth && kind == pauseOutage {
+		return
+	}
+	r := reason
+	if kind == pauseAuth {
+		r = errPaused.Error() + ": " + reason
+	}
+	f.pauseReason.Store(&r)
+	if prev == kind {
+		return
+	}
+	f.pause.Store(kind)
+	if prev == pauseNone {
 		f.resumeCh = make(chan struct{})
+		f.pausedAt.Store(f.now().UnixNano())
+	}
+	switch kind {
+	case pauseAuth:
 		f.cfg.Metrics.Paused.Set(1)
+		f.cfg.Metrics.Outage.Set(0)
 		f.log.Error().Str("reason", reason).Msg("national service refused the subscription key; delivery paused")
+	case pauseOutage:
+		f.outageRounds.Add(1)
+		f.cfg.Metrics.Outage.Set(1)
+		f.log.Warn().Str("reason", reason).Msg("national service unavailable; delivery waits, spending no attempts, and resumes when it answers")
+	}
+	select {
+	case f.probeNow <- struct{}{}:
+	default:
 	}
 }
 
 func (f *Forwarder) resume() {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
-	if f.paused.Swap(false) {
-		close(f.resumeCh)
-		f.cfg.Metrics.Paused.Set(0)
+	prev := f.pause.Swap(pauseNone)
+	if prev == pauseNone {
+		return
+	}
+	close(f.resumeCh)
+	f.cfg.Metrics.Paused.Set(0)
+	f.cfg.Metrics.Outage.Set(0)
+	switch prev {
+	case pauseAuth:
+		f.failStreak.Store(0)
 		f.log.Info().Msg("national service accepts the subscription key again; delivery resumed")
+	case pauseOutage:
+		// Half-open: the next send that fails the same way pauses again at once, so a
+		// service whose metadata answers while its writes fail costs one round of sends
+		// per probe, not a full streak.
+		f.failStreak.Store(f.outageStreak() - 1)
+		f.log.Info().Msg("national service answers again; delivery resumed")
 	}
 }
 
@@ -503,7 +602,7 @@ func (f *Forwarder) checkAtStart(ctx context.Context) {
 	cancel()
 	switch out := Classify(r, false); {
 	case out.Class == ClassAuth:
-		f.pause(out.Detail)
+		f.pauseFor(pauseAuth, out.Detail)
 	case r.Status >= 200 && r.Status < 300 && f.cfg.TaxonomyVersion > 0 && !listsProfile(r.Body, f.cfg.TaxonomyVersion):
 		f.log.Warn().Int("taxonomy_version", f.cfg.TaxonomyVersion).
 			Msg("the national service's CapabilityStatement lists no AdverseEvent profile for the configured taxonomy version; it may refuse every event (check national.taxonomy_version)")
@@ -541,26 +640,54 @@ func listsProfile(body []byte, version int) bool {
 	return false
 }
 
-// probeLoop checks a paused forwarder's key on a timer and resumes delivery once it works.
+// probeLoop asks a paused forwarder's national service for its metadata on a timer and
+// resumes delivery once it answers: every ProbeInterval for a refused key; for an outage
+// from BackoffInitial, doubling with each outage since the last delivery, up to
+// ProbeInterval (or BackoffMax, if smaller), so that a short outage ends quickly and a long
+// one is not polled hard.
 func (f *Forwarder) probeLoop(ctx context.Context) {
-	t := time.NewTicker(f.cfg.ProbeInterval)
-	defer t.Stop()
 	for {
+		wait := f.cfg.ProbeInterval
+		if f.pause.Load() == pauseOutage {
+			wait = f.outageProbeWait()
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-f.probeNow:
+			t.Stop()
+			continue
 		case <-t.C:
 		}
-		if !f.paused.Load() {
+		kind := f.pause.Load()
+		if kind == pauseNone {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 		r := f.client.Probe(pctx)
 		cancel()
-		if r.Status >= 200 && r.Status < 300 {
+		switch out := Classify(r, false); {
+		case r.Status >= 200 && r.Status < 300:
 			f.resume()
+		case out.Class == ClassAuth && kind == pauseOutage:
+			f.pauseFor(pauseAuth, out.Detail)
 		}
 	}
+}
+
+// outageProbeWait is the wait before the next probe of an outage.
+func (f *Forwarder) outageProbeWait() time.Duration {
+	limit := f.cfg.ProbeInterval
+	if f.cfg.BackoffMax > 0 {
+		limit = min(limit, f.cfg.BackoffMax)
+	}
+	d := max(f.cfg.BackoffInitial, 100*time.Millisecond)
+	for i := int32(1); i < f.outageRounds.Load() && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // withID puts "id" first in a JSON object, for a PUT whose body must carry the target id.

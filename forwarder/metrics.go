@@ -20,6 +20,8 @@ type Metrics struct {
 	Latency prometheus.Histogram
 	// Paused is 1 while delivery is paused by an auth failure.
 	Paused prometheus.Gauge
+	// Outage is 1 while delivery waits for a national service that is not answering.
+	Outage prometheus.Gauge
 }
 
 // FailureReasons are the values of psgw_forwarder_failed_total's reason label.
@@ -47,6 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "psgw_forwarder_paused", Help: "1 while delivery is paused because the national service refused the subscription key.",
 		}),
+		Outage: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "psgw_forwarder_outage", Help: "1 while delivery waits for the national service, which gave no answer or a 5xx to a run of sends; it is probed until it answers.",
+		}),
 	}
 	// Every known label value starts at 0, so that a scraper sees the series (and an alert
 	// on its rate works) before the first failure rather than only after it.
@@ -57,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Failed.WithLabelValues(reason)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Delivered, m.Failed, m.Retries, m.Sends, m.Latency, m.Paused)
+		reg.MustRegister(m.Delivered, m.Failed, m.Retries, m.Sends, m.Latency, m.Paused, m.Outage)
 	}
 	return m
 }

@@ -54,8 +54,8 @@ type Overview struct {
 // Endpoint is the national endpoint's health.
 type Endpoint struct {
 	// Status is one of: healthy, waiting (nothing delivered yet), degraded (incidents are
-	// retrying), paused (the national service refused the subscription key), held (no
-	// endpoint configured), stopped.
+	// retrying), paused (the national service refused the subscription key), down (it is
+	// not answering: delivery waits and probes it), held (no endpoint configured), stopped.
 	Status string `json:"status"`
 	// Summary is a short phrase for people, e.g. "paused: auth failure".
 	Summary     string    `json:"summary"`
@@ -153,6 +153,8 @@ func endpointOf(o Overview) Endpoint {
 		e.Status, e.Summary, e.Detail = "held", "held: no national endpoint", o.HeldReason
 	case f.Paused:
 		e.Status, e.Summary, e.Detail = "paused", "paused: auth failure", f.PauseReason
+	case f.Outage:
+		e.Status, e.Summary, e.Detail = "down", "down: delivery waits for the national service", f.OutageReason+" (since "+f.OutageSince.Format(time.RFC3339)+")"
 	case !f.Running:
 		e.Status, e.Summary = "stopped", "stopped"
 	case o.States[forwarder.StateRetrying] > 0:

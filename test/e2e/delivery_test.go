@@ -16,8 +16,8 @@ import (
 )
 
 // TestOutageDrainsInOrder: while the national service is down, incidents and their amendments
-// pile up durably; once it is back they all drain with nothing lost, each incident ending on
-// its newest revision.
+// pile up durably and delivery waits for it without spending their attempts; once it is back
+// they all drain with nothing lost, each incident ending on its newest revision.
 func TestOutageDrainsInOrder(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sim.SetFaults(sim.Faults{Down: true})
@@ -30,10 +30,38 @@ func TestOutageDrainsInOrder(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, 20*time.Second, "incidents retrying during the outage", func() (bool, string) {
-		rec, _ := h.record("datix", "OUT-00")
-		return rec.State == "retrying" && rec.Attempts >= 2, fmt.Sprintf("%s after %d attempts", rec.State, rec.Attempts)
+	waitFor(t, 20*time.Second, "the outage noticed and delivery waiting", func() (bool, string) {
+		st := h.get("/api/v1/status")
+		return strings.Contains(st, `"outage":true`) && strings.Contains(st, `"status":"down"`), st
 	})
+	// It is the service's outage, not the gateway's: readiness holds, metrics say so.
+	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("readyz during a national outage: %v %v, want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if m := h.get("/metrics"); !strings.Contains(m, "\npsgw_forwarder_outage 1\n") || !strings.Contains(m, "\npsgw_forwarder_paused 0\n") {
+		t.Errorf("metrics during the outage: want psgw_forwarder_outage 1 and psgw_forwarder_paused 0")
+	}
+	// While it waits, the service is probed but no incident spends attempts on it.
+	attempts := func() (sum int) {
+		for i := 0; i < n; i++ {
+			rec, _ := h.record("datix", fmt.Sprintf("OUT-%02d", i))
+			sum += rec.Attempts
+		}
+		return sum
+	}
+	before, down := attempts(), h.sim.Stats().Faults[sim.FaultDown]
+	waitFor(t, 10*time.Second, "the outage probed again", func() (bool, string) {
+		got := h.sim.Stats().Faults[sim.FaultDown]
+		return got >= down+3, fmt.Sprintf("%d requests refused by the outage, %d at the start", got, down)
+	})
+	if after := attempts(); after != before {
+		t.Errorf("attempts grew from %d to %d while delivery waited for the outage", before, after)
+	}
+	if before >= 2*n {
+		t.Errorf("%d attempts spent on %d incidents before the outage was noticed", before, n)
+	}
 	// A restart during the outage loses nothing either.
 	h.restart()
 	h.sim.SetFaults(sim.Faults{})

@@ -1,0 +1,139 @@
+package forwarder
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+)
+
+func gauge(t *testing.T, g interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}
+
+// TestOutageNeedsAStreak: only a run of sends with no answer or a 5xx, unbroken by any
+// other answer, pauses delivery for an outage; a refused key outranks it.
+func TestOutageNeedsAStreak(t *testing.T) {
+	f := New(Config{Concurrency: 4}, nil, nil, nil, zerolog.Nop()) // a streak of 8
+	fail := func(n int, status int) {
+		for range n {
+			f.noteAnswer(Outcome{Class: ClassTransient, Status: status, Detail: "HTTP 503"})
+		}
+	}
+	fail(7, 503)
+	f.noteAnswer(Outcome{Class: ClassDelivered, Status: 201})
+	fail(7, 502)
+	f.noteAnswer(Outcome{Class: ClassRejected, Status: 422}) // the service answers: not an outage
+	fail(7, 0)
+	f.noteAnswer(Outcome{Class: ClassTransient, Status: 429}) // nor is a rate limit
+	if st := f.Status(); st.Outage || st.Paused {
+		t.Fatalf("paused by failures broken up by answers: %+v", st)
+	}
+	fail(7, 0)
+	fail(1, 504)
+	st := f.Status()
+	if !st.Outage || st.Paused || !strings.Contains(st.OutageReason, "8 sends in a row") || st.OutageSince.IsZero() {
+		t.Fatalf("after 8 failures in a row: %+v, want an outage with its reason and start", st)
+	}
+	if gauge(t, f.cfg.Metrics.Outage) != 1 || gauge(t, f.cfg.Metrics.Paused) != 0 {
+		t.Error("gauges: want psgw_forwarder_outage 1, psgw_forwarder_paused 0")
+	}
+
+	// Resumed, the next send that fails the same way pauses again at once.
+	f.resume()
+	if f.Status().Outage || gauge(t, f.cfg.Metrics.Outage) != 0 {
+		t.Fatal("still an outage after resume")
+	}
+	fail(1, 503)
+	if !f.Status().Outage {
+		t.Fatal("a failure right after resuming did not pause again")
+	}
+
+	// A refused key outranks the outage, and an outage does not hide a refused key.
+	f.pauseFor(pauseAuth, "HTTP 401")
+	fail(8, 503)
+	if st := f.Status(); !st.Paused || st.Outage || !strings.Contains(st.PauseReason, "HTTP 401") {
+		t.Errorf("got %+v, want paused for the key", st)
+	}
+	if gauge(t, f.cfg.Metrics.Paused) != 1 || gauge(t, f.cfg.Metrics.Outage) != 0 {
+		t.Error("gauges: want psgw_forwarder_paused 1, psgw_forwarder_outage 0")
+	}
+}
+
+// TestOutageProbedUntilItAnswers: during an outage the metadata endpoint is probed on a
+// short, growing backoff (not the key probe's long interval) and delivery resumes when it
+// answers; a refused key found by the probe turns the outage into an auth pause.
+func TestOutageProbedUntilItAnswers(t *testing.T) {
+	var up, refuse atomic.Bool
+	var probes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		switch {
+		case refuse.Load():
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"statusCode":401,"message":"Access denied due to invalid subscription key"}`))
+		case up.Load():
+			_, _ = w.Write([]byte(`{"resourceType":"CapabilityStatement"}`))
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	client := NewClient(srv.URL, "key", 5*time.Second)
+	client.hc.RetryMax = 0
+	f := New(Config{Concurrency: 1, ProbeInterval: time.Hour, BackoffInitial: 10 * time.Millisecond, BackoffMax: time.Hour},
+		nil, nil, client, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); f.probeLoop(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	for range 8 {
+		f.noteAnswer(Outcome{Class: ClassTransient, Detail: "connection refused"})
+	}
+	if !f.Status().Outage {
+		t.Fatal("no outage after 8 failures")
+	}
+	await(t, "three probes of the outage", func() bool { return probes.Load() >= 3 })
+	if !f.Status().Outage {
+		t.Fatal("resumed while the service still fails")
+	}
+	up.Store(true)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	f.waitResumed(wctx)
+	timedOut := wctx.Err() != nil
+	wcancel()
+	if f.Status().Outage || timedOut {
+		t.Fatalf("not resumed after the service answered: %+v", f.Status())
+	}
+
+	refuse.Store(true)
+	f.noteAnswer(Outcome{Class: ClassTransient, Detail: "connection refused"}) // half-open: pauses at once
+	await(t, "the outage turned into an auth pause", func() bool { return f.Status().Paused })
+	if st := f.Status(); st.Outage || !strings.Contains(st.PauseReason, "subscription key") {
+		t.Errorf("got %+v, want paused for the key", st)
+	}
+}
+
+func await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -174,7 +174,8 @@ type NationalConfig struct {
 	// the incident in state unknown for an operator; "retry" resends it and flags it as a
 	// possible duplicate.
 	OnAmbiguousPost string `yaml:"on_ambiguous_post"`
-	// AuthProbeInterval is how often paused delivery checks whether the key works again.
+	// AuthProbeInterval is how often paused delivery checks whether the key works again,
+	// and the longest wait between probes of a national outage.
 	AuthProbeInterval time.Duration `yaml:"auth_probe_interval"`
 }
 

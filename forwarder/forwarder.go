@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,9 +81,22 @@ const (
 	pauseOutage
 )
 
-// outageStreak is how many sends in a row must get no answer or a 5xx before delivery
-// pauses for an outage: enough that the occasional 5xx among successes never trips it.
-func (f *Forwarder) outageStreak() int32 { return int32(max(8, 2*f.cfg.Concurrency)) }
+// outageStreak is how many sends in a row must find the service unavailable before delivery
+// pauses for an outage: enough that the occasional failure among successes never trips it.
+func (f *Forwarder) outageStreak() int32 { return int32(max(20, 2*f.cfg.Concurrency)) }
+
+// unavailable reports whether an outcome says the service is not there: no answer at all, or
+// 502, 503 or 504 (what a gateway in front of a service that is down answers). A 500 is the
+// service answering that it failed on this request, not an outage: it breaks a run, so a
+// service that keeps failing some payloads still has those incidents retried and, in the end,
+// failed.
+func unavailable(out Outcome) bool {
+	switch out.Status {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
 
 // New builds a forwarder. client may be nil when no national endpoint is configured.
 func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog.Logger) *Forwarder {
@@ -501,19 +515,19 @@ func (f *Forwarder) hold(ctx context.Context, lkey string) {
 	})
 }
 
-// noteAnswer watches for an outage: a run of sends with no answer or a 5xx pauses delivery
-// until a probe finds the service answering again. Any other answer shows the service is
+// noteAnswer watches for an outage: a run of sends that find the service unavailable pauses
+// delivery until a probe finds it answering again. Any other answer shows the service is
 // there, whatever it said about the incident.
 func (f *Forwarder) noteAnswer(out Outcome) {
 	if out.Class == ClassDelivered {
 		f.outageRounds.Store(0)
 	}
-	if out.Status != 0 && out.Status < 500 {
+	if !unavailable(out) {
 		f.failStreak.Store(0)
 		return
 	}
 	if n := f.failStreak.Add(1); n >= f.outageStreak() {
-		f.pauseFor(pauseOutage, fmt.Sprintf("%d sends in a row got no answer or a 5xx; the last: %s", n, out.Detail))
+		f.pauseFor(pauseOutage, fmt.Sprintf("%d sends in a row found the service unavailable (no answer, 502, 503 or 504); the last: %s", n, out.Detail))
 	}
 }
 

@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "psgw_forwarder_paused", Help: "1 while delivery is paused because the national service refused the subscription key.",
 		}),
 		Outage: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "psgw_forwarder_outage", Help: "1 while delivery waits for the national service, which gave no answer or a 5xx to a run of sends; it is probed until it answers.",
+			Name: "psgw_forwarder_outage", Help: "1 while delivery waits for the national service, which gave no answer (or 502, 503, 504) to a run of sends; it is probed until it answers.",
 		}),
 	}
 	// Every known label value starts at 0, so that a scraper sees the series (and an alert

@@ -22,29 +22,32 @@ func gauge(t *testing.T, g interface{ Write(*dto.Metric) error }) float64 {
 	return m.GetGauge().GetValue()
 }
 
-// TestOutageNeedsAStreak: only a run of sends with no answer or a 5xx, unbroken by any
-// other answer, pauses delivery for an outage; a refused key outranks it.
+// TestOutageNeedsAStreak: only a run of sends that find the service unavailable (no answer,
+// 502, 503, 504), unbroken by any other answer, pauses delivery for an outage; a refused key
+// outranks it.
 func TestOutageNeedsAStreak(t *testing.T) {
-	f := New(Config{Concurrency: 4}, nil, nil, nil, zerolog.Nop()) // a streak of 8
+	f := New(Config{Concurrency: 4}, nil, nil, nil, zerolog.Nop()) // a run of 20
 	fail := func(n int, status int) {
 		for range n {
-			f.noteAnswer(Outcome{Class: ClassTransient, Status: status, Detail: "HTTP 503"})
+			f.noteAnswer(Outcome{Class: ClassTransient, Status: status, Detail: "HTTP " + http.StatusText(status)})
 		}
 	}
-	fail(7, 503)
+	fail(19, 503)
 	f.noteAnswer(Outcome{Class: ClassDelivered, Status: 201})
-	fail(7, 502)
+	fail(19, 502)
 	f.noteAnswer(Outcome{Class: ClassRejected, Status: 422}) // the service answers: not an outage
-	fail(7, 0)
+	fail(19, 0)
 	f.noteAnswer(Outcome{Class: ClassTransient, Status: 429}) // nor is a rate limit
+	fail(19, 504)
+	fail(1, 500) // nor a failure of this request: these incidents must still be able to fail
+	fail(19, 503)
 	if st := f.Status(); st.Outage || st.Paused {
 		t.Fatalf("paused by failures broken up by answers: %+v", st)
 	}
-	fail(7, 0)
-	fail(1, 504)
+	fail(1, 0)
 	st := f.Status()
-	if !st.Outage || st.Paused || !strings.Contains(st.OutageReason, "8 sends in a row") || st.OutageSince.IsZero() {
-		t.Fatalf("after 8 failures in a row: %+v, want an outage with its reason and start", st)
+	if !st.Outage || st.Paused || !strings.Contains(st.OutageReason, "20 sends in a row") || st.OutageSince.IsZero() {
+		t.Fatalf("after 20 failures in a row: %+v, want an outage with its reason and start", st)
 	}
 	if gauge(t, f.cfg.Metrics.Outage) != 1 || gauge(t, f.cfg.Metrics.Paused) != 0 {
 		t.Error("gauges: want psgw_forwarder_outage 1, psgw_forwarder_paused 0")
@@ -62,7 +65,7 @@ func TestOutageNeedsAStreak(t *testing.T) {
 
 	// A refused key outranks the outage, and an outage does not hide a refused key.
 	f.pauseFor(pauseAuth, "HTTP 401")
-	fail(8, 503)
+	fail(20, 503)
 	if st := f.Status(); !st.Paused || st.Outage || !strings.Contains(st.PauseReason, "HTTP 401") {
 		t.Errorf("got %+v, want paused for the key", st)
 	}
@@ -100,11 +103,11 @@ func TestOutageProbedUntilItAnswers(t *testing.T) {
 	go func() { defer close(done); f.probeLoop(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	for range 8 {
+	for range 20 {
 		f.noteAnswer(Outcome{Class: ClassTransient, Detail: "connection refused"})
 	}
 	if !f.Status().Outage {
-		t.Fatal("no outage after 8 failures")
+		t.Fatal("no outage after 20 failures")
 	}
 	await(t, "three probes of the outage", func() bool { return probes.Load() >= 3 })
 	if !f.Status().Outage {

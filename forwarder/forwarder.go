@@ -61,8 +61,8 @@ type Forwarder struct {
 	// probeNow wakes the probe loop when a pause begins, so that its first probe does not
 	// wait out an interval chosen before the pause.
 	probeNow chan struct{}
-	// failStreak counts sends in a row that got no answer or a 5xx; outageRounds counts the
-	// outage pauses since the last delivery, which space the outage probes out.
+	// failStreak counts sends in a row that found the service unavailable; outageRounds
+	// counts the outage pauses since the last delivery, which space the outage probes out.
 	failStreak   atomic.Int32
 	outageRounds atomic.Int32
 	running      atomic.Bool
@@ -75,7 +75,7 @@ const (
 	pauseNone int32 = iota
 	// pauseAuth: the national service refused the subscription key. Readiness fails.
 	pauseAuth
-	// pauseOutage: the national service is not answering (or answers only 5xx). Sending
+	// pauseOutage: the national service is not answering (or only 502, 503, 504). Sending
 	// more would spend every queued incident's attempts on an outage that is nobody's
 	// fault but the service's, and delay the recovery behind long backoffs.
 	pauseOutage

@@ -97,15 +97,29 @@ func TestMaxDeliveriesAdvisoryFailsTheIncident(t *testing.T) {
 }
 
 func TestLedgerUpdateIsCompareAndSet(t *testing.T) {
-	ctx := context.Background()
-	q := openQueue(t)
-	l := NewLedger(q.Ledger(), nil)
+	l := NewLedger(openQueue(t).Ledger(), nil)
 	const writers, each = 8, 25
+	if got := incrementConcurrently(t, l, writers, each, nil); got != writers*each {
+		t.Errorf("got %d, want %d: concurrent updates were lost", got, writers*each)
+	}
+}
+
+// incrementConcurrently has writers goroutines each add 1 to entry s.k's Attempts each times
+// through Ledger.Update, checking every call's view with check (nil: none), and returns the
+// Attempts the ledger holds afterwards.
+func incrementConcurrently(t *testing.T, l *Ledger, writers, each int, check func(e *Entry, exists bool) error) int {
+	t.Helper()
+	ctx := context.Background()
 	done := make(chan error, writers)
-	for w := 0; w < writers; w++ {
+	for range writers {
 		go func() {
-			for i := 0; i < each; i++ {
-				if _, err := l.Update(ctx, "s.k", func(e *Entry, _ bool) error {
+			for range each {
+				if _, err := l.Update(ctx, "s.k", func(e *Entry, exists bool) error {
+					if check != nil {
+						if err := check(e, exists); err != nil {
+							return err
+						}
+					}
 					e.Attempts++
 					return nil
 				}); err != nil {
@@ -116,7 +130,7 @@ func TestLedgerUpdateIsCompareAndSet(t *testing.T) {
 			done <- nil
 		}()
 	}
-	for w := 0; w < writers; w++ {
+	for range writers {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +139,5 @@ func TestLedgerUpdateIsCompareAndSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Attempts != writers*each {
-		t.Errorf("got %d, want %d: concurrent updates were lost", e.Attempts, writers*each)
-	}
+	return e.Attempts
 }

@@ -15,35 +15,14 @@ func TestAbsentHintWrongStillCompareAndSet(t *testing.T) {
 	l := NewLedger(q.Ledger(), nil)
 	l.SetAbsentHint(func(string) bool { return true })
 	const writers, each = 8, 25
-	done := make(chan error, writers)
-	for w := 0; w < writers; w++ {
-		go func() {
-			for i := 0; i < each; i++ {
-				if _, err := l.Update(ctx, "s.k", func(e *Entry, exists bool) error {
-					if exists != (e.Attempts > 0) {
-						return errors.New("exists does not match the entry")
-					}
-					e.Attempts++
-					return nil
-				}); err != nil {
-					done <- err
-					return
-				}
-			}
-			done <- nil
-		}()
-	}
-	for w := 0; w < writers; w++ {
-		if err := <-done; err != nil {
-			t.Fatal(err)
+	got := incrementConcurrently(t, l, writers, each, func(e *Entry, exists bool) error {
+		if exists != (e.Attempts > 0) {
+			return errors.New("exists does not match the entry")
 		}
-	}
-	e, err := l.Get(ctx, "s.k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.Attempts != writers*each {
-		t.Errorf("got %d, want %d: updates were lost", e.Attempts, writers*each)
+		return nil
+	})
+	if got != writers*each {
+		t.Errorf("got %d, want %d: updates were lost", got, writers*each)
 	}
 	// LookupRecent takes the hint's word; Get reads.
 	if _, err := l.LookupRecent(ctx, "s.k"); !errors.Is(err, ErrNotFound) {

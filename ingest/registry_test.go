@@ -2,7 +2,9 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/psgw/psgw/ingest"
@@ -14,18 +16,24 @@ func (nopAdapter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func nopFactory(ingest.Deps) (ingest.Adapter, error) { return nopAdapter{}, nil }
 
+// kinds keeps each run's kinds new, since the registry outlives a run under -count.
+var kinds atomic.Int64
+
+func newKind(prefix string) string { return fmt.Sprintf("%s-%d", prefix, kinds.Add(1)) }
+
 func TestRegisterPanicsOnDuplicateKind(t *testing.T) {
-	ingest.Register("test-dup", nopFactory)
+	kind := newKind("test-dup")
+	ingest.Register(kind, nopFactory)
 	defer func() {
 		p := recover()
 		if p == nil {
 			t.Fatal("second Register of the same kind: got no panic, want one")
 		}
-		if !strings.Contains(p.(string), "test-dup") {
+		if !strings.Contains(p.(string), kind) {
 			t.Errorf("panic %q does not name the kind", p)
 		}
 	}()
-	ingest.Register("test-dup", nopFactory)
+	ingest.Register(kind, nopFactory)
 }
 
 func TestRegisterPanicsWithoutKindOrFactory(t *testing.T) {
@@ -45,8 +53,9 @@ func TestRegisterPanicsWithoutKindOrFactory(t *testing.T) {
 }
 
 func TestLookupAndKinds(t *testing.T) {
-	ingest.Register("test-lookup", nopFactory)
-	if _, ok := ingest.Lookup("test-lookup"); !ok {
+	kind := newKind("test-lookup")
+	ingest.Register(kind, nopFactory)
+	if _, ok := ingest.Lookup(kind); !ok {
 		t.Error("Lookup of a registered kind: got false")
 	}
 	if _, ok := ingest.Lookup("test-missing"); ok {
@@ -54,10 +63,10 @@ func TestLookupAndKinds(t *testing.T) {
 	}
 	found := false
 	for _, k := range ingest.Kinds() {
-		found = found || k == "test-lookup"
+		found = found || k == kind
 	}
 	if !found {
-		t.Errorf("Kinds() = %v, want it to include test-lookup", ingest.Kinds())
+		t.Errorf("Kinds() = %v, want it to include %s", ingest.Kinds(), kind)
 	}
 }
 

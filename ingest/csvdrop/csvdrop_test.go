@@ -375,10 +375,14 @@ func TestSettle(t *testing.T) {
 		go func() { done <- a.Run(ctx) }()
 		defer func() { cancel(); <-done }()
 		writeFile(t, dir, "b.csv", []byte(header+row(1)))
+		// The settle time starts at the first poll that lists the file, and each poll reads
+		// the clock once before listing: after five reads the file has been seen by several
+		// polls, unsettled, so moving the clock now settles it.
+		clock.waitReads(t, 5)
 		select {
 		case rec := <-store.Entered():
 			t.Fatalf("published %s before the file settled", rec.ID)
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
 		clock.add(2 * time.Minute)
 		if where := waitGone(t, dir, "b.csv"); where != "processed" {
@@ -388,15 +392,43 @@ func TestSettle(t *testing.T) {
 }
 
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu    sync.Mutex
+	t     time.Time
+	reads int
 }
 
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	return c.t
+}
+
 func (c *fakeClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// waitReads waits until the clock has been read n more times than when it was called.
+func (c *fakeClock) waitReads(t *testing.T, n int) {
+	t.Helper()
+	c.mu.Lock()
+	want := c.reads + n
+	c.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		got := c.reads
+		c.mu.Unlock()
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clock read %d times, want %d: the adapter is not polling", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestResumeAfterCrash stops the adapter while a file is half stored, then starts a new one on

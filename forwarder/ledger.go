@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -248,6 +249,26 @@ func (l *Ledger) update(ctx context.Context, key string, snap *snapshot, fn func
 		if !isConflict(err) || attempt >= 50 {
 			return nil, nil, fmt.Errorf("writing ledger entry: %w", err)
 		}
+		if err := conflictPause(ctx, attempt); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// conflictPause spreads writers that keep losing the compare-and-set on one entry: the first
+// retries go at once, since a conflict is usually one other writer, and later ones wait a
+// random few milliseconds so that a crowd of writers stops colliding in lockstep.
+func conflictPause(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	t := time.NewTimer(rand.N(time.Duration(min(attempt, 10)) * time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("writing ledger entry: %w", ctx.Err())
+	case <-t.C:
+		return nil
 	}
 }
 

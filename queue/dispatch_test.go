@@ -134,7 +134,9 @@ func TestDispatchKeepsHeldMessagesInHand(t *testing.T) {
 	defer q.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const ackWait = 300 * time.Millisecond
+	// Long enough that a stalled heartbeat on a loaded machine under -race does not let it
+	// lapse: the beat goes every third of it, so a stall of two thirds is survived.
+	const ackWait = time.Second
 	subj := OutboxSubjectFor("datix", "slow")
 	for i := range 4 {
 		if _, err := q.Publish(ctx, subj, fmt.Sprint("m", i), []byte(fmt.Sprint(i)), nats.Header{}); err != nil {
@@ -157,7 +159,7 @@ func TestDispatchKeepsHeldMessagesInHand(t *testing.T) {
 			handled = append(handled, fmt.Sprintf("%s/%d", m.Data(), md.NumDelivered))
 			n := len(handled)
 			mu.Unlock()
-			time.Sleep(2 * ackWait) // each one outlasts AckWait, so those behind it wait 2, 4, 6 times as long
+			time.Sleep(ackWait * 3 / 2) // each one outlasts AckWait, so those behind it wait 1.5, 3, 4.5 times as long
 			_ = m.Ack()
 			if n == 4 {
 				close(all)

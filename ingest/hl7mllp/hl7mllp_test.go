@@ -475,7 +475,9 @@ func waitClosed(t *testing.T, c net.Conn, within time.Duration) {
 }
 
 func TestSilentAndSlowPeersAreCutOffWithoutBlockingOthers(t *testing.T) {
-	r := newRig(t, hl7mllp.Config{FirstMessageTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
+	// 1 s: the peers that must not be cut off send within it even when -race and a loaded
+	// machine stall them.
+	r := newRig(t, hl7mllp.Config{FirstMessageTimeout: time.Second, IdleTimeout: time.Second, ReadTimeout: time.Second})
 	silent := r.dial()
 	quiet := r.dial()
 	if ack, err := quiet.Send([]byte(goodMsg("QUIET"))); err != nil || ack.Code != "AA" {
@@ -506,7 +508,7 @@ func TestSilentAndSlowPeersAreCutOffWithoutBlockingOthers(t *testing.T) {
 // TestFirstMessageTimeout: a connection that sends nothing is closed after the short
 // first-message timeout, while one that has sent a message is held to the idle timeout.
 func TestFirstMessageTimeout(t *testing.T) {
-	r := newRig(t, hl7mllp.Config{FirstMessageTimeout: 200 * time.Millisecond, IdleTimeout: time.Minute})
+	r := newRig(t, hl7mllp.Config{FirstMessageTimeout: time.Second, IdleTimeout: time.Minute})
 	talker := r.dial()
 	if ack, err := talker.Send([]byte(goodMsg("T1"))); err != nil || ack.Code != "AA" {
 		t.Fatalf("first message: got %+v, %v, want AA", ack, err)

@@ -197,6 +197,9 @@ func TestAsAtTheIncidentTime(t *testing.T) {
 
 func TestEnrichGivesUpWaitingAndGoesOn(t *testing.T) {
 	r := newRig(t, openQueue(t), 300*time.Millisecond)
+	// DownWait counts from New, so the default second could pass while the ADT is stored on
+	// a loaded machine, and Enrich would not wait at all.
+	r.stage = patients.New(r.q, patients.Options{Source: "epr", EnrichWait: 300 * time.Millisecond, DownWait: 10 * time.Second, Logger: zerolog.Nop()})
 	// The stage is not running: the incident is still enriched as far as possible (here:
 	// nothing), after the bounded wait.
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))

@@ -548,7 +548,6 @@ func (f *Forwarder) pauseFor(kind int32, reason string) {
 	if prev == kind {
 		return
 	}
-	f.pause.Store(kind)
 	if prev == pauseNone {
 		f.resumeCh = make(chan struct{})
 		f.pausedAt.Store(f.now().UnixNano())
@@ -563,6 +562,9 @@ func (f *Forwarder) pauseFor(kind int32, reason string) {
 		f.cfg.Metrics.Outage.Set(1)
 		f.log.Warn().Str("reason", reason).Msg("national service unavailable; delivery waits, spending no attempts, and resumes when it answers")
 	}
+	// After the gauges, so that whoever sees the pause on the status API finds it in the
+	// metrics too; before the probe is woken, which reads it.
+	f.pause.Store(kind)
 	select {
 	case f.probeNow <- struct{}{}:
 	default:
@@ -576,9 +578,9 @@ func (f *Forwarder) resume() {
 	if prev == pauseNone {
 		return
 	}
-	close(f.resumeCh)
 	f.cfg.Metrics.Paused.Set(0)
 	f.cfg.Metrics.Outage.Set(0)
+	close(f.resumeCh) // last: a woken worker's delivery already finds the gauges at 0
 	switch prev {
 	case pauseAuth:
 		f.failStreak.Store(0)

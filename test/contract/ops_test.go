@@ -167,7 +167,24 @@ func TestOpsMetricsAfterTraffic(t *testing.T) {
 		e.gw.mustAccept(t, inc)
 		e.gw.waitState(t, src, inc["local_id"].(string), "delivered")
 	}
+	// The record can read delivered a moment before the counters move: scrape until both
+	// deliveries show or the deadline passes, then let the checks below say what is missing.
+	counted := func(w metricWant, fams map[string]*dto.MetricFamily) float64 {
+		var out []*dto.MetricFamily
+		for name, f := range fams {
+			if w.name.MatchString(name) && f.GetType() == w.typ {
+				out = append(out, f)
+			}
+		}
+		return sumOf(out)
+	}
 	fams := scrape(t, e.gw)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); fams = scrape(t, e.gw) {
+		if counted(wantDelivered, fams) >= 2 && counted(wantLatency, fams) >= 2 {
+			break
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
 	for name := range fams {
 		if !strings.HasPrefix(name, "psgw_") {
 			t.Errorf("metric %s is not prefixed psgw_", name)

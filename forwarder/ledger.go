@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/psgw/psgw/queue"
 )
 
 // State is where an incident is on its way to the national service (CONTRACT §2).
@@ -262,14 +264,10 @@ func conflictPause(ctx context.Context, attempt int) error {
 	if attempt < 2 {
 		return nil
 	}
-	t := time.NewTimer(rand.N(time.Duration(min(attempt, 10)) * time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("writing ledger entry: %w", ctx.Err())
-	case <-t.C:
-		return nil
+	if err := queue.Sleep(ctx, rand.N(time.Duration(min(attempt, 10))*time.Millisecond)); err != nil {
+		return fmt.Errorf("writing ledger entry: %w", err)
 	}
+	return nil
 }
 
 func isConflict(err error) bool {

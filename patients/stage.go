@@ -203,7 +203,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 				s.setErrorLocked(fmt.Errorf("fetching ADT records: %w", err))
 				s.mu.Unlock()
 				s.log.Warn().Err(err).Msg("fetching ADT records failed; retrying")
-				sleep(ctx, time.Second)
+				_ = queue.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -302,15 +302,6 @@ func (s *Stage) skipped(seq uint64, reason string) {
 
 func (s *Stage) setErrorLocked(err error) {
 	s.status.LastError, s.status.LastErrorAt = err.Error(), s.opts.Now().UTC()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 func (s *Stage) advance(seq uint64) {

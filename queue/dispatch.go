@@ -115,7 +115,7 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			}
 			if ctx.Err() == nil {
 				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
-				sleep(ctx, time.Second)
+				_ = Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -134,7 +134,7 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			}
 			if ctx.Err() == nil {
 				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
-				sleep(ctx, time.Second)
+				_ = Sleep(ctx, time.Second)
 			}
 		}
 	}
@@ -249,12 +249,15 @@ func (d *dispatcher) release(n int) {
 	}
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
+// Sleep waits for d or until ctx is done, and then returns ctx's error, if any: the pause of
+// a consumer that backs off before it tries the queue again.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return ctx.Err()
 	case <-t.C:
+		return nil
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	// The zone database in the binary: LFPSE dates are Europe/London wall-clock, and the
+	// container image has no /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 const usage = `psgw: the Patient Safety Gateway
@@ -22,12 +25,32 @@ Usage:
   psgw resolve SOURCE LOCAL_ID --delivered --national-id ID | --resend
                                         settle an incident whose send is unknown
   psgw review SOURCE LOCAL_ID           mark a stuck incident reviewed
+  psgw health [--config FILE]           exit 0 when the local gateway is ready (for HEALTHCHECK)
   psgw version                          print the version
 
 Run "psgw COMMAND --help" for a command's flags.
 `
 
-var version = "dev"
+// version, commit and buildDate are stamped at build time (-ldflags -X main.version=...);
+// deploy/build-rootfs.sh does it for the container image.
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
+// versionLine is what `psgw version` prints: the version first, so scripts can take the
+// second word, then where it was built from when that is known.
+func versionLine() string {
+	s := "psgw " + version
+	switch {
+	case commit != "" && buildDate != "":
+		s += " (commit " + commit + ", built " + buildDate + ")"
+	case commit != "":
+		s += " (commit " + commit + ")"
+	}
+	return s
+}
 
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
@@ -55,8 +78,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdResolve(args[1:], stdout, stderr)
 	case "review":
 		return cmdReview(args[1:], stdout, stderr)
+	case "health":
+		return cmdHealth(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "psgw", version)
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -174,3 +174,14 @@ func (c *imageCache) get(name string, build func() (string, error)) (string, err
 	c.tags[name], c.errs[name] = tag, err
 	return tag, err
 }
+
+// NewVolume creates a fresh named volume, removed when the test ends.
+func NewVolume(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("psgw-test-%d", time.Now().UnixNano())
+	if out, err := exec.Command("docker", "volume", "create", name).CombinedOutput(); err != nil {
+		t.Fatalf("docker volume create: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "volume", "rm", "-f", name).Run() })
+	return name
+}

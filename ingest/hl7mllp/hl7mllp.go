@@ -7,7 +7,7 @@
 //   - AE when the record could not be stored now (the sender resends later);
 //   - AR, with the reason in MSA-3 and ERR, for anything that cannot be parsed or is not
 //     supported, including a byte that is not valid in the message's character set (MSH-18,
-//     or Config.DefaultCharset when it is empty: ASCII unless configured); nothing is
+//     or Config.DefaultCharset when it is empty: ISO 8859-1 unless configured); nothing is
 //     published.
 //
 // A new connection must send within FirstMessageTimeout. At MaxConnections a new connection
@@ -61,10 +61,11 @@ type Config struct {
 	TLS *tls.Config
 	// PublishTimeout bounds the wait for durable storage before answering AE. Default 5s.
 	PublishTimeout time.Duration
-	// DefaultCharset is the character set of a message whose MSH-18 is empty: hl7.CharsetASCII
-	// (the default, as HL7 v2 says), hl7.CharsetLatin1 (for EPRs that send ISO 8859-1 without
-	// declaring it) or hl7.CharsetUTF8 (mllp.default_charset). A message with a byte that is
-	// not valid in its declared, or this default, character set gets AR.
+	// DefaultCharset is the character set of a message whose MSH-18 is empty:
+	// hl7.CharsetLatin1 (the default, for EPRs that send ISO 8859-1 without declaring it),
+	// hl7.CharsetASCII (as HL7 v2 strictly says) or hl7.CharsetUTF8 (mllp.default_charset). A
+	// message with a byte that is not valid in its declared, or this default, character set
+	// gets AR.
 	DefaultCharset string
 	// TrailerGrace is how long the listener waits for the CR after a frame's end byte before
 	// it takes the frame as ended without it (and answers AR). Default 1s.
@@ -88,7 +89,9 @@ func (c Config) withDefaults() Config {
 		c.FirstMessageTimeout = 30 * time.Second
 	}
 	if c.DefaultCharset == "" {
-		c.DefaultCharset = hl7.CharsetASCII
+		// Not HL7's ASCII: many EPRs send ISO 8859-1 undeclared, and an AR is not resent,
+		// so a strict default would lose those patients' demographics (docs/adapters.md).
+		c.DefaultCharset = hl7.CharsetLatin1
 	}
 	if c.TrailerGrace <= 0 {
 		c.TrailerGrace = time.Second

@@ -1,10 +1,17 @@
 // Package config holds psgw's typed configuration: one YAML file, decoded strictly, with
-// PSGW_<SECTION>_<KEY> environment overrides and *_file secrets. Defaults live in Default and
-// nowhere else; Validate checks values without doing any I/O.
+// PSGW_<SECTION>_<KEY> environment overrides and *_file secrets. The gateway's own sections
+// are typed here, with their defaults in Default and nowhere else. Each ingest adapter's
+// section belongs to the adapter: its package registers its settings type, defaults and
+// checks with ingest, and this package decodes, overrides and validates the section through
+// that registry without knowing the adapter (docs/adapters.md, "Adding an adapter"), as
+// Prometheus does for its service discovery configs. Validate checks values without doing
+// any I/O.
 package config
 
 import (
 	"time"
+
+	"github.com/psgw/psgw/ingest"
 )
 
 // Config is the whole gateway configuration. The YAML keys are the snake_case tags; the
@@ -15,18 +22,20 @@ type Config struct {
 	DataDir  string         `yaml:"data_dir"`
 	Log      LogConfig      `yaml:"log"`
 	HTTP     HTTPConfig     `yaml:"http"`
-	MLLP     MLLPConfig     `yaml:"mllp"`
 	Queue    QueueConfig    `yaml:"queue"`
 	National NationalConfig `yaml:"national"`
 	Mapping  MappingConfig  `yaml:"mapping"`
-	// CSVDrop is the CSV drop-folder adapter; off while csvdrop.dir is empty.
-	CSVDrop CSVDropConfig `yaml:"csvdrop"`
-	// SQLPoll is the SQL polling adapter; off while sqlpoll.query is empty.
-	SQLPoll SQLPollConfig `yaml:"sqlpoll"`
-	Ops     OpsConfig     `yaml:"ops"`
+	Ops      OpsConfig      `yaml:"ops"`
 	// Sources, when not empty, is the list of source systems allowed to send incidents, with
 	// their code maps. With none configured any well-formed source name is accepted.
 	Sources map[string]SourceConfig `yaml:"sources"`
+	// Adapters holds each ingest adapter's section by its key (mllp, csvdrop, sqlpoll, and
+	// the push API's keys of http): the settings the adapter registered (ingest.Module.New),
+	// a pointer to its own Config. Default fills in every registered adapter's defaults; the
+	// gateway runs those whose settings are Enabled. A copy of a Config shares these
+	// pointers: change them only on a Config of your own (tests write
+	// cfg.Adapters["mllp"].(*hl7mllp.Config).Addr = "").
+	Adapters map[string]ingest.Settings `yaml:"-"`
 }
 
 // LogConfig sets the structured log output.
@@ -37,17 +46,11 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// HTTPConfig is the HTTP API, status page and metrics listener.
+// HTTPConfig is the HTTP API, status page and metrics listener. The push API served on it
+// (ingest/httppush) keeps its own keys in the same section: http.max_body_bytes,
+// http.ingest_tokens and http.ingest_tokens_file are in httppush.Config.
 type HTTPConfig struct {
 	Addr string `yaml:"addr"`
-	// MaxBodyBytes caps an ingest request body; larger bodies get 413.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// IngestTokens, when set, are the bearer tokens accepted on POST /api/v1/incidents. Several
-	// may be given so that a token can be rotated without downtime.
-	IngestTokens []string `yaml:"ingest_tokens"`
-	// IngestTokensFile names a file holding one token per line; it is read at start-up and its
-	// tokens are added to IngestTokens.
-	IngestTokensFile string `yaml:"ingest_tokens_file"`
 	// ReadTimeout bounds how long a client may take to send a request.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// TLSCertFile and TLSKeyFile, both set, make the whole HTTP listener (ingest, API, status
@@ -73,44 +76,6 @@ type OpsConfig struct {
 	ProtectHealth  bool `yaml:"protect_health"`
 	// SessionTTL is how long a browser login lasts.
 	SessionTTL time.Duration `yaml:"session_ttl"`
-}
-
-// MLLPConfig is the HL7 v2 MLLP listener for the EPR feed (CONTRACT §3). Its ADT messages keep
-// the demographics store that enriches incidents.
-type MLLPConfig struct {
-	// Addr is the listen address; empty disables the listener and the demographics store.
-	Addr string `yaml:"addr"`
-	// Source is the name the EPR feed's records are stored under; incidents' local patient
-	// ids are looked up in this source's id space.
-	Source string `yaml:"source"`
-	// MaxMessageBytes caps one HL7 message; a larger frame gets AR.
-	MaxMessageBytes int `yaml:"max_message_bytes"`
-	// ReadTimeout bounds how long a sender may take to send one message once it has started.
-	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// IdleTimeout closes a connection on which no message starts for this long.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// FirstMessageTimeout closes a new connection that has sent nothing for this long, so
-	// that peers which connect and stay silent cannot hold every connection slot.
-	FirstMessageTimeout time.Duration `yaml:"first_message_timeout"`
-	// DefaultCharset is the character set of a message whose MSH-18 is empty: "8859/1" (any
-	// byte is valid; valid UTF-8 is still read as UTF-8), or "ASCII" as HL7 v2 says, or
-	// "UNICODE UTF-8". A byte that is not valid in the message's character set gets AR.
-	DefaultCharset string `yaml:"default_charset"`
-	// MaxConnections caps open connections; at the cap the connection idle longest makes room.
-	MaxConnections int `yaml:"max_connections"`
-	// TLSCertFile and TLSKeyFile, both set, make the listener speak TLS.
-	TLSCertFile string `yaml:"tls_cert_file"`
-	TLSKeyFile  string `yaml:"tls_key_file"`
-	// PublishTimeout bounds the wait for durable storage before answering AE.
-	PublishTimeout time.Duration `yaml:"publish_timeout"`
-	// EnrichWait bounds how long mapping an incident waits for the demographics store to
-	// catch up with ADT messages received before it.
-	EnrichWait time.Duration `yaml:"enrich_wait"`
-	// DemographicsMaxAge is how long a patient's demographics are kept after the last ADT
-	// message about them. The store holds data about every patient the EPR has ever sent,
-	// so it is bounded in time like any other personal data (and in memory: JetStream
-	// indexes every key).
-	DemographicsMaxAge time.Duration `yaml:"demographics_max_age"`
 }
 
 // QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.
@@ -194,90 +159,20 @@ type SourceConfig struct {
 	// goes to the field's "Other" answer, or the incident is quarantined.
 	CodeMaps map[string]map[string]map[string]string `yaml:"code_maps"`
 	// CSVColumns maps an incident field (e.g. "patient.date_of_birth"; fhir.RecordFields) to
-	// the header name of the CSV column that holds it, for CSV records of this source.
+	// the header name of the CSV column that holds it, for CSV records of this source (and
+	// to a result column for sqlpoll). Adapters see it through ingest.Shared.
 	CSVColumns map[string]string `yaml:"csv_columns"`
 }
 
-// CSVDropConfig is the CSV drop-folder adapter (ingest/csvdrop). Rows are mapped by header
-// name with sources.SOURCE.csv_columns, which must map local_id.
-type CSVDropConfig struct {
-	// Dir is the folder polled for exports; empty disables the adapter.
-	Dir string `yaml:"dir"`
-	// Source is the source system the rows are stored under; it must be in sources.
-	Source string `yaml:"source"`
-	// ProcessedDir and FailedDir receive finished and unreadable files (default DIR/processed
-	// and DIR/failed; same file system as dir).
-	ProcessedDir string `yaml:"processed_dir"`
-	FailedDir    string `yaml:"failed_dir"`
-	// Pattern selects files by base name (filepath.Match).
-	Pattern string `yaml:"pattern"`
-	// PollInterval is how often the folder is listed.
-	PollInterval time.Duration `yaml:"poll_interval"`
-	// SettleTime is how long size and mtime must stay unchanged before a file is read.
-	SettleTime time.Duration `yaml:"settle_time"`
-	// DoneMarker, when true, takes only files with a NAME.done marker beside them.
-	DoneMarker bool `yaml:"done_marker"`
-	// Encoding is auto, utf-8 or windows-1252.
-	Encoding string `yaml:"encoding"`
-	// Delimiter is the one-character field separator.
-	Delimiter string `yaml:"delimiter"`
-	// MaxRowBytes caps one row; MaxFileBytes caps one file.
-	MaxRowBytes  int   `yaml:"max_row_bytes"`
-	MaxFileBytes int64 `yaml:"max_file_bytes"`
-	// PublishConcurrency is how many rows are stored in parallel (one incident's in order).
-	PublishConcurrency int `yaml:"publish_concurrency"`
-}
-
-// SQLPollConfig is the SQL polling adapter (ingest/sqlpoll). Result columns are mapped by
-// name: columns named like an incident field map to it, and sources.SOURCE.csv_columns may
-// map others.
-type SQLPollConfig struct {
-	// Driver is the database/sql driver; pgx (PostgreSQL) is the tested one.
-	Driver string `yaml:"driver"`
-	// DSN is the connection string; prefer DSNFile for one holding a password.
-	DSN string `yaml:"dsn"`
-	// DSNFile names a file holding the DSN; it takes precedence when set.
-	DSNFile string `yaml:"dsn_file"`
-	// Source is the source system the rows are stored under.
-	Source string `yaml:"source"`
-	// Query is the polling query; empty disables the adapter. It gets the cursor values as
-	// $1..$k (NULL at first) and the batch size as $k+1 (docs/adapters.md).
-	Query string `yaml:"query"`
-	// CursorColumns are the result columns that make the cursor, in ORDER BY order.
-	CursorColumns []string `yaml:"cursor_columns"`
-	// BatchSize is the rows per query.
-	BatchSize int `yaml:"batch_size"`
-	// PollInterval is the wait after a batch that was not full.
-	PollInterval time.Duration `yaml:"poll_interval"`
-	// QueryTimeout bounds one query, connecting included.
-	QueryTimeout time.Duration `yaml:"query_timeout"`
-}
-
-// Default returns the configuration used when no file or variable says otherwise.
+// Default returns the configuration used when no file or variable says otherwise: the
+// gateway's defaults, and every registered adapter's own (ingest.Module.New).
 func Default() Config {
 	return Config{
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{
-			Addr:         "127.0.0.1:8080",
-			MaxBodyBytes: 1 << 20,
-			ReadTimeout:  30 * time.Second,
-		},
-		MLLP: MLLPConfig{
-			Addr:                "127.0.0.1:2575",
-			Source:              "epr",
-			MaxMessageBytes:     1 << 20,
-			ReadTimeout:         30 * time.Second,
-			IdleTimeout:         10 * time.Minute,
-			FirstMessageTimeout: 30 * time.Second,
-			// Not HL7's ASCII: many EPRs send ISO 8859-1 undeclared, and an AR is not resent,
-			// so a strict default would lose those patients' demographics (docs/adapters.md).
-			DefaultCharset: "8859/1",
-			MaxConnections: 64,
-			PublishTimeout: 5 * time.Second,
-			EnrichWait:     5 * time.Second,
-			// A year: long enough that an incident about a patient seen this year is enriched.
-			DemographicsMaxAge: 365 * 24 * time.Hour,
+			Addr:        "127.0.0.1:8080",
+			ReadTimeout: 30 * time.Second,
 		},
 		Queue: QueueConfig{
 			Replicas:        1,
@@ -302,24 +197,8 @@ func Default() Config {
 			OnAmbiguousPost:   "hold",
 			AuthProbeInterval: 30 * time.Second,
 		},
-		Mapping: MappingConfig{AgeEncoding: "lfpse372"},
-		Ops:     OpsConfig{SessionTTL: 12 * time.Hour},
-		CSVDrop: CSVDropConfig{
-			Pattern:            "*.csv",
-			PollInterval:       10 * time.Second,
-			SettleTime:         5 * time.Second,
-			Encoding:           "auto",
-			Delimiter:          ",",
-			MaxRowBytes:        1 << 20,
-			MaxFileBytes:       1 << 30,
-			PublishConcurrency: 4,
-		},
-		SQLPoll: SQLPollConfig{
-			Driver:        "pgx",
-			CursorColumns: []string{"updated_at", "local_id"},
-			BatchSize:     500,
-			PollInterval:  15 * time.Second,
-			QueryTimeout:  30 * time.Second,
-		},
+		Mapping:  MappingConfig{AgeEncoding: "lfpse372"},
+		Ops:      OpsConfig{SessionTTL: 12 * time.Hour},
+		Adapters: defaultAdapters(),
 	}
 }

@@ -3,11 +3,17 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
+	"github.com/psgw/psgw/ingest"
+	_ "github.com/psgw/psgw/ingest/all" // the adapters' sections, as the gateway has them
+	"github.com/psgw/psgw/ingest/csvdrop"
+	"github.com/psgw/psgw/ingest/hl7mllp"
+	"github.com/psgw/psgw/ingest/httppush"
+	"github.com/psgw/psgw/ingest/sqlpoll"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -24,8 +30,17 @@ func TestDefaultsValidate(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	if cfg.DataDir != "./data" || cfg.HTTP.Addr != "127.0.0.1:8080" || cfg.MLLP.Addr != "127.0.0.1:2575" {
-		t.Errorf("got data_dir=%q http.addr=%q mllp.addr=%q, want the CONTRACT §1 defaults", cfg.DataDir, cfg.HTTP.Addr, cfg.MLLP.Addr)
+	mllp := cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config)
+	if cfg.DataDir != "./data" || cfg.HTTP.Addr != "127.0.0.1:8080" || mllp.Addr != "127.0.0.1:2575" {
+		t.Errorf("got data_dir=%q http.addr=%q mllp.addr=%q, want the defaults README's configuration table gives", cfg.DataDir, cfg.HTTP.Addr, mllp.Addr)
+	}
+	// With no config file the gateway runs the push API and the MLLP listener, nothing else.
+	var kinds []string
+	for _, a := range cfg.EnabledAdapters() {
+		kinds = append(kinds, a.Module.Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "hl7mllp,httppush" {
+		t.Errorf("adapters enabled by default: got %s, want hl7mllp,httppush", got)
 	}
 }
 
@@ -63,7 +78,7 @@ national:
 	if cfg.National.Timeout != 10*time.Second {
 		t.Errorf("national.timeout: got %s, want 10s", cfg.National.Timeout)
 	}
-	if got := strings.Join(cfg.HTTP.IngestTokens, ","); got != "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb" {
+	if got := strings.Join(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens, ","); got != "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb" {
 		t.Errorf("http.ingest_tokens: got %q", got)
 	}
 	if cfg.Queue.DuplicateWindow != 10*time.Minute {
@@ -135,7 +150,6 @@ func TestValidateNamesFields(t *testing.T) {
 		{"ambiguous policy", func(c *Config) { c.National.OnAmbiguousPost = "guess" }, "national.on_ambiguous_post"},
 		{"sync", func(c *Config) { c.Queue.Sync = "sometimes" }, "queue.sync"},
 		{"nats url", func(c *Config) { c.Queue.NATSURL = "http://x" }, "queue.nats_url"},
-		{"short token", func(c *Config) { c.HTTP.IngestTokens = []string{"short"} }, "http.ingest_tokens[0]"},
 		{"source name", func(c *Config) { c.Sources = map[string]SourceConfig{"Bad Name": {}} }, "sources.Bad Name"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"adt max age too short", func(c *Config) { c.Queue.ADTMaxAge = time.Second }, "queue.adt_max_age: must be at least 1m"},
@@ -164,7 +178,7 @@ func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
 		"PSGW_NATIONAL_SUBSCRIPTION_KEY": "national.subscription_key", "PSGW_NATIONAL_TAXONOMY_VERSION": "national.taxonomy_version",
 	} {
 		if names[env] != key {
-			t.Errorf("%s: got key %q, want %q (CONTRACT §1)", env, names[env], key)
+			t.Errorf("%s: got key %q, want %q (README, \"Configuration\")", env, names[env], key)
 		}
 	}
 	if got := UnknownEnv([]string{"PSGW_HTTP_ADR=x", "PSGW_HTTP_ADDR=y", "PATH=/bin"}); len(got) != 1 || got[0] != "PSGW_HTTP_ADR" {
@@ -172,24 +186,206 @@ func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
 	}
 }
 
-// TestHL7CharsetsMatchTheListener: every name config accepts for mllp.default_charset is one
-// the MLLP listener reads, and every name the listener reads is accepted here.
-func TestHL7CharsetsMatchTheListener(t *testing.T) {
-	for name := range HL7Charsets {
-		if _, ok := hl7.NormalizeCharset(name); !ok {
-			t.Errorf("config accepts %q, the listener does not read it", name)
-		}
+// TestAdapterSections: each adapter's section is decoded into the settings the adapter
+// registered, over its defaults, strictly, from the file and from the environment, without
+// the config package naming the adapter.
+func TestAdapterSections(t *testing.T) {
+	path := writeFile(t, `
+http:
+  addr: 127.0.0.1:9000
+  max_body_bytes: 2048
+mllp:
+  addr: 127.0.0.1:2600
+  default_charset: ASCII
+csvdrop: &drop
+  dir: /srv/drop
+  source: datix
+sqlpoll:
+  <<: {batch_size: 7}
+  query: SELECT 1
+  dsn: postgres://x
+  source: datix
+sources:
+  datix:
+    csv_columns: {local_id: Ref}
+`)
+	cfg, err := Load(path, []string{"PSGW_MLLP_SOURCE=pas", "PSGW_CSVDROP_DELIMITER=;", "PSGW_SQLPOLL_CURSOR_COLUMNS=at, id"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{"ASCII", "US-ASCII", "ISO IR6", "8859/1", "ISO IR100", "ISO-8859-1", "ISO8859-1", "LATIN-1", "LATIN1", "UNICODE UTF-8", "UTF-8", "UTF8", "ISO IR192", "utf-8", " Latin-1 "} {
-		cfg := Default()
-		cfg.MLLP.DefaultCharset = name
-		if err := cfg.Validate(); err != nil {
-			t.Errorf("mllp.default_charset %q: %v", name, err)
-		}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid configuration refused: %v", err)
 	}
+	if cfg.HTTP.Addr != "127.0.0.1:9000" {
+		t.Errorf("http.addr, the gateway's key of the shared section: got %q", cfg.HTTP.Addr)
+	}
+	if h := cfg.Adapters[httppush.Section].(*httppush.Config); h.MaxBodyBytes != 2048 {
+		t.Errorf("http.max_body_bytes, the push API's key of the shared section: got %d, want 2048", h.MaxBodyBytes)
+	}
+	m := cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config)
+	if m.Addr != "127.0.0.1:2600" || m.DefaultCharset != "ASCII" || m.Source != "pas" || m.MaxConnections != 64 {
+		t.Errorf("mllp: got addr %q, charset %q, source %q, max_connections %d; want the file's, the environment's and the default 64",
+			m.Addr, m.DefaultCharset, m.Source, m.MaxConnections)
+	}
+	d := cfg.Adapters[csvdrop.Section].(*csvdrop.Config)
+	if d.Dir != "/srv/drop" || d.Delimiter != ";" || d.Pattern != "*.csv" {
+		t.Errorf("csvdrop: got dir %q, delimiter %q, pattern %q", d.Dir, d.Delimiter, d.Pattern)
+	}
+	q := cfg.Adapters[sqlpoll.Section].(*sqlpoll.Config)
+	if q.BatchSize != 7 || strings.Join(q.CursorColumns, ",") != "at,id" || q.Driver != "pgx" {
+		t.Errorf("sqlpoll: got batch_size %d (merged), cursor_columns %v, driver %q", q.BatchSize, q.CursorColumns, q.Driver)
+	}
+	var kinds []string
+	for _, a := range cfg.EnabledAdapters() {
+		kinds = append(kinds, a.Module.Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "csvdrop,hl7mllp,httppush,sqlpoll" {
+		t.Errorf("enabled adapters: got %s", got)
+	}
+	if got := cfg.MaxRecordBytes(); got != 1<<20 {
+		t.Errorf("MaxRecordBytes: got %d, want the largest enabled limit, 1 MiB", got)
+	}
+}
+
+func TestAdapterSectionErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, env, want string }{
+		{"unknown key in an adapter section", "mllp:\n  adr: x\n", "", `line 2: unknown key "mllp.adr"`},
+		{"unknown key in the shared section", "http:\n  max_body: 5\n", "", `unknown key "http.max_body"`},
+		{"unknown top-level key holding an anchor", "base: &b {poll: 1s}\n", "", `unknown key "base"`},
+		{"merged mapping with an unknown key", "csvdrop:\n  <<: {dirr: x}\n", "", `unknown key "csvdrop.dirr"`},
+		{"unknown adapter", "ftpdrop:\n  dir: x\n", "", `unknown key "ftpdrop"`},
+		{"wrong type in an adapter section", "mllp:\n  read_timeout: soon\n", "", "mllp.read_timeout must be a duration"},
+		{"adapter section not a mapping", "csvdrop: [x]\n", "", "csvdrop must be a mapping"},
+		{"bad adapter variable", "", "PSGW_MLLP_MAX_CONNECTIONS=lots", "PSGW_MLLP_MAX_CONNECTIONS (mllp.max_connections)"},
+		{"missing adapter secret file", "", "PSGW_SQLPOLL_DSN_FILE=/nonexistent/dsn", "sqlpoll.dsn_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.yaml != "" {
+				path = writeFile(t, tc.yaml)
+			}
+			var env []string
+			if tc.env != "" {
+				env = []string{tc.env}
+			}
+			_, err := Load(path, env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAdapterSecretFiles: a key X_file of an adapter's section fills its key X, as
+// national.subscription_key_file does for the gateway's: a text is replaced by the file's,
+// a list gets the file's lines added.
+func TestAdapterSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	dsn, tokens := filepath.Join(dir, "dsn"), filepath.Join(dir, "tokens")
+	if err := os.WriteFile(dsn, []byte("postgres://psgw:secret@db/datix\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokens, []byte("# rotated 2025-03\ncccccccccccccccc\n\n  dddddddddddddddd  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(writeFile(t, "sqlpoll:\n  dsn: from-file-wins\n  dsn_file: "+dsn+"\nhttp:\n  ingest_tokens: [aaaaaaaaaaaaaaaa]\n"),
+		[]string{"PSGW_HTTP_INGEST_TOKENS_FILE=" + tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Adapters[sqlpoll.Section].(*sqlpoll.Config).DSN; got != "postgres://psgw:secret@db/datix" {
+		t.Errorf("sqlpoll.dsn: got %q, want the file's content without the newline", got)
+	}
+	if got := strings.Join(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens, ","); got != "aaaaaaaaaaaaaaaa,cccccccccccccccc,dddddddddddddddd" {
+		t.Errorf("http.ingest_tokens: got %q, want the file's tokens added", got)
+	}
+	// A *_file key with no key beside it to fill is a path the adapter's owner reads (the
+	// gateway loads mllp.tls_cert_file): it is left alone.
+	cfg, err = Load("", []string{"PSGW_MLLP_TLS_CERT_FILE=/nonexistent/cert.pem"})
+	if err != nil {
+		t.Fatalf("mllp.tls_cert_file read as a secret: %v", err)
+	}
+	if got := cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).TLSCertFile; got != "/nonexistent/cert.pem" {
+		t.Errorf("mllp.tls_cert_file: got %q", got)
+	}
+}
+
+// TestAdapterProblemsNameTheirKeys: Validate reports the adapters' own checks with the
+// gateway's, one problem per key, including those that look at the rest of the file.
+func TestAdapterProblemsNameTheirKeys(t *testing.T) {
 	cfg := Default()
-	cfg.MLLP.DefaultCharset = "EBCDIC"
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "mllp.default_charset") {
-		t.Errorf("EBCDIC: got %v, want an error naming mllp.default_charset", err)
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).DefaultCharset = "EBCDIC"
+	d := cfg.Adapters[csvdrop.Section].(*csvdrop.Config)
+	d.Dir, d.Source = "/srv/drop", "datix" // datix has no csv_columns
+	cfg.Adapters[sqlpoll.Section].(*sqlpoll.Config).Query = "SELECT 1"
+	cfg.Adapters[httppush.Section].(*httppush.Config).Tokens = []string{"short"}
+	cfg.National.TaxonomyVersion = 7
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, want := range []string{
+		"national.taxonomy_version: must be 5 or 6",
+		`mllp.default_charset: must be ASCII, 8859/1 or UNICODE UTF-8`,
+		`csvdrop.source: must name a source in sources whose csv_columns map local_id, got "datix"`,
+		"sqlpoll.dsn: must be set (or sqlpoll.dsn_file) when sqlpoll.query is set",
+		"http.ingest_tokens[0]: must be at least 16 characters",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems do not include %q:\n%v", want, err)
+		}
+	}
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		if strings.Contains(e.Error(), "\n") {
+			t.Errorf("one problem holds several: %q", e)
+		}
+	}
+}
+
+// TestOneDemographicsFeed: two enabled adapters feeding the demographics store would
+// overwrite each other's patients; the configuration is refused naming both.
+func TestOneDemographicsFeed(t *testing.T) {
+	feed := func(section string) Adapter {
+		return Adapter{Module: ingest.Module{Section: section}, Settings: &hl7mllp.Config{}}
+	}
+	if err := demographicsFeeds([]Adapter{feed("mllp")}); err != nil {
+		t.Errorf("one feed: got %v", err)
+	}
+	err := demographicsFeeds([]Adapter{feed("mllp"), {Settings: &csvdrop.Config{}}, feed("mllp2")})
+	if err == nil || !strings.Contains(err.Error(), "mllp2: only one enabled adapter may feed the demographics store, and so does mllp") {
+		t.Errorf("two feeds: got %v", err)
+	}
+}
+
+// TestSharedSectionsKeepTheirKeysApart: an adapter whose section is one of the gateway's
+// (httppush in http) has no key the gateway has, so every key has one owner and one
+// environment variable.
+func TestSharedSectionsKeepTheirKeysApart(t *testing.T) {
+	core := map[string]map[string]bool{}
+	ct := reflect.TypeOf(Config{})
+	for i := 0; i < ct.NumField(); i++ {
+		if f := ct.Field(i); f.Type.Kind() == reflect.Struct {
+			keys := map[string]bool{}
+			for k := range yamlFields(f.Type) {
+				keys[k] = true
+			}
+			core[yamlName(f)] = keys
+		}
+	}
+	shared := 0
+	for _, m := range ingest.Modules() {
+		keys, ok := core[m.Section]
+		if !ok {
+			continue
+		}
+		shared++
+		for k := range yamlFields(settingsType(m)) {
+			if keys[k] {
+				t.Errorf("%s.%s is both the gateway's and adapter %s's", m.Section, k, m.Kind)
+			}
+		}
+	}
+	if shared == 0 {
+		t.Error("no adapter shares a section with the gateway; httppush should share http")
 	}
 }

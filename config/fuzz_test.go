@@ -67,6 +67,9 @@ sqlpoll:
   protect_metrics: true
   session_ttl: 8h
 `,
+	"http:\n  addr: 127.0.0.1:8080\n  max_body_bytes: 2048\n  ingest_tokens: [aaaaaaaaaaaaaaaa]\nmllp: &m\n  addr: 127.0.0.1:2575\n  default_charset: ASCII\n",
+	"mllp: &m\n  addr: 127.0.0.1:2575\ncsvdrop:\n  <<: *m\n",
+	"sqlpoll:\n  <<: [{batch_size: 7}, {query: SELECT 1}]\n  dsn: x\n  source: datix\n",
 	"base: &base\n  reporter.role: {\"*\": {RN: \"5\"}}\n",
 	"sources:\n  datix:\n    code_maps: &maps\n      reporter.role: {\"*\": {RN: \"5\"}}\n  ulysses:\n    code_maps: *maps\n",
 	"national: &n\n  timeout: 10s\nqueue:\n  <<: *n\n",

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/psgw/psgw/ingest"
 )
 
 // EnvPrefix starts every environment variable that overrides a setting.
@@ -55,16 +57,25 @@ func decodeYAML(data []byte, cfg *Config) error {
 	if len(root.Content) == 0 {
 		return nil
 	}
-	if err := checkKeys(root.Content[0], reflect.TypeOf(*cfg), "", map[checked]bool{}); err != nil {
+	// The key check is the strict part: every key, adapters' sections and merged mappings
+	// included, against the gateway's types and the registered adapters'. The decoding after
+	// it need not be strict, and the adapters' sections are decoded into their own settings.
+	if err := checkKeys(root.Content[0], schema(), "", map[checked]bool{}); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
+	if err := root.Decode(cfg); err != nil {
+		return placed(err, data, false)
+	}
+	if err := decodeAdapters(&root, cfg); err != nil {
 		return placed(err, data, false)
 	}
 	// A second document (after "---") would be dropped without a word: refuse one that holds
 	// anything.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		return placed(err, data, false)
+	}
 	for {
 		var next yaml.Node
 		err := dec.Decode(&next)
@@ -159,7 +170,11 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool)
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" {
+			if isMerge(k) {
+				// The merged mappings' keys land in this one: they are checked as its own.
+				if err := checkMerged(v, t, path, seen); err != nil {
+					return err
+				}
 				continue
 			}
 			f, ok := fields[k.Value]
@@ -186,6 +201,36 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool)
 		for i, c := range n.Content {
 			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), seen); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isMerge reports whether k is YAML's merge key, a plain <<.
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 &&
+		(k.Tag == "" || k.Tag == "!" || k.Tag == "!!merge" || k.Tag == "tag:yaml.org,2002:merge")
+}
+
+// checkMerged checks the mapping, or each mapping of the list, merged into a mapping of type
+// t. Anything else under a merge key is left to the decoder, which refuses it.
+func checkMerged(v *yaml.Node, t reflect.Type, path string, seen map[checked]bool) error {
+	if v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return checkKeys(v, t, path, seen)
+	case yaml.SequenceNode:
+		for _, m := range v.Content {
+			if m.Kind == yaml.AliasNode && m.Alias != nil {
+				m = m.Alias
+			}
+			if m.Kind == yaml.MappingNode {
+				if err := checkKeys(m, t, path, seen); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -251,16 +296,17 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 
 // envKey is one setting that an environment variable can override.
 type envKey struct {
-	path  string // dotted YAML path
-	index []int  // reflect field index from Config
+	path    string // dotted YAML path
+	adapter string // the adapter section holding it, "" for the gateway's own settings
+	index   []int  // reflect field index from Config, or from the adapter's settings
 }
 
-// envKeys lists every scalar or list setting by its environment variable name. Maps (code
-// maps) have no environment form.
+// envKeys lists every scalar or list setting by its environment variable name, the
+// registered adapters' included. Maps (code maps) have no environment form.
 func envKeys() map[string]envKey {
 	out := map[string]envKey{}
-	var walk func(t reflect.Type, path string, index []int)
-	walk = func(t reflect.Type, path string, index []int) {
+	var walk func(t reflect.Type, path, adapter string, index []int)
+	walk = func(t reflect.Type, path, adapter string, index []int) {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -270,17 +316,20 @@ func envKeys() map[string]envKey {
 			p := join(path, name)
 			idx := append(append([]int(nil), index...), i)
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
-				walk(f.Type, p, idx)
+				walk(f.Type, p, adapter, idx)
 				continue
 			}
 			if f.Type.Kind() == reflect.Map {
 				continue
 			}
 			env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(p, ".", "_"))
-			out[env] = envKey{path: p, index: idx}
+			out[env] = envKey{path: p, adapter: adapter, index: idx}
 		}
 	}
-	walk(reflect.TypeOf(Config{}), "", nil)
+	walk(reflect.TypeOf(Config{}), "", "", nil)
+	for _, m := range ingest.Modules() {
+		walk(settingsType(m), m.Section, m.Section, nil)
+	}
 	return out
 }
 
@@ -323,7 +372,12 @@ func applyEnv(cfg *Config, environ []string) error {
 		if !known {
 			continue
 		}
-		if err := setScalar(root.FieldByIndex(k.index), val); err != nil {
+		target := root
+		if k.adapter != "" {
+			m, _ := ingest.Lookup(k.adapter)
+			target = reflect.ValueOf(cfg.adapterSettings(m)).Elem()
+		}
+		if err := setScalar(target.FieldByIndex(k.index), val); err != nil {
 			return fmt.Errorf("environment variable %s (%s): %w", name, k.path, err)
 		}
 	}
@@ -384,23 +438,8 @@ func readSecretFiles(cfg *Config) error {
 		}
 		cfg.National.SubscriptionKey = strings.TrimSpace(string(b))
 	}
-	if p := cfg.SQLPoll.DSNFile; p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("sqlpoll.dsn_file: %w", err)
-		}
-		cfg.SQLPoll.DSN = strings.TrimSpace(string(b))
-	}
-	if p := cfg.HTTP.IngestTokensFile; p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("http.ingest_tokens_file: %w", err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				cfg.HTTP.IngestTokens = append(cfg.HTTP.IngestTokens, line)
-			}
-		}
+	if err := readAdapterSecrets(cfg); err != nil {
+		return err
 	}
 	if p := cfg.Ops.TokensFile; p != "" {
 		b, err := os.ReadFile(p)

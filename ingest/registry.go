@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"sort"
@@ -66,8 +67,19 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Now is the clock; tests pass a fixed one. NewRunner sets time.Now when it is nil.
 	Now func() time.Time
-	// Sources, when not empty, lists the source names the gateway accepts.
+	// Sources, when not empty, lists the source names the gateway accepts (the names of
+	// Shared.Sources, in the form fhir.ParseOptions takes).
 	Sources map[string]bool
+	// Shared is the gateway's configuration outside the adapter's own section that an
+	// adapter may build on: the sources' column maps, the store's publish timeout.
+	Shared Shared
+	// TLS is the certificate of a listener the adapter opens itself, loaded by the gateway
+	// from the files the settings name (TLSFiles); nil for none.
+	TLS *tls.Config
+	// MaxRecordBytes is the largest record the durable store takes in one message; 0 when
+	// there is no known limit. An adapter with a size limit of its own lowers it to this
+	// with FitRecordLimit, so that it refuses for good a record it could never store.
+	MaxRecordBytes int64
 	// Metrics is where the runner registers its metrics, and where an adapter may register
 	// its own. Nil registers nothing. Never the global registry.
 	Metrics prometheus.Registerer
@@ -99,43 +111,89 @@ func (d Deps) Clock() func() time.Time {
 // deps.Settings; a value of the wrong type is an error.
 type Factory func(deps Deps) (Adapter, error)
 
+// Module is one kind of adapter as the registry knows it: what the config package needs to
+// read its section of the config file, and what the gateway needs to build and run it. An
+// adapter package registers one from init (docs/adapters.md, "Adding an adapter"); nothing
+// else names the adapter, so adding one is its folder and one import line in ingest/all.
+type Module struct {
+	// Kind names the adapter: the adapter label of its metrics, its log scope and its name
+	// on the status page (hl7mllp, httppush).
+	Kind string
+	// Section is the adapter's key in the config file (mllp for hl7mllp), whose keys are the
+	// yaml tags of the type New returns. Each key X is also the environment variable
+	// PSGW_<SECTION>_<X>. A section may be one of the gateway's own (httppush shares http,
+	// the listener it is served on) as long as no key is in both.
+	Section string
+	// New returns the adapter's settings holding its defaults: a pointer to its Config, into
+	// which the config package decodes the section; ingest.NewSettings(Defaults) makes one.
+	New func() Settings
+	// Factory builds the adapter; deps.Settings is a value New returned, decoded and
+	// validated.
+	Factory Factory
+	// State says the adapter keeps durable state (a cursor, file progress): the gateway
+	// then gives it Deps.State.
+	State bool
+	// BackoffMax caps the runner's wait between restarts after Run failed; zero keeps the
+	// runner's default (Runner.BackoffMax).
+	BackoffMax time.Duration
+}
+
+// NewSettings makes a Module.New from an adapter's Defaults: each call returns a pointer to a
+// fresh copy, for the config package to decode the section into. It also checks, at compile
+// time, that *C is Settings.
+func NewSettings[C any, P interface {
+	*C
+	Settings
+}](defaults func() C) func() Settings {
+	return func() Settings {
+		c := defaults()
+		return P(&c)
+	}
+}
+
 var (
 	regMu    sync.Mutex
-	registry = map[string]Factory{}
+	registry = map[string]Module{} // by Section
 )
 
 // Register makes a kind of adapter available. It is meant to be called from an adapter
-// package's init and panics on a duplicate kind or a missing factory, which are programming
-// errors.
-func Register(kind string, f Factory) {
+// package's init and panics on a duplicate kind or section, or a module without a kind,
+// section, settings or factory: these are programming errors, found when the binary starts.
+func Register(m Module) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if kind == "" || f == nil {
-		panic("ingest: Register needs a kind and a factory")
+	if m.Kind == "" || m.Section == "" || m.New == nil || m.Factory == nil {
+		panic(fmt.Sprintf("ingest: Register needs a kind, a section, settings and a factory (kind %q, section %q)", m.Kind, m.Section))
 	}
-	if _, dup := registry[kind]; dup {
-		panic(fmt.Sprintf("ingest: adapter kind %q registered twice", kind))
+	if _, dup := registry[m.Section]; dup {
+		panic(fmt.Sprintf("ingest: config section %q registered twice", m.Section))
 	}
-	registry[kind] = f
+	for _, other := range registry {
+		if other.Kind == m.Kind {
+			panic(fmt.Sprintf("ingest: adapter kind %q registered twice", m.Kind))
+		}
+	}
+	registry[m.Section] = m
 }
 
-// Lookup returns the factory for kind.
-func Lookup(kind string) (Factory, bool) {
+// Lookup returns the module registered for a config section.
+func Lookup(section string) (Module, bool) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	f, ok := registry[kind]
-	return f, ok
+	m, ok := registry[section]
+	return m, ok
 }
 
-// Kinds lists the registered kinds, sorted.
-func Kinds() []string {
+// Modules lists the registered modules, sorted by kind: the order in which the gateway
+// builds them and the status page shows them.
+func Modules() []Module {
 	regMu.Lock()
 	defer regMu.Unlock()
-	out := make([]string, 0, len(registry))
-	for k := range registry {
-		out = append(out, k)
+	out := make([]Module, 0, len(registry))
+	for _, m := range registry {
+		out = append(out, m)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
 	return out
 }
 

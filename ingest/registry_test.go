@@ -16,57 +16,100 @@ func (nopAdapter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func nopFactory(ingest.Deps) (ingest.Adapter, error) { return nopAdapter{}, nil }
 
-// kinds keeps each run's kinds new, since the registry outlives a run under -count.
+// nopSettings is a section with no keys, always on.
+type nopSettings struct{}
+
+func (nopSettings) Enabled() bool                { return true }
+func (nopSettings) Validate(ingest.Shared) error { return nil }
+
+// kinds keeps each run's kinds and sections new, since the registry outlives a run under
+// -count.
 var kinds atomic.Int64
 
-func newKind(prefix string) string { return fmt.Sprintf("%s-%d", prefix, kinds.Add(1)) }
-
-func TestRegisterPanicsOnDuplicateKind(t *testing.T) {
-	kind := newKind("test-dup")
-	ingest.Register(kind, nopFactory)
-	defer func() {
-		p := recover()
-		if p == nil {
-			t.Fatal("second Register of the same kind: got no panic, want one")
-		}
-		if !strings.Contains(p.(string), kind) {
-			t.Errorf("panic %q does not name the kind", p)
-		}
-	}()
-	ingest.Register(kind, nopFactory)
+func newModule(prefix string) ingest.Module {
+	n := kinds.Add(1)
+	return ingest.Module{
+		Kind:    fmt.Sprintf("%s-%d", prefix, n),
+		Section: fmt.Sprintf("%s_section_%d", prefix, n),
+		New:     func() ingest.Settings { return &nopSettings{} },
+		Factory: nopFactory,
+	}
 }
 
-func TestRegisterPanicsWithoutKindOrFactory(t *testing.T) {
-	for name, fn := range map[string]func(){
-		"no kind":    func() { ingest.Register("", nopFactory) },
-		"no factory": func() { ingest.Register("test-nil", nil) },
+func TestRegisterPanicsOnDuplicates(t *testing.T) {
+	for name, dup := range map[string]func(ingest.Module) (ingest.Module, string){
+		"section": func(m ingest.Module) (ingest.Module, string) {
+			d := newModule("test-dup")
+			d.Section = m.Section
+			return d, m.Section
+		},
+		"kind": func(m ingest.Module) (ingest.Module, string) {
+			d := newModule("test-dup")
+			d.Kind = m.Kind
+			return d, m.Kind
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			m := newModule("test-dup")
+			ingest.Register(m)
+			d, named := dup(m)
+			defer func() {
+				p := recover()
+				if p == nil {
+					t.Fatalf("second Register with the same %s: got no panic, want one", name)
+				}
+				if !strings.Contains(p.(string), named) {
+					t.Errorf("panic %q does not name the %s %q", p, name, named)
+				}
+			}()
+			ingest.Register(d)
+		})
+	}
+}
+
+func TestRegisterPanicsOnAnIncompleteModule(t *testing.T) {
+	for name, mutate := range map[string]func(*ingest.Module){
+		"no kind":     func(m *ingest.Module) { m.Kind = "" },
+		"no section":  func(m *ingest.Module) { m.Section = "" },
+		"no settings": func(m *ingest.Module) { m.New = nil },
+		"no factory":  func(m *ingest.Module) { m.Factory = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := newModule("test-incomplete")
+			mutate(&m)
 			defer func() {
 				if recover() == nil {
 					t.Error("got no panic, want one")
 				}
 			}()
-			fn()
+			ingest.Register(m)
 		})
 	}
 }
 
-func TestLookupAndKinds(t *testing.T) {
-	kind := newKind("test-lookup")
-	ingest.Register(kind, nopFactory)
-	if _, ok := ingest.Lookup(kind); !ok {
-		t.Error("Lookup of a registered kind: got false")
+func TestLookupAndModules(t *testing.T) {
+	m := newModule("test-lookup")
+	ingest.Register(m)
+	got, ok := ingest.Lookup(m.Section)
+	if !ok || got.Kind != m.Kind {
+		t.Errorf("Lookup(%q): got %+v, %v, want kind %q", m.Section, got, ok, m.Kind)
+	}
+	if _, ok := ingest.Lookup(m.Kind); ok {
+		t.Errorf("Lookup(%q), a kind and not a section: got a module", m.Kind)
 	}
 	if _, ok := ingest.Lookup("test-missing"); ok {
-		t.Error("Lookup of an unknown kind: got true")
+		t.Error("Lookup of an unknown section: got true")
 	}
 	found := false
-	for _, k := range ingest.Kinds() {
-		found = found || k == kind
+	mods := ingest.Modules()
+	for i, mod := range mods {
+		found = found || mod.Kind == m.Kind
+		if i > 0 && mods[i-1].Kind >= mod.Kind {
+			t.Errorf("Modules() is not sorted by kind: %q before %q", mods[i-1].Kind, mod.Kind)
+		}
 	}
 	if !found {
-		t.Errorf("Kinds() = %v, want it to include %s", ingest.Kinds(), kind)
+		t.Errorf("Modules() does not include %s", m.Kind)
 	}
 }
 

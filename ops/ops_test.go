@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 )
@@ -35,7 +36,7 @@ func startGateway(t *testing.T, mutate func(*config.Config)) string {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.MLLP.Addr = ""
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
 	cfg.Queue.Sync = "1s"
 	cfg.Ops.OperatorTokens = []string{"alice:" + operatorToken}
 	cfg.Ops.ViewerTokens = []string{"bob:" + viewerToken}

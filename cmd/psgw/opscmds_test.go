@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 )
 
@@ -23,7 +24,7 @@ func TestOperatorCommands(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.MLLP.Addr = ""
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
 	cfg.Queue.Sync = "1s"
 	cfg.Ops.OperatorTokens = []string{"alice:alice-operator-token-0001"}
 	cfg.Ops.ViewerTokens = []string{"bob:bob-viewer-token-000000001"}

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
@@ -24,7 +25,7 @@ func TestReplaySkipsUnknown(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.MLLP.Addr = ""
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
 	cfg.Queue.Sync = "1s"
 	gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Demo: true, Logger: zerolog.Nop()})
 	if err != nil {

@@ -31,9 +31,6 @@ import (
 	"github.com/psgw/psgw/ingest"
 )
 
-// Kind is this adapter's registered kind.
-const Kind = "csvdrop"
-
 // Reasons counted in psgw_ingest_errors_total{reason}.
 const (
 	ReasonRowRagged   = "row_ragged"    // a row with more or fewer fields than the header
@@ -43,86 +40,6 @@ const (
 	ReasonRowTooLarge = "row_too_large" // a row longer than MaxRowBytes, skipped to its end
 	ReasonFileFailed  = "file_failed"   // a whole file moved to failed/
 )
-
-// Config is the adapter's settings, filled by the gateway from the csvdrop section and the
-// source's csv_columns.
-type Config struct {
-	// Dir is the drop folder that is polled. Required.
-	Dir string
-	// ProcessedDir and FailedDir receive finished and unreadable files. Default Dir/processed
-	// and Dir/failed; they must be on Dir's file system (files are renamed, not copied).
-	ProcessedDir, FailedDir string
-	// Source is the source system's name that the rows are stored under. Required.
-	Source string
-	// Columns maps an incident field (fhir.RecordFields) to the header name holding it. It
-	// must map local_id.
-	Columns map[string]string
-	// Pattern selects the files to take (filepath.Match on the base name). Default "*.csv".
-	Pattern string
-	// PollInterval is how often the folder is listed. Default 10s.
-	PollInterval time.Duration
-	// SettleTime is how long a file's size and modification time must stay unchanged before
-	// it is read. Default 5s. A NAME.done marker makes a file ready at once.
-	SettleTime time.Duration
-	// DoneMarker, when true, takes only files with a NAME.done marker beside them.
-	DoneMarker bool
-	// Encoding is auto (default), utf-8 or windows-1252.
-	Encoding string
-	// Delimiter separates fields. Default ','.
-	Delimiter rune
-	// MaxRowBytes caps one row; a longer row is skipped to its end and quarantined, and the
-	// rows after it are read. Default 1 MiB.
-	MaxRowBytes int
-	// MaxFileBytes caps a file; a larger one fails without being read. Default 1 GiB.
-	MaxFileBytes int64
-	// BatchRows is how many rows are published between progress records. Default 256.
-	BatchRows int
-	// PublishConcurrency is how many rows are published in parallel; rows of one incident
-	// are always published in file order. Default 4.
-	PublishConcurrency int
-	// PublishTimeout bounds the wait for durable storage of one row. Default 5s.
-	PublishTimeout time.Duration
-}
-
-func (c Config) withDefaults() Config {
-	if c.ProcessedDir == "" {
-		c.ProcessedDir = filepath.Join(c.Dir, "processed")
-	}
-	if c.FailedDir == "" {
-		c.FailedDir = filepath.Join(c.Dir, "failed")
-	}
-	if c.Pattern == "" {
-		c.Pattern = "*.csv"
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 10 * time.Second
-	}
-	if c.SettleTime < 0 {
-		c.SettleTime = 0
-	}
-	if c.Encoding == "" {
-		c.Encoding = EncodingAuto
-	}
-	if c.Delimiter == 0 {
-		c.Delimiter = ','
-	}
-	if c.MaxRowBytes <= 0 {
-		c.MaxRowBytes = 1 << 20
-	}
-	if c.MaxFileBytes <= 0 {
-		c.MaxFileBytes = 1 << 30
-	}
-	if c.BatchRows <= 0 {
-		c.BatchRows = 256
-	}
-	if c.PublishConcurrency <= 0 {
-		c.PublishConcurrency = 4
-	}
-	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 5 * time.Second
-	}
-	return c
-}
 
 // Adapter polls one drop folder. Build it with New or the registered Factory.
 type Adapter struct {
@@ -143,13 +60,31 @@ type fileStat struct {
 
 var _ ingest.Adapter = (*Adapter)(nil)
 
-func init() { ingest.Register(Kind, Factory) }
+func init() {
+	ingest.Register(ingest.Module{
+		Kind:    Kind,
+		Section: Section,
+		New:     ingest.NewSettings(Defaults),
+		Factory: Factory,
+		// Files are read at the pace of the poll; a failing folder is retried for longer.
+		State:      true,
+		BackoffMax: 5 * time.Minute,
+	})
+}
 
-// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+// Factory builds the adapter from deps.Settings (a Config or *Config). It does no I/O. The
+// column map comes from the source's csv_columns (deps.Shared) unless the settings hold one,
+// and without a publish timeout of its own it takes the gateway's (queue.publish_timeout).
 func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	cfg, err := ingest.SettingsAs[Config](Kind, deps)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Columns == nil {
+		cfg.Columns = deps.Shared.Sources[cfg.Source].CSVColumns
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = deps.Shared.PublishTimeout
 	}
 	switch {
 	case cfg.Dir == "":
@@ -164,6 +99,8 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	if _, err := chooseEncoding(cfg.Encoding, fileFacts{}); err != nil {
 		return nil, fmt.Errorf("csvdrop adapter: %w", err)
 	}
+	cfg = cfg.withDefaults()
+	cfg.MaxRowBytes = int(ingest.FitRecordLimit(deps, Section+".max_row_bytes", int64(cfg.MaxRowBytes)))
 	return New(cfg, deps), nil
 }
 

@@ -215,7 +215,7 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 func (a *Adapter) newCSVReader(src io.Reader) (*rowGuard, *csv.Reader) {
 	guard := &rowGuard{r: src, limit: int64(a.cfg.MaxRowBytes)}
 	r := csv.NewReader(guard)
-	r.Comma = a.cfg.Delimiter
+	r.Comma = a.cfg.comma()
 	r.FieldsPerRecord = -1 // ragged rows are reported by us, row by row
 	r.ReuseRecord = true
 	return guard, r
@@ -244,7 +244,7 @@ func (s rowSource) skipLongRow(g *rowGuard) (rec *ingest.Record, rest io.Reader,
 		return nil, io.MultiReader(bytes.NewReader(bytes.Clone(tail[first:])), g.r), g.linesTo + bytes.Count(tail[:first], []byte{'\n'}), nil
 	}
 	line := s.lineBase + g.linesTo + 1
-	e := newRowEnd(s.a.cfg.Delimiter)
+	e := newRowEnd(s.a.cfg.comma())
 	var leftover []byte
 	n, done := e.feed(tail)
 	if done {

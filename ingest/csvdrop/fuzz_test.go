@@ -151,7 +151,7 @@ func FuzzReadRows(f *testing.F) {
 		cfg := Config{
 			Dir: "unused", Source: "datix", Columns: fuzzColumns,
 			Encoding:           []string{EncodingAuto, EncodingUTF8, EncodingWindows1252}[opts%3],
-			Delimiter:          []rune{',', ';', '\t', '|'}[(opts/3)%4],
+			Delimiter:          []string{",", ";", "\t", "|"}[(opts/3)%4],
 			BatchRows:          1 + int(opts/12)%3,
 			PublishConcurrency: 2,
 			MaxRowBytes:        16 + int(maxRow),
@@ -252,7 +252,7 @@ func countRows(cfg Config, data []byte) int {
 		src = newWin1252Reader(src)
 	}
 	r := csv.NewReader(src)
-	r.Comma = cfg.Delimiter
+	r.Comma = cfg.comma()
 	r.FieldsPerRecord = -1
 	n := -1 // the header
 	for {

@@ -9,9 +9,15 @@
 //	RETRY <reason>           not stored; send it again later
 //	REFUSED <reason>         never acceptable as it is; do not resend unchanged
 //
-// Everything an adapter must get right is here: settings passed in, not read; a Factory that
-// does no I/O, registered in init; Run that opens its listener, serves until its context is
+// Everything an adapter must get right is here: its own settings section (Config, with its
+// defaults and checks), registered with its Factory in init and passed in, never read; a
+// Factory that does no I/O; Run that opens its listener, serves until its context is
 // cancelled, and is restartable; and the source acknowledged only after Publish returned nil.
+//
+// A config file section enables it once this package is imported (docs/adapters.md):
+//
+//	example:
+//	  addr: 127.0.0.1:7000
 package example
 
 import (
@@ -29,38 +35,76 @@ import (
 	"github.com/psgw/psgw/ingest"
 )
 
-// Kind is this adapter's registered kind.
-const Kind = "example"
+// Kind is this adapter's registered kind: the adapter label of its metrics and its name on
+// the status page. Section is its key in the config file.
+const (
+	Kind    = "example"
+	Section = "example"
+)
 
-// Config is the adapter's settings. The gateway decodes and validates them from its config
-// file and passes them in Deps.Settings; the adapter never reads files or the environment.
+// Config is the adapter's settings: its section of the config file, whose keys are the yaml
+// tags (each also PSGW_EXAMPLE_<KEY>). The config package decodes and validates them and
+// passes them in Deps.Settings; the adapter never reads files or the environment.
 type Config struct {
-	// Addr is the TCP listen address, e.g. 127.0.0.1:7000 (port 0 picks a free one).
-	Addr string
-	// MaxLineBytes caps one incident; a longer line is refused. Default 64 KiB.
-	MaxLineBytes int
-	// IdleTimeout closes a connection that sends nothing for this long. Default 5 minutes.
-	IdleTimeout time.Duration
-	// PublishTimeout bounds the wait for durable storage before answering RETRY. Default 5s.
-	PublishTimeout time.Duration
+	// Addr is the TCP listen address, e.g. 127.0.0.1:7000 (port 0 picks a free one). Empty,
+	// the default, leaves the adapter off: setting it is what enables it.
+	Addr string `yaml:"addr"`
+	// MaxLineBytes caps one incident; a longer line is refused.
+	MaxLineBytes int `yaml:"max_line_bytes"`
+	// IdleTimeout closes a connection that sends nothing for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// PublishTimeout bounds the wait for durable storage before answering RETRY.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// MaxConnections caps open connections (0: no limit).
-	MaxConnections int
+	MaxConnections int `yaml:"max_connections"`
 }
 
-// withDefaults fills unset settings. In the gateway the config package sets defaults; this
-// keeps the adapter usable on its own, in tests.
+// Defaults returns the settings a key left out of the config file takes: the one place the
+// adapter's defaults are written.
+func Defaults() Config {
+	return Config{MaxLineBytes: 64 << 10, IdleTimeout: 5 * time.Minute, PublishTimeout: 5 * time.Second}
+}
+
+// withDefaults fills the settings left zero from Defaults, for an adapter built in Go (tests)
+// rather than from the config file.
 func (c Config) withDefaults() Config {
+	d := Defaults()
 	if c.MaxLineBytes <= 0 {
-		c.MaxLineBytes = 64 << 10
+		c.MaxLineBytes = d.MaxLineBytes
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 5 * time.Minute
+		c.IdleTimeout = d.IdleTimeout
 	}
 	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 5 * time.Second
+		c.PublishTimeout = d.PublishTimeout
 	}
 	return c
 }
+
+// Enabled reports whether the section turns the adapter on: addr is set.
+func (c Config) Enabled() bool { return c.Addr != "" }
+
+// Validate checks the settings of an enabled adapter, without I/O; each problem names its key.
+func (c Config) Validate(ingest.Shared) error {
+	if !c.Enabled() {
+		return nil
+	}
+	p := ingest.NewProblems(Section)
+	p.Addr("addr", c.Addr)
+	if c.MaxLineBytes < 1024 || c.MaxLineBytes > ingest.MaxRecordLimit {
+		p.Add("max_line_bytes", "must be 1024 to %d, got %d", ingest.MaxRecordLimit, c.MaxLineBytes)
+	}
+	p.Positive("idle_timeout", c.IdleTimeout)
+	p.Positive("publish_timeout", c.PublishTimeout)
+	if c.MaxConnections < 0 {
+		p.Add("max_connections", "must not be negative, got %d", c.MaxConnections)
+	}
+	return p.Err()
+}
+
+// MaxRecordBytes is the largest incident the adapter accepts, so that the store is sized to
+// take it (ingest.RecordLimiter).
+func (c Config) MaxRecordBytes() int64 { return int64(c.MaxLineBytes) }
 
 // Adapter is a running example listener. Build it with New or the registered Factory.
 type Adapter struct {
@@ -72,12 +116,26 @@ type Adapter struct {
 	ready chan struct{} // closed once ln is listening for the current Run
 }
 
-// The interface guard: the build fails if Adapter stops satisfying the contract.
-var _ ingest.Adapter = (*Adapter)(nil)
+// The interface guards: the build fails if Adapter or Config stop satisfying the contract.
+var (
+	_ ingest.Adapter       = (*Adapter)(nil)
+	_ ingest.Listener      = (*Adapter)(nil)
+	_ ingest.Settings      = (*Config)(nil)
+	_ ingest.RecordLimiter = (*Config)(nil)
+)
 
-func init() { ingest.Register(Kind, Factory) }
+// init registers the adapter under its section: a config file with an example section whose
+// addr is set runs it, once ingest/all (or a test) imports this package.
+func init() {
+	ingest.Register(ingest.Module{
+		Kind:    Kind,
+		Section: Section,
+		New:     ingest.NewSettings(Defaults),
+		Factory: Factory,
+	})
+}
 
-// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+// Factory builds the adapter from deps.Settings (a Config or *Config). It does no I/O.
 func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	cfg, err := ingest.SettingsAs[Config](Kind, deps)
 	if err != nil {
@@ -86,6 +144,8 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("example adapter: Addr is required")
 	}
+	cfg = cfg.withDefaults()
+	cfg.MaxLineBytes = int(ingest.FitRecordLimit(deps, Section+".max_line_bytes", int64(cfg.MaxLineBytes)))
 	return New(cfg, deps), nil
 }
 

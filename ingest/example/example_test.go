@@ -123,17 +123,48 @@ func TestReplies(t *testing.T) {
 }
 
 func TestFactory(t *testing.T) {
-	f, ok := ingest.Lookup(example.Kind)
-	if !ok {
-		t.Fatalf("kind %q not registered", example.Kind)
+	m, ok := ingest.Lookup(example.Section)
+	if !ok || m.Kind != example.Kind {
+		t.Fatalf("section %q: got module %+v, %v, want kind %q registered", example.Section, m, ok, example.Kind)
 	}
-	if _, err := f(ingest.Deps{Settings: example.Config{}}); err == nil {
+	if _, err := m.Factory(ingest.Deps{Settings: example.Config{}}); err == nil {
 		t.Error("no Addr: got no error, want one")
 	}
-	if _, err := f(ingest.Deps{Settings: "wrong"}); err == nil {
+	if _, err := m.Factory(ingest.Deps{Settings: "wrong"}); err == nil {
 		t.Error("settings of the wrong type: got no error, want one")
 	}
-	if _, err := f(ingest.Deps{Settings: example.Config{Addr: "127.0.0.1:0"}}); err != nil {
+	if _, err := m.Factory(ingest.Deps{Settings: example.Config{Addr: "127.0.0.1:0"}}); err != nil {
 		t.Errorf("valid settings: %v", err)
 	}
+	// What the config package hands over: the registered settings, with their defaults.
+	s := m.New()
+	s.(*example.Config).Addr = "127.0.0.1:0"
+	if _, err := m.Factory(ingest.Deps{Settings: s}); err != nil {
+		t.Errorf("the registered settings: %v", err)
+	}
+}
+
+// TestSettings: the section is off until addr is set, its defaults validate, and each
+// problem names its key in full.
+func TestSettings(t *testing.T) {
+	d := example.Defaults()
+	if d.Enabled() {
+		t.Error("the defaults enable the adapter; it must be off until example.addr is set")
+	}
+	d.MaxLineBytes = 1 // not checked while off
+	if err := d.Validate(ingest.Shared{}); err != nil {
+		t.Errorf("an adapter that is off: got %v, want no problem", err)
+	}
+	on := func() example.Config {
+		c := example.Defaults()
+		c.Addr = "127.0.0.1:7000"
+		return c
+	}
+	adaptertest.CheckSettings(t, on, ingest.Shared{}, []adaptertest.SettingsCase[example.Config]{
+		{Name: "defaults with addr", Mutate: func(*example.Config) {}, Want: ""},
+		{Name: "addr without port", Mutate: func(c *example.Config) { c.Addr = "localhost" }, Want: "example.addr: must be host:port"},
+		{Name: "line limit", Mutate: func(c *example.Config) { c.MaxLineBytes = 10 }, Want: "example.max_line_bytes: must be 1024 to"},
+		{Name: "idle timeout", Mutate: func(c *example.Config) { c.IdleTimeout = 0 }, Want: "example.idle_timeout: must be a positive duration"},
+		{Name: "connections", Mutate: func(c *example.Config) { c.MaxConnections = -1 }, Want: "example.max_connections: must not be negative"},
+	})
 }

@@ -101,8 +101,9 @@ func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
 		return a.refuseRaw(frame, ReasonParse, err.Error())
 	}
 	if msg.LineEndingsNormalised() {
-		// CONTRACT §3: segments are separated by CR. Accepting LF would hide a broken
-		// interface until a receiver less tolerant than this one meets it.
+		// Segments are separated by CR (docs/adapters.md, "The HL7 v2 MLLP adapter").
+		// Accepting LF would hide a broken interface until a receiver less tolerant than
+		// this one meets it.
 		a.deps.CountRejected(ReasonLineEndings)
 		return hl7.BuildACK(msg, hl7.AckReject, "segments must be separated by carriage return (0x0D), not line feed", now)
 	}

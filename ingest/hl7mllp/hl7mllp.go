@@ -1,20 +1,22 @@
-// Package hl7mllp is the ingest adapter for the EPR's HL7 v2 feed over MLLP (CONTRACT §3). It
-// listens on TCP (optionally TLS), reads MLLP frames, checks that each is an ADT message psgw
-// handles (A01, A02, A03, A04, A05, A08, A28, A31, A40), publishes it as a raw ADT record and
-// answers every frame with one ACK whose MSA-2 echoes MSH-10:
+// Package hl7mllp is the ingest adapter for the EPR's HL7 v2 feed over MLLP (docs/adapters.md,
+// "The HL7 v2 MLLP adapter"). It listens on TCP (optionally TLS), reads MLLP frames, checks
+// that each is an ADT message psgw handles (A01, A02, A03, A04, A05, A08, A28, A31, A40),
+// publishes it as a raw ADT record and answers every frame with one ACK whose MSA-2 echoes
+// MSH-10:
 //
 //   - AA only after Publish returned nil, i.e. after the JetStream PubAck;
 //   - AE when the record could not be stored now (the sender resends later);
 //   - AR, with the reason in MSA-3 and ERR, for anything that cannot be parsed or is not
 //     supported, including a byte that is not valid in the message's character set (MSH-18,
-//     or Config.DefaultCharset when it is empty: ASCII unless configured); nothing is
+//     or Config.DefaultCharset when it is empty: ISO 8859-1 unless configured); nothing is
 //     published.
 //
 // A new connection must send within FirstMessageTimeout. At MaxConnections a new connection
 // takes the place of the one idle the longest, never one mid-message.
 //
-// The demographics store is not kept here: the patients package consumes the raw ADT records.
-// The parser, framing and ACK builder live in the hl7 subpackage.
+// The demographics store is not kept here: the patients package consumes the raw ADT records,
+// and the gateway runs it because these settings say so (ingest.DemographicsFeed). The
+// parser, framing and ACK builder live in the hl7 subpackage.
 package hl7mllp
 
 import (
@@ -26,78 +28,10 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 )
-
-// Kind is this adapter's registered kind.
-const Kind = "hl7mllp"
-
-// Config is the adapter's settings, from the mllp section of the gateway's configuration.
-type Config struct {
-	// Addr is the TCP listen address (port 0 picks a free one).
-	Addr string
-	// Source is the name records are stored under, e.g. "epr".
-	Source string
-	// MaxMessageBytes caps one message; a larger frame gets AR. Default 1 MiB.
-	MaxMessageBytes int
-	// ReadTimeout bounds how long a sender may take over one message once it started sending
-	// it. Default 30s.
-	ReadTimeout time.Duration
-	// IdleTimeout closes a connection on which no message starts for this long after the
-	// previous one was answered. Default 10m.
-	IdleTimeout time.Duration
-	// FirstMessageTimeout closes a new connection whose first byte has not arrived within
-	// it, so that peers that connect and send nothing hold no connection for long. Default
-	// 30s (mllp.first_message_timeout).
-	FirstMessageTimeout time.Duration
-	// MaxConnections caps open connections (0: no limit). At the cap, a new connection takes
-	// the place of the one idle the longest (never one mid-message); only when none is idle is
-	// the new one closed at once.
-	MaxConnections int
-	// TLS, when set, makes the listener speak TLS. The gateway loads the certificate.
-	TLS *tls.Config
-	// PublishTimeout bounds the wait for durable storage before answering AE. Default 5s.
-	PublishTimeout time.Duration
-	// DefaultCharset is the character set of a message whose MSH-18 is empty: hl7.CharsetASCII
-	// (the default, as HL7 v2 says), hl7.CharsetLatin1 (for EPRs that send ISO 8859-1 without
-	// declaring it) or hl7.CharsetUTF8 (mllp.default_charset). A message with a byte that is
-	// not valid in its declared, or this default, character set gets AR.
-	DefaultCharset string
-	// TrailerGrace is how long the listener waits for the CR after a frame's end byte before
-	// it takes the frame as ended without it (and answers AR). Default 1s.
-	TrailerGrace time.Duration
-}
-
-func (c Config) withDefaults() Config {
-	if c.Source == "" {
-		c.Source = "epr"
-	}
-	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = hl7.DefaultMaxFrameSize
-	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = 30 * time.Second
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 10 * time.Minute
-	}
-	if c.FirstMessageTimeout <= 0 {
-		c.FirstMessageTimeout = 30 * time.Second
-	}
-	if c.DefaultCharset == "" {
-		c.DefaultCharset = hl7.CharsetASCII
-	}
-	if c.TrailerGrace <= 0 {
-		c.TrailerGrace = time.Second
-	}
-	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 5 * time.Second
-	}
-	return c
-}
 
 // Adapter is the MLLP listener. Build it with New or the registered Factory.
 type Adapter struct {
@@ -109,11 +43,22 @@ type Adapter struct {
 	ready chan struct{} // closed once ln is listening for the current Run
 }
 
-var _ ingest.Adapter = (*Adapter)(nil)
+var (
+	_ ingest.Adapter  = (*Adapter)(nil)
+	_ ingest.Listener = (*Adapter)(nil)
+)
 
-func init() { ingest.Register(Kind, Factory) }
+func init() {
+	ingest.Register(ingest.Module{
+		Kind:    Kind,
+		Section: Section,
+		New:     ingest.NewSettings(Defaults),
+		Factory: Factory,
+	})
+}
 
-// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+// Factory builds the adapter from deps.Settings (a Config or *Config). It does no I/O. The
+// listener's certificate, when the settings name one, is deps.TLS, loaded by the gateway.
 func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	cfg, err := ingest.SettingsAs[Config](Kind, deps)
 	if err != nil {
@@ -126,6 +71,11 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 		return nil, fmt.Errorf("hl7mllp adapter: DefaultCharset %q is not one of %s, %s, %s",
 			cfg.DefaultCharset, hl7.CharsetASCII, hl7.CharsetLatin1, hl7.CharsetUTF8)
 	}
+	if cfg.TLS == nil {
+		cfg.TLS = deps.TLS
+	}
+	cfg = cfg.withDefaults()
+	cfg.MaxMessageBytes = int(ingest.FitRecordLimit(deps, Section+".max_message_bytes", int64(cfg.MaxMessageBytes)))
 	return New(cfg, deps), nil
 }
 

@@ -256,7 +256,6 @@ func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
 		{"binary after MSH", frame(goodMsg("BIN1") + "ZZZ|\x00\x01\x02\r"), hl7mllp.ReasonParse, "BIN1", "binary"},
 		{"invalid UTF-8 declared UTF-8", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|U1|P|2.5|||||GBR|UNICODE UTF-8\rPID|1||9434765919^^^NHS^NH||\xff\xfe\xc3\r"), hl7mllp.ReasonCharset, "U1", "UTF-8"},
 		{"Latin-1 text declared UTF-8", frame(latin1), hl7mllp.ReasonCharset, "L1", "UTF-8"},
-		{"Latin-1 text undeclared", frame(strings.Replace(latin1, "|GBR|UNICODE UTF-8", "|GBR|", 1)), hl7mllp.ReasonCharset, "L1", "MSH-18 is empty"},
 		{"start byte inside a message", []byte("\x0b" + goodMsg("SB1")[:60] + "\x0b" + goodMsg("SB2")[:10]), hl7mllp.ReasonStartInFrame, "", "start byte"},
 		{"LF line endings", frame(strings.ReplaceAll(goodMsg("LF1"), "\r", "\n")), hl7mllp.ReasonLineEndings, "LF1", "carriage return"},
 		{"CRLF line endings", frame(strings.ReplaceAll(goodMsg("LF2"), "\r", "\r\n")), hl7mllp.ReasonLineEndings, "LF2", "carriage return"},
@@ -325,14 +324,16 @@ func TestLatin1DeclaredAsSuchIsAccepted(t *testing.T) {
 }
 
 // TestUndeclaredCharset: a message with an empty MSH-18 is read in the listener's default
-// character set. HL7 v2 says ASCII, so by default 8-bit text gets AR with the reason; a
-// listener configured for an EPR that sends ISO 8859-1 without declaring it takes it.
+// character set. That is ISO 8859-1 unless configured (README, mllp.default_charset): many
+// EPRs send it undeclared and an AR is not resent. HL7 v2's strict reading, ASCII, can be
+// configured, and then 8-bit text gets AR with the reason.
 func TestUndeclaredCharset(t *testing.T) {
 	msg := "MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|%s|P|2.4\rEVN||20250310090000+0000\rPID|1||9434765919^^^NHS^NH||CL\xc9MENT^ANA||19650412|F\r"
 	for _, tc := range []struct {
 		name, charset, code, text string
 	}{
-		{"default is ASCII", "", "AR", "byte 121 is not ASCII (MSH-18 is empty"},
+		{"default is 8859/1", "", "AA", ""},
+		{"configured ASCII", hl7.CharsetASCII, "AR", "byte 121 is not ASCII (MSH-18 is empty"},
 		{"configured 8859/1", hl7.CharsetLatin1, "AA", ""},
 		{"configured UTF-8", "UTF-8", "AR", "not valid UTF-8"},
 	} {

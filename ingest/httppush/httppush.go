@@ -1,6 +1,8 @@
 // Package httppush is the ingest adapter for incident systems that push: POST
-// /api/v1/incidents with one JSON incident (CONTRACT §2). It answers 202 only after the
-// incident is durably stored, and 503 with Retry-After when it cannot be.
+// /api/v1/incidents with one JSON incident (README, "Send an incident"; the incident's fields
+// in docs/incident.schema.json). It answers 202 only after the incident is durably stored, and
+// 503 with Retry-After when it cannot be. It is served on the gateway's own HTTP listener, so
+// its settings share the http section with the listener's.
 package httppush
 
 import (
@@ -24,9 +26,6 @@ import (
 	"github.com/psgw/psgw/ingest"
 )
 
-// Kind is this adapter's registered kind.
-const Kind = "httppush"
-
 // Reasons counted with ingest.Deps.CountRejected, and so in psgw_ingest_errors_total, one for
 // every refusal the API answers. A 503 for a publish that failed is counted by the runner
 // (unavailable, or publish); the adapter counts only the 503 it answers while stopped.
@@ -39,18 +38,6 @@ const (
 	ReasonContentType  = "content_type" // 415: not application/json
 	ReasonUnavailable  = ingest.ReasonUnavailable
 )
-
-// Config is the adapter's settings.
-type Config struct {
-	// MaxBodyBytes caps a request body (413 above it).
-	MaxBodyBytes int64
-	// Tokens, when not empty, are the accepted bearer tokens.
-	Tokens []string
-	// RetryAfter is the hint given with 503.
-	RetryAfter time.Duration
-	// PublishTimeout bounds the wait for durable storage.
-	PublishTimeout time.Duration
-}
 
 // Adapter serves the push API on the gateway's HTTP server. Its handler may be called before
 // Run starts (it then works on what the Factory set up). Once a Run's context is cancelled,
@@ -68,28 +55,34 @@ type Adapter struct {
 
 var _ ingest.HTTPAdapter = (*Adapter)(nil)
 
-func init() { ingest.Register(Kind, Factory) }
+func init() {
+	ingest.Register(ingest.Module{
+		Kind:    Kind,
+		Section: Section,
+		New:     ingest.NewSettings(Defaults),
+		Factory: Factory,
+	})
+}
 
-// Factory builds the adapter from deps.Settings (a Config; nil for defaults). It does no I/O.
+// Factory builds the adapter from deps.Settings (a Config or *Config; nil for defaults). It
+// does no I/O. Without a publish timeout of its own it takes the gateway's
+// (queue.publish_timeout, deps.Shared).
 func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	cfg, err := ingest.SettingsAs[Config](Kind, deps)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = deps.Shared.PublishTimeout
+	}
+	cfg = cfg.withDefaults()
+	cfg.MaxBodyBytes = ingest.FitRecordLimit(deps, Section+".max_body_bytes", cfg.MaxBodyBytes)
 	return New(cfg, deps), nil
 }
 
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.RetryAfter <= 0 {
-		cfg.RetryAfter = 5 * time.Second
-	}
-	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = 5 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}

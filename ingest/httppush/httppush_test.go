@@ -75,7 +75,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestAnswers pins the HTTP behaviour of CONTRACT §2.
+// TestAnswers pins the push API's HTTP answers (README, "Send an incident").
 func TestAnswers(t *testing.T) {
 	store := adaptertest.NewStore()
 	token := "0123456789abcdef-token"
@@ -143,10 +143,11 @@ func TestAnswers(t *testing.T) {
 }
 
 func TestFactoryIsRegistered(t *testing.T) {
-	f, ok := ingest.Lookup(httppush.Kind)
-	if !ok {
-		t.Fatal("httppush is not registered")
+	m, ok := ingest.Lookup(httppush.Section)
+	if !ok || m.Kind != httppush.Kind {
+		t.Fatalf("section %q: got %+v, %v, want the httppush module", httppush.Section, m, ok)
 	}
+	f := m.Factory
 	if _, err := f(ingest.Deps{Settings: httppush.Config{MaxBodyBytes: 10}}); err != nil {
 		t.Fatal(err)
 	}

@@ -40,63 +40,10 @@ import (
 	"github.com/psgw/psgw/ingest"
 )
 
-// Kind is this adapter's registered kind.
-const Kind = "sqlpoll"
-
 // Reasons counted in psgw_ingest_errors_total{reason}.
 const (
 	ReasonRowInvalid = "row_invalid" // a row breaking the ingest rules, quarantined
 )
-
-// Config is the adapter's settings, filled by the gateway from the sqlpoll section.
-type Config struct {
-	// Driver is the database/sql driver name. Default "pgx".
-	Driver string
-	// DSN is the connection string (with its password, from sqlpoll.dsn_file). Required.
-	DSN string
-	// Source is the source system's name that rows are stored under. Required.
-	Source string
-	// Query is the polling query (see the package comment). Required.
-	Query string
-	// CursorColumns are the result columns whose values, from the last row of a batch, become
-	// the query's $1..$k next time. Required, e.g. [updated_at, local_id].
-	CursorColumns []string
-	// Columns maps an incident field (fhir.RecordFields) to a result column. Result columns
-	// named like a field (local_id, occurred_at, patient.sex) map to it without an entry.
-	Columns map[string]string
-	// BatchSize is the query's LIMIT ($k+1). Default 500.
-	BatchSize int
-	// PollInterval is the wait after a batch smaller than BatchSize. Default 15s.
-	PollInterval time.Duration
-	// QueryTimeout bounds one query, connection included. Default 30s.
-	QueryTimeout time.Duration
-	// PublishTimeout bounds the wait for durable storage of one row. Default 5s.
-	PublishTimeout time.Duration
-	// StateKey names the cursor in the state store. Default "cursor".
-	StateKey string
-}
-
-func (c Config) withDefaults() Config {
-	if c.Driver == "" {
-		c.Driver = "pgx"
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 500
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 15 * time.Second
-	}
-	if c.QueryTimeout <= 0 {
-		c.QueryTimeout = 30 * time.Second
-	}
-	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 5 * time.Second
-	}
-	if c.StateKey == "" {
-		c.StateKey = "cursor"
-	}
-	return c
-}
 
 // Adapter polls one query. Build it with New or the registered Factory.
 type Adapter struct {
@@ -106,13 +53,31 @@ type Adapter struct {
 
 var _ ingest.Adapter = (*Adapter)(nil)
 
-func init() { ingest.Register(Kind, Factory) }
+func init() {
+	ingest.Register(ingest.Module{
+		Kind:    Kind,
+		Section: Section,
+		New:     ingest.NewSettings(Defaults),
+		Factory: Factory,
+		// A database that is down or refuses the query is retried for longer.
+		State:      true,
+		BackoffMax: 5 * time.Minute,
+	})
+}
 
-// Factory builds the adapter from deps.Settings (a Config). It does no I/O.
+// Factory builds the adapter from deps.Settings (a Config or *Config). It does no I/O. The
+// column map comes from the source's csv_columns (deps.Shared) unless the settings hold one,
+// and without a publish timeout of its own it takes the gateway's (queue.publish_timeout).
 func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	cfg, err := ingest.SettingsAs[Config](Kind, deps)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Columns == nil {
+		cfg.Columns = deps.Shared.Sources[cfg.Source].CSVColumns
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = deps.Shared.PublishTimeout
 	}
 	switch {
 	case cfg.DSN == "":

@@ -21,7 +21,6 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
-	"github.com/psgw/psgw/ingest/httppush"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/patients"
@@ -65,7 +64,8 @@ type Gateway struct {
 	Ops       *ops.Server
 	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
 	Registry *prometheus.Registry
-	// Patients is the demographics store fed by the EPR's ADT messages; nil without mllp.addr.
+	// Patients is the demographics store fed by the EPR's ADT messages; nil when no enabled
+	// adapter feeds it (mllp.addr empty).
 	Patients *patients.Stage
 
 	httpSrv  *http.Server
@@ -99,9 +99,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	// would refuse it as if it were only unavailable and the source would retry for ever.
 	// The embedded server is given room for the mapped resource too (it can be larger than
 	// its record); an external cluster must take at least the record itself.
-	maxPayload := cfg.MaxRecordBytes() + 64<<10
+	maxPayload := cfg.MaxRecordBytes() + recordHeadroom
 	if cfg.Queue.NATSURL == "" {
-		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+64<<10)
+		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
 	}
 	g.Queue, err = queue.Open(ctx, queue.Options{
 		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
@@ -114,8 +114,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
-	cfg = fitRecordLimits(cfg, g.Queue.MaxPayload(), g.log)
-	g.cfg = cfg
 	g.Ledger = forwarder.NewLedger(g.Queue.Ledger(), nil)
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
@@ -142,10 +140,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		TaxonomyVersion: cfg.National.TaxonomyVersion,
 	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
 
-	enricher, err := g.startEPR(runCtx, cfg)
-	if err != nil {
-		return nil, err
-	}
+	enricher := g.startDemographics(runCtx, cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
 		Enricher:   enricher,
 		Builder:    &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: CodeMaps(cfg)},
@@ -155,20 +150,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	})
 
 	mux := http.NewServeMux()
-	sources := map[string]bool{}
-	for name := range cfg.Sources {
-		sources[name] = true
-	}
-	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received}
-	httpRunner, err := ingest.NewRunner(httppush.Factory, ingest.Deps{Name: httppush.Kind, Settings: httppush.Config{
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Tokens: cfg.HTTP.IngestTokens, PublishTimeout: cfg.Queue.PublishTimeout,
-	}, Publisher: pub, Logger: g.log, Sources: sources, Metrics: g.Registry})
-	if err != nil {
-		return nil, err
-	}
-	httpRunner.Adapter().(ingest.HTTPAdapter).Routes(mux)
-	g.runners = append(g.runners, httpRunner)
-	if err := g.startPull(ctx, cfg, sources); err != nil {
+	if err := g.buildAdapters(ctx, cfg, mux); err != nil {
 		return nil, err
 	}
 
@@ -257,31 +239,4 @@ func (g *Gateway) Stop(ctx context.Context) {
 			g.Queue.Close()
 		}
 	})
-}
-
-// fitRecordLimits lowers the ingest size limits to what the NATS server takes in one message
-// (an external cluster's max_payload can be smaller than they are), so that an adapter refuses
-// a record it could never store (HTTP 413, HL7 AR) instead of accepting it and then answering
-// as if the store were merely down (503, AE), which a source would retry for ever.
-func fitRecordLimits(cfg config.Config, maxPayload int64, log zerolog.Logger) config.Config {
-	limit := maxPayload - 64<<10 // room for the record's headers
-	if limit < 1024 {
-		return cfg
-	}
-	lower := func(key string, v int64) int64 {
-		if v <= limit {
-			return v
-		}
-		log.Warn().Str("setting", key).Int64("configured", v).Int64("effective", limit).Int64("nats_max_payload", maxPayload).
-			Msg("lowered to fit the NATS server's max_payload; raise max_payload on the server to accept larger records")
-		return limit
-	}
-	cfg.HTTP.MaxBodyBytes = lower("http.max_body_bytes", cfg.HTTP.MaxBodyBytes)
-	if cfg.MLLP.Addr != "" {
-		cfg.MLLP.MaxMessageBytes = int(lower("mllp.max_message_bytes", int64(cfg.MLLP.MaxMessageBytes)))
-	}
-	if cfg.CSVDrop.Dir != "" {
-		cfg.CSVDrop.MaxRowBytes = int(lower("csvdrop.max_row_bytes", int64(cfg.CSVDrop.MaxRowBytes)))
-	}
-	return cfg
 }

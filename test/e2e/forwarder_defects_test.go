@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/httppush"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
@@ -225,9 +226,10 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 	in := incident("BIG-1", 1, describe("BIG-1", 1))
 	in["padding"] = ""
 	b, _ := json.Marshal(in)
-	in["padding"] = strings.Repeat("x", int(h.cfg.HTTP.MaxBodyBytes)-len(b))
-	if b, _ = json.Marshal(in); int64(len(b)) != h.cfg.HTTP.MaxBodyBytes {
-		t.Fatalf("built a body of %d bytes, want %d", len(b), h.cfg.HTTP.MaxBodyBytes)
+	limit := h.cfg.Adapters[httppush.Section].(*httppush.Config).MaxBodyBytes
+	in["padding"] = strings.Repeat("x", int(limit)-len(b))
+	if b, _ = json.Marshal(in); int64(len(b)) != limit {
+		t.Fatalf("built a body of %d bytes, want %d", len(b), limit)
 	}
 	if r := h.post(in); r.Status != 202 {
 		t.Fatalf("a body of exactly the limit: got %d, want 202", r.Status)

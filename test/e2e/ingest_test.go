@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/httppush"
 )
 
-// TestIngestBadInput sends the bad inputs of CONTRACT §2 to a real gateway: each gets a clear
-// answer naming the problem, and the gateway goes on accepting good incidents afterwards.
+// TestIngestBadInput sends input breaking the incident's rules (docs/incident.schema.json;
+// README, "Send an incident") to a real gateway: each gets a clear answer naming the
+// problem, and the gateway goes on accepting good incidents afterwards.
 func TestIngestBadInput(t *testing.T) {
 	h := newHarness(t, nil)
 	good := func(id string) map[string]any { return incident(id, 1, describe(id, 1)) }
@@ -144,7 +146,7 @@ func TestIngestBadInput(t *testing.T) {
 
 func TestIngestAuth(t *testing.T) {
 	const token = "0123456789abcdef-token"
-	h := newHarness(t, func(c *config.Config) { c.HTTP.IngestTokens = []string{token} })
+	h := newHarness(t, func(c *config.Config) { c.Adapters[httppush.Section].(*httppush.Config).Tokens = []string{token} })
 	b, _ := json.Marshal(incident("AUTH-1", 1, describe("AUTH-1", 1)))
 	for _, tc := range []struct {
 		name, header string

@@ -44,7 +44,7 @@ func startGateway(t *testing.T) (*gateway.Gateway, *sim.Simulator) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.MLLP.Addr = "127.0.0.1:0"
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = "127.0.0.1:0"
 	cfg.Queue.Sync = "1s"
 	cfg.National.BaseURL = srv.URL
 	cfg.National.SubscriptionKey = simKey
@@ -82,7 +82,7 @@ func TestADTThenIncidentIsDeliveredWithAgeAndSexAndNoIdentifier(t *testing.T) {
 	gw, s := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	addr := gw.MLLPAddr(ctx)
+	addr := gw.AdapterAddr(ctx, hl7mllp.Kind)
 	if addr == "" {
 		t.Fatal("the MLLP listener is not running")
 	}
@@ -320,7 +320,7 @@ func TestUndeclaredLatin1IsAccepted(t *testing.T) {
 	gw, _ := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := mllptest.Dial(ctx, gw.MLLPAddr(ctx), nil)
+	c, err := mllptest.Dial(ctx, gw.AdapterAddr(ctx, hl7mllp.Kind), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

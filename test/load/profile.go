@@ -13,6 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/csvdrop"
+	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
@@ -27,7 +29,7 @@ func profileRun(ctx context.Context, o options, dir string) error {
 	cfg := config.Default()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.HTTP.Addr = freeAddr()
-	cfg.MLLP.Addr = ""
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
 	cfg.Queue.Sync = o.sync
 	switch o.profileScenario {
 	case "e2e", "backlog":
@@ -45,16 +47,17 @@ func profileRun(ctx context.Context, o options, dir string) error {
 		cfg.National.MaxAttempts = 100000
 	case "http":
 	case "mllp":
-		cfg.MLLP.Addr = freeAddr()
-		cfg.MLLP.MaxConnections = 1024
+		mllp := cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config)
+		mllp.Addr, mllp.MaxConnections = freeAddr(), 1024
 	case "csv":
 		drop := filepath.Join(dir, "drop")
 		if err := writeCSVExport(drop, o.csvRows); err != nil {
 			return err
 		}
 		cfg.Sources = map[string]config.SourceConfig{"datix": {CSVColumns: csvColumns}}
-		cfg.CSVDrop.Dir, cfg.CSVDrop.Source = drop, "datix"
-		cfg.CSVDrop.PollInterval, cfg.CSVDrop.SettleTime = time.Second, time.Second
+		d := cfg.Adapters[csvdrop.Section].(*csvdrop.Config)
+		d.Dir, d.Source = drop, "datix"
+		d.PollInterval, d.SettleTime = time.Second, time.Second
 	default:
 		return fmt.Errorf("-profile-scenario %q: want e2e, backlog, http, mllp or csv", o.profileScenario)
 	}
@@ -81,7 +84,7 @@ func profileRun(ctx context.Context, o options, dir string) error {
 	case "mllp":
 		addr := ""
 		for addr == "" && time.Since(start) < time.Minute {
-			if addr = g.MLLPAddr(ctx); addr == "" {
+			if addr = g.AdapterAddr(ctx, hl7mllp.Kind); addr == "" {
 				time.Sleep(20 * time.Millisecond)
 			}
 		}

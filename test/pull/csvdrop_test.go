@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/csvdrop"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -57,10 +58,11 @@ func dropFile(t *testing.T, dir, name string, data []byte) {
 
 func csvConfig(dir string) func(*config.Config) {
 	return func(c *config.Config) {
-		c.CSVDrop.Dir = dir
-		c.CSVDrop.Source = "datix"
-		c.CSVDrop.PollInterval = 20 * time.Millisecond
-		c.CSVDrop.SettleTime = 0
+		d := c.Adapters[csvdrop.Section].(*csvdrop.Config)
+		d.Dir = dir
+		d.Source = "datix"
+		d.PollInterval = 20 * time.Millisecond
+		d.SettleTime = 0
 	}
 }
 
@@ -158,7 +160,7 @@ func TestCSVCrashMidFile(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) {
 		csvConfig(dir)(c)
 		c.Queue.Sync = "always" // every row fsynced: slow enough to stop part-way
-		c.CSVDrop.PublishConcurrency = 1
+		c.Adapters[csvdrop.Section].(*csvdrop.Config).PublishConcurrency = 1
 	})
 	const rows = 1000
 	lines := []string{datixHeader}

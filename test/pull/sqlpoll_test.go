@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/sqlpoll"
 	"github.com/psgw/psgw/test/pgtest"
 )
 
@@ -28,20 +29,21 @@ func TestPostgresRevisions(t *testing.T) {
 	pg.Exec(db, `CREATE TRIGGER bump BEFORE UPDATE ON incidents FOR EACH ROW EXECUTE FUNCTION bump()`)
 
 	h := newHarness(t, func(c *config.Config) {
-		c.SQLPoll.DSN = pg.DSN()
+		q := c.Adapters[sqlpoll.Section].(*sqlpoll.Config)
+		q.DSN = pg.DSN()
 		// Result columns are named like incident fields, so this source needs no csv_columns
 		// (the harness's "datix" source maps a CSV export's headers).
 		c.Sources["datix"] = config.SourceConfig{}
-		c.SQLPoll.Source = "datix"
-		c.SQLPoll.Query = `SELECT ref AS local_id, version AS revision, updated_at, 'incident' AS event_type,
+		q.Source = "datix"
+		q.Query = `SELECT ref AS local_id, version AS revision, updated_at, 'incident' AS event_type,
 			happened AS occurred_at, narrative AS description, action_taken AS immediate_actions,
 			'female' AS "patient.sex", 'low' AS "patient.physical_harm", 'none' AS "patient.psychological_harm",
 			'RRK' AS "location.organisation", 'Nurse or midwife' AS "reporter.role", 'RRK' AS "reporter.organisation"
 			FROM incidents WHERE $1::timestamptz IS NULL OR (updated_at, ref) > ($1, $2)
 			ORDER BY updated_at, ref LIMIT $3`
-		c.SQLPoll.BatchSize = 3
-		c.SQLPoll.PollInterval = 20 * time.Millisecond
-		c.SQLPoll.QueryTimeout = 5 * time.Second
+		q.BatchSize = 3
+		q.PollInterval = 20 * time.Millisecond
+		q.QueryTimeout = 5 * time.Second
 	})
 	revs := map[string]int{}
 	update := func(refs ...string) {

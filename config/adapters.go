@@ -1,0 +1,336 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/psgw/psgw/ingest"
+)
+
+// The adapters' sections are found through the ingest registry, never named here: an adapter
+// package registers its section, its settings type with their defaults, and their checks
+// (ingest.Module), and this file decodes, overrides, reads secrets for and validates those
+// sections without knowing which adapters there are (docs/adapters.md, "Adding an adapter").
+// The registry is read when a function here is called, not at init: adapter packages
+// register in their own init, which may run after this package's.
+
+// Adapter is one registered adapter with its settings from a Config.
+type Adapter struct {
+	Module   ingest.Module
+	Settings ingest.Settings
+}
+
+// defaultAdapters returns every registered adapter's settings holding its defaults, by
+// section.
+func defaultAdapters() map[string]ingest.Settings {
+	out := map[string]ingest.Settings{}
+	for _, m := range ingest.Modules() {
+		out[m.Section] = newSettings(m)
+	}
+	return out
+}
+
+// newSettings returns m's settings with their defaults. The config package must be able to
+// decode into them, so they must be a pointer to a struct: anything else is a programming
+// error in the adapter, found as the binary starts.
+func newSettings(m ingest.Module) ingest.Settings {
+	s := m.New()
+	if v := reflect.ValueOf(s); v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("config: adapter %s: Module.New must return a pointer to its Config struct, got %T", m.Kind, s))
+	}
+	return s
+}
+
+// adapterSettings returns c's settings for m, adding m's defaults when c has none (a Config
+// built by hand, or an adapter section a test removed and a variable sets again).
+func (c *Config) adapterSettings(m ingest.Module) ingest.Settings {
+	if s, ok := c.Adapters[m.Section]; ok && s != nil {
+		return s
+	}
+	if c.Adapters == nil {
+		c.Adapters = map[string]ingest.Settings{}
+	}
+	s := newSettings(m)
+	c.Adapters[m.Section] = s
+	return s
+}
+
+// EnabledAdapters returns the registered adapters whose section in c turns them on, in the
+// order of ingest.Modules (by kind): the adapters the gateway runs.
+func (c *Config) EnabledAdapters() []Adapter {
+	var out []Adapter
+	for _, m := range ingest.Modules() {
+		if s, ok := c.Adapters[m.Section]; ok && s != nil && s.Enabled() {
+			out = append(out, Adapter{Module: m, Settings: s})
+		}
+	}
+	return out
+}
+
+// Shared is what the adapters' settings may see of the rest of c: the sources' column maps
+// and the store's publish timeout.
+func (c *Config) Shared() ingest.Shared {
+	sh := ingest.Shared{PublishTimeout: c.Queue.PublishTimeout}
+	if len(c.Sources) > 0 {
+		sh.Sources = make(map[string]ingest.Source, len(c.Sources))
+		for name, src := range c.Sources {
+			sh.Sources[name] = ingest.Source{CSVColumns: src.CSVColumns}
+		}
+	}
+	return sh
+}
+
+// validateAdapters runs every adapter section's own Validate, one problem per element, and
+// checks what no single adapter can: that at most one feeds the demographics store.
+func (c *Config) validateAdapters() []error {
+	var errs []error
+	shared := c.Shared()
+	for _, section := range sortedSections(c.Adapters) {
+		if s := c.Adapters[section]; s != nil {
+			errs = append(errs, flatten(s.Validate(shared))...)
+		}
+	}
+	if err := demographicsFeeds(c.EnabledAdapters()); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// demographicsFeeds refuses more than one enabled adapter feeding the demographics store
+// (ingest.DemographicsFeed): their patients would overwrite each other's.
+func demographicsFeeds(enabled []Adapter) error {
+	var feeds []string
+	for _, a := range enabled {
+		if _, ok := a.Settings.(ingest.DemographicsFeed); ok {
+			feeds = append(feeds, a.Module.Section)
+		}
+	}
+	if len(feeds) > 1 {
+		return fmt.Errorf("%s: only one enabled adapter may feed the demographics store, and so does %s", feeds[1], feeds[0])
+	}
+	return nil
+}
+
+// flatten splits an errors.Join into its problems, so that each names its own key.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func sortedSections(m map[string]ingest.Settings) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// schema is the type the key check walks for the whole file: the gateway's own sections
+// and every registered adapter's, as Prometheus builds one for its service discovery
+// configs. A section that is both the gateway's and an adapter's (http) takes the keys of
+// both.
+func schema() reflect.Type {
+	mods := map[string]ingest.Module{}
+	for _, m := range ingest.Modules() {
+		mods[m.Section] = m
+	}
+	var fields []reflect.StructField
+	add := func(name string, t reflect.Type) {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("F%d", len(fields)), Type: t, Tag: reflect.StructTag(`yaml:"` + name + `"`),
+		})
+	}
+	ct := reflect.TypeOf(Config{})
+	for i := 0; i < ct.NumField(); i++ {
+		f := ct.Field(i)
+		name := yamlName(f)
+		if name == "" || name == "-" {
+			continue
+		}
+		t := f.Type
+		if m, ok := mods[name]; ok {
+			t = union(t, settingsType(m))
+			delete(mods, name)
+		}
+		add(name, t)
+	}
+	for _, section := range sortedModuleSections(mods) {
+		add(section, settingsType(mods[section]))
+	}
+	return reflect.StructOf(fields)
+}
+
+func sortedModuleSections(m map[string]ingest.Module) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// settingsType is the struct type of m's settings.
+func settingsType(m ingest.Module) reflect.Type {
+	return reflect.TypeOf(newSettings(m)).Elem()
+}
+
+// union is a struct type with the keyed fields of both a and b, for a section shared by the
+// gateway and an adapter.
+func union(a, b reflect.Type) reflect.Type {
+	var fields []reflect.StructField
+	for _, t := range []reflect.Type{a, b} {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if name := yamlName(f); name != "" && name != "-" {
+				fields = append(fields, reflect.StructField{Name: fmt.Sprintf("F%d", len(fields)), Type: f.Type, Tag: f.Tag})
+			}
+		}
+	}
+	return reflect.StructOf(fields)
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+// decodeAdapters decodes each adapter section of the document into that adapter's settings,
+// over their defaults. The keys were checked before (checkKeys against schema), so the
+// decoding need not be strict; a section shared with the gateway (http) is decoded into
+// both, each taking its own keys.
+func decodeAdapters(doc *yaml.Node, cfg *Config) error {
+	var sections map[string]yaml.Node // merge keys resolved by yaml
+	if err := doc.Decode(&sections); err != nil {
+		return err
+	}
+	for _, name := range sortedNodeKeys(sections) {
+		m, ok := ingest.Lookup(name)
+		if !ok {
+			continue
+		}
+		n := sections[name]
+		if err := n.Decode(cfg.adapterSettings(m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedNodeKeys(m map[string]yaml.Node) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MarshalYAML writes the configuration as one document, the adapters' sections included
+// (the keys of a shared section beside the gateway's own), so that what it writes loads back
+// as the same configuration.
+func (c Config) MarshalYAML() (any, error) {
+	type plain Config // without this method
+	var doc yaml.Node
+	if err := doc.Encode(plain(c)); err != nil {
+		return nil, err
+	}
+	for _, section := range sortedSections(c.Adapters) {
+		s := c.Adapters[section]
+		if s == nil {
+			continue
+		}
+		var n yaml.Node
+		if err := n.Encode(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", section, err)
+		}
+		if own := mappingValue(&doc, section); own != nil && own.Kind == yaml.MappingNode {
+			own.Content = append(own.Content, n.Content...)
+			continue
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: section}, &n)
+	}
+	return &doc, nil
+}
+
+// mappingValue returns the value of key in the mapping m, or nil.
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// readAdapterSecrets reads the file named by an adapter's key X_file into its key X, when the
+// section has both: a string gets the file's content without surrounding white space; a
+// list gets one entry per line, blank lines and # comments skipped, added to those already
+// given. So sqlpoll.dsn_file fills sqlpoll.dsn and http.ingest_tokens_file adds to
+// http.ingest_tokens, and no adapter reads a file for its settings.
+func readAdapterSecrets(cfg *Config) error {
+	for _, section := range sortedSections(cfg.Adapters) {
+		s := cfg.Adapters[section]
+		if s == nil {
+			continue
+		}
+		v := reflect.ValueOf(s).Elem()
+		fields := yamlFields(v.Type())
+		for _, key := range sortedFieldKeys(fields) {
+			base, ok := strings.CutSuffix(key, "_file")
+			target, hasTarget := fields[base]
+			if !ok || !hasTarget || fields[key].Type.Kind() != reflect.String {
+				continue
+			}
+			path := v.FieldByIndex(fields[key].Index).String()
+			if path == "" {
+				continue
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("%s.%s: %w", section, key, err)
+			}
+			if err := setFromFile(v.FieldByIndex(target.Index), string(b)); err != nil {
+				return fmt.Errorf("%s.%s: %w", section, key, err)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedFieldKeys(m map[string]reflect.StructField) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// setFromFile sets a string to text, trimmed, or adds text's lines to a list of strings.
+func setFromFile(v reflect.Value, text string) error {
+	switch {
+	case v.Kind() == reflect.String:
+		v.SetString(strings.TrimSpace(text))
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		for _, line := range strings.Split(text, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				v.Set(reflect.Append(v, reflect.ValueOf(line).Convert(v.Type().Elem())))
+			}
+		}
+	default:
+		return errors.New("a file can only fill a text or a list of texts")
+	}
+	return nil
+}

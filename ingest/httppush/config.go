@@ -1,0 +1,85 @@
+package httppush
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/psgw/psgw/ingest"
+)
+
+// Kind is this adapter's registered kind: the adapter label of its metrics and its name on
+// the status page. Section is its key in the config file: the gateway's own http section,
+// since the push API is served on the gateway's HTTP listener. The listener's keys (addr,
+// read_timeout, tls_cert_file, tls_key_file) are the gateway's; the keys below are this
+// adapter's.
+const (
+	Kind    = "httppush"
+	Section = "http"
+)
+
+// Config is the adapter's settings: its keys of the http section (each also
+// PSGW_HTTP_<KEY>; README, "Configuration").
+type Config struct {
+	// MaxBodyBytes caps a request body (413 above it).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Tokens, when not empty, are the accepted bearer tokens. Several may be given so that a
+	// token can be rotated without downtime.
+	Tokens []string `yaml:"ingest_tokens"`
+	// TokensFile names a file holding one token per line. The config package reads it at
+	// start-up and adds its tokens to Tokens; the adapter never reads it.
+	TokensFile string `yaml:"ingest_tokens_file"`
+
+	// RetryAfter is the hint given with 503. Not a config key.
+	RetryAfter time.Duration `yaml:"-"`
+	// PublishTimeout bounds the wait for durable storage: queue.publish_timeout, given by the
+	// gateway in ingest.Deps.Shared.
+	PublishTimeout time.Duration `yaml:"-"`
+}
+
+// Defaults returns the settings a key left out of the config file takes: the one place the
+// adapter's defaults are written. PublishTimeout is left zero, so that the gateway's
+// (queue.publish_timeout) applies.
+func Defaults() Config {
+	return Config{MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second}
+}
+
+// withDefaults fills the settings left zero from Defaults, and the publish timeout of an
+// adapter built without a gateway (tests) with ingest.DefaultPublishTimeout.
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = d.RetryAfter
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = ingest.DefaultPublishTimeout
+	}
+	return c
+}
+
+// Enabled is always true: the push API is part of every gateway.
+func (c Config) Enabled() bool { return true }
+
+// Validate checks the settings without I/O; each problem names its key.
+func (c Config) Validate(ingest.Shared) error {
+	p := ingest.NewProblems(Section)
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > ingest.MaxRecordLimit {
+		p.Add("max_body_bytes", "must be 1024 to %d, got %d", ingest.MaxRecordLimit, c.MaxBodyBytes)
+	}
+	for i, t := range c.Tokens {
+		if len(t) < 16 {
+			p.Add(fmt.Sprintf("ingest_tokens[%d]", i), "must be at least 16 characters")
+		}
+	}
+	return p.Err()
+}
+
+// MaxRecordBytes is the largest body the API accepts (ingest.RecordLimiter).
+func (c Config) MaxRecordBytes() int64 { return c.MaxBodyBytes }
+
+var (
+	_ ingest.Settings      = (*Config)(nil)
+	_ ingest.RecordLimiter = (*Config)(nil)
+)

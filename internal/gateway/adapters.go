@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest"
+	_ "github.com/psgw/psgw/ingest/all" // every adapter psgw ships; they register themselves
+	"github.com/psgw/psgw/mapper"
+	"github.com/psgw/psgw/patients"
+)
+
+// The gateway knows no adapter by name. It asks the config for the enabled ones, found
+// through the ingest registry by their config section (ingest/all links them in), and gives
+// each what its settings ask for through ingest's interfaces: a listener certificate
+// (ingest.TLSFiles), a state store (ingest.Module.State), routes on the HTTP server
+// (ingest.HTTPAdapter), the demographics store (ingest.DemographicsFeed). docs/adapters.md,
+// "Adding an adapter", is the recipe.
+
+// AdapterStateBucket is the JetStream KV bucket holding pull adapters' cursors and file
+// progress (ingest.StateStore).
+const AdapterStateBucket = "psgw_adapter_state"
+
+// recordHeadroom is what a record's headers may take in a NATS message beside the record.
+const recordHeadroom = 64 << 10
+
+// storeRecordLimit is the largest record a NATS server whose max_payload is maxPayload takes
+// in one message, or 0 when that leaves too little to be a limit worth keeping to.
+func storeRecordLimit(maxPayload int64) int64 {
+	if limit := maxPayload - recordHeadroom; limit >= 1024 {
+		return limit
+	}
+	return 0
+}
+
+// startDemographics starts the demographics store's stage when an enabled adapter feeds it
+// (the HL7 listener, mllp.addr set) and returns the mapper's Enricher, which reads the store;
+// with no feed it is mapper.NoEnrichment. Config.Validate allows at most one feed.
+func (g *Gateway) startDemographics(runCtx context.Context, cfg config.Config) mapper.Enricher {
+	for _, a := range cfg.EnabledAdapters() {
+		feed, ok := a.Settings.(ingest.DemographicsFeed)
+		if !ok {
+			continue
+		}
+		d := feed.Demographics()
+		enrichWait := d.EnrichWait
+		if enrichWait == 0 {
+			enrichWait = -1 // configured off
+		}
+		g.Patients = patients.New(g.Queue, patients.Options{
+			Source: d.Source, EnrichWait: enrichWait, MaxAge: d.MaxAge,
+			Logger: g.log.With().Str("component", "patients").Logger(),
+		})
+		g.stages.start(runCtx, &g.wg, "patients", g.Patients.Run)
+		return g.Patients
+	}
+	return mapper.NoEnrichment{}
+}
+
+// buildAdapters builds a runner for every enabled adapter, in kind order, into g.runners, and
+// mounts the routes of those served on the gateway's HTTP server on mux. Start runs them.
+func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux) error {
+	shared := cfg.Shared()
+	sources := map[string]bool{}
+	for name := range cfg.Sources {
+		sources[name] = true
+	}
+	// One publisher for every adapter: it treats each record by its kind (ADT records get
+	// queue.adt_max_age; incidents are checked against the ledger for re-sends).
+	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge}
+	var state jetstream.KeyValue // opened for the first adapter that keeps state
+	for _, a := range cfg.EnabledAdapters() {
+		m := a.Module
+		deps := ingest.Deps{
+			Name: m.Kind, Settings: a.Settings, Publisher: pub, Logger: g.log, Sources: sources, Shared: shared,
+			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()),
+		}
+		if f, ok := a.Settings.(ingest.TLSFiles); ok {
+			var err error
+			if deps.TLS, err = loadTLS(f.TLSFiles()); err != nil {
+				return err
+			}
+		}
+		if m.State {
+			if state == nil {
+				var err error
+				state, err = g.Queue.KeyValue(ctx, jetstream.KeyValueConfig{
+					Bucket: AdapterStateBucket, Description: "pull adapters' cursors and file progress", History: 1,
+				})
+				if err != nil {
+					return err
+				}
+			}
+			deps.State = kvState{kv: state, prefix: m.Kind}
+		}
+		r, err := ingest.NewRunner(m.Factory, deps)
+		if err != nil {
+			return err
+		}
+		if m.BackoffMax > 0 {
+			r.BackoffMax = m.BackoffMax
+		}
+		if h, ok := r.Adapter().(ingest.HTTPAdapter); ok {
+			h.Routes(mux)
+		}
+		g.runners = append(g.runners, r)
+	}
+	return nil
+}
+
+// loadTLS loads a listener's certificate and key; the gateway reads the files so that the
+// adapter only gets the result. key names the certificate's setting in errors.
+func loadTLS(certFile, keyFile, key string) (*tls.Config, error) {
+	if certFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// AdapterAddr is the address the adapter of the given kind listens on (useful with port 0),
+// or "" when it is off, has no listener of its own, or is not listening before ctx ends.
+func (g *Gateway) AdapterAddr(ctx context.Context, kind string) string {
+	for _, r := range g.runners {
+		if r.Status().Name != kind {
+			continue
+		}
+		if l, ok := r.Adapter().(ingest.Listener); ok {
+			if addr, err := l.Addr(ctx); err == nil {
+				return addr.String()
+			}
+		}
+	}
+	return ""
+}
+
+// kvState is the ingest.StateStore of one adapter on the shared bucket: keys are scoped by
+// the adapter's name and encoded so that any string is a valid KV key.
+type kvState struct {
+	kv     jetstream.KeyValue
+	prefix string
+}
+
+func (s kvState) key(k string) string {
+	return s.prefix + "." + base64.RawURLEncoding.EncodeToString([]byte(k))
+}
+
+func (s kvState) Get(ctx context.Context, k string) ([]byte, error) {
+	e, err := s.kv.Get(ctx, s.key(k))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading adapter state: %v", ingest.ErrUnavailable, err)
+	}
+	return e.Value(), nil
+}
+
+func (s kvState) Put(ctx context.Context, k string, v []byte) error {
+	if _, err := s.kv.Put(ctx, s.key(k), v); err != nil {
+		return fmt.Errorf("%w: writing adapter state: %v", ingest.ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (s kvState) Delete(ctx context.Context, k string) error {
+	if err := s.kv.Delete(ctx, s.key(k)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("%w: deleting adapter state: %v", ingest.ErrUnavailable, err)
+	}
+	return nil
+}
+
+var _ ingest.StateStore = kvState{}

@@ -37,6 +37,7 @@ const (
 	ReasonMethod       = "method"       // 405: not a POST
 	ReasonTooLarge     = "too_large"    // 413: body over MaxBodyBytes
 	ReasonContentType  = "content_type" // 415: not application/json
+	ReasonWarnings     = "warnings"     // 400: warnings refused (Config.UnknownFields is UnknownFieldsReject)
 	ReasonUnavailable  = ingest.ReasonUnavailable
 )
 
@@ -50,7 +51,24 @@ type Config struct {
 	RetryAfter time.Duration
 	// PublishTimeout bounds the wait for durable storage.
 	PublishTimeout time.Duration
+	// UnknownFields is UnknownFieldsWarn (the default when empty): an incident with
+	// warnings is accepted and the 202 lists them; or UnknownFieldsReject: it is refused
+	// with 400 and the warnings as its problems, for sources that want to be held to the
+	// documented fields (config http.unknown_fields).
+	UnknownFields string
+	// MapWarnings, when set, gives the warnings that mapping the incident will give
+	// (fhir.Builder.Warnings: "Other" answers, unknown ODS codes, ages and the like), so
+	// that the 202 (or, with UnknownFieldsReject, the 400) names them as well as the fields
+	// the parser did not know. It must be safe for concurrent use and must not modify the
+	// incident.
+	MapWarnings func(*fhir.Incident) []fhir.Warning
 }
+
+// Values of Config.UnknownFields.
+const (
+	UnknownFieldsWarn   = "warn"
+	UnknownFieldsReject = "reject"
+)
 
 // Adapter serves the push API on the gateway's HTTP server. Its handler may be called before
 // Run starts (it then works on what the Factory set up). Once a Run's context is cancelled,
@@ -81,6 +99,9 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
+	if cfg.UnknownFields == "" {
+		cfg.UnknownFields = UnknownFieldsWarn
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -143,11 +164,13 @@ func (a *Adapter) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/incidents", a.serve)
 }
 
-// Accepted is the 202 body.
+// Accepted is the 202 body. Warnings name what the gateway did not use or fell back on
+// (CONTRACT §2); nothing the source sent is dropped without one.
 type Accepted struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Duplicate bool   `json:"duplicate"`
+	ID        string         `json:"id"`
+	Status    string         `json:"status"`
+	Duplicate bool           `json:"duplicate"`
+	Warnings  []fhir.Warning `json:"warnings,omitempty"`
 }
 
 // ErrorBody is the body of every error answer.
@@ -189,6 +212,20 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
 	if len(problems) > 0 {
 		a.refuse(w, http.StatusBadRequest, ReasonInvalid, ErrorBody{Error: "invalid incident", Problems: problems})
+		return
+	}
+	warnings := in.Warnings
+	if a.cfg.MapWarnings != nil {
+		warnings = a.cfg.MapWarnings(in) // fhir.Builder.Warnings starts with in.Warnings
+	}
+	if len(warnings) > 0 && a.cfg.UnknownFields == UnknownFieldsReject {
+		ps := make([]fhir.Problem, len(warnings))
+		for i, w := range warnings {
+			ps[i] = fhir.Problem{Field: w.Field, Message: w.Message}
+		}
+		a.refuse(w, http.StatusBadRequest, ReasonWarnings, ErrorBody{
+			Error:    "the incident has fields or values the gateway would not use as sent, and this gateway refuses them (http.unknown_fields: reject)",
+			Problems: ps})
 		return
 	}
 	key := ingest.IncidentKey(in.Source, in.LocalID)
@@ -244,7 +281,7 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "the gateway cannot store the incident durably right now; retry later"})
 		return
 	}
-	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate})
+	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate, Warnings: warnings})
 }
 
 func (a *Adapter) authorized(r *http.Request) bool {

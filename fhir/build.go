@@ -235,7 +235,7 @@ func (st *build) coded(e *complexExt, field string, s *fieldSpec, value string) 
 	}
 	code, how := st.b.resolve(st.in.Source, s, value)
 	name := s.innerName(st.v)
-	mapKey := fmt.Sprintf("sources.%s.code_maps[%q][\"%d\"]", st.in.Source, s.key, st.v)
+	mapKey := func() string { return fmt.Sprintf("sources.%s.code_maps[%q][\"%d\"]", st.in.Source, s.key, st.v) }
 	switch how {
 	case resolved:
 		e.code(name, code)
@@ -243,7 +243,7 @@ func (st *build) coded(e *complexExt, field string, s *fieldSpec, value string) 
 		e.code(name, code)
 		display, _ := s.vs.Display(code)
 		st.warn(field, WarnCodeAsIs, "value %s is not in the source's code map for the field, but is the LFPSE code for %s, and was sent as that; if it means something else locally, map it in %s",
-			quoteValue(value), strconv.Quote(display), mapKey)
+			quoteValue(value), strconv.Quote(display), mapKey())
 	case toOther:
 		e.code(name, code)
 		e.appendStr(s.otherName(st.v), st.freeText(field, value))
@@ -256,13 +256,13 @@ func (st *build) coded(e *complexExt, field string, s *fieldSpec, value string) 
 				sent = "sent as \"Other\" (" + code + ") with the value"
 			}
 			st.warn(field, WarnOther, "value %s has no LFPSE code in value set %s: %s as free text in %s; map it in %s",
-				quoteValue(value), s.vs.ID, sent, s.otherName(st.v), mapKey)
+				quoteValue(value), s.vs.ID, sent, s.otherName(st.v), mapKey())
 		}
 	default:
 		st.res.unmapped = append(st.res.unmapped, strconv.Quote(value))
 		e.code(name, value)
 		st.problem(field, "value %s has no LFPSE code in value set %s and the field has no \"Other\" answer; map it in %s",
-			quoteValue(value), s.vs.ID, mapKey)
+			quoteValue(value), s.vs.ID, mapKey())
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 // malformed input it stops early and never panics.
 func unknownFields(data []byte) []Warning {
 	s := fieldScanner{data: data}
+	s.path = s.pathBuf[:0]
 	s.skipSpace()
 	s.value(reflect.TypeFor[Incident]())
 	return s.out
@@ -35,8 +36,10 @@ const maxWarnedKey = 64
 type fieldScanner struct {
 	data []byte
 	i    int
-	// path is where the scan is: field names, or array indices (name "").
-	path []fieldSeg
+	// path is where the scan is: field names, or array indices (name ""). The Go type is a
+	// few levels deep, so pathBuf holds it without allocating.
+	path    []fieldSeg
+	pathBuf [8]fieldSeg
 	out  []Warning
 }
 
@@ -95,21 +98,8 @@ func (s *fieldScanner) object(fields *jsonFields) {
 		}
 		raw := s.stringBody()
 		f := fields.byName[string(raw)] // no allocation for the lookup
-		var key string
 		if f == nil {
-			key = string(raw)
-			if bytes.IndexByte(raw, '\\') >= 0 {
-				_ = json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key) // valid: the document decoded
-			}
-			if f = fields.lookup(key); f != nil {
-				s.warn(key, "read as "+f.name+"; write field names exactly as documented (docs/incident.schema.json)", WarnFieldCase)
-			} else {
-				msg := "unknown field, ignored"
-				if near := suggestField(key, fields); near != "" {
-					msg += "; did you mean " + near + "?"
-				}
-				s.warn(key, msg, WarnUnknownField)
-			}
+			f = s.notExact(raw, fields)
 		}
 		s.skipSpace()
 		if s.i < len(s.data) && s.data[s.i] == ':' {
@@ -124,6 +114,26 @@ func (s *fieldScanner) object(fields *jsonFields) {
 		s.value(f.typ)
 		s.path = s.path[:len(s.path)-1]
 	}
+}
+
+// notExact handles a member whose key is not exactly a field's name: it warns, and returns
+// the field the key matches but for case (encoding/json reads it into that field), or nil.
+// It is apart from object so that the happy path allocates nothing for keys.
+func (s *fieldScanner) notExact(raw []byte, fields *jsonFields) *jsonField {
+	key := string(raw)
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		_ = json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key) // valid: the document decoded
+	}
+	if f := fields.lookup(key); f != nil {
+		s.warn(key, "read as "+f.name+"; write field names exactly as documented (docs/incident.schema.json)", WarnFieldCase)
+		return f
+	}
+	msg := "unknown field, ignored"
+	if near := suggestField(key, fields); near != "" {
+		msg += "; did you mean " + near + "?"
+	}
+	s.warn(key, msg, WarnUnknownField)
+	return nil
 }
 
 func (s *fieldScanner) array(elem reflect.Type) {

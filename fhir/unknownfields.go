@@ -40,7 +40,7 @@ type fieldScanner struct {
 	// few levels deep, so pathBuf holds it without allocating.
 	path    []fieldSeg
 	pathBuf [8]fieldSeg
-	out  []Warning
+	out     []Warning
 }
 
 type fieldSeg struct {

@@ -49,6 +49,11 @@ func codedRow(field string) fieldRow {
 	return r
 }
 
+func withNote(r fieldRow, note string) fieldRow {
+	r.note = note
+	return r
+}
+
 func both(field string, answers ...string) fieldRow {
 	return fieldRow{field: field, v5: answers, v6: answers}
 }
@@ -99,7 +104,7 @@ func fieldRows() []fieldRow {
 		{field: "patients[].psychological_harm", v5: []string{"PsychologicalHarm"}, v6: []string{"PsychologicalHarm"},
 			note: "not sent beside fatal physical harm (warning), " + notePublicClient},
 		both("patients[].clinical_outcome", "ClinicalOutcome"),
-		codedRow("patients[].outcome_association"),
+		withNote(codedRow("patients[].outcome_association"), "only beside severe or fatal physical harm or severe psychological harm (warning otherwise), "+notePublicClient),
 
 		{field: "agents.none", v5: []string{"InvolvedAgents"}, v6: []string{"InvolvedAgents"}, note: "code 10 (none of the above) when no agent kind is given; ignored, with a warning, beside one"},
 		{field: "agents.medications[].name", v5: []string{"DrugsInvolved"}, v6: []string{"DrugsInvolved"}, note: "each medication also sends InvolvedAgents 4"},

@@ -29,7 +29,8 @@ type Builder struct {
 	// QuarantineFallbacks, when not nil, names the sources whose fallbacks
 	// (WarningKind.Fallback: an "Other" answer, an organisation outside the ODS list, a
 	// local value taken as the LFPSE code it equals) are problems, so that their incidents
-	// are quarantined instead of sent. nil means no source's are.
+	// are quarantined instead of sent. nil means no source's are. It must be safe for
+	// concurrent use.
 	QuarantineFallbacks func(source string) bool
 }
 

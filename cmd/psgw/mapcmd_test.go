@@ -21,12 +21,7 @@ import (
 // for a valid incident, 1 and field-named problems for an invalid one, 2 for usage errors.
 func TestMapExitCodes(t *testing.T) {
 	t.Setenv("PSGW_NATIONAL_TAXONOMY_VERSION", "5")
-	s, err := gateway.NewSimulator([]string{"k"}, sim.Faults{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
+	post := simulator(t)
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"source":"datix","local_id":"X","event_type":"incident","occurred_at":"2025-01-01","description":"d","patients":[{"nhs_number":"1234567890"}]}`), 0o600); err != nil {
@@ -67,16 +62,8 @@ func TestMapExitCodes(t *testing.T) {
 			if !json.Valid(stdout.Bytes()) {
 				t.Fatalf("stdout is not JSON: %s", stdout.String())
 			}
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/adverse-event/fhir/AdverseEvent", bytes.NewReader(stdout.Bytes()))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Ocp-Apim-Subscription-Key", "k")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				t.Errorf("the simulator answered %d to psgw map's payload, want 201", resp.StatusCode)
+			if status, body := post(stdout.Bytes()); status != http.StatusCreated {
+				t.Errorf("the simulator answered %d to psgw map's payload, want 201: %s", status, body)
 			}
 		})
 	}
@@ -125,28 +112,38 @@ func TestMapWarnings(t *testing.T) {
 // simulator, which requires it, accepts them.
 func TestMapV6WithoutPatient(t *testing.T) {
 	t.Setenv("PSGW_NATIONAL_TAXONOMY_VERSION", "6")
-	s, err := gateway.NewSimulator([]string{"k"}, sim.Faults{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
+	post := simulator(t)
 	for _, example := range []string{"../../docs/examples/risk.json", "../../docs/examples/good-care.json"} {
 		var stdout, stderr bytes.Buffer
 		if code := dispatch([]string{"map", "--source", "datix", example}, &stdout, &stderr); code != 0 {
 			t.Fatalf("%s: exit %d, want 0; stderr:\n%s", example, code, stderr.String())
 		}
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/adverse-event/fhir/AdverseEvent", bytes.NewReader(stdout.Bytes()))
+		if status, body := post(stdout.Bytes()); status != http.StatusCreated {
+			t.Errorf("%s: the simulator answered %d: %s", example, status, body)
+		}
+	}
+}
+
+// simulator starts a national-service simulator and returns a function that POSTs a payload
+// to it and returns the status and body.
+func simulator(t *testing.T) func(payload []byte) (int, string) {
+	t.Helper()
+	s, err := gateway.NewSimulator([]string{"k"}, sim.Faults{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return func(payload []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/adverse-event/fhir/AdverseEvent", bytes.NewReader(payload))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Ocp-Apim-Subscription-Key", "k")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Errorf("%s: the simulator answered %d: %s", example, resp.StatusCode, body)
-		}
+		return resp.StatusCode, string(body)
 	}
 }

@@ -111,3 +111,21 @@ func TestMergedNHSNumberGetsTheSurvivorsCorrections(t *testing.T) {
 		t.Errorf("by the merged-away NHS number: got %+v, want the survivor's corrected date of birth and sex", got)
 	}
 }
+
+// TestBirthAfterADateOnlyIncidentInSummer: a date-only incident means the whole UK day. A
+// stored date of birth of the next day is not filled in, even though the end of the UK day
+// and the end of the UTC day differ by an hour in summer.
+func TestBirthAfterADateOnlyIncidentInSummer(t *testing.T) {
+	r := newRig(t, openQueue(t), 10*time.Second)
+	r.start()
+	baby := mllptest.Patient{NHS: jane.NHS, DOB: "20250615", Sex: "F"}
+	r.adt(mllptest.ADT("A28", "B1", time.Date(2025, 6, 14, 23, 30, 0, 0, time.UTC), baby))
+	seq := r.incidentSeq()
+	for occurred, want := range map[string]string{"2025-06-14": "", "2025-06-15": "2025-06-15"} {
+		in := incident(occurred, fhir.Patient{NHSNumber: jane.NHS})
+		r.enrich(in, seq)
+		if got := in.Patients[0].DateOfBirth; got != want {
+			t.Errorf("incident on %s: date of birth %q, want %q", occurred, got, want)
+		}
+	}
+}

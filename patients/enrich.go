@@ -221,7 +221,8 @@ func patientNeeds(p *fhir.Patient) bool {
 }
 
 // incidentTime is the time the incident is looked up as at. A date without a time means the
-// whole day, so its end is used: an ADT message earlier that day counts.
+// whole UK day (dates are UK dates, docs/mapping.md), so its end is used: an ADT message
+// earlier that day counts.
 func incidentTime(in *fhir.Incident, now time.Time) time.Time {
 	for _, s := range []string{in.OccurredAt, in.ReportedAt} {
 		if s == "" {
@@ -229,7 +230,8 @@ func incidentTime(in *fhir.Incident, now time.Time) time.Time {
 		}
 		if t, err := fhir.ParseDateOrTime(s); err == nil {
 			if len(s) == len(time.DateOnly) {
-				t = t.Add(24*time.Hour - time.Nanosecond)
+				y, m, d := t.Date()
+				t = time.Date(y, m, d+1, 0, 0, 0, 0, fhir.UK).Add(-time.Nanosecond)
 			}
 			return t
 		}

@@ -26,6 +26,11 @@ type Builder struct {
 	// the real one is not known. Such a date gives no age, with a warning. nil means
 	// DefaultPlaceholderBirthDates; an empty, non-nil list means none.
 	PlaceholderBirthDates []string
+	// AgeBracketOnly sends every age as its AgeBracket, never AgeAtTimeOfIncidentDays, from
+	// which with the incident's date the date of birth can be worked out (the privacy setting
+	// mapping.age_precision: bracket). It is a choice, so it gives no warning, except for an
+	// age_years of 0, which has no bracket.
+	AgeBracketOnly bool
 	// QuarantineFallbacks, when not nil, names the sources whose fallbacks
 	// (WarningKind.Fallback: an "Other" answer, an organisation outside the ODS list, a
 	// local value taken as the LFPSE code it equals) are problems, so that their incidents
@@ -374,60 +379,67 @@ func severeOutcome(p *Patient) bool {
 // age adds the patient's age at the incident. AgeAtTimeOfIncidentDays carries an exact age:
 // from the date of birth, counted to the incident's UK calendar date (CalendarDate), or from
 // age_years as years*372. AgeBracket is sent only when the exact age is not known (the public
-// v6 client's logic). A date of birth that cannot be right (a placeholder, after the
-// incident, more than MaxAgeYears before it) gives no age and a warning, never a wrong one;
-// the enricher fills dates of birth in after ParseIncident, so the builder cannot rely on
-// its rules.
+// v6 client's logic), or instead of it when the Builder says so (AgeBracketOnly). A date of
+// birth that cannot be right (a placeholder, after the incident, more than MaxAgeYears
+// before it) gives no age and a warning, never a wrong one; the enricher fills dates of birth
+// in after ParseIncident, so the builder cannot rely on its rules.
 func (st *build) age(e *complexExt, prefix string, p *Patient, at time.Time, atOK bool) {
-	exact, years := false, 0
+	sent, years := false, 0 // an age from date_of_birth or age_years is sent
 	if p.DateOfBirth != "" {
 		switch {
 		case !atOK:
 			st.warn(prefix+".date_of_birth", WarnAge, "no age sent: the event has no date to count it to")
 		default:
 			if y, ok := st.ageFromBirth(e, prefix, p.DateOfBirth, at); ok {
-				exact, years = true, y
+				sent, years = true, y
 			}
 		}
 	}
-	bracket := ""
 	if p.AgeYears != nil {
-		y := *p.AgeYears
-		switch {
-		case exact && y != years:
-			st.warn(prefix+".age_years", WarnAge, "not sent: the age from date_of_birth is sent, and differs from it")
-		case exact:
-		case y < 0 || y > MaxAgeYears:
-			st.warn(prefix+".age_years", WarnAge, "not sent: over %d years is not a believable age", MaxAgeYears)
-		case st.b.AgeEncoding == AgeDays && y == 0:
-			st.warn(prefix+".age_years", WarnAge, "not sent: under one year the age bracket depends on months psgw does not know, and the days encoding cannot carry whole years; give date_of_birth")
-		case st.b.AgeEncoding == AgeDays:
-			bracket = AgeBracket(y, 0)
-			st.warn(prefix+".age_years", WarnAge, "sent as AgeBracket only: the days encoding (mapping.age_encoding) cannot carry whole years exactly; give date_of_birth for an exact age")
-		default:
-			e.integer("AgeAtTimeOfIncidentDays", y*372)
-			exact = true
-			if y == 0 {
-				st.warn(prefix+".age_years", WarnAge, "sent as AgeAtTimeOfIncidentDays 0 (0 whole years): months and days under one year are not known; give date_of_birth for an exact age")
-			}
-		}
+		sent = st.ageYears(e, prefix, *p.AgeYears, sent, years) || sent
 	}
 	switch {
-	case bracket != "":
-		e.code("AgeBracket", bracket)
-		if p.AgeBracket != "" {
-			st.warn(prefix+".age_bracket", WarnNotSent, "not sent: the bracket of age_years is sent")
-		}
-	case exact && p.AgeBracket != "":
-		st.warn(prefix+".age_bracket", WarnNotSent, "not sent: the exact age is sent, and LFPSE takes AgeBracket only when the exact age is unknown")
-	case !exact:
+	case sent && p.AgeBracket != "":
+		st.warn(prefix+".age_bracket", WarnNotSent, "not sent: the age from date_of_birth or age_years is sent, and LFPSE takes AgeBracket only when the age is unknown")
+	case !sent:
 		st.coded(e, prefix+".age_bracket", spec("patients.age_bracket"), p.AgeBracket)
 	}
 }
 
-// ageFromBirth adds AgeAtTimeOfIncidentDays for a patient born on dateOfBirth, counted to
-// at's UK calendar date, and returns the age in whole years; ok is false, with a warning,
-// when the date cannot give a believable age.
+// ageYears adds the age from age_years, unless one from the date of birth was sent (fromBirth,
+// of birthYears whole years), and reports whether it added one.
+func (st *build) ageYears(e *complexExt, prefix string, y int, fromBirth bool, birthYears int) bool {
+	field := prefix + ".age_years"
+	bracketOnly := st.b.AgeBracketOnly || st.b.AgeEncoding == AgeDays
+	switch {
+	case fromBirth && y != birthYears:
+		st.warn(field, WarnAge, "not sent: the age from date_of_birth is sent, and differs from it")
+		return false
+	case fromBirth:
+		return false
+	case y < 0 || y > MaxAgeYears:
+		st.warn(field, WarnAge, "not sent: over %d years is not a believable age", MaxAgeYears)
+		return false
+	case bracketOnly && y == 0:
+		st.warn(field, WarnAge, "not sent: under one year the age bracket depends on months psgw does not know; give date_of_birth")
+		return false
+	case bracketOnly:
+		e.code("AgeBracket", AgeBracket(y, 0))
+		if !st.b.AgeBracketOnly {
+			st.warn(field, WarnAge, "sent as AgeBracket only: the days encoding (mapping.age_encoding) cannot carry whole years exactly; give date_of_birth for an exact age")
+		}
+		return true
+	}
+	e.integer("AgeAtTimeOfIncidentDays", y*372)
+	if y == 0 {
+		st.warn(field, WarnAge, "sent as AgeAtTimeOfIncidentDays 0 (0 whole years): months and days under one year are not known; give date_of_birth for an exact age")
+	}
+	return true
+}
+
+// ageFromBirth adds AgeAtTimeOfIncidentDays (or with AgeBracketOnly, AgeBracket) for a
+// patient born on dateOfBirth, counted to at's UK calendar date, and returns the age in whole
+// years; ok is false, with a warning, when the date cannot give a believable age.
 func (st *build) ageFromBirth(e *complexExt, prefix, dateOfBirth string, at time.Time) (years int, ok bool) {
 	field := prefix + ".date_of_birth"
 	dob, err := ParseDate(dateOfBirth)
@@ -446,6 +458,10 @@ func (st *build) ageFromBirth(e *complexExt, prefix, dateOfBirth string, at time
 	if y > MaxAgeYears {
 		st.warn(field, WarnAge, "no age sent: it gives more than %d years, so it is a placeholder or a typing error", MaxAgeYears)
 		return 0, false
+	}
+	if st.b.AgeBracketOnly {
+		e.code("AgeBracket", AgeBracket(y, AgeInDays(dob, at)))
+		return y, true
 	}
 	age := EncodeAge(st.b.AgeEncoding, y, m, d, dob, at)
 	if age < 0 {

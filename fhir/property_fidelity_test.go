@@ -273,7 +273,7 @@ func (g *incidentGen) addUnknown(out map[string]any, fields *jsonFields, path st
 			name = f.name + "s"
 		}
 	}
-	if fields.lookup(name) != nil {
+	if foldedField(fields, name) != nil {
 		return // the misspelling is a real name, or one but for case
 	}
 	out[name] = pickOne(g.rng, []any{"value", 3, true, map[string]any{"x": "y"}, []any{"a"}})

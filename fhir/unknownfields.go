@@ -124,7 +124,7 @@ func (s *fieldScanner) notExact(raw []byte, fields *jsonFields) *jsonField {
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		_ = json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key) // valid: the document decoded
 	}
-	if f := fields.lookup(key); f != nil {
+	if f := foldedField(fields, key); f != nil {
 		s.warn(key, "read as "+f.name+"; write field names exactly as documented (docs/incident.schema.json)", WarnFieldCase)
 		return f
 	}
@@ -262,6 +262,17 @@ func quotableKey(k string) string {
 		return `""`
 	}
 	return k
+}
+
+// foldedField is the field whose name equals key but for case, as encoding/json matches a
+// member that names no field exactly, or nil. Only keys that are not exact names come here.
+func foldedField(fields *jsonFields, key string) *jsonField {
+	for _, f := range fields.list {
+		if strings.EqualFold(f.name, key) {
+			return f
+		}
+	}
+	return nil
 }
 
 // fieldAliases are names that sending systems commonly use for a field, by normalised name

@@ -79,7 +79,7 @@ func referenceUnknownFields(t *testing.T, data []byte) []Warning {
 			for k, val := range v {
 				f, exact := fields.byName[k], true
 				if f == nil {
-					f, exact = fields.lookup(k), false
+					f, exact = foldedField(fields, k), false
 				}
 				prefix := path
 				if prefix != "" {

@@ -448,7 +448,8 @@ func (st *build) ageFromBirth(e *complexExt, prefix, dateOfBirth string, at time
 		st.warn(field, WarnAge, "no age sent: not a real date in the form YYYY-MM-DD")
 		return 0, false
 	case st.placeholder(dateOfBirth):
-		st.warn(field, WarnAge, "no age sent: %s is a placeholder that source systems record for an unknown date of birth", dateOfBirth)
+		// The date is not quoted: even a placeholder is a date of birth in the record.
+		st.warn(field, WarnAge, "no age sent: it is a placeholder date that source systems record for an unknown date of birth (mapping placeholder list)")
 		return 0, false
 	case BornAfter(dob, at):
 		st.warn(field, WarnAge, "no age sent: it is after the date of the event")

@@ -332,11 +332,11 @@ func TestAges(t *testing.T) {
 		warnings []string
 	}{
 		{"placeholder 1900-01-01", Builder{}, `"event_type":"incident","occurred_at":"2025-03-14","patients":[{"date_of_birth":"1900-01-01"}]`,
-			map[string]any{}, []string{"patients[0].date_of_birth: no age sent: 1900-01-01 is a placeholder that source systems record for an unknown date of birth"}},
+			map[string]any{}, []string{"patients[0].date_of_birth: no age sent: it is a placeholder date that source systems record for an unknown date of birth (mapping placeholder list)"}},
 		{"placeholder 1800-01-01", Builder{}, `"event_type":"incident","occurred_at":"2025-03-14","patients":[{"date_of_birth":"1800-01-01","age_years":77}]`,
-			map[string]any{"AgeAtTimeOfIncidentDays": 77.0 * 372}, []string{"patients[0].date_of_birth: no age sent: 1800-01-01 is a placeholder that source systems record for an unknown date of birth"}},
+			map[string]any{"AgeAtTimeOfIncidentDays": 77.0 * 372}, []string{"patients[0].date_of_birth: no age sent: it is a placeholder date that source systems record for an unknown date of birth (mapping placeholder list)"}},
 		{"configured placeholder", Builder{PlaceholderBirthDates: []string{"1901-01-01"}}, `"event_type":"incident","occurred_at":"2025-03-14","patients":[{"date_of_birth":"1901-01-01"},{"date_of_birth":"1900-01-01"}]`,
-			map[string]any{}, []string{"patients[0].date_of_birth: no age sent: 1901-01-01 is a placeholder that source systems record for an unknown date of birth",
+			map[string]any{}, []string{"patients[0].date_of_birth: no age sent: it is a placeholder date that source systems record for an unknown date of birth (mapping placeholder list)",
 				"patients[1].date_of_birth: no age sent: it gives more than 120 years, so it is a placeholder or a typing error"}},
 		{"1880 gives 145 years", Builder{}, `"event_type":"incident","occurred_at":"2025-03-14","patients":[{"date_of_birth":"1880-03-01"}]`,
 			map[string]any{}, []string{"patients[0].date_of_birth: no age sent: it gives more than 120 years, so it is a placeholder or a typing error"}},

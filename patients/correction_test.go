@@ -77,7 +77,7 @@ func TestDateOfBirthCorrectionReachesThePayload(t *testing.T) {
 	r.adt(mllptest.ADT("A28", "P1", t0, placeholder)) // t0 is 2025-03-01 08:00 UTC
 	olderSeq := r.incidentSeq()
 	age, warnings := r.mapped(b, older, olderSeq)
-	if age != -1 || len(warnings) != 1 || !strings.Contains(warnings[0], "1900-01-01 is a placeholder") {
+	if age != -1 || len(warnings) != 1 || !strings.Contains(warnings[0], "date_of_birth: no age sent: it is a placeholder date") {
 		t.Fatalf("before the correction: age %d, warnings %q; want no age and the placeholder warning", age, warnings)
 	}
 

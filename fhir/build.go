@@ -87,8 +87,15 @@ func (b *Builder) Build(in *Incident) *Result {
 }
 
 // Warnings returns the warnings that mapping in would give (Result.Warnings), for an ingest
-// API that answers them before the incident is mapped. Enrichment may add more later.
+// API that answers them before the incident is mapped (httppush.Config.MapWarnings). The
+// fallbacks of a source that quarantines them are warnings here too, so that the sender
+// hears of them at once; problems are not included. Enrichment may add warnings later.
 func (b *Builder) Warnings(in *Incident) []Warning {
+	if b.QuarantineFallbacks != nil {
+		c := *b
+		c.QuarantineFallbacks = nil
+		b = &c
+	}
 	return b.build(in).Warnings
 }
 

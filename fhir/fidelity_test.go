@@ -472,4 +472,8 @@ func TestFallbacksAreWarned(t *testing.T) {
 	if slices.ContainsFunc(prep.Warnings, func(w Warning) bool { return w.Kind.Fallback() }) {
 		t.Errorf("fallbacks both warned and quarantined: %v", prep.Warnings)
 	}
+	// The ingest API's preview still names them, so that the sender hears at once.
+	if n := len(b.Warnings(in)); n != 4 {
+		t.Errorf("Builder.Warnings with quarantined fallbacks: got %d, want the 4 fallbacks", n)
+	}
 }

@@ -10,15 +10,16 @@ const (
 	AgeDays     = "days"
 )
 
-// CalendarDate is the calendar date of t as written, at midnight UTC: the date part of an
-// RFC 3339 date-time in its own offset ("2025-01-01T23:30:00-05:00" is 1 January, though it
-// is 2 January in UTC), or the date itself for a YYYY-MM-DD date (ParseDateOrTime).
+// CalendarDate is the calendar date of t in the UK (UKTime), at midnight UTC. A YYYY-MM-DD
+// date (ParseDateOrTime) is its own date; an RFC 3339 date-time is the date on the UK wall
+// clock at that instant, whatever offset it was written in: "2025-05-31T23:30:00Z" is
+// 1 June (00:30 BST), and "2025-01-01T23:30:00-05:00" is 2 January (04:30 GMT).
 //
-// An incident happened on the date its reporter wrote, so ages, birth-date checks and the
-// plausible-date bounds all compare these dates, never instants: a patient born on
-// 2 January was not alive at 23:30 on 1 January, whatever the offset (docs/mapping.md).
+// LFPSE records events in England, so ages, birth-date checks and the plausible-date bounds
+// all compare these UK dates, never instants: a baby born on 1 June was alive at 00:30 BST
+// on 1 June, whatever offset the sending system wrote that time in (docs/mapping.md).
 func CalendarDate(t time.Time) time.Time {
-	y, m, d := t.Date()
+	y, m, d := UKTime(t).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 

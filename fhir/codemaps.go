@@ -19,12 +19,14 @@ type codeTable struct {
 	// folded holds the same entries under lower-cased values: local systems are not
 	// consistent about case, and no LFPSE answer depends on it.
 	folded map[codeKey]string
+	// fields holds the (source, field) pairs that have entries for the version.
+	fields map[codeKey]bool
 }
 
 // NewCodeMaps flattens maps for one taxonomy version into a CodeMapper. Entries for the
 // version win over "*" entries. The result is read-only and safe for concurrent use.
 func NewCodeMaps(version int, maps SourceCodeMaps) CodeMapper {
-	t := codeTable{exact: map[codeKey]string{}, folded: map[codeKey]string{}}
+	t := codeTable{exact: map[codeKey]string{}, folded: map[codeKey]string{}, fields: map[codeKey]bool{}}
 	v := strconv.Itoa(version)
 	for source, fields := range maps {
 		for field, versions := range fields {
@@ -33,6 +35,7 @@ func NewCodeMaps(version int, maps SourceCodeMaps) CodeMapper {
 					value = strings.TrimSpace(value)
 					t.exact[codeKey{source, field, value}] = code
 					t.folded[codeKey{source, field, strings.ToLower(value)}] = code
+					t.fields[codeKey{source: source, field: field}] = true
 				}
 			}
 		}
@@ -47,6 +50,11 @@ func (t codeTable) Code(source, field, value string) (string, bool) {
 	}
 	c, ok := t.folded[codeKey{source, field, strings.ToLower(value)}]
 	return c, ok
+}
+
+// MapsField reports whether source has code-map entries for field in the table's version.
+func (t codeTable) MapsField(source, field string) bool {
+	return t.fields[codeKey{source: source, field: field}]
 }
 
 // CheckCodeMaps reports code-map entries that cannot work for a taxonomy version: unknown

@@ -11,8 +11,18 @@ import (
 // LFPSE code of the builder's taxonomy version. ok is false when the source has no mapping.
 // Implementations must be safe for concurrent use and should answer from a prepared table:
 // the builder asks once per coded answer of every incident.
+//
+// A CodeMapper that can also tell whether a source maps a field at all (MapsField) lets the
+// builder warn when a local value that the map lacks is taken as the LFPSE code it happens
+// to equal (WarnCodeAsIs): a local role "1" may mean a doctor there, and LFPSE's 1 is not.
+// NewCodeMaps returns one.
 type CodeMapper interface {
 	Code(source, field, value string) (code string, ok bool)
+}
+
+// fieldMapper is the optional part of a CodeMapper (see CodeMapper).
+type fieldMapper interface {
+	MapsField(source, field string) bool
 }
 
 // fieldSpec is one coded question of the incident model: where its answer goes in the
@@ -85,7 +95,7 @@ var specDefs = []struct{ key, ext, name, name6 string }{
 	{"good_care.detection_factor", "adverse-event-went-well", "GoodCareDetectionFactor", ""},
 	{"governance.cqc_criteria", "adverse-event-governance", "CqcCriteria", ""},
 	{"governance.never_event_type", "adverse-event-governance", "NeverEventType", ""},
-	{"agents.medications.administered", "medication-administration", "MedicationAdministration", ""},
+	{"agents.medications.administered_by_device", "medication-administration", "MedicationAdministration", ""},
 	{"agents.devices.type", "adverse-event-device-details", "DeviceType", ""},
 	{"agents.people.actions_by", "adverse-event-agent", "InvolvedPersonsActions", ""},
 	{"agents.buildings.types", "adverse-event-agent", "BuildingsInfrastructure", ""},
@@ -191,9 +201,10 @@ func FieldKeys() []string {
 type resolution int
 
 const (
-	resolved resolution = iota // an LFPSE code
-	toOther                    // the "Other" answer with the value as free text
-	unmapped                   // nothing: the incident must be quarantined
+	resolved     resolution = iota // an LFPSE code
+	resolvedAsIs                   // an LFPSE code the value equals, though the source maps the field
+	toOther                        // the "Other" answer with the value as free text
+	unmapped                       // nothing: the incident must be quarantined
 )
 
 // resolve finds the LFPSE code for value: the source's code map, then an LFPSE code as is,
@@ -210,6 +221,11 @@ func (b *Builder) resolve(source string, s *fieldSpec, value string) (string, re
 		}
 	} else {
 		if s.vs.Has(value) {
+			// A source that maps the field sends local codes; one its map lacks may mean
+			// something else there. A source that maps nothing sends LFPSE codes.
+			if fm, ok := b.Codes.(fieldMapper); ok && fm.MapsField(source, s.key) {
+				return value, resolvedAsIs
+			}
 			return value, resolved
 		}
 		if c, ok := s.words[strings.ToLower(strings.TrimSpace(value))]; ok {
@@ -225,8 +241,11 @@ func (b *Builder) resolve(source string, s *fieldSpec, value string) (string, re
 	return "", unmapped
 }
 
-// sexCodes are gender-5 codes for the ingest API's sex values. v6 replaced Gender with
-// GenderIdentity, whose codes are not known, so there sex is sent only through a code map.
+// sexCodes are gender-5 codes for the ingest API's sex values: "Female", "Male", "I don't
+// know" and "Withheld, not specified or other". v6 replaced Gender with GenderIdentity, whose
+// code list psgw has not seen; the public v6 client fills GenderIdentity from the same
+// gender question with these codes, so they are v6's default too, a source's code map for
+// version 6 winning (docs/mapping.md).
 var sexCodes = map[string]string{"female": "1", "male": "2", "unknown": "3", "other": "4"}
 
 var physicalHarmCodes = map[string]string{"none": "5", "low": "4", "moderate": "3", "severe": "2", "fatal": "1"}

@@ -127,6 +127,7 @@ func (a *Agents) validate(add checker) {
 				}
 			}
 			add.yesNo(p+".administered", m.Administered)
+			add.yesNo(p+".administered_by_device", m.AdministeredByDevice)
 		}
 	}
 	if len(a.Devices) > MaxAgents {

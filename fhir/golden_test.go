@@ -76,21 +76,23 @@ func (c goldenCase) builder() *Builder {
 }
 
 // run maps the case as the mapper does: parse, then prepare.
-func (c goldenCase) run() (payload []byte, problems []Problem) {
+func (c goldenCase) run() (payload []byte, problems []Problem, warnings []Warning) {
 	in, problems := ParseIncident(c.input, ParseOptions{Now: goldenNow})
 	if len(problems) > 0 {
-		return nil, problems
+		return nil, problems, nil
 	}
 	prep := c.builder().Prepare(in)
-	return prep.Payload, prep.Problems
+	return prep.Payload, prep.Problems, prep.Warnings
 }
 
 // TestGolden maps every testdata/<case>/input.json and compares the payload with want.json,
-// or the problems, one per line, with want.err. go test -run TestGolden -update rewrites them.
+// or the problems, one per line, with want.err, and the warnings, one per line, with
+// want.warn (absent when there are none). go test -run TestGolden -update rewrites them.
 func TestGolden(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
 		t.Run(filepath.Base(c.dir), func(t *testing.T) {
-			payload, problems := c.run()
+			payload, problems, warnings := c.run()
+			checkGoldenWarnings(t, filepath.Join(c.dir, "want.warn"), warnings)
 			wantJSON, wantErr := filepath.Join(c.dir, "want.json"), filepath.Join(c.dir, "want.err")
 			var got []byte
 			file, stale := wantJSON, wantErr
@@ -127,5 +129,32 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
 			}
 		})
+	}
+}
+
+// checkGoldenWarnings compares warnings, one "field: message" per line, with file, which
+// exists only when there are warnings.
+func checkGoldenWarnings(t *testing.T, file string, warnings []Warning) {
+	t.Helper()
+	var b strings.Builder
+	for _, w := range warnings {
+		b.WriteString(w.String() + "\n")
+	}
+	got := b.String()
+	if *update {
+		os.Remove(file)
+		if got != "" {
+			if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
 	}
 }

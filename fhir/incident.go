@@ -1,5 +1,7 @@
 package fhir
 
+import "time"
+
 // Incident is psgw's canonical patient-safety event, whatever system it came from: the whole
 // LFPSE question set, in source-neutral words. The JSON names are the HTTP ingest API's
 // (CONTRACT §2); docs/incident.schema.json documents them. Only the core fields of the
@@ -55,6 +57,14 @@ type Incident struct {
 	// DataSharingOptOut is true when the reporter asked that the report not be shared
 	// beyond NHS England. Left out, it is false.
 	DataSharingOptOut *bool `json:"data_sharing_opt_out,omitempty"`
+
+	// Warnings are what ParseIncident noticed but did not refuse: fields it does not know,
+	// names matched only by ignoring case. The builder passes them on with its own
+	// (Result.Warnings, Prepared.Warnings). They are not part of the incident's JSON.
+	Warnings []Warning `json:"-"`
+	// Received is when the gateway received the incident (ParseOptions.Now). A risk or good
+	// care with neither occurred_at nor reported_at gives its patients' ages as at this date.
+	Received time.Time `json:"-"`
 }
 
 // Patient is one patient involved in an incident.
@@ -63,7 +73,8 @@ type Patient struct {
 	LocalPatientID string `json:"local_patient_id,omitempty"`
 	DateOfBirth    string `json:"date_of_birth,omitempty"`
 	// AgeYears is the age in whole years at the time of the incident, for sources that know
-	// the age but not the date of birth; it gives an age bracket only.
+	// the age but not the date of birth. It is sent as years*372 (docs/mapping.md); 0 is an
+	// age (under one year).
 	AgeYears *int `json:"age_years,omitempty"`
 	// AgeBracket is an age band, for sources that know no more.
 	AgeBracket string `json:"age_bracket,omitempty"`
@@ -110,8 +121,12 @@ type Medication struct {
 	VTMName string `json:"vtm_name,omitempty"`
 	VMPCode string `json:"vmp_code,omitempty"`
 	VMPName string `json:"vmp_name,omitempty"`
-	// Administered is yes, no or unknown: whether the medicine reached the patient.
+	// Administered is yes, no or unknown: whether the medicine reached the patient. LFPSE
+	// has no question for it, so it is not sent (a warning says so; docs/mapping.md).
 	Administered string `json:"administered,omitempty"`
+	// AdministeredByDevice is yes, no or unknown: whether the medicine was given using a
+	// device, LFPSE's MedicationAdministration question.
+	AdministeredByDevice string `json:"administered_by_device,omitempty"`
 }
 
 // MedicationProblem is what went wrong with medication.

@@ -101,6 +101,11 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if dec.More() {
 		return nil, []Problem{{Message: "body must hold exactly one JSON object; found data after it"}}
 	}
+	in.Warnings = unknownFields(trimmed)
+	in.Received = opt.Now
+	if in.Received.IsZero() {
+		in.Received = time.Now()
+	}
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
 	// A lower-case "t" or "z" is valid RFC 3339 but not valid FHIR: send the upper-case form.
@@ -247,8 +252,6 @@ func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, n
 			add(prefix+".date_of_birth", "must not be in the future")
 		case occurredOK && BornAfter(dob, occurred):
 			add(prefix+".date_of_birth", "must not be after occurred_at")
-		case dob.Year() < 1880:
-			add(prefix+".date_of_birth", "must not be before 1880")
 		}
 	}
 	oneOf(add, prefix+".sex", p.Sex, "female", "male", "other", "unknown")
@@ -323,8 +326,5 @@ func implausibleDate(t, now time.Time) string {
 	return ""
 }
 
-func sameDay(a, b time.Time) bool {
-	ay, am, ad := a.Date()
-	by, bm, bd := b.Date()
-	return ay == by && am == bm && ad == bd
-}
+// sameDay reports whether a and b fall on the same UK calendar date (CalendarDate).
+func sameDay(a, b time.Time) bool { return CalendarDate(a).Equal(CalendarDate(b)) }

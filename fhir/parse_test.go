@@ -32,12 +32,17 @@ func TestParseIncidentDates(t *testing.T) {
 		fields string // JSON members added to baseIncident
 		want   []string
 	}{
-		{"birth on the incident's local date", `"occurred_at":"2025-01-01T23:30:00-05:00","patients":[{"date_of_birth":"2025-01-01"}]`, nil},
-		{"birth the day after the incident's local date, though before it in UTC",
-			`"occurred_at":"2025-01-01T23:30:00-05:00","patients":[{"date_of_birth":"2025-01-02"}]`,
+		// The incident's date is its UK calendar date, whatever offset it was written in.
+		{"birth on the incident's UK date, the day after its date as written",
+			`"occurred_at":"2025-01-01T23:30:00-05:00","patients":[{"date_of_birth":"2025-01-02"}]`, nil},
+		{"birth the day after the incident's UK date",
+			`"occurred_at":"2025-01-01T23:30:00-05:00","patients":[{"date_of_birth":"2025-01-03"}]`,
 			[]string{"patients[0].date_of_birth: must not be after occurred_at"}},
-		{"birth on the incident's local date, the day before in UTC",
-			`"occurred_at":"2025-01-02T00:30:00+01:00","patients":[{"date_of_birth":"2025-01-02"}]`, nil},
+		{"neonate born at 00:30 BST, incident sent in UTC on the evening before by the UTC date",
+			`"occurred_at":"2025-05-31T23:45:00Z","patients":[{"date_of_birth":"2025-06-01"}]`, nil},
+		{"birth after an incident written ahead of the UK",
+			`"occurred_at":"2025-01-02T00:30:00+01:00","patients":[{"date_of_birth":"2025-01-02"}]`,
+			[]string{"patients[0].date_of_birth: must not be after occurred_at"}},
 		{"birth after a date-only incident", `"occurred_at":"2025-01-01","patients":[{},{"date_of_birth":"2025-01-02"}]`,
 			[]string{"patients[1].date_of_birth: must not be after occurred_at"}},
 		{"birth today, no incident date", `"event_type":"risk","patients":[{"date_of_birth":"2025-06-01"}]`, nil},
@@ -45,7 +50,9 @@ func TestParseIncidentDates(t *testing.T) {
 		{"birth in the future", `"event_type":"risk","patients":[{"date_of_birth":"2025-06-03"}]`,
 			[]string{"patients[0].date_of_birth: must not be in the future"}},
 		{"occurred at year 1", `"occurred_at":"0001-01-01"`, []string{"occurred_at: must not be before 1900-01-01"}},
-		{"occurred as a date-time in 1899", `"occurred_at":"1899-12-31T23:30:00-05:00"`, []string{"occurred_at: must not be before 1900-01-01"}},
+		{"occurred as a date-time in 1899", `"occurred_at":"1899-12-31T23:30:00Z"`, []string{"occurred_at: must not be before 1900-01-01"}},
+		{"occurred in 1899 as written, 1900 in the UK", `"occurred_at":"1899-12-31T23:30:00-05:00"`, nil},
+		{"birth long ago is the builder's to judge", `"occurred_at":"2025-01-01","patients":[{"date_of_birth":"1066-10-14"}]`, nil},
 		{"occurred on the first day accepted", `"occurred_at":"1900-01-01"`, nil},
 		{"occurred within the clock tolerance", `"occurred_at":"2025-06-02T11:00:00Z"`, nil},
 		{"occurred in the future", `"occurred_at":"2025-06-02T13:00:00Z"`, []string{"occurred_at: must not be in the future"}},

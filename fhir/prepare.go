@@ -15,6 +15,8 @@ type Prepared struct {
 	Problems []Problem
 	// Redactions counts NHS-number-shaped strings removed from free text.
 	Redactions int
+	// Warnings are Result.Warnings: what was not sent or fell back, with or without a payload.
+	Warnings []Warning
 }
 
 // Prepare builds the resource, runs the privacy guard over every string in it, and checks
@@ -22,7 +24,7 @@ type Prepared struct {
 // half-built can reach the outbox. It is safe for concurrent use.
 func (b *Builder) Prepare(in *Incident) Prepared {
 	res := b.build(in) // the compact form: the resource itself never leaves
-	out := Prepared{Redactions: res.Redactions, Problems: res.Problems}
+	out := Prepared{Redactions: res.Redactions, Problems: res.Problems, Warnings: res.Warnings}
 	if res.Resource == nil {
 		return out
 	}

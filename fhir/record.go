@@ -18,7 +18,7 @@ var RecordFields = []string{
 	"reporter.role", "reporter.organisation", "reporter.involvement",
 	"patient.nhs_number", "patient.local_patient_id", "patient.date_of_birth", "patient.sex",
 	"patient.ethnicity", "patient.physical_harm", "patient.psychological_harm", "patient.clinical_outcome",
-	"medication.name", "medication.administered", "device.type",
+	"medication.name", "medication.administered", "medication.administered_by_device", "device.type",
 	"risk.description", "risk.imminent", "risk.themes",
 	"good_care.strengths", "good_care.how_future_occurrence",
 	"governance.never_event", "governance.serious_incident", "governance.duty_of_candour",

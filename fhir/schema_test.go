@@ -15,29 +15,30 @@ const schemaFile = "../docs/incident.schema.json"
 
 // schemaRules are the ingest rules of CONTRACT §2 and of Validate, by JSON path.
 var schemaRules = map[string]map[string]any{
-	"source":                           {"pattern": "^[a-z0-9_-]{1,64}$", "description": "the sending system"},
-	"local_id":                         {"minLength": 1, "maxLength": MaxLocalID, "description": "the incident's id in the source system"},
-	"revision":                         {"minimum": 1, "description": "a higher revision amends the incident"},
-	"event_type":                       {"enum": []string{EventIncident, EventRisk, EventOutcome, EventGoodCare}},
-	"occurred_at":                      {"description": "RFC 3339 date-time or YYYY-MM-DD; required for incident and outcome; not after reported_at; its calendar date as written not before 1900-01-01; at most 24 hours ahead of the gateway's clock"},
-	"reported_at":                      {"description": "RFC 3339 date-time or YYYY-MM-DD; its calendar date as written not before 1900-01-01; at most 24 hours ahead of the gateway's clock"},
-	"description":                      {"minLength": 1, "maxLength": MaxDescription},
-	"patients":                         {"maxItems": MaxPatients},
-	"patients.nhs_number":              {"pattern": "^[0-9]{10}$", "description": "Modulus 11 checked; never sent"},
-	"patients.local_patient_id":        {"maxLength": 64, "description": "never sent"},
-	"patients.date_of_birth":           {"format": "date", "description": "YYYY-MM-DD, not after the calendar date of occurred_at as written, not before 1880; never sent, gives the age"},
-	"patients.sex":                     {"enum": []string{"female", "male", "other", "unknown"}},
-	"patients.physical_harm":           {"enum": []string{"none", "low", "moderate", "severe", "fatal"}},
-	"patients.psychological_harm":      {"enum": []string{"none", "low", "moderate", "severe"}},
-	"patients.age_years":               {"minimum": 0, "maximum": 150},
-	"patients.gender_same_as_at_birth": {"enum": []string{"yes", "no", "unknown", "y", "n", "u"}},
-	"location.organisation":            {"pattern": "^[A-Z0-9]{3,10}$", "description": "ODS code"},
-	"reporter.organisation":            {"pattern": "^[A-Z0-9]{3,10}$", "description": "ODS code"},
-	"agents.medications":               {"maxItems": MaxAgents},
-	"agents.devices":                   {"maxItems": MaxAgents},
-	"agents.medications.vtm_code":      {"pattern": "^[0-9]{6,18}$"},
-	"agents.medications.vmp_code":      {"pattern": "^[0-9]{6,18}$"},
-	"agents.medications.administered":  {"enum": []string{"yes", "no", "unknown", "y", "n", "u"}},
+	"source":                                    {"pattern": "^[a-z0-9_-]{1,64}$", "description": "the sending system"},
+	"local_id":                                  {"minLength": 1, "maxLength": MaxLocalID, "description": "the incident's id in the source system"},
+	"revision":                                  {"minimum": 1, "description": "a higher revision amends the incident"},
+	"event_type":                                {"enum": []string{EventIncident, EventRisk, EventOutcome, EventGoodCare}},
+	"occurred_at":                               {"description": "RFC 3339 date-time or YYYY-MM-DD; required for incident and outcome; not after reported_at; its UK calendar date not before 1900-01-01; at most 24 hours ahead of the gateway's clock; sent on the UK wall clock"},
+	"reported_at":                               {"description": "RFC 3339 date-time or YYYY-MM-DD; its UK calendar date not before 1900-01-01; at most 24 hours ahead of the gateway's clock"},
+	"description":                               {"minLength": 1, "maxLength": MaxDescription},
+	"patients":                                  {"maxItems": MaxPatients},
+	"patients.nhs_number":                       {"pattern": "^[0-9]{10}$", "description": "Modulus 11 checked; never sent"},
+	"patients.local_patient_id":                 {"maxLength": 64, "description": "never sent"},
+	"patients.date_of_birth":                    {"format": "date", "description": "YYYY-MM-DD, not after the UK calendar date of occurred_at; never sent, gives the age (none, with a warning, for a placeholder date or an age over 120 years)"},
+	"patients.sex":                              {"enum": []string{"female", "male", "other", "unknown"}},
+	"patients.physical_harm":                    {"enum": []string{"none", "low", "moderate", "severe", "fatal"}},
+	"patients.psychological_harm":               {"enum": []string{"none", "low", "moderate", "severe"}},
+	"patients.gender_same_as_at_birth":          {"enum": []string{"yes", "no", "unknown", "y", "n", "u"}},
+	"location.organisation":                     {"pattern": "^[A-Z0-9]{3,10}$", "description": "ODS code"},
+	"reporter.organisation":                     {"pattern": "^[A-Z0-9]{3,10}$", "description": "ODS code"},
+	"agents.medications":                        {"maxItems": MaxAgents},
+	"agents.devices":                            {"maxItems": MaxAgents},
+	"agents.medications.vtm_code":               {"pattern": "^[0-9]{6,18}$"},
+	"agents.medications.vmp_code":               {"pattern": "^[0-9]{6,18}$"},
+	"agents.medications.administered":           {"enum": []string{"yes", "no", "unknown", "y", "n", "u"}, "description": "did the medicine reach the patient; LFPSE has no question for it, so it is not sent (with a warning)"},
+	"agents.medications.administered_by_device": {"enum": []string{"yes", "no", "unknown", "y", "n", "u"}, "description": "was the medicine given using a device (LFPSE MedicationAdministration)"},
+	"patients.age_years":                        {"minimum": 0, "maximum": 150, "description": "whole years at the incident, for sources without the date of birth; sent as years*372; 0 is under one year"},
 }
 
 // incidentSchema derives the JSON Schema of the incident from the Go model, so the document
@@ -88,6 +89,9 @@ func addFields(t reflect.Type, path string, props map[string]any) {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue // the gateway's own, never in the JSON (Warnings, Received)
+		}
 		p := name
 		if path != "" {
 			p = path + "." + name

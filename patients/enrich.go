@@ -13,8 +13,10 @@ import (
 	"github.com/psgw/psgw/queue"
 )
 
-// Enrich fills in each patient's missing date of birth, sex and ethnicity from the store, as
-// at the incident's occurred_at (else reported_at, else now). A patient is looked up by NHS
+// Enrich fills in each patient's missing date of birth, sex and ethnicity from the store: the
+// latest value the store holds, however long after the incident it arrived, since these are
+// facts about the person and a later value corrects the record (Record.AsAt). An incident
+// mapped, or replayed, after a correction gets the corrected value. A patient is looked up by NHS
 // number, then by local patient id; a local id that names more than one patient (see Lookup)
 // enriches nothing and is counted in Status.AmbiguousLookups. Values the incident already has
 // are never overwritten, and no identifier is added. It implements the mapper's Enricher.
@@ -86,7 +88,8 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 }
 
 // Lookup returns the demographics of the patient with the given NHS number or local patient
-// id (either may be empty) as at t. The NHS number is tried first. A local id is issued by an
+// id (either may be empty) for an incident at t (Record.AsAt). The NHS number is tried first;
+// after an A40 merge, the merged-away record's NHS number and ids name the surviving entry. A local id is issued by an
 // assigning authority that the caller does not give: when more than one authority issued it
 // to patients whose date of birth, sex or ethnicity differ as at t, Lookup returns
 // ErrAmbiguous and nothing else. Where such patients agree on those, their location is given
@@ -218,7 +221,8 @@ func patientNeeds(p *fhir.Patient) bool {
 }
 
 // incidentTime is the time the incident is looked up as at. A date without a time means the
-// whole day, so its end is used: an ADT message earlier that day counts.
+// whole UK day (dates are UK dates, docs/mapping.md), so its end is used: an ADT message
+// earlier that day counts.
 func incidentTime(in *fhir.Incident, now time.Time) time.Time {
 	for _, s := range []string{in.OccurredAt, in.ReportedAt} {
 		if s == "" {
@@ -226,7 +230,8 @@ func incidentTime(in *fhir.Incident, now time.Time) time.Time {
 		}
 		if t, err := fhir.ParseDateOrTime(s); err == nil {
 			if len(s) == len(time.DateOnly) {
-				t = t.Add(24*time.Hour - time.Nanosecond)
+				y, m, d := t.Date()
+				t = time.Date(y, m, d+1, 0, 0, 0, 0, fhir.UK).Add(-time.Nanosecond)
 			}
 			return t
 		}
@@ -235,8 +240,9 @@ func incidentTime(in *fhir.Incident, now time.Time) time.Time {
 }
 
 // dobAfter reports whether dob cannot be used for an incident at at: unreadable, or a
-// calendar date after the incident's (fhir.BornAfter, the rule the builder applies), so that
-// enrichment never supplies a birth date the incident would be quarantined for.
+// calendar date after the incident's (fhir.BornAfter, the rule the builder applies). Such a
+// date is left out rather than supplied: an incident before the patient's birth (in
+// pregnancy, recorded against the baby) has no age to give, and the builder would only warn.
 func dobAfter(dob string, at time.Time) bool {
 	t, err := fhir.ParseDate(dob)
 	return err != nil || fhir.BornAfter(t, at)

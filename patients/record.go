@@ -2,8 +2,8 @@
 // about each patient (date of birth, sex, ethnicity, current location), each value with the
 // time it took effect, in a JetStream key-value bucket. A Stage consumes the raw ADT records
 // that the HL7 v2 MLLP adapter stored, in stream order, and applies them; its Enrich fills in
-// what an incident lacks, as at the time of the incident, so that the mapping can give the
-// patient's age.
+// what an incident lacks, so that the mapping can give the patient's age: facts about the
+// person as last corrected, facts about the stay as at the time of the incident (Record.AsAt).
 //
 // A local patient id is a patient's identity only together with the authority that issued it
 // (PID-3 CX-4): entries are kept under (source, authority, id). Incidents name a patient by
@@ -135,26 +135,39 @@ type Demographics struct {
 	Location    string `json:"location,omitempty"`
 }
 
-// AsAt returns the patient's attributes in effect at t: for each, the latest value that took
-// effect at or before t. Date of birth, sex and ethnicity describe the person rather than the
-// stay, so when the store only heard of the patient after t, the earliest value it holds is
-// the best evidence there is and is used. Location is strictly as at t.
+// AsAt returns the patient's attributes for an incident at t.
+//
+// Date of birth, sex and ethnicity are facts about the person, not about the stay: a later
+// value for them is a correction of the record (a PAS replacing a 1900-01-01 placeholder
+// with the real date of birth, a sex or ethnic category entered wrongly), not a change that
+// happened after the incident. So the latest value the store holds applies to every
+// incident, whenever it happened, and a replay after the correction sends the corrected
+// age (docs/mapping.md, "Demographics"). "Latest" is by the ADT event time, the time the
+// EPR says the value took effect; at the same time the message applied last wins.
+//
+// Location describes the stay and is strictly as at t: the value in effect at t, or none.
 func (r *Record) AsAt(t time.Time) Demographics {
 	return Demographics{
-		DateOfBirth: valueAt(r.DateOfBirth, t, true),
-		Sex:         valueAt(r.Sex, t, true),
-		Ethnicity:   valueAt(r.Ethnicity, t, true),
-		Location:    valueAt(r.Location, t, false),
+		DateOfBirth: latest(r.DateOfBirth),
+		Sex:         latest(r.Sex),
+		Ethnicity:   latest(r.Ethnicity),
+		Location:    valueAt(r.Location, t),
 	}
 }
 
-func valueAt(facts []Fact, t time.Time, earliestIfNone bool) string {
+// latest is the value of the fact that took effect last.
+func latest(facts []Fact) string {
+	if len(facts) == 0 {
+		return ""
+	}
+	return facts[len(facts)-1].Value
+}
+
+// valueAt is the latest value that took effect at or before t, or "".
+func valueAt(facts []Fact, t time.Time) string {
 	i := sort.Search(len(facts), func(i int) bool { return facts[i].At.After(t) })
 	if i > 0 {
 		return facts[i-1].Value
-	}
-	if earliestIfNone && len(facts) > 0 {
-		return facts[0].Value
 	}
 	return ""
 }

@@ -17,16 +17,17 @@ func TestAsAt(t *testing.T) {
 	r.Sex = addFact(r.Sex, "female", day(5)) // late message, earlier effect: absorbed into the first
 	r.Location = addFact(r.Location, "WARD7", day(10))
 	r.Location = addFact(r.Location, "", day(15)) // discharged
-	r.DateOfBirth = addFact(r.DateOfBirth, "1965-04-12", day(10))
+	r.DateOfBirth = addFact(r.DateOfBirth, "1900-01-01", day(10))
+	r.DateOfBirth = addFact(r.DateOfBirth, "1965-04-12", day(12)) // the placeholder corrected
+	// Date of birth and sex as last corrected, whatever the date; location as at it.
 	for _, tc := range []struct {
 		at   time.Time
 		want Demographics
 	}{
-		{day(1), Demographics{DateOfBirth: "1965-04-12", Sex: "female"}}, // before anything: earliest, no location
-		{day(7), Demographics{DateOfBirth: "1965-04-12", Sex: "female"}},
-		{day(12), Demographics{DateOfBirth: "1965-04-12", Sex: "female", Location: "WARD7"}},
-		{day(16), Demographics{DateOfBirth: "1965-04-12", Sex: "female"}},
-		{day(20), Demographics{DateOfBirth: "1965-04-12", Sex: "other"}},
+		{day(1), Demographics{DateOfBirth: "1965-04-12", Sex: "other"}}, // before anything: no location
+		{day(7), Demographics{DateOfBirth: "1965-04-12", Sex: "other"}},
+		{day(11), Demographics{DateOfBirth: "1965-04-12", Sex: "other", Location: "WARD7"}},
+		{day(16), Demographics{DateOfBirth: "1965-04-12", Sex: "other"}},
 		{day(25), Demographics{DateOfBirth: "1965-04-12", Sex: "other"}},
 	} {
 		if diff := cmp.Diff(tc.want, r.AsAt(tc.at)); diff != "" {
@@ -35,6 +36,14 @@ func TestAsAt(t *testing.T) {
 	}
 	if len(r.Sex) != 2 {
 		t.Errorf("sex history: got %v, want two changes", r.Sex)
+	}
+	// A correction that arrives late but took effect earlier than the value it follows is not
+	// the latest: the EPR's event times order the history.
+	var late Record
+	late.DateOfBirth = addFact(late.DateOfBirth, "1965-04-12", day(12))
+	late.DateOfBirth = addFact(late.DateOfBirth, "1900-01-01", day(3))
+	if got := late.AsAt(day(20)).DateOfBirth; got != "1965-04-12" {
+		t.Errorf("late message with an earlier event time: got %s, want 1965-04-12", got)
 	}
 }
 

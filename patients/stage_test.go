@@ -170,28 +170,33 @@ func TestA40MergesTwoPatients(t *testing.T) {
 	}
 }
 
-func TestAsAtTheIncidentTime(t *testing.T) {
+// TestFactsAboutThePersonAsLastCorrected: sex, date of birth and ethnicity describe the
+// person, so the latest value applies to incidents of any date (a correction, not a change
+// that happened later); location describes the stay and stays as at the incident.
+func TestFactsAboutThePersonAsLastCorrected(t *testing.T) {
 	r := newRig(t, openQueue(t), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))
 	p := jane
-	p.Sex = "O"
+	p.Sex, p.Location = "O", "WARD9"
 	r.adt(mllptest.ADT("A08", "M2", t0.Add(48*time.Hour), p))
 	seq := r.incidentSeq()
-	for occurred, want := range map[string]string{
-		"2025-03-02T10:00:00Z": "female", // between the two messages
-		"2025-03-03T09:00:00Z": "other",
-		"2025-02-01":           "female", // before the store knew the patient: the earliest value
+	for _, occurred := range []string{
+		"2025-03-02T10:00:00Z", // between the two messages
+		"2025-03-03T09:00:00Z", // after both
+		"2025-02-01",           // before the store knew the patient
 	} {
 		in := incident(occurred, fhir.Patient{NHSNumber: jane.NHS})
 		r.enrich(in, seq)
-		if in.Patients[0].Sex != want {
-			t.Errorf("occurred %s: sex %q, want %q", occurred, in.Patients[0].Sex, want)
+		if in.Patients[0].Sex != "other" {
+			t.Errorf("occurred %s: sex %q, want the corrected other", occurred, in.Patients[0].Sex)
 		}
 	}
-	d, ok, err := r.stage.Lookup(context.Background(), jane.NHS, "", t0.Add(time.Hour))
-	if err != nil || !ok || d.Location != "WARD7" {
-		t.Errorf("Lookup: got %+v %v %v, want location WARD7", d, ok, err)
+	for at, want := range map[time.Time]string{t0.Add(time.Hour): "WARD7", t0.Add(49 * time.Hour): "WARD9", t0.Add(-time.Hour): ""} {
+		d, ok, err := r.stage.Lookup(context.Background(), jane.NHS, "", at)
+		if err != nil || !ok || d.Location != want {
+			t.Errorf("Lookup as at %s: got %+v %v %v, want location %q", at, d, ok, err, want)
+		}
 	}
 }
 

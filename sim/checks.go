@@ -131,6 +131,10 @@ func (c *checker) elements(res map[string]any, version int) {
 		default:
 			c.add("AdverseEvent.actuality", "actuality-value", "value", `actuality must be "actual" or "potential"`)
 		}
+		// R4 AdverseEvent.subject is 1..1.
+		if _, ok := res["subject"]; !ok {
+			c.add("AdverseEvent.subject", "subject-required", "required", "subject is required in FHIR R4")
+		}
 	}
 }
 

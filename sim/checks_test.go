@@ -57,6 +57,7 @@ func TestStructuralChecks(t *testing.T) {
 		{"STU3 element in v6", "6", func(r map[string]any) { r["reaction"] = []any{} }, "AdverseEvent.reaction", "unknown-element"},
 		{"typo", "5", func(r map[string]any) { r["descripton"] = "x" }, "AdverseEvent.descripton", "unknown-element"},
 		{"v6 without actuality", "6", func(r map[string]any) { del(r, "actuality") }, "AdverseEvent.actuality", "actuality-required"},
+		{"v6 without subject", "6", func(r map[string]any) { del(r, "subject") }, "AdverseEvent.subject", "subject-required"},
 		{"v6 bad actuality", "6", func(r map[string]any) { r["actuality"] = "maybe" }, "AdverseEvent.actuality", "actuality-value"},
 		{"duplicate contained id", "5", func(r map[string]any) { set(r, "patient1", "contained", 1, "id") },
 			"AdverseEvent.contained[1].id", "contained-id-unique"},

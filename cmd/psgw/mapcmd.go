@@ -21,10 +21,16 @@ import (
 // errUsage marks a problem with how psgw map was called rather than with the record.
 var errUsage = errors.New("usage")
 
+// warningPrefix starts each warning line of psgw map on standard error, so that warnings
+// (fields not used, values fallen back on; the resource is still sent) are told apart from
+// problems (the resource is not sent), which are written unprefixed, one per line.
+const warningPrefix = "warning: "
+
 // cmdMap is the dry run of CONTRACT §1: the resource on stdout, problems on stderr, exit 0
 // (valid), 1 (invalid) or 2 (usage). With problems the resource printed is the one built
 // with validation skipped, so an operator can see where an unmapped value landed; it is
-// never what the gateway would send.
+// never what the gateway would send. Warnings go to stderr too, each line prefixed
+// "warning: ", and do not change the exit status.
 func cmdMap(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("psgw map", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,8 +84,13 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "psgw map: %v\n", err)
 		return 2
 	}
+	var warnings []fhir.Warning
 	if incident != nil {
-		problems = mapIncident(cfg, *source, incident, stdout)
+		problems, warnings = mapIncident(cfg, *source, incident, stdout)
+	}
+	// Warnings do not change the exit status: the gateway would send the resource.
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, warningPrefix+w.String())
 	}
 	for _, p := range problems {
 		fmt.Fprintln(stderr, p.String())
@@ -140,8 +151,8 @@ func csvIncident(cfg config.Config, source string, data []byte) ([]byte, []fhir.
 }
 
 // mapIncident parses, maps and checks the incident as the gateway does, writes the resource
-// and returns the problems.
-func mapIncident(cfg config.Config, source string, data []byte, stdout io.Writer) []fhir.Problem {
+// and returns the problems and the warnings.
+func mapIncident(cfg config.Config, source string, data []byte, stdout io.Writer) ([]fhir.Problem, []fhir.Warning) {
 	opt := fhir.ParseOptions{Now: time.Now()}
 	if len(cfg.Sources) > 0 {
 		opt.Sources = map[string]bool{}
@@ -154,7 +165,11 @@ func mapIncident(cfg config.Config, source string, data []byte, stdout io.Writer
 		problems = append(problems, fhir.Problem{Field: "source", Message: fmt.Sprintf("is %q but --source is %q", in.Source, source)})
 	}
 	if len(problems) > 0 {
-		return problems
+		var warnings []fhir.Warning
+		if in != nil {
+			warnings = in.Warnings
+		}
+		return problems, warnings
 	}
 	b := &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: gateway.CodeMaps(cfg)}
 	prep := b.Prepare(in)
@@ -169,5 +184,5 @@ func mapIncident(cfg config.Config, source string, data []byte, stdout io.Writer
 	if out != nil {
 		fmt.Fprintln(stdout, string(out))
 	}
-	return prep.Problems
+	return prep.Problems, prep.Warnings
 }

@@ -95,6 +95,7 @@ func (c *checker) adverseEvent(r map[string]any) {
 		c.extensionsV6("", "AdverseEvent", r)
 		c.actuality(r)
 		c.eventType(r)
+		c.subject(r)
 	}
 	byID := c.containedResources(r)
 	c.references(r, byID)

@@ -288,7 +288,7 @@ func TestValidateNilAndEmpty(t *testing.T) {
 			got := summary(Validate(v, nil))
 			want := []string{"profile meta.profile", "required resourceType"}
 			if v == 6 {
-				want = []string{"required actuality", "required event", "profile meta.profile", "required resourceType"}
+				want = []string{"required actuality", "required event", "profile meta.profile", "required resourceType", "required subject"}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("got %q, want %q", got, want)

@@ -188,3 +188,13 @@ func (c *checker) eventType(r map[string]any) {
 			"event type must be 1 (incident), 2 (risk), 3 (outcome) or 4 (good care)")
 	}
 }
+
+// subject checks that a v6 payload names its subject: R4 AdverseEvent.subject is 1..1, so
+// LFPSE refuses an event without one. With no patient the gateway sends an empty contained
+// Patient, as the public v6 client does (docs/mapping.md). Where it points is checked with
+// the other references.
+func (c *checker) subject(r map[string]any) {
+	if _, ok := r["subject"]; !ok {
+		c.ps.add("subject", RuleRequired, "subject is required in v6 (FHIR R4 AdverseEvent.subject is 1..1); with no patient, point it at an empty contained Patient")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
 )
 
@@ -29,6 +30,18 @@ type Config struct {
 	// start-up and adds its tokens to Tokens; the adapter never reads it.
 	TokensFile string `yaml:"ingest_tokens_file"`
 
+	// UnknownFields is UnknownFieldsWarn (the default): an incident with warnings is
+	// accepted and the 202 lists them; or UnknownFieldsReject: it is refused with 400 and
+	// the warnings as its problems, for sources that want to be held to the documented
+	// fields (docs/api.md).
+	UnknownFields string `yaml:"unknown_fields"`
+	// MapWarnings, when set, gives the warnings that mapping the incident will give
+	// (fhir.Builder.Warnings: "Other" answers, unknown ODS codes, ages and the like), so
+	// that the 202 (or, with UnknownFieldsReject, the 400) names them as well as the fields
+	// the parser did not know. It must be safe for concurrent use and must not modify the
+	// incident. Set by the gateway, not a config key.
+	MapWarnings func(*fhir.Incident) []fhir.Warning `yaml:"-"`
+
 	// RetryAfter is the hint given with 503. Not a config key.
 	RetryAfter time.Duration `yaml:"-"`
 	// PublishTimeout bounds the wait for durable storage: queue.publish_timeout, given by the
@@ -40,8 +53,14 @@ type Config struct {
 // adapter's defaults are written. PublishTimeout is left zero, so that the gateway's
 // (queue.publish_timeout) applies.
 func Defaults() Config {
-	return Config{MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second}
+	return Config{MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, UnknownFields: UnknownFieldsWarn}
 }
+
+// Values of Config.UnknownFields.
+const (
+	UnknownFieldsWarn   = "warn"
+	UnknownFieldsReject = "reject"
+)
 
 // withDefaults fills the settings left zero from Defaults, and the publish timeout of an
 // adapter built without a gateway (tests) with ingest.DefaultPublishTimeout.
@@ -52,6 +71,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = d.RetryAfter
+	}
+	if c.UnknownFields == "" {
+		c.UnknownFields = d.UnknownFields
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = ingest.DefaultPublishTimeout
@@ -67,6 +89,11 @@ func (c Config) Validate(ingest.Shared) error {
 	p := ingest.NewProblems(Section)
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > ingest.MaxRecordLimit {
 		p.Add("max_body_bytes", "must be 1024 to %d, got %d", ingest.MaxRecordLimit, c.MaxBodyBytes)
+	}
+	switch c.UnknownFields {
+	case "", UnknownFieldsWarn, UnknownFieldsReject:
+	default:
+		p.Add("unknown_fields", "must be %q or %q, got %q", UnknownFieldsWarn, UnknownFieldsReject, c.UnknownFields)
 	}
 	for i, t := range c.Tokens {
 		if len(t) < 16 {

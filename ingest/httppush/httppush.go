@@ -36,6 +36,7 @@ const (
 	ReasonMethod       = "method"       // 405: not a POST
 	ReasonTooLarge     = "too_large"    // 413: body over MaxBodyBytes
 	ReasonContentType  = "content_type" // 415: not application/json
+	ReasonWarnings     = "warnings"     // 400: warnings refused (Config.UnknownFields is UnknownFieldsReject)
 	ReasonUnavailable  = ingest.ReasonUnavailable
 )
 
@@ -136,11 +137,13 @@ func (a *Adapter) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/incidents", a.serve)
 }
 
-// Accepted is the 202 body.
+// Accepted is the 202 body. Warnings name what the gateway did not use or fell back on
+// (CONTRACT §2); nothing the source sent is dropped without one.
 type Accepted struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Duplicate bool   `json:"duplicate"`
+	ID        string         `json:"id"`
+	Status    string         `json:"status"`
+	Duplicate bool           `json:"duplicate"`
+	Warnings  []fhir.Warning `json:"warnings,omitempty"`
 }
 
 // ErrorBody is the body of every error answer.
@@ -182,6 +185,20 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
 	if len(problems) > 0 {
 		a.refuse(w, http.StatusBadRequest, ReasonInvalid, ErrorBody{Error: "invalid incident", Problems: problems})
+		return
+	}
+	warnings := in.Warnings
+	if a.cfg.MapWarnings != nil {
+		warnings = a.cfg.MapWarnings(in) // fhir.Builder.Warnings starts with in.Warnings
+	}
+	if len(warnings) > 0 && a.cfg.UnknownFields == UnknownFieldsReject {
+		ps := make([]fhir.Problem, len(warnings))
+		for i, w := range warnings {
+			ps[i] = fhir.Problem{Field: w.Field, Message: w.Message}
+		}
+		a.refuse(w, http.StatusBadRequest, ReasonWarnings, ErrorBody{
+			Error:    "the incident has fields or values the gateway would not use as sent, and this gateway refuses them (http.unknown_fields: reject)",
+			Problems: ps})
 		return
 	}
 	key := ingest.IncidentKey(in.Source, in.LocalID)
@@ -237,7 +254,7 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "the gateway cannot store the incident durably right now; retry later"})
 		return
 	}
-	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate})
+	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate, Warnings: warnings})
 }
 
 func (a *Adapter) authorized(r *http.Request) bool {

@@ -3,6 +3,7 @@ package httppush_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/httppush"
@@ -226,4 +228,71 @@ func TestRefusalsAreCounted(t *testing.T) {
 	if st.Rejected != 6 || st.LastRejection != "invalid" || st.Errors != 2 {
 		t.Errorf("status: got rejected %d (last %q), errors %d; want 6 (last invalid) and 2", st.Rejected, st.LastRejection, st.Errors)
 	}
+}
+
+// TestWarnings: a misspelt field used to vanish with a bare 202. Now the 202 names it with
+// a suggestion (CONTRACT §2), mapping warnings join it when MapWarnings is set, and with
+// UnknownFields "reject" the same warnings are a 400 and nothing is stored.
+func TestWarnings(t *testing.T) {
+	misspelt := `{"source":"datix","local_id":"W-1","event_type":"incident","occurred_at":"2025-03-14","description":"Fall",
+		"patients":[{"physicalHarm":"severe"}],"location":{"organisation":"ZZZ99"}}`
+	builder := &fhir.Builder{Version: 5}
+	ctx := context.Background()
+
+	t.Run("warn", func(t *testing.T) {
+		store := adaptertest.NewStore()
+		_, url := serve(t, httppush.Config{}, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()})
+		resp, body, err := post(ctx, url, "application/json", misspelt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Status   string
+			Warnings []map[string]string
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != 202 {
+			t.Fatalf("got %d %s (%v), want 202", resp.StatusCode, body, err)
+		}
+		want := []map[string]string{{"field": "patients[0].physicalHarm", "message": "unknown field, ignored; did you mean physical_harm?"}}
+		if fmt.Sprint(got.Warnings) != fmt.Sprint(want) {
+			t.Errorf("warnings: got %v, want %v", got.Warnings, want)
+		}
+		// A clean incident's 202 has no warnings member at all.
+		_, body, _ = post(ctx, url, "application/json", incident(9), nil)
+		if strings.Contains(body, "warnings") {
+			t.Errorf("clean incident: got %s", body)
+		}
+	})
+
+	t.Run("with mapping warnings", func(t *testing.T) {
+		store := adaptertest.NewStore()
+		_, url := serve(t, httppush.Config{MapWarnings: builder.Warnings}, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()})
+		_, body, err := post(ctx, url, "application/json", misspelt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"field":"patients[0].physicalHarm"`, `"field":"location.organisation","message":"\"ZZZ99\" is not in the taxonomy's list of ODS organisation codes`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("202 body %s lacks %s", body, want)
+			}
+		}
+	})
+
+	t.Run("reject", func(t *testing.T) {
+		store := adaptertest.NewStore()
+		_, url := serve(t, httppush.Config{UnknownFields: httppush.UnknownFieldsReject}, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()})
+		resp, body, err := post(ctx, url, "application/json", misspelt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 400 || !strings.Contains(body, `"problems":[{"field":"patients[0].physicalHarm","message":"unknown field, ignored; did you mean physical_harm?"}]`) {
+			t.Errorf("got %d %s, want 400 naming the field", resp.StatusCode, body)
+		}
+		if n := len(store.Records()); n != 0 {
+			t.Errorf("stored %d records, want none", n)
+		}
+		if resp, body, _ := post(ctx, url, "application/json", incident(1), nil); resp.StatusCode != 202 {
+			t.Errorf("clean incident: got %d %s, want 202", resp.StatusCode, body)
+		}
+	})
 }

@@ -1,11 +1,13 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,6 +69,12 @@ func checkIncident(t testing.TB, n *national, version int, data []byte) bool {
 	ids := identifiers(in)
 	b := &fhir.Builder{Version: version, Codes: fhir.NewCodeMaps(version, codeMaps)}
 	prep := b.Prepare(in)
+	// The misspelt fields randomIncident adds are named in warnings, whatever the outcome.
+	for _, field := range misspelt(data) {
+		if !slices.ContainsFunc(prep.Warnings, func(w fhir.Warning) bool { return w.Field == field }) {
+			t.Fatalf("misspelt field %s is not named in a warning: %v", field, prep.Warnings)
+		}
+	}
 	if len(prep.Problems) > 0 {
 		if prep.Payload != nil {
 			t.Fatalf("got a payload and %d problems, want one or the other", len(prep.Problems))
@@ -208,7 +216,7 @@ func randomIncident(rng *rand.Rand, i int) []byte {
 	in["patients"] = patients
 	if rng.IntN(2) == 0 {
 		in["agents"] = map[string]any{
-			"medications":        []any{map[string]any{"name": "Drug " + fmt.Sprint(rng.IntN(9)), "administered": pick(rng, []string{"yes", "no", ""}), "vmp_code": maybe(rng, "323509004")}},
+			"medications":        []any{map[string]any{"name": "Drug " + fmt.Sprint(rng.IntN(9)), "administered": pick(rng, []string{"yes", "no", ""}), "administered_by_device": pick(rng, []string{"yes", "no", ""}), "vmp_code": maybe(rng, "323509004")}},
 			"medication_problem": map[string]any{"factors": codesOf(rng, "drugs-involved-5", 2), "processes": codesOf(rng, "involved-processes-5", 2)},
 			"devices":            []any{map[string]any{"type": codeOf(rng, "device-type-5", "PUMP")}},
 			"buildings":          map[string]any{"types": codesOf(rng, "buildings-or-infrastructure-5", 2)},
@@ -216,6 +224,32 @@ func randomIncident(rng *rand.Rand, i int) []byte {
 			"people":             map[string]any{"actions_by": codesOf(rng, "human-agents-5", 2)},
 		}
 	}
+	if rng.IntN(5) == 0 {
+		in["Severity"] = "high"
+		if len(patients) > 0 {
+			patients[0].(map[string]any)["physicalHarm"] = "severe"
+		}
+	}
 	data, _ := json.Marshal(in)
 	return data
+}
+
+// misspelt returns the paths of the misspelt fields randomIncident may add.
+func misspelt(data []byte) []string {
+	var doc struct {
+		Patients []map[string]any `json:"patients"`
+	}
+	var out []string
+	if json.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	if bytes.Contains(data, []byte(`"Severity"`)) {
+		out = append(out, "Severity")
+	}
+	if len(doc.Patients) > 0 {
+		if _, ok := doc.Patients[0]["physicalHarm"]; ok {
+			out = append(out, "patients[0].physicalHarm")
+		}
+	}
+	return out
 }

@@ -1,8 +1,8 @@
 // Package mapper is the stage between the raw stream and the outbox: it reads each raw
 // incident record, enriches it, maps it to the LFPSE resource, runs the validation and privacy
-// guard, records the outcome in the delivery ledger, and puts valid payloads in the outbox.
-// Because the raw record is kept, the same stage re-maps an incident on replay, so a fixed code
-// map takes effect.
+// guard, records the outcome in the delivery ledger (whose rules, in package ledger, decide
+// what it does to the incident), and puts valid payloads in the outbox. Because the raw record
+// is kept, the same stage re-maps an incident on replay, so a fixed code map takes effect.
 package mapper
 
 import (
@@ -20,8 +20,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/fhir"
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -49,12 +49,11 @@ func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) error { retu
 // Mapper consumes raw incident records. Run it once.
 type Mapper struct {
 	q        *queue.Queue
-	ledger   *forwarder.Ledger
+	ledger   *ledger.Ledger
 	builder  *fhir.Builder
 	enricher Enricher
-	// held is true when no national endpoint is configured: mapped incidents wait in the
-	// outbox in state held, with the reason.
-	held       bool
+	// heldReason is set when no national endpoint is configured: mapped incidents wait in
+	// the outbox in state held, with the reason.
 	heldReason string
 	workers    int
 	metrics    *Metrics
@@ -67,7 +66,7 @@ type Options struct {
 	Builder  *fhir.Builder
 	Enricher Enricher
 	// HeldReason, when set, marks queued incidents as held with this reason (no national
-	// endpoint configured).
+	// endpoint configured): they wait in the outbox.
 	HeldReason string
 	// Workers is how many incidents are mapped in parallel (default 16). Mapping is mostly
 	// waiting for two durable writes (the ledger and the outbox), not CPU, so more workers
@@ -79,7 +78,7 @@ type Options struct {
 }
 
 // New builds a mapper.
-func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
+func New(q *queue.Queue, l *ledger.Ledger, o Options) *Mapper {
 	if o.Enricher == nil {
 		o.Enricher = NoEnrichment{}
 	}
@@ -89,8 +88,8 @@ func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	return &Mapper{q: q, ledger: ledger, builder: o.Builder, enricher: o.Enricher,
-		held: o.HeldReason != "", heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
+	return &Mapper{q: q, ledger: l, builder: o.Builder, enricher: o.Enricher,
+		heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
 }
 
 const consumerName = "mapper"
@@ -174,7 +173,6 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		mp.log.Error().Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
 		return nil
 	}
-	lkey := forwarder.LedgerKey(source, key)
 	received, _ := time.Parse(time.RFC3339Nano, h.Get(queue.HeaderReceived))
 	if received.IsZero() {
 		received = mp.now()
@@ -200,105 +198,31 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 			prep.Payload = nil
 		}
 	}
-	payloadHash := ""
+	m := ledger.Mapping{Source: source, LocalID: h.Get(queue.HeaderLocalID), ReceivedAt: received, RawSeq: raw.Seq, RecordID: recordID,
+		Redactions: prep.Redactions, TaxonomyVersion: mp.builder.Version, Replay: replay, Resend: resend, HeldReason: mp.heldReason}
 	if len(problems) == 0 {
 		sum := sha256.Sum256(prep.Payload)
-		payloadHash = hex.EncodeToString(sum[:16])
+		m.PayloadHash = hex.EncodeToString(sum[:16])
+	} else {
+		m.Problems = joinProblems(problems)
 	}
-	revision := 0
 	if in != nil {
-		revision = in.RevisionOr(0)
+		m.Revision = in.RevisionOr(0)
 	}
 
-	now := mp.now().UTC()
-	publish, republish, quarantined, newRecord := false, false, false, false
-	var entry *forwarder.Entry
-	entry, err := mp.ledger.Update(ctx, lkey, func(e *forwarder.Entry, exists bool) error {
-		publish, republish, quarantined, newRecord = false, false, false, false
-		if !exists {
-			e.Source, e.LocalID, e.ReceivedAt = source, h.Get(queue.HeaderLocalID), received
-		}
-		if replay == "" {
-			switch {
-			case raw.Seq < e.RawSeq:
-				return forwarder.ErrNoChange // an older record redelivered: already superseded
-			case raw.Seq == e.RawSeq:
-				// Redelivered after a crash between the ledger write and the outbox publish:
-				// publish again; the outbox drops it if it got there.
-				publish = e.State == forwarder.StateQueued || e.State == forwarder.StateHeld
-				republish = publish
-				return forwarder.ErrNoChange
-			case exists && recordID != "" && recordID == e.ContentHash:
-				return forwarder.ErrNoChange // the same record re-sent after the duplicate window
-			case revision > 0 && revision < e.Revision:
-				e.Note(now, e.State, fmt.Sprintf("revision %d ignored: revision %d is newer", revision, e.Revision), "")
-				return nil
-			}
-		}
-		if replay == "" || raw.Seq > e.RawSeq {
-			switch {
-			case revision > 0:
-				e.Revision = revision
-			case replay == "":
-				e.Revision++
-			}
-		}
-		if replay != "" && e.AwaitingResolution() {
-			if !resend {
-				return fmt.Errorf("%w: %w; resolve it with its national id, or resend it", forwarder.ErrNotResolvable, forwarder.ErrAwaitingResolution)
-			}
-			// Resending after an unknown outcome: the national service may now hold it twice.
-			e.PossibleDuplicate, e.UnknownHash = true, ""
-		}
-		if newRecord = raw.Seq != e.RawSeq; newRecord {
-			// Counted once per record: a replay of the same record redacts the same strings.
-			e.Redactions += prep.Redactions
-		}
-		e.RawSeq, e.ContentHash, e.PayloadHash = raw.Seq, recordID, payloadHash
-		e.Attempts, e.FirstAttemptAt = 0, time.Time{}
-		actor := ""
-		if replay != "" {
-			actor = replay
-		}
-		if len(problems) > 0 {
-			e.LastError = joinProblems(problems)
-			e.Note(now, forwarder.StateQuarantined, e.LastError, actor)
-			quarantined = true
-			return nil
-		}
-		e.LastError = ""
-		detail := "mapped to LFPSE taxonomy v" + strconv.Itoa(mp.builder.Version)
-		if prep.Redactions > 0 {
-			detail += fmt.Sprintf("; %d NHS-number-shaped strings redacted from free text", prep.Redactions)
-		}
-		if replay != "" {
-			detail = "replayed: " + detail
-		}
-		if replay == "" && e.AwaitingResolution() {
-			// An earlier POST's outcome is unknown: sending this revision could create a
-			// duplicate, so it waits for an operator to resolve the unknown send.
-			e.Note(now, forwarder.StateUnknown, detail+"; revision "+strconv.Itoa(e.Revision)+" waits until the earlier unknown send is resolved", actor)
-			return nil
-		}
-		e.Note(now, forwarder.StateQueued, detail, actor)
-		if mp.held {
-			e.Note(now, forwarder.StateHeld, mp.heldReason, "")
-		}
-		publish = true
-		return nil
-	})
+	entry, res, err := mp.ledger.Map(ctx, ledger.Key(source, key), m)
 	if err != nil {
 		return err
 	}
-	if quarantined {
+	if res.Quarantined {
 		mp.metrics.Quarantined.Inc()
 	}
-	if !publish {
+	if !res.Publish {
 		return nil
 	}
 	msgID := "raw-" + strconv.FormatUint(raw.Seq, 10)
 	if replay != "" {
-		msgID += "-replay-" + strconv.FormatInt(now.UnixNano(), 36)
+		msgID += "-replay-" + strconv.FormatInt(mp.now().UnixNano(), 36)
 	}
 	payload := prep.Payload
 	if payload == nil {
@@ -320,10 +244,10 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectOf(source), msgID, payload, hdr); err != nil {
 		return fmt.Errorf("publishing to outbox: %w", err)
 	}
-	if !republish {
+	if !res.Republish {
 		mp.metrics.Mapped.Inc()
 	}
-	if newRecord {
+	if res.NewRecord {
 		mp.metrics.Redactions.Add(float64(prep.Redactions))
 	}
 	return nil

@@ -58,13 +58,22 @@ func (f *Forwarder) failUndeliverable(ctx context.Context, adv maxDeliveriesAdvi
 	if err != nil {
 		return fmt.Errorf("reading outbox message: %w", err)
 	}
-	source, key := msg.Header.Get(queue.HeaderSource), msg.Header.Get(queue.HeaderKey)
-	rawSeq, _ := strconv.ParseUint(msg.Header.Get(queue.HeaderRawSeq), 10, 64)
+	env, err := queue.ReadOutboxEnvelope(msg.Header)
+	if err != nil {
+		if rerr := f.recordUnreadable(ctx, env, err); rerr != nil {
+			return rerr
+		}
+		if derr := s.DeleteMsg(ctx, adv.StreamSeq); derr != nil {
+			return derr
+		}
+		f.logUnreadable(env, adv.StreamSeq, err)
+		return nil
+	}
 	detail := "delivery attempted " + strconv.FormatUint(adv.Deliveries, 10) + " times without a recorded outcome; replay it once the cause is fixed"
 	var state ledger.State
-	_, err = f.ledger.Update(ctx, ledger.Key(source, key), func(e *ledger.Entry, _ bool) error {
+	_, err = f.ledger.Update(ctx, ledger.Key(env.Source, env.Key), func(e *ledger.Entry, _ bool) error {
 		var err error
-		state, err = e.Undeliverable(f.now().UTC(), rawSeq, detail)
+		state, err = e.Undeliverable(f.now().UTC(), env.RawSeq, detail)
 		return err
 	})
 	if err != nil {
@@ -75,7 +84,7 @@ func (f *Forwarder) failUndeliverable(ctx context.Context, adv maxDeliveriesAdvi
 	} else {
 		f.cfg.Metrics.Failed.WithLabelValues("max_deliveries").Inc()
 	}
-	f.log.Error().Str("source", source).Str("incident", key).Uint64("deliveries", adv.Deliveries).Str("state", string(state)).
+	f.log.Error().Str("source", env.Source).Str("incident", env.Key).Uint64("deliveries", adv.Deliveries).Str("state", string(state)).
 		Msg("outbox message reached its delivery limit; incident needs an operator")
 	return s.DeleteMsg(ctx, adv.StreamSeq)
 }

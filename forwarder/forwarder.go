@@ -225,13 +225,14 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.NakWithDelay(queue.ShutdownNakDelay) // stopping: hand it back for the next start
 		return false
 	}
-	h := m.Headers()
-	source, key := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey)
-	rawSeq, _ := strconv.ParseUint(h.Get(queue.HeaderRawSeq), 10, 64)
-	revision, _ := strconv.Atoi(h.Get(queue.HeaderRevision))
-	o := ledger.Outgoing{RawSeq: rawSeq, Revision: revision, PayloadHash: h.Get(queue.HeaderHash), Replay: h.Get(queue.HeaderReplay) != ""}
-	lkey := ledger.Key(source, key)
-	log := f.log.With().Str("source", source).Str("incident", key).Logger()
+	env, err := queue.ReadOutboxEnvelope(m.Headers())
+	if err != nil {
+		f.unreadable(ctx, m, env, err)
+		return false
+	}
+	o := ledger.Outgoing{RawSeq: env.RawSeq, Revision: env.Revision, PayloadHash: env.PayloadHash, Replay: env.Replay != ""}
+	lkey := ledger.Key(env.Source, env.Key)
+	log := f.log.With().Str("source", env.Source).Str("incident", env.Key).Logger()
 
 	// The entry as read here is where the first write of a send starts from, so that a send
 	// costs one read instead of three (each write re-reads only after a conflict).
@@ -282,6 +283,46 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		return true
 	}
 	return f.send(ctx, m, lkey, snap, o, log)
+}
+
+// unreadable handles an outbox message whose envelope could not be read: it can never be sent
+// as it is (its incident, revision or payload is not known for sure), so it is recorded
+// against its incident where the envelope names one (failed, replayable), removed from the
+// outbox and logged, rather than guessed past.
+func (f *Forwarder) unreadable(ctx context.Context, m jetstream.Msg, env queue.OutboxEnvelope, err error) {
+	var seq uint64
+	if md, mdErr := m.Metadata(); mdErr == nil {
+		seq = md.Sequence.Stream
+	}
+	if rerr := f.recordUnreadable(ctx, env, err); rerr != nil {
+		f.log.Warn().Err(rerr).Uint64("seq", seq).Msg("could not record an unreadable outbox message in the ledger; will retry")
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	_ = m.Term()
+	f.logUnreadable(env, seq, err)
+}
+
+// recordUnreadable marks the incident an unreadable outbox message names, if it names one,
+// failed with the reason.
+func (f *Forwarder) recordUnreadable(ctx context.Context, env queue.OutboxEnvelope, err error) error {
+	if env.Source == "" || env.Key == "" {
+		return nil
+	}
+	detail := "its outbox message was unreadable (" + err.Error() + ")"
+	_, uerr := f.ledger.Update(context.WithoutCancel(ctx), ledger.Key(env.Source, env.Key), func(e *ledger.Entry, exists bool) error {
+		if !exists {
+			return ledger.ErrNoChange
+		}
+		e.Unreadable(f.now().UTC(), env.RawSeq, detail)
+		return nil
+	})
+	return uerr
+}
+
+func (f *Forwarder) logUnreadable(env queue.OutboxEnvelope, seq uint64, err error) {
+	f.log.Error().Err(err).Uint64("seq", seq).Str("source", env.Source).Str("incident", env.Key).
+		Msg("outbox message with an unreadable envelope removed; its incident needs a replay")
 }
 
 // send makes one request for m and records its outcome. It returns true when the key was

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ledger"
@@ -15,11 +14,8 @@ import (
 // publishOutbox stores one outbox message for incident key k1 at raw sequence 7.
 func publishOutbox(t *testing.T, q *queue.Queue) uint64 {
 	t.Helper()
-	hdr := nats.Header{}
-	hdr.Set(queue.HeaderSource, "datix")
-	hdr.Set(queue.HeaderKey, "k1")
-	hdr.Set(queue.HeaderRawSeq, "7")
-	pub, err := q.Publish(context.Background(), queue.OutboxSubjectFor("datix", "k1"), "raw-7", []byte(`{}`), hdr)
+	env := queue.OutboxEnvelope{Source: "datix", Key: "k1", RawSeq: 7, Revision: 1, PayloadHash: "h1"}
+	pub, err := q.PublishOutbox(context.Background(), env, "raw-7", []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}

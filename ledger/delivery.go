@@ -240,6 +240,19 @@ func (e *Entry) Undeliverable(now time.Time, rawSeq uint64, detail string) (Stat
 	return StateFailed, nil
 }
 
+// Unreadable records that an outbox message of the incident could not be read (detail names
+// the header at fault): it can never be sent as it is, so the incident is failed, for an
+// operator to replay, which maps it afresh. rawSeq is the message's raw sequence, 0 when that
+// is what could not be read; a message of a record older than the entry's is only history.
+func (e *Entry) Unreadable(now time.Time, rawSeq uint64, detail string) {
+	if rawSeq != 0 && e.RawSeq > rawSeq {
+		e.Note(now, e.State, "older revision's outbox message unreadable: "+detail+"; a newer revision is queued", "")
+		return
+	}
+	e.LastError = detail + "; replay it to map it afresh"
+	e.Note(now, StateFailed, e.LastError, "")
+}
+
 // joinMax joins items with "; ", cut at limit bytes.
 func joinMax(items []string, limit int) string {
 	var b strings.Builder

@@ -74,3 +74,18 @@ func TestSendTransitions(t *testing.T) {
 		t.Errorf("an older revision's lost POST: %s, awaiting %v, unknown hash %q; want unknown, awaiting h2", p.State, p.AwaitingResolution(), p.UnknownHash)
 	}
 }
+
+// TestUnreadable: an unreadable outbox message fails its incident, unless it is an older
+// record's, which is only history.
+func TestUnreadable(t *testing.T) {
+	now := time.Now().UTC()
+	e := Entry{RawSeq: 10, State: StateQueued}
+	e.Unreadable(now, 9, "header Psgw-Revision is not a whole number")
+	if e.State != StateQueued || len(e.History) != 1 {
+		t.Errorf("older record's message: %s with %d history entries, want queued with one note", e.State, len(e.History))
+	}
+	e.Unreadable(now, 0, "header Psgw-Raw-Seq is not a stream sequence")
+	if e.State != StateFailed || e.LastError == "" {
+		t.Errorf("unknown record's message: %s, last error %q; want failed with the reason", e.State, e.LastError)
+	}
+}

@@ -25,11 +25,6 @@ import (
 	"github.com/psgw/psgw/queue"
 )
 
-// HeaderRejectReason, on a raw record, carries the reason its adapter could not read the
-// source record (ingest.Record.Reason). Such a record is not mapped: it is quarantined with
-// that reason, so that the operator sees it in the delivery record.
-const HeaderRejectReason = "Psgw-Reject-Reason"
-
 // Enricher fills in what the incident system lacks (date of birth, sex, ethnicity) from the
 // gateway's patient store, as at the time of the incident. It must not add identifiers.
 // rawSeq is the incident's sequence in the raw stream: records stored before it (an ADT
@@ -152,7 +147,8 @@ func (mp *Mapper) handle(ctx context.Context, m jetstream.Msg) error {
 	return mp.Map(ctx, Raw{Seq: md.Sequence.Stream, Header: m.Headers(), Data: m.Data()}, "")
 }
 
-// Raw is one raw record as read from the stream.
+// Raw is one raw record as read from the stream: its sequence, its envelope's headers and
+// the record.
 type Raw struct {
 	Seq    uint64
 	Header nats.Header
@@ -167,22 +163,26 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 
 // mapRecord is Map; resend allows a replay of an incident waiting on an unknown POST.
 func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend bool) error {
-	h := raw.Header
-	source, key, recordID := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey), h.Get(nats.MsgIdHdr)
-	if source == "" || key == "" {
-		mp.log.Error().Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
+	env, envErr := queue.ReadRawEnvelope(raw.Header)
+	if env.Source == "" || env.Key == "" {
+		// No incident to record it against: report it, since it can never be mapped.
+		mp.log.Error().Err(envErr).Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
 		return nil
 	}
-	received, _ := time.Parse(time.RFC3339Nano, h.Get(queue.HeaderReceived))
+	received := env.ReceivedAt
 	if received.IsZero() {
 		received = mp.now()
 	}
 
 	var in *fhir.Incident
 	var problems []fhir.Problem
-	if reason := h.Get(HeaderRejectReason); reason != "" {
-		problems = []fhir.Problem{{Message: reason}}
-	} else {
+	switch {
+	case envErr != nil:
+		// Its envelope cannot be trusted: quarantined, naming the header, rather than guessed.
+		problems = []fhir.Problem{{Message: "the stored record's envelope is unreadable: " + envErr.Error()}}
+	case env.RejectReason != "":
+		problems = []fhir.Problem{{Message: env.RejectReason}}
+	default:
 		in, problems = fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
 	}
 	var prep fhir.Prepared
@@ -198,7 +198,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 			prep.Payload = nil
 		}
 	}
-	m := ledger.Mapping{Source: source, LocalID: h.Get(queue.HeaderLocalID), ReceivedAt: received, RawSeq: raw.Seq, RecordID: recordID,
+	m := ledger.Mapping{Source: env.Source, LocalID: env.LocalID, ReceivedAt: received, RawSeq: raw.Seq, RecordID: env.RecordID,
 		Redactions: prep.Redactions, TaxonomyVersion: mp.builder.Version, Replay: replay, Resend: resend, HeldReason: mp.heldReason}
 	if len(problems) == 0 {
 		sum := sha256.Sum256(prep.Payload)
@@ -210,7 +210,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		m.Revision = in.RevisionOr(0)
 	}
 
-	entry, res, err := mp.ledger.Map(ctx, ledger.Key(source, key), m)
+	entry, res, err := mp.ledger.Map(ctx, ledger.Key(env.Source, env.Key), m)
 	if err != nil {
 		return err
 	}
@@ -232,16 +232,9 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		}
 		payload = mp.builder.Prepare(in).Payload
 	}
-	hdr := nats.Header{}
-	hdr.Set(queue.HeaderSource, source)
-	hdr.Set(queue.HeaderKey, key)
-	hdr.Set(queue.HeaderRawSeq, strconv.FormatUint(raw.Seq, 10))
-	hdr.Set(queue.HeaderRevision, strconv.Itoa(entry.Revision))
-	hdr.Set(queue.HeaderHash, entry.PayloadHash)
-	if replay != "" {
-		hdr.Set(queue.HeaderReplay, replay)
-	}
-	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectOf(source), msgID, payload, hdr); err != nil {
+	out := queue.OutboxEnvelope{Source: env.Source, Key: env.Key, RawSeq: raw.Seq, Revision: entry.Revision,
+		PayloadHash: entry.PayloadHash, Replay: replay}
+	if _, err := mp.q.PublishOutbox(ctx, out, msgID, payload); err != nil {
 		return fmt.Errorf("publishing to outbox: %w", err)
 	}
 	if !res.Republish {

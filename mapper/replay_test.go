@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/fhir"
@@ -56,11 +55,7 @@ func TestReplayRefusesAnUnknownPOSTButResendSendsIt(t *testing.T) {
 	ctx := context.Background()
 	q, l, mp := openMapper(t)
 	key := ingest.IncidentKey("datix", "U-1")
-	hdr := nats.Header{}
-	hdr.Set(queue.HeaderSource, "datix")
-	hdr.Set(queue.HeaderKey, key)
-	hdr.Set(queue.HeaderLocalID, "U-1")
-	res, err := q.Publish(ctx, queue.RawSubject(ingest.KindIncident, "datix", key), "r1", body, hdr)
+	res, err := q.PublishRaw(ctx, queue.RawEnvelope{Kind: ingest.KindIncident, Source: "datix", LocalID: "U-1", Key: key, RecordID: "r1"}, body, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -193,21 +193,28 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	m, err := s.Queue.LastRaw(r.Context(), queue.RawSubject(ingest.KindIncident, source, key))
 	switch {
 	case err == nil:
-		at, _ := time.Parse(time.RFC3339Nano, m.Header.Get(queue.HeaderReceived))
-		// With no ledger entry yet this is the incident's first record: its own revision, or
-		// 1 when the source sends none (the mapper numbers those from 1).
-		revision, err := strconv.Atoi(m.Header.Get(queue.HeaderRevision))
-		if err != nil || revision < 1 {
-			revision = 1
-		}
-		writeJSON(w, http.StatusOK, Record{Source: source, LocalID: localID, Revision: revision, State: ledger.StateReceived,
-			History:    []ledger.HistoryEntry{{At: at, State: ledger.StateReceived, Detail: "stored; waiting to be mapped"}},
-			ReceivedAt: at})
+		writeJSON(w, http.StatusOK, receivedRecord(source, localID, m.Header))
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no incident " + localID + " from source " + source})
 	default:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "queue unavailable: " + err.Error()})
 	}
+}
+
+// receivedRecord is the delivery record of an incident stored but not yet mapped, from the
+// envelope of its raw record. With no ledger entry yet this is the incident's first record:
+// its own revision, or 1 when the source sends none (the ledger numbers those from 1).
+func receivedRecord(source, localID string, h nats.Header) Record {
+	env, err := queue.ReadRawEnvelope(h)
+	revision := max(env.Revision, 1)
+	rec := Record{Source: source, LocalID: localID, Revision: revision, State: ledger.StateReceived,
+		History:    []ledger.HistoryEntry{{At: env.ReceivedAt, State: ledger.StateReceived, Detail: "stored; waiting to be mapped"}},
+		ReceivedAt: env.ReceivedAt}
+	if err != nil {
+		// Said, not guessed: the mapper will quarantine it for the same reason.
+		rec.LastError = "the stored record's envelope is unreadable: " + err.Error()
+	}
+	return rec
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,7 +1,8 @@
 // Package queue is psgw's durable store: NATS JetStream, embedded in the process by default or
 // an external cluster. It owns the streams (raw source records, and mapped resources awaiting
-// delivery), publishing with Nats-Msg-Id so that re-sent records are dropped, the durable
-// consumers, and the creation of key-value buckets (whose layout is their owners': the ledger package's for the
+// delivery), publishing with Nats-Msg-Id so that re-sent records are dropped, the envelope
+// each stage writes beside a message and the next one reads, the durable consumers, and the
+// creation of key-value buckets (whose layout is their owners': the ledger package's for the
 // delivery ledger, the patients package's for the demographics store). Nothing here knows
 // about FHIR or the national service.
 package queue

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ledger"
-	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -54,27 +51,16 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 			return ingest.PublishResult{Seq: seq, Duplicate: true}, nil
 		}
 	}
-	hdr := nats.Header{}
-	hdr.Set(queue.HeaderKind, rec.Kind)
-	hdr.Set(queue.HeaderSource, rec.Source)
-	hdr.Set(queue.HeaderLocalID, rec.LocalID)
-	hdr.Set(queue.HeaderKey, rec.Key)
-	if rec.Revision > 0 {
-		hdr.Set(queue.HeaderRevision, strconv.Itoa(rec.Revision))
-	}
 	at := rec.ReceivedAt
 	if at.IsZero() {
 		at = time.Now().UTC()
-	}
-	hdr.Set(queue.HeaderReceived, at.Format(time.RFC3339Nano))
-	if rec.Reason != "" {
-		hdr.Set(mapper.HeaderRejectReason, rec.Reason)
 	}
 	var ttl time.Duration
 	if rec.Kind == ingest.KindADT {
 		ttl = p.adtTTL
 	}
-	res, err := p.q.PublishTTL(ctx, queue.RawSubject(rec.Kind, rec.Source, rec.Key), rec.ID, rec.Data, hdr, ttl)
+	res, err := p.q.PublishRaw(ctx, queue.RawEnvelope{Kind: rec.Kind, Source: rec.Source, LocalID: rec.LocalID, Key: rec.Key,
+		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason}, rec.Data, ttl)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -57,43 +58,33 @@ func (f *Forwarder) failUndeliverable(ctx context.Context, adv maxDeliveriesAdvi
 	if err != nil {
 		return fmt.Errorf("reading outbox message: %w", err)
 	}
-	source, key := msg.Header.Get(queue.HeaderSource), msg.Header.Get(queue.HeaderKey)
-	rawSeq, _ := strconv.ParseUint(msg.Header.Get(queue.HeaderRawSeq), 10, 64)
-	lkey := LedgerKey(source, key)
-	detail := "delivery attempted " + strconv.FormatUint(adv.Deliveries, 10) + " times without a recorded outcome; replay it once the cause is fixed"
-	unknown := false
-	_, err = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
-		if e.RawSeq > rawSeq || e.State == StateDelivered {
-			return ErrNoChange
+	env, err := queue.ReadOutboxEnvelope(msg.Header)
+	if err != nil {
+		if rerr := f.recordUnreadable(ctx, env, err); rerr != nil {
+			return rerr
 		}
-		if in := e.InFlight; in != nil && in.Method == "POST" && e.NationalID == "" {
-			// A POST was under way when the attempts stopped: the national service may hold
-			// the event, so a replay must not quietly POST it again.
-			unknown = true
-			e.UnknownHash = in.PayloadHash
-			e.InFlight = nil
-			e.LastError = detail + "; a POST was in flight, so the national service may hold the event"
-			e.Note(f.now().UTC(), StateUnknown, e.LastError+". Resolve it with its national id or resend", "")
-			return nil
+		if derr := s.DeleteMsg(ctx, adv.StreamSeq); derr != nil {
+			return derr
 		}
-		e.InFlight = nil
-		e.LastError = detail
-		e.Note(f.now().UTC(), StateFailed, detail, "")
+		f.logUnreadable(env, adv.StreamSeq, err)
 		return nil
+	}
+	detail := "delivery attempted " + strconv.FormatUint(adv.Deliveries, 10) + " times without a recorded outcome; replay it once the cause is fixed"
+	var state ledger.State
+	_, err = f.ledger.Update(ctx, ledger.Key(env.Source, env.Key), func(e *ledger.Entry, _ bool) error {
+		var err error
+		state, err = e.Undeliverable(f.now().UTC(), env.RawSeq, detail)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if unknown {
+	if state == ledger.StateUnknown {
 		f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
 	} else {
 		f.cfg.Metrics.Failed.WithLabelValues("max_deliveries").Inc()
 	}
-	state := StateFailed
-	if unknown {
-		state = StateUnknown
-	}
-	f.log.Error().Str("source", source).Str("incident", key).Uint64("deliveries", adv.Deliveries).Str("state", string(state)).
+	f.log.Error().Str("source", env.Source).Str("incident", env.Key).Uint64("deliveries", adv.Deliveries).Str("state", string(state)).
 		Msg("outbox message reached its delivery limit; incident needs an operator")
 	return s.DeleteMsg(ctx, adv.StreamSeq)
 }

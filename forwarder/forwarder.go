@@ -1,8 +1,9 @@
-// Package forwarder delivers mapped resources from the outbox to the national service. It
-// owns the delivery ledger, the national API client, the classification of every answer, and
-// the retry schedule: no other layer retries. An incident is POSTed once; once the national id
-// is held every change is a PUT to it; a send whose outcome cannot be known is never blindly
-// repeated.
+// Package forwarder is the delivery stage: it takes mapped resources from the outbox to the
+// national service. It owns the national API client, the classification of every answer, the
+// retry schedule (no other layer retries) and the pauses for a refused key or an outage. It
+// records every step in the delivery ledger, whose rules (package ledger) decide what a step
+// does to the incident: an incident is POSTed once; once the national id is held every change
+// is a PUT to it; a send whose outcome cannot be known is never blindly repeated.
 package forwarder
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -45,7 +47,7 @@ type Config struct {
 type Forwarder struct {
 	cfg    Config
 	q      *queue.Queue
-	ledger *Ledger
+	ledger *ledger.Ledger
 	client *Client // nil: no national endpoint, events are held
 	log    zerolog.Logger
 	now    func() time.Time
@@ -99,7 +101,7 @@ func unavailable(out Outcome) bool {
 }
 
 // New builds a forwarder. client may be nil when no national endpoint is configured.
-func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog.Logger) *Forwarder {
+func New(cfg Config, q *queue.Queue, l *ledger.Ledger, client *Client, log zerolog.Logger) *Forwarder {
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 1
 	}
@@ -114,7 +116,7 @@ func New(cfg Config, q *queue.Queue, ledger *Ledger, client *Client, log zerolog
 	}
 	resumeCh := make(chan struct{})
 	close(resumeCh) // not paused
-	return &Forwarder{cfg: cfg, q: q, ledger: ledger, client: client, log: log, now: time.Now, resumeCh: resumeCh,
+	return &Forwarder{cfg: cfg, q: q, ledger: l, client: client, log: log, now: time.Now, resumeCh: resumeCh,
 		probeNow: make(chan struct{}, 1)}
 }
 
@@ -223,61 +225,52 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.NakWithDelay(queue.ShutdownNakDelay) // stopping: hand it back for the next start
 		return false
 	}
-	h := m.Headers()
-	source, key := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey)
-	rawSeq, _ := strconv.ParseUint(h.Get(queue.HeaderRawSeq), 10, 64)
-	revision, _ := strconv.Atoi(h.Get(queue.HeaderRevision))
-	payloadHash := h.Get(queue.HeaderHash)
-	lkey := LedgerKey(source, key)
-	log := f.log.With().Str("source", source).Str("incident", key).Logger()
+	env, err := queue.ReadOutboxEnvelope(m.Headers())
+	if err != nil {
+		f.unreadable(ctx, m, env, err)
+		return false
+	}
+	o := ledger.Outgoing{RawSeq: env.RawSeq, Revision: env.Revision, PayloadHash: env.PayloadHash, Replay: env.Replay != ""}
+	lkey := ledger.Key(env.Source, env.Key)
+	log := f.log.With().Str("source", env.Source).Str("incident", env.Key).Logger()
 
 	// The entry as read here is where the first write of a send starts from, so that a send
 	// costs one read instead of three (each write re-reads only after a conflict).
-	e, snap, err := f.ledger.read(ctx, lkey)
+	e, snap, err := f.ledger.Read(ctx, lkey)
 	if err != nil {
 		log.Warn().Err(err).Msg("ledger unreadable; will retry")
 		_ = m.NakWithDelay(5 * time.Second)
 		return false
 	}
-	switch {
-	case e.RawSeq > rawSeq:
-		_ = m.Ack() // superseded by a newer revision, which has its own outbox message
+	switch e.Judge(o) {
+	case ledger.Superseded, ledger.Settled:
+		// A newer revision has its own outbox message, or this record's outcome is final.
+		_ = m.Ack()
 		return false
-	case e.NationalID != "" && e.DeliveredHash == payloadHash:
-		if e.State != StateDelivered {
-			_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
-				e.InFlight = nil
-				e.Note(f.now().UTC(), StateDelivered, "unchanged payload; national service already holds it", "")
-				return nil
-			})
+	case ledger.Unchanged:
+		if e.State != ledger.StateDelivered {
+			_, _ = f.ledger.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error { return e.NoteUnchanged(f.now().UTC()) })
 		}
 		_ = m.Ack()
 		return false
-	case isSettled(e.State) && e.RawSeq == rawSeq && h.Get(queue.HeaderReplay) == "":
-		_ = m.Ack()
-		return false
-	}
-	if e.AwaitingResolution() {
+	case ledger.AwaitsResolution:
 		// An earlier POST may have created the event. Sending this revision as another POST
 		// could duplicate it, so it waits for an operator to resolve the unknown send.
-		_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
-			e.Note(f.now().UTC(), StateUnknown, "revision "+strconv.Itoa(revision)+" waits: an earlier POST's outcome is unknown", "")
+		_, _ = f.ledger.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error {
+			e.NoteWaiting(f.now().UTC(), o.Revision)
 			return nil
 		})
 		_ = m.Ack()
 		return false
-	}
-	if e.InFlight != nil && e.InFlight.Method == "POST" && e.NationalID == "" {
+	case ledger.InterruptedPost:
 		if f.cfg.OnAmbiguousPost != "retry" {
 			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
 			inflightHash := e.InFlight.PayloadHash
-			f.settle(ctx, m, lkey, rawSeq, StateUnknown, "the gateway stopped while a POST was in flight; the national service may hold the event. Resolve it with its national id or resend", func(e *Entry) {
-				e.UnknownHash = inflightHash
-			})
+			f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.StoppedMidPost(f.now().UTC(), o.RawSeq, inflightHash) })
 			return false
 		}
-		_, snap, _ = f.ledger.update(ctx, lkey, nil, func(e *Entry, _ bool) error {
-			e.PossibleDuplicate = true
+		_, snap, _ = f.ledger.UpdateFrom(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
+			e.FlagPossibleDuplicate()
 			return nil
 		})
 	}
@@ -289,44 +282,60 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		// It keeps its state (queued or retrying): nothing is wrong with the incident.
 		return true
 	}
-	return f.send(ctx, m, lkey, snap, rawSeq, revision, payloadHash, log)
+	return f.send(ctx, m, lkey, snap, o, log)
 }
 
-func isSettled(s State) bool {
-	switch s {
-	case StateRejected, StateQuarantined, StateUnknown, StateFailed:
-		return true
+// unreadable handles an outbox message whose envelope could not be read: it can never be sent
+// as it is (its incident, revision or payload is not known for sure), so it is recorded
+// against its incident where the envelope names one (failed, replayable), removed from the
+// outbox and logged, rather than guessed past.
+func (f *Forwarder) unreadable(ctx context.Context, m jetstream.Msg, env queue.OutboxEnvelope, err error) {
+	var seq uint64
+	if md, mdErr := m.Metadata(); mdErr == nil {
+		seq = md.Sequence.Stream
 	}
-	return false
+	if rerr := f.recordUnreadable(ctx, env, err); rerr != nil {
+		f.log.Warn().Err(rerr).Uint64("seq", seq).Msg("could not record an unreadable outbox message in the ledger; will retry")
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	_ = m.Term()
+	f.logUnreadable(env, seq, err)
+}
+
+// recordUnreadable marks the incident an unreadable outbox message names, if it names one,
+// failed with the reason.
+func (f *Forwarder) recordUnreadable(ctx context.Context, env queue.OutboxEnvelope, err error) error {
+	if env.Source == "" || env.Key == "" {
+		return nil
+	}
+	detail := "its outbox message was unreadable (" + err.Error() + ")"
+	_, uerr := f.ledger.Update(context.WithoutCancel(ctx), ledger.Key(env.Source, env.Key), func(e *ledger.Entry, exists bool) error {
+		if !exists {
+			return ledger.ErrNoChange
+		}
+		e.Unreadable(f.now().UTC(), env.RawSeq, detail)
+		return nil
+	})
+	return uerr
+}
+
+func (f *Forwarder) logUnreadable(env queue.OutboxEnvelope, seq uint64, err error) {
+	f.log.Error().Err(err).Uint64("seq", seq).Str("source", env.Source).Str("incident", env.Key).
+		Msg("outbox message with an unreadable envelope removed; its incident needs a replay")
 }
 
 // send makes one request for m and records its outcome. It returns true when the key was
 // refused and m must wait for delivery to resume.
-func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *snapshot, rawSeq uint64, revision int, payloadHash string, log zerolog.Logger) bool {
+func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *ledger.Snapshot, o ledger.Outgoing, log zerolog.Logger) bool {
 	now := f.now().UTC()
 	var nationalID string
 	// Ledger writes around a send are not cancelled by shutdown: an in-flight marker written
 	// but reported as failed would later read as a crash mid-POST.
 	wctx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelWrite()
-	_, snap, err := f.ledger.update(wctx, lkey, snap, func(e *Entry, _ bool) error {
-		nationalID = e.NationalID
-		method := "POST"
-		if nationalID != "" {
-			method = "PUT"
-		}
-		e.Attempts++
-		if e.FirstAttemptAt.IsZero() {
-			e.FirstAttemptAt = now
-		}
-		e.InFlight = &InFlight{Method: method, PayloadHash: payloadHash, RawSeq: rawSeq, StartedAt: now}
-		if method == "PUT" {
-			// From here until a 2xx the national service may hold either version (a PUT
-			// can be applied and its answer lost), so no later payload may be skipped as
-			// "already delivered" on the strength of the old hash.
-			e.DeliveredHash = ""
-		}
-		e.State, e.UpdatedAt = StateDelivering, now
+	_, snap, err := f.ledger.UpdateFrom(wctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
+		nationalID = e.StartSend(now, o)
 		return nil
 	})
 	if err != nil {
@@ -344,9 +353,9 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
 	out := Classify(f.client.Send(sendCtx, nationalID, body), put)
 	cancel()
-	method := "POST"
+	method := http.MethodPost
 	if put {
-		method = "PUT"
+		method = http.MethodPut
 	}
 	f.cfg.Metrics.Sends.WithLabelValues(method, out.Class.String()).Inc()
 	f.noteAnswer(out)
@@ -354,33 +363,10 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	switch out.Class {
 	case ClassDelivered:
 		var receivedAt time.Time
-		_, _, err := f.ledger.update(context.WithoutCancel(ctx), lkey, snap, func(e *Entry, _ bool) error {
+		_, _, err := f.ledger.UpdateFrom(context.WithoutCancel(ctx), lkey, snap, func(e *ledger.Entry, _ bool) error {
 			receivedAt = e.ReceivedAt
-			if !put {
-				e.NationalID = out.NationalID
-			}
-			if out.Reference != "" {
-				e.NationalReference = out.Reference
-			}
-			if out.VersionID != "" {
-				e.NationalVersion = out.VersionID
-			}
-			e.InFlight = nil
-			e.DeliveredHash, e.DeliveredRevision, e.DeliveredAt = payloadHash, revision, now
-			e.LastError = ""
-			detail := "POST created national id " + e.NationalID
-			if put {
-				detail = "PUT amended national id " + e.NationalID
-			}
-			if len(out.Warnings) > 0 {
-				detail += "; warnings: " + joinMax(out.Warnings, 1000)
-			}
-			if e.RawSeq > rawSeq {
-				// A newer revision was mapped while this one was in flight; it is queued.
-				e.Note(now, StateQueued, detail+" (revision "+strconv.Itoa(revision)+"); a newer revision is queued", "")
-				return nil
-			}
-			e.Note(now, StateDelivered, detail, "")
+			e.Delivered(now, o, ledger.Answer{Put: put, NationalID: out.NationalID, Reference: out.Reference,
+				Version: out.VersionID, Warnings: out.Warnings})
 			return nil
 		})
 		if err != nil {
@@ -399,61 +385,38 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		_ = m.Ack()
 	case ClassRejected:
 		f.cfg.Metrics.Failed.WithLabelValues("rejected").Inc()
-		f.settle(ctx, m, lkey, rawSeq, StateRejected, out.Detail, func(e *Entry) { e.LastError = out.Detail })
+		f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.Reject(now, o.RawSeq, out.Detail) })
 	case ClassAuth:
 		f.pauseFor(pauseAuth, out.Detail)
-		_, _ = f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *Entry, _ bool) error {
-			e.Attempts-- // an auth failure is the gateway's problem, not the event's
-			e.InFlight = nil
-			e.LastError = out.Detail
-			e.Note(now, StateHeld, errPaused.Error()+": "+out.Detail, "")
+		_, _ = f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+			e.KeyRefused(now, out.Detail, errPaused.Error()+": "+out.Detail)
 			return nil
 		})
 		return true
 	case ClassAmbiguous:
 		if !put && f.cfg.OnAmbiguousPost != "retry" {
 			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
-			f.settle(ctx, m, lkey, rawSeq, StateUnknown, out.Detail+"; the national service may hold the event. Resolve it with its national id or resend", func(e *Entry) {
-				e.LastError = out.Detail
-				e.UnknownHash = payloadHash
-			})
+			f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.AnswerLost(now, o.RawSeq, o.PayloadHash, out.Detail) })
 			return false
 		}
-		if !put {
-			f.retry(ctx, m, lkey, rawSeq, out, func(e *Entry) { e.PossibleDuplicate = true })
-			return false
-		}
-		f.retry(ctx, m, lkey, rawSeq, out, nil)
+		// A POST resent after an ambiguous answer may now be held twice nationally.
+		f.retry(ctx, m, lkey, o.RawSeq, out, !put)
 	case ClassTransient:
-		f.retry(ctx, m, lkey, rawSeq, out, nil)
+		f.retry(ctx, m, lkey, o.RawSeq, out, false)
 	}
 	return false
 }
 
 // retry schedules the message again with backoff, or fails it when its attempts or age are
-// used up.
-func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, out Outcome, mark func(*Entry)) {
+// used up. possibleDuplicate flags the incident as possibly held twice nationally.
+func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, out Outcome, possibleDuplicate bool) {
 	now := f.now().UTC()
 	var failed, superseded bool
-	var attempts int
-	_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *Entry, _ bool) error {
-		if mark != nil {
-			mark(e)
+	e, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+		if possibleDuplicate {
+			e.FlagPossibleDuplicate()
 		}
-		e.InFlight = nil
-		if superseded = e.RawSeq > rawSeq; superseded {
-			// The newer revision's own message carries on; this outcome is only history.
-			e.Note(now, e.State, "older revision not sent: "+out.Detail+"; a newer revision is queued", "")
-			return nil
-		}
-		e.LastError = out.Detail
-		attempts = e.Attempts
-		failed = e.Attempts >= f.cfg.MaxAttempts || (f.cfg.MaxAge > 0 && now.Sub(e.FirstAttemptAt) > f.cfg.MaxAge)
-		if failed {
-			e.Note(now, StateFailed, "retries used up after "+strconv.Itoa(e.Attempts)+" attempts: "+out.Detail, "")
-		} else {
-			e.Note(now, StateRetrying, out.Detail, "")
-		}
+		superseded, failed = e.SendFailed(now, rawSeq, out.Detail, f.cfg.MaxAttempts, f.cfg.MaxAge)
 		return nil
 	})
 	if err != nil {
@@ -468,7 +431,7 @@ func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, raw
 		return
 	}
 	f.cfg.Metrics.Retries.Inc()
-	_ = m.NakWithDelay(f.backoff(attempts, out.RetryAfter))
+	_ = m.NakWithDelay(f.backoff(e.Attempts, out.RetryAfter))
 }
 
 // backoff is exponential with full jitter, capped, and never shorter than Retry-After.
@@ -482,19 +445,11 @@ func (f *Forwarder) backoff(attempt int, retryAfter time.Duration) time.Duration
 	return max(d, retryAfter)
 }
 
-// settle puts the incident in a final state and removes its message from the outbox.
-func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, st State, detail string, mark func(*Entry)) {
-	_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *Entry, _ bool) error {
-		if mark != nil {
-			mark(e)
-		}
-		e.InFlight = nil
-		if e.RawSeq > rawSeq && st != StateUnknown {
-			// A newer revision is queued: this outcome is history, not the incident's state.
-			e.Note(f.now().UTC(), e.State, "older revision "+string(st)+": "+detail, "")
-			return nil
-		}
-		e.Note(f.now().UTC(), st, detail, "")
+// settle records a final outcome with record (one of the ledger's settling transitions) and
+// removes the message from the outbox.
+func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, record func(e *ledger.Entry)) {
+	_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+		record(e)
 		return nil
 	})
 	if err != nil {
@@ -506,12 +461,8 @@ func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, ra
 
 // hold records that the incident waits for delivery to resume.
 func (f *Forwarder) hold(ctx context.Context, lkey string) {
-	_, _ = f.ledger.Update(ctx, lkey, func(e *Entry, _ bool) error {
-		if e.State == StateHeld {
-			return ErrNoChange
-		}
-		e.Note(f.now().UTC(), StateHeld, f.Status().PauseReason, "")
-		return nil
+	_, _ = f.ledger.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error {
+		return e.Hold(f.now().UTC(), f.Status().PauseReason)
 	})
 }
 
@@ -719,18 +670,4 @@ func withID(payload []byte, id string) []byte {
 		out = append(out, ',')
 	}
 	return append(out, payload[1:]...)
-}
-
-func joinMax(items []string, limit int) string {
-	s := ""
-	for i, it := range items {
-		if i > 0 {
-			s += "; "
-		}
-		s += it
-		if len(s) > limit {
-			return s[:limit] + "…"
-		}
-	}
-	return s
 }

@@ -5,20 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
 
 // publishOutbox stores one outbox message for incident key k1 at raw sequence 7.
 func publishOutbox(t *testing.T, q *queue.Queue) uint64 {
 	t.Helper()
-	hdr := nats.Header{}
-	hdr.Set(queue.HeaderSource, "datix")
-	hdr.Set(queue.HeaderKey, "k1")
-	hdr.Set(queue.HeaderRawSeq, "7")
-	pub, err := q.Publish(context.Background(), queue.OutboxSubjectFor("datix", "k1"), "raw-7", []byte(`{}`), hdr)
+	env := queue.OutboxEnvelope{Source: "datix", Key: "k1", RawSeq: 7, Revision: 1, PayloadHash: "h1"}
+	pub, err := q.PublishOutbox(context.Background(), env, "raw-7", []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,12 +28,12 @@ func publishOutbox(t *testing.T, q *queue.Queue) uint64 {
 func TestUndeliverableWithPOSTInFlightIsUnknown(t *testing.T) {
 	ctx := context.Background()
 	q := openQueue(t)
-	l := NewLedger(q.Ledger(), nil)
-	lkey := LedgerKey("datix", "k1")
-	if _, err := l.Update(ctx, lkey, func(e *Entry, _ bool) error {
+	l := openLedger(t, q)
+	lkey := ledger.Key("datix", "k1")
+	if _, err := l.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error {
 		e.Source, e.LocalID, e.RawSeq = "datix", "INC-1", 7
-		e.InFlight = &InFlight{Method: "POST", PayloadHash: "h1", RawSeq: 7, StartedAt: time.Now()}
-		e.Note(time.Now(), StateDelivering, "", "")
+		e.InFlight = &ledger.InFlight{Method: "POST", PayloadHash: "h1", RawSeq: 7, StartedAt: time.Now()}
+		e.Note(time.Now(), ledger.StateDelivering, "", "")
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -50,7 +47,7 @@ func TestUndeliverableWithPOSTInFlightIsUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.State != StateUnknown || e.UnknownHash != "h1" || e.InFlight != nil {
+	if e.State != ledger.StateUnknown || e.UnknownHash != "h1" || e.InFlight != nil {
 		t.Errorf("got state %s, unknown hash %q, in flight %v; want unknown, h1, none", e.State, e.UnknownHash, e.InFlight)
 	}
 }

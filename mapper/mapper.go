@@ -1,8 +1,8 @@
 // Package mapper is the stage between the raw stream and the outbox: it reads each raw
 // incident record, enriches it, maps it to the LFPSE resource, runs the validation and privacy
-// guard, records the outcome in the delivery ledger, and puts valid payloads in the outbox.
-// Because the raw record is kept, the same stage re-maps an incident on replay, so a fixed code
-// map takes effect.
+// guard, records the outcome in the delivery ledger (whose rules, in package ledger, decide
+// what it does to the incident), and puts valid payloads in the outbox. Because the raw record
+// is kept, the same stage re-maps an incident on replay, so a fixed code map takes effect.
 package mapper
 
 import (
@@ -20,15 +20,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/fhir"
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
-
-// HeaderRejectReason, on a raw record, carries the reason its adapter could not read the
-// source record (ingest.Record.Reason). Such a record is not mapped: it is quarantined with
-// that reason, so that the operator sees it in the delivery record.
-const HeaderRejectReason = "Psgw-Reject-Reason"
 
 // Enricher fills in what the incident system lacks (date of birth, sex, ethnicity) from the
 // gateway's patient store, as at the time of the incident. It must not add identifiers.
@@ -49,12 +44,11 @@ func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) error { retu
 // Mapper consumes raw incident records. Run it once.
 type Mapper struct {
 	q        *queue.Queue
-	ledger   *forwarder.Ledger
+	ledger   *ledger.Ledger
 	builder  *fhir.Builder
 	enricher Enricher
-	// held is true when no national endpoint is configured: mapped incidents wait in the
-	// outbox in state held, with the reason.
-	held       bool
+	// heldReason is set when no national endpoint is configured: mapped incidents wait in
+	// the outbox in state held, with the reason.
 	heldReason string
 	workers    int
 	metrics    *Metrics
@@ -67,7 +61,7 @@ type Options struct {
 	Builder  *fhir.Builder
 	Enricher Enricher
 	// HeldReason, when set, marks queued incidents as held with this reason (no national
-	// endpoint configured).
+	// endpoint configured): they wait in the outbox.
 	HeldReason string
 	// Workers is how many incidents are mapped in parallel (default 16). Mapping is mostly
 	// waiting for two durable writes (the ledger and the outbox), not CPU, so more workers
@@ -79,7 +73,7 @@ type Options struct {
 }
 
 // New builds a mapper.
-func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
+func New(q *queue.Queue, l *ledger.Ledger, o Options) *Mapper {
 	if o.Enricher == nil {
 		o.Enricher = NoEnrichment{}
 	}
@@ -89,8 +83,8 @@ func New(q *queue.Queue, ledger *forwarder.Ledger, o Options) *Mapper {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	return &Mapper{q: q, ledger: ledger, builder: o.Builder, enricher: o.Enricher,
-		held: o.HeldReason != "", heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
+	return &Mapper{q: q, ledger: l, builder: o.Builder, enricher: o.Enricher,
+		heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
 }
 
 const consumerName = "mapper"
@@ -153,7 +147,8 @@ func (mp *Mapper) handle(ctx context.Context, m jetstream.Msg) error {
 	return mp.Map(ctx, Raw{Seq: md.Sequence.Stream, Header: m.Headers(), Data: m.Data()}, "")
 }
 
-// Raw is one raw record as read from the stream.
+// Raw is one raw record as read from the stream: its sequence, its envelope's headers and
+// the record.
 type Raw struct {
 	Seq    uint64
 	Header nats.Header
@@ -168,23 +163,26 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 
 // mapRecord is Map; resend allows a replay of an incident waiting on an unknown POST.
 func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend bool) error {
-	h := raw.Header
-	source, key, recordID := h.Get(queue.HeaderSource), h.Get(queue.HeaderKey), h.Get(nats.MsgIdHdr)
-	if source == "" || key == "" {
-		mp.log.Error().Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
+	env, envErr := queue.ReadRawEnvelope(raw.Header)
+	if env.Source == "" || env.Key == "" {
+		// No incident to record it against: report it, since it can never be mapped.
+		mp.log.Error().Err(envErr).Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
 		return nil
 	}
-	lkey := forwarder.LedgerKey(source, key)
-	received, _ := time.Parse(time.RFC3339Nano, h.Get(queue.HeaderReceived))
+	received := env.ReceivedAt
 	if received.IsZero() {
 		received = mp.now()
 	}
 
 	var in *fhir.Incident
 	var problems []fhir.Problem
-	if reason := h.Get(HeaderRejectReason); reason != "" {
-		problems = []fhir.Problem{{Message: reason}}
-	} else {
+	switch {
+	case envErr != nil:
+		// Its envelope cannot be trusted: quarantined, naming the header, rather than guessed.
+		problems = []fhir.Problem{{Message: "the stored record's envelope is unreadable: " + envErr.Error()}}
+	case env.RejectReason != "":
+		problems = []fhir.Problem{{Message: env.RejectReason}}
+	default:
 		in, problems = fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
 	}
 	var prep fhir.Prepared
@@ -200,105 +198,31 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 			prep.Payload = nil
 		}
 	}
-	payloadHash := ""
+	m := ledger.Mapping{Source: env.Source, LocalID: env.LocalID, ReceivedAt: received, RawSeq: raw.Seq, RecordID: env.RecordID,
+		Redactions: prep.Redactions, TaxonomyVersion: mp.builder.Version, Replay: replay, Resend: resend, HeldReason: mp.heldReason}
 	if len(problems) == 0 {
 		sum := sha256.Sum256(prep.Payload)
-		payloadHash = hex.EncodeToString(sum[:16])
+		m.PayloadHash = hex.EncodeToString(sum[:16])
+	} else {
+		m.Problems = joinProblems(problems)
 	}
-	revision := 0
 	if in != nil {
-		revision = in.RevisionOr(0)
+		m.Revision = in.RevisionOr(0)
 	}
 
-	now := mp.now().UTC()
-	publish, republish, quarantined, newRecord := false, false, false, false
-	var entry *forwarder.Entry
-	entry, err := mp.ledger.Update(ctx, lkey, func(e *forwarder.Entry, exists bool) error {
-		publish, republish, quarantined, newRecord = false, false, false, false
-		if !exists {
-			e.Source, e.LocalID, e.ReceivedAt = source, h.Get(queue.HeaderLocalID), received
-		}
-		if replay == "" {
-			switch {
-			case raw.Seq < e.RawSeq:
-				return forwarder.ErrNoChange // an older record redelivered: already superseded
-			case raw.Seq == e.RawSeq:
-				// Redelivered after a crash between the ledger write and the outbox publish:
-				// publish again; the outbox drops it if it got there.
-				publish = e.State == forwarder.StateQueued || e.State == forwarder.StateHeld
-				republish = publish
-				return forwarder.ErrNoChange
-			case exists && recordID != "" && recordID == e.ContentHash:
-				return forwarder.ErrNoChange // the same record re-sent after the duplicate window
-			case revision > 0 && revision < e.Revision:
-				e.Note(now, e.State, fmt.Sprintf("revision %d ignored: revision %d is newer", revision, e.Revision), "")
-				return nil
-			}
-		}
-		if replay == "" || raw.Seq > e.RawSeq {
-			switch {
-			case revision > 0:
-				e.Revision = revision
-			case replay == "":
-				e.Revision++
-			}
-		}
-		if replay != "" && e.AwaitingResolution() {
-			if !resend {
-				return fmt.Errorf("%w: %w; resolve it with its national id, or resend it", forwarder.ErrNotResolvable, forwarder.ErrAwaitingResolution)
-			}
-			// Resending after an unknown outcome: the national service may now hold it twice.
-			e.PossibleDuplicate, e.UnknownHash = true, ""
-		}
-		if newRecord = raw.Seq != e.RawSeq; newRecord {
-			// Counted once per record: a replay of the same record redacts the same strings.
-			e.Redactions += prep.Redactions
-		}
-		e.RawSeq, e.ContentHash, e.PayloadHash = raw.Seq, recordID, payloadHash
-		e.Attempts, e.FirstAttemptAt = 0, time.Time{}
-		actor := ""
-		if replay != "" {
-			actor = replay
-		}
-		if len(problems) > 0 {
-			e.LastError = joinProblems(problems)
-			e.Note(now, forwarder.StateQuarantined, e.LastError, actor)
-			quarantined = true
-			return nil
-		}
-		e.LastError = ""
-		detail := "mapped to LFPSE taxonomy v" + strconv.Itoa(mp.builder.Version)
-		if prep.Redactions > 0 {
-			detail += fmt.Sprintf("; %d NHS-number-shaped strings redacted from free text", prep.Redactions)
-		}
-		if replay != "" {
-			detail = "replayed: " + detail
-		}
-		if replay == "" && e.AwaitingResolution() {
-			// An earlier POST's outcome is unknown: sending this revision could create a
-			// duplicate, so it waits for an operator to resolve the unknown send.
-			e.Note(now, forwarder.StateUnknown, detail+"; revision "+strconv.Itoa(e.Revision)+" waits until the earlier unknown send is resolved", actor)
-			return nil
-		}
-		e.Note(now, forwarder.StateQueued, detail, actor)
-		if mp.held {
-			e.Note(now, forwarder.StateHeld, mp.heldReason, "")
-		}
-		publish = true
-		return nil
-	})
+	entry, res, err := mp.ledger.Map(ctx, ledger.Key(env.Source, env.Key), m)
 	if err != nil {
 		return err
 	}
-	if quarantined {
+	if res.Quarantined {
 		mp.metrics.Quarantined.Inc()
 	}
-	if !publish {
+	if !res.Publish {
 		return nil
 	}
 	msgID := "raw-" + strconv.FormatUint(raw.Seq, 10)
 	if replay != "" {
-		msgID += "-replay-" + strconv.FormatInt(now.UnixNano(), 36)
+		msgID += "-replay-" + strconv.FormatInt(mp.now().UnixNano(), 36)
 	}
 	payload := prep.Payload
 	if payload == nil {
@@ -308,22 +232,15 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		}
 		payload = mp.builder.Prepare(in).Payload
 	}
-	hdr := nats.Header{}
-	hdr.Set(queue.HeaderSource, source)
-	hdr.Set(queue.HeaderKey, key)
-	hdr.Set(queue.HeaderRawSeq, strconv.FormatUint(raw.Seq, 10))
-	hdr.Set(queue.HeaderRevision, strconv.Itoa(entry.Revision))
-	hdr.Set(queue.HeaderHash, entry.PayloadHash)
-	if replay != "" {
-		hdr.Set(queue.HeaderReplay, replay)
-	}
-	if _, err := mp.q.Publish(ctx, queue.OutboxSubjectOf(source), msgID, payload, hdr); err != nil {
+	out := queue.OutboxEnvelope{Source: env.Source, Key: env.Key, RawSeq: raw.Seq, Revision: entry.Revision,
+		PayloadHash: entry.PayloadHash, Replay: replay}
+	if _, err := mp.q.PublishOutbox(ctx, out, msgID, payload); err != nil {
 		return fmt.Errorf("publishing to outbox: %w", err)
 	}
-	if !republish {
+	if !res.Republish {
 		mp.metrics.Mapped.Inc()
 	}
-	if newRecord {
+	if res.NewRecord {
 		mp.metrics.Redactions.Add(float64(prep.Redactions))
 	}
 	return nil

@@ -4,25 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
 
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
-	"github.com/psgw/psgw/mapper"
+	"github.com/psgw/psgw/ledger"
 )
 
-// Replayer re-maps and re-queues an incident from its stored raw record.
+// Replayer re-maps and re-queues an incident from its stored raw record (the mapper stage,
+// wired by the gateway). Both return ledger.ErrNoRawRecord once the raw record is no longer
+// kept.
 type Replayer interface {
 	// Resend replays an incident whose POST had an unknown outcome: it is sent again and
 	// flagged as a possible duplicate. Replay refuses such an incident.
-	Resend(ctx context.Context, ledgerKey, actor string) (*forwarder.Entry, error)
-	Replay(ctx context.Context, ledgerKey, actor string) (*forwarder.Entry, error)
+	Resend(ctx context.Context, ledgerKey, actor string) (*ledger.Entry, error)
+	Replay(ctx context.Context, ledgerKey, actor string) (*ledger.Entry, error)
 }
-
-var _ Replayer = (*mapper.Mapper)(nil)
 
 // actionRoutes mounts the operator actions. Access control (operator role) is applied by the
 // auth middleware around the mux.
@@ -40,17 +38,17 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action: use …/replay, …/resolve or …/review"})
 		return
 	}
-	key := forwarder.LedgerKey(source, ingest.IncidentKey(source, localID))
+	key := ledger.Key(source, ingest.IncidentKey(source, localID))
 	actor := Actor(r.Context())
 	var (
-		e   *forwarder.Entry
+		e   *ledger.Entry
 		err error
 	)
 	switch action {
 	case "replay":
-		var cur *forwarder.Entry
+		var cur *ledger.Entry
 		if cur, err = s.Ledger.Get(r.Context(), key); err == nil {
-			if code, why := replayRefusal(cur); code != "" {
+			if code, why := cur.ReplayRefusal(); code != "" {
 				writeJSON(w, http.StatusConflict, ActionError{Error: source + "/" + localID + " " + why + ". " + refusalAdvice[code],
 					Code: code, Reason: why, State: cur.State})
 				return
@@ -79,11 +77,9 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 				e, err = s.Replayer.Replay(r.Context(), key, actor)
 			}
 		case "resend":
-			var cur *forwarder.Entry
+			var cur *ledger.Entry
 			if cur, err = s.Ledger.Get(r.Context(), key); err == nil {
-				if cur.State != forwarder.StateUnknown && cur.State != forwarder.StateFailed && !cur.AwaitingResolution() {
-					err = fmt.Errorf("%w: it is %s; resend applies to unknown or failed incidents (use replay otherwise)", forwarder.ErrNotResolvable, cur.State)
-				} else {
+				if err = cur.CheckResend(); err == nil {
 					e, err = s.Replayer.Resend(r.Context(), key, actor)
 				}
 			}
@@ -104,15 +100,15 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request) {
 
 func writeActionError(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, forwarder.ErrNotFound):
+	case errors.Is(err, ledger.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such incident in the ledger"})
-	case errors.Is(err, forwarder.ErrAwaitingResolution):
+	case errors.Is(err, ledger.ErrAwaitingResolution):
 		// The ledger write refused it: the send turned unknown after the check above.
-		writeJSON(w, http.StatusConflict, ActionError{Error: "the incident " + awaitingReason + ". " + refusalAdvice[CodeNeedsResolve],
-			Code: CodeNeedsResolve, Reason: awaitingReason, State: forwarder.StateUnknown})
-	case errors.Is(err, forwarder.ErrNotResolvable):
+		writeJSON(w, http.StatusConflict, ActionError{Error: "the incident " + ledger.AwaitingReason + ". " + refusalAdvice[CodeNeedsResolve],
+			Code: CodeNeedsResolve, Reason: ledger.AwaitingReason, State: ledger.StateUnknown})
+	case errors.Is(err, ledger.ErrNotResolvable):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-	case errors.Is(err, mapper.ErrNoRawRecord):
+	case errors.Is(err, ledger.ErrNoRawRecord):
 		writeJSON(w, http.StatusGone, map[string]string{"error": "the raw record is no longer kept (older than queue.raw_max_age); ask the source to send it again"})
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -128,15 +124,13 @@ func splitAction(rest string) (localID, action string) {
 	return "", ""
 }
 
-// Codes of a refused replay, in ActionError.Code and BulkSkip.Code.
+// Codes of a refused replay, in ActionError.Code and BulkSkip.Code: the ledger's refusals
+// (ledger.Entry.ReplayRefusal).
 const (
-	// CodeNeedsResolve: a POST of the incident had an unknown outcome. Replaying it would POST
-	// it again and could create a second national record, so only the explicit resolve action
-	// may do that (resend), or record the national id that LFPSE holds (delivered).
-	CodeNeedsResolve = "needs_resolve"
-	// CodePostInFlight: a POST of the incident is being sent right now; try again once its
-	// outcome is known.
-	CodePostInFlight = "post_in_flight"
+	// CodeNeedsResolve: a POST of the incident had an unknown outcome; only resolve may act.
+	CodeNeedsResolve = ledger.RefusalNeedsResolve
+	// CodePostInFlight: a POST of the incident is being sent right now.
+	CodePostInFlight = ledger.RefusalPostInFlight
 )
 
 // refusalAdvice tells the operator what to do instead of a refused replay.
@@ -154,37 +148,18 @@ type ActionError struct {
 	// Code, when set, names the refusal for programs: CodeNeedsResolve or CodePostInFlight.
 	Code string `json:"code,omitempty"`
 	// Reason is the refusal's reason alone, without the advice that Error adds.
-	Reason string          `json:"reason,omitempty"`
-	State  forwarder.State `json:"state,omitempty"`
-}
-
-// awaitingReason is why a replay of an incident waiting on an unknown POST is refused.
-const awaitingReason = "an earlier POST of it had an unknown outcome: a replay could create a duplicate national record"
-
-// replayRefusal says why a replay must not touch e: a replay sends the incident again, and
-// for an incident that may already be held nationally without the gateway knowing its id,
-// that would be a silent second POST, a possible duplicate national record. It returns a
-// code and a short reason, or two empty strings when a replay is safe.
-func replayRefusal(e *forwarder.Entry) (code, reason string) {
-	switch {
-	case e.State == forwarder.StateUnknown:
-		return CodeNeedsResolve, "is unknown: a POST of it may have reached the national service, so a replay could create a duplicate national record"
-	case e.AwaitingResolution():
-		return CodeNeedsResolve, "is " + string(e.State) + ", but " + awaitingReason
-	case e.InFlight != nil && e.InFlight.Method == "POST" && e.NationalID == "":
-		return CodePostInFlight, "is being POSTed to the national service right now: a replay could send it twice"
-	}
-	return "", ""
+	Reason string       `json:"reason,omitempty"`
+	State  ledger.State `json:"state,omitempty"`
 }
 
 // BulkReplayRequest selects incidents to replay; every filter is optional.
 type BulkReplayRequest struct {
-	State  forwarder.State `json:"state"`
-	Source string          `json:"source"`
-	From   time.Time       `json:"from"`
-	To     time.Time       `json:"to"`
-	Limit  int             `json:"limit"`
-	DryRun bool            `json:"dry_run"`
+	State  ledger.State `json:"state"`
+	Source string       `json:"source"`
+	From   time.Time    `json:"from"`
+	To     time.Time    `json:"to"`
+	Limit  int          `json:"limit"`
+	DryRun bool         `json:"dry_run"`
 }
 
 // BulkReplayResult says what a bulk replay did. Outside a dry run, Matched is Replayed plus
@@ -203,11 +178,11 @@ type BulkReplayResult struct {
 
 // BulkSkip is one incident a bulk replay left alone, and why.
 type BulkSkip struct {
-	Source  string          `json:"source"`
-	LocalID string          `json:"local_id"`
-	State   forwarder.State `json:"state"`
-	Code    string          `json:"code"`
-	Reason  string          `json:"reason"`
+	Source  string       `json:"source"`
+	LocalID string       `json:"local_id"`
+	State   ledger.State `json:"state"`
+	Code    string       `json:"code"`
+	Reason  string       `json:"reason"`
 }
 
 const maxListed = 100
@@ -225,8 +200,8 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 		req.Limit = 100000
 	}
 	var res BulkReplayResult
-	skip := func(e *forwarder.Entry) bool {
-		code, why := replayRefusal(e)
+	skip := func(e *ledger.Entry) bool {
+		code, why := e.ReplayRefusal()
 		if code == "" {
 			return false
 		}
@@ -238,7 +213,7 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	var keys []string
-	err := s.Ledger.List(r.Context(), func(key string, e *forwarder.Entry) bool {
+	err := s.Ledger.List(r.Context(), func(key string, e *ledger.Entry) bool {
 		if (req.State == "" || e.State == req.State) && (req.Source == "" || e.Source == req.Source) &&
 			(req.From.IsZero() || !e.UpdatedAt.Before(req.From)) && (req.To.IsZero() || e.UpdatedAt.Before(req.To)) {
 			res.Matched++
@@ -262,9 +237,9 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 			}
 			if err == nil {
 				_, err = s.Replayer.Replay(r.Context(), k, actor)
-				if errors.Is(err, forwarder.ErrAwaitingResolution) {
+				if errors.Is(err, ledger.ErrAwaitingResolution) {
 					// Its send turned unknown between the read and the replay's ledger write.
-					e.State = forwarder.StateUnknown
+					e.State = ledger.StateUnknown
 					skip(e)
 					continue
 				}

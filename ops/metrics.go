@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -73,20 +74,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.info, 1, s.Version, strconv.Itoa(s.TaxonomyVersion), demo)
 
-	_ = s.index().read(ctx, func(v *ledgerView, loading bool) {
-		for _, st := range stateOrder {
-			gauge(c.incidents, float64(v.counts[st]), string(st))
+	if counts, err := s.Ledger.Counts(ctx); err == nil {
+		for _, st := range ledger.States() {
+			gauge(c.incidents, float64(counts.States[st]), string(st))
 		}
-		for _, st := range attentionStates {
-			gauge(c.needsReview, float64(v.unreviewed[st]), string(st))
+		for _, st := range ledger.AttentionStates() {
+			gauge(c.needsReview, float64(counts.NeedsReview[st]), string(st))
 		}
-		gauge(c.indexLoading, b2f(loading))
+		gauge(c.indexLoading, b2f(counts.Loading))
 		n := 0
-		for _, m := range v.lastMinutes(5, now) {
+		for _, m := range counts.PerMinute[len(counts.PerMinute)-5:] {
 			n += m
 		}
 		gauge(c.delivered5m, float64(n))
-	})
+	}
 	gauge(c.ready, b2f(s.Ready(ctx).Ready))
 	if s.Stages != nil {
 		for _, st := range s.Stages.Stages() {
@@ -99,8 +100,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.jsUp, b2f(up))
 }
 
-// collectJetStream reports every stream and its consumers, and the outbox gauges CONTRACT §5
-// names. It returns false when JetStream could not be read.
+// collectJetStream reports every stream and its consumers, and the outbox gauges (depth, age
+// of the oldest undelivered event) docs/api.md lists under "Metrics". It returns false when
+// JetStream could not be read.
 func (c *collector) collectJetStream(ctx context.Context, ch chan<- prometheus.Metric, gauge func(*prometheus.Desc, float64, ...string), now time.Time) bool {
 	js := c.s.Queue.JetStream()
 	if js == nil {

@@ -1,7 +1,8 @@
 // Package ops is the operators' side of the gateway: health and readiness, the status page,
 // the JSON API under /api/v1/, Prometheus metrics, and the access control in front of them.
-// It renders status that the other parts compute and hands actions to the ledger and the
-// mapper; it decides nothing about delivery itself.
+// It presents only: it renders status that the other parts compute (the ledger's index and
+// rules, the forwarder's and the stages' status, through small interfaces the gateway wires)
+// and hands actions to the ledger and to a Replayer; it decides nothing about delivery itself.
 package ops
 
 import (
@@ -9,17 +10,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
-	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 )
@@ -30,12 +30,14 @@ type DemographicsReporter interface {
 }
 
 // Server serves the operations endpoints on the gateway's HTTP mux: health, the status page,
-// the JSON API under /api/v1/ and /metrics. Set the fields, then call Routes once and Run in
-// the background. Safe for concurrent use once Routes has been called.
+// the JSON API under /api/v1/ and /metrics. Set the fields, then call Routes once. Its counts
+// and searches come from the ledger's index, which the gateway keeps current
+// (ledger.RunIndex). Safe for concurrent use once Routes has been called.
 type Server struct {
-	Queue     *queue.Queue
-	Ledger    *forwarder.Ledger
-	Forwarder *forwarder.Forwarder
+	Queue  *queue.Queue
+	Ledger *ledger.Ledger
+	// Forwarder reports the delivery stage; nil reports none.
+	Forwarder ForwarderReporter
 	// Replayer re-maps incidents for the replay and resolve actions.
 	Replayer Replayer
 	Adapters []*ingest.Runner
@@ -60,22 +62,12 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Version is the gateway's version, shown in the page footer and psgw_build_info.
 	Version string
-
-	indexOnce sync.Once
-	idx       *ledgerIndex
 }
 
-// index returns the ledger index, creating it on first use.
-func (s *Server) index() *ledgerIndex {
-	s.indexOnce.Do(func() { s.idx = newLedgerIndex(s.Ledger) })
-	return s.idx
-}
-
-// Run keeps the ledger index current from a watch on the ledger bucket until ctx ends, so
-// that pages, searches and scrapes never read the whole ledger. Without Run the index falls
-// back to reading the ledger at most every few seconds.
-func (s *Server) Run(ctx context.Context) error {
-	return s.index().run(ctx, s.Queue.Ledger(), s.Log.With().Str("component", "ops").Logger())
+// ForwarderReporter is the delivery stage (the forwarder) as readiness and the status page see
+// it; the gateway adapts the forwarder to it.
+type ForwarderReporter interface {
+	Status() ForwarderStatus
 }
 
 // Routes mounts the endpoints. Every route passes the access guard: the page and the API
@@ -150,30 +142,31 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, rd)
 }
 
-// Record is the delivery record of CONTRACT §2, with a few extra fields operators need.
+// Record is an incident's delivery record (docs/api.md, "GET /api/v1/incidents/{source}/{local_id}"),
+// with a few extra fields operators need.
 type Record struct {
-	Source            string                   `json:"source"`
-	LocalID           string                   `json:"local_id"`
-	Revision          int                      `json:"revision"`
-	State             forwarder.State          `json:"state"`
-	NationalID        string                   `json:"national_id"`
-	NationalReference string                   `json:"national_reference"`
-	Attempts          int                      `json:"attempts"`
-	LastError         string                   `json:"last_error"`
-	History           []forwarder.HistoryEntry `json:"history"`
-	NationalVersion   string                   `json:"national_version,omitempty"`
-	PossibleDuplicate bool                     `json:"possible_duplicate,omitempty"`
-	Redactions        int                      `json:"redactions,omitempty"`
-	ReceivedAt        time.Time                `json:"received_at,omitzero"`
-	UpdatedAt         time.Time                `json:"updated_at,omitzero"`
-	DeliveredAt       time.Time                `json:"delivered_at,omitzero"`
+	Source            string                `json:"source"`
+	LocalID           string                `json:"local_id"`
+	Revision          int                   `json:"revision"`
+	State             ledger.State          `json:"state"`
+	NationalID        string                `json:"national_id"`
+	NationalReference string                `json:"national_reference"`
+	Attempts          int                   `json:"attempts"`
+	LastError         string                `json:"last_error"`
+	History           []ledger.HistoryEntry `json:"history"`
+	NationalVersion   string                `json:"national_version,omitempty"`
+	PossibleDuplicate bool                  `json:"possible_duplicate,omitempty"`
+	Redactions        int                   `json:"redactions,omitempty"`
+	ReceivedAt        time.Time             `json:"received_at,omitzero"`
+	UpdatedAt         time.Time             `json:"updated_at,omitzero"`
+	DeliveredAt       time.Time             `json:"delivered_at,omitzero"`
 }
 
 // RecordOf renders a ledger entry.
-func RecordOf(e *forwarder.Entry) Record {
+func RecordOf(e *ledger.Entry) Record {
 	h := e.History
 	if h == nil {
-		h = []forwarder.HistoryEntry{}
+		h = []ledger.HistoryEntry{}
 	}
 	return Record{
 		Source: e.Source, LocalID: e.LocalID, Revision: e.Revision, State: e.State,
@@ -187,12 +180,12 @@ func RecordOf(e *forwarder.Entry) Record {
 func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	source, localID := r.PathValue("source"), r.PathValue("local_id")
 	key := ingest.IncidentKey(source, localID)
-	e, err := s.Ledger.Get(r.Context(), forwarder.LedgerKey(source, key))
+	e, err := s.Ledger.Get(r.Context(), ledger.Key(source, key))
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, RecordOf(e))
 		return
-	case !errors.Is(err, forwarder.ErrNotFound):
+	case !errors.Is(err, ledger.ErrNotFound):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "ledger unavailable: " + err.Error()})
 		return
 	}
@@ -200,21 +193,28 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	m, err := s.Queue.LastRaw(r.Context(), queue.RawSubject(ingest.KindIncident, source, key))
 	switch {
 	case err == nil:
-		at, _ := time.Parse(time.RFC3339Nano, m.Header.Get(queue.HeaderReceived))
-		// With no ledger entry yet this is the incident's first record: its own revision, or
-		// 1 when the source sends none (the mapper numbers those from 1).
-		revision, err := strconv.Atoi(m.Header.Get(queue.HeaderRevision))
-		if err != nil || revision < 1 {
-			revision = 1
-		}
-		writeJSON(w, http.StatusOK, Record{Source: source, LocalID: localID, Revision: revision, State: forwarder.StateReceived,
-			History:    []forwarder.HistoryEntry{{At: at, State: forwarder.StateReceived, Detail: "stored; waiting to be mapped"}},
-			ReceivedAt: at})
+		writeJSON(w, http.StatusOK, receivedRecord(source, localID, m.Header))
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no incident " + localID + " from source " + source})
 	default:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "queue unavailable: " + err.Error()})
 	}
+}
+
+// receivedRecord is the delivery record of an incident stored but not yet mapped, from the
+// envelope of its raw record. With no ledger entry yet this is the incident's first record:
+// its own revision, or 1 when the source sends none (the ledger numbers those from 1).
+func receivedRecord(source, localID string, h nats.Header) Record {
+	env, err := queue.ReadRawEnvelope(h)
+	revision := max(env.Revision, 1)
+	rec := Record{Source: source, LocalID: localID, Revision: revision, State: ledger.StateReceived,
+		History:    []ledger.HistoryEntry{{At: env.ReceivedAt, State: ledger.StateReceived, Detail: "stored; waiting to be mapped"}},
+		ReceivedAt: env.ReceivedAt}
+	if err != nil {
+		// Said, not guessed: the mapper will quarantine it for the same reason.
+		rec.LastError = "the stored record's envelope is unreadable: " + err.Error()
+	}
+	return rec
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -21,6 +21,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 )
 
@@ -359,11 +360,11 @@ func TestSearchAPI(t *testing.T) {
 	waitState(t, base, "S-3", "delivered")
 	waitState(t, base, "OTHER/with slash", "delivered")
 
-	var p ops.Page
+	var p ledger.Page
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, b := call(t, "GET", base+"/api/v1/incidents?state=delivered&limit=2", viewerToken, nil)
-		p = ops.Page{}
+		p = ledger.Page{}
 		_ = json.Unmarshal(b, &p)
 		if p.Total == 4 || time.Now().After(deadline) {
 			break

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 )
 
 // The page's templates, style sheet and script are embedded in the binary: no CDN and no
@@ -32,15 +32,15 @@ var pageFuncs = template.FuncMap{
 	"when":       when,
 	"tone":       tone,
 	"stateLabel": stateLabel,
-	"clean":      func(s string) string { return cleanText(s, 2000) },
-	"short":      func(s string) string { return cleanText(s, 160) },
+	"clean":      func(s string) string { return ledger.ShowableText(s, 2000) },
+	"short":      func(s string) string { return ledger.ShowableText(s, 160) },
 	"path":       incidentPath,
 	"seconds":    func(f float64) string { return humanDuration(time.Duration(f * float64(time.Second))) },
 	"spark":      sparkline,
 	"add":        func(a, b int) int { return a + b },
 	"fmtRate":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"attention":  func() []forwarder.State { return attentionStates },
-	"states":     func() []forwarder.State { return stateOrder },
+	"attention":  ledger.AttentionStates,
+	"states":     ledger.States,
 	"stateHelp":  stateHelp,
 }
 
@@ -104,16 +104,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Temp
 
 // attentionList is one "needs an operator" list on the overview.
 type attentionList struct {
-	State forwarder.State
-	Page  Page
+	State ledger.State
+	Page  ledger.Page
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	o := s.Overview(r.Context())
 	unreviewed := false
 	var lists []attentionList
-	for _, st := range attentionStates {
-		p, err := s.index().search(r.Context(), Query{States: []forwarder.State{st}, Reviewed: &unreviewed, Limit: 10})
+	for _, st := range ledger.AttentionStates() {
+		p, err := s.Ledger.Search(r.Context(), ledger.Query{States: []ledger.State{st}, Reviewed: &unreviewed, Limit: 10})
 		if err != nil {
 			o.Problems = append(o.Problems, "ledger: "+err.Error())
 			break
@@ -124,7 +124,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 		Data: map[string]any{"Lists": lists, "NeedsReview": sumCounts(o.NeedsReview)}})
 }
 
-func sumCounts(m map[forwarder.State]int) int {
+func sumCounts(m map[ledger.State]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -135,7 +135,7 @@ func sumCounts(m map[forwarder.State]int) int {
 // searchView is the incidents page's data.
 type searchView struct {
 	Q        url.Values
-	Page     Page
+	Page     ledger.Page
 	Error    string
 	Sources  []string
 	PrevURL  string
@@ -150,7 +150,7 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		v.Error, status = err.Error(), http.StatusBadRequest
-	} else if v.Page, err = s.index().search(r.Context(), q); err != nil {
+	} else if v.Page, err = s.Ledger.Search(r.Context(), q); err != nil {
 		v.Error, status = "ledger unavailable: "+err.Error(), http.StatusServiceUnavailable
 	}
 	if v.Page.Total > 0 {
@@ -170,17 +170,7 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 	if v.Page.Offset+v.Page.Limit < v.Page.Total {
 		v.NextURL = page(v.Page.Offset + v.Page.Limit)
 	}
-	seen := map[string]bool{}
-	_ = s.index().read(r.Context(), func(lv *ledgerView, _ bool) {
-		for _, row := range lv.rows {
-			if !seen[row.Source] && len(seen) < 200 {
-				seen[row.Source] = true
-			}
-		}
-	})
-	for src := range seen {
-		v.Sources = append(v.Sources, src)
-	}
+	v.Sources, _ = s.Ledger.Sources(r.Context(), 200)
 	slices.Sort(v.Sources)
 	s.render(w, r, incidentsTmpl, status, pageData{Title: "Incidents", Nav: "incidents", O: o, Data: v, Refresh: true})
 }
@@ -188,7 +178,7 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request) {
 	o := s.Overview(r.Context())
 	source, localID := r.PathValue("source"), r.PathValue("local_id")
-	key := forwarder.LedgerKey(source, ingest.IncidentKey(source, localID))
+	key := ledger.Key(source, ingest.IncidentKey(source, localID))
 	e, err := s.Ledger.Get(r.Context(), key)
 	data := map[string]any{"Source": source, "LocalID": localID}
 	status := http.StatusOK
@@ -196,19 +186,19 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		rec := RecordOf(e)
 		// Newest first: the operator wants to see where it is now.
-		h := make([]forwarder.HistoryEntry, len(rec.History))
+		h := make([]ledger.HistoryEntry, len(rec.History))
 		for i, he := range rec.History {
 			h[len(h)-1-i] = he
 		}
 		rec.History = h
 		data["Rec"] = rec
 		data["Reviewed"] = e.Reviewed
-		data["Attention"] = needsAttention(e.State)
-		data["Unknown"] = e.State == forwarder.StateUnknown || e.State == forwarder.StateFailed || e.AwaitingResolution()
+		data["Attention"] = e.State.NeedsOperator()
+		data["Unknown"] = e.Resolvable()
 		// A replay that could POST it a second time is refused (actions.go); say why instead.
-		code, why := replayRefusal(e)
+		code, why := e.ReplayRefusal()
 		data["NoReplay"], data["NoReplayResolve"] = why, code == CodeNeedsResolve
-	case errors.Is(err, forwarder.ErrNotFound):
+	case errors.Is(err, ledger.ErrNotFound):
 		status = http.StatusNotFound
 		data["Missing"] = true
 	default:
@@ -267,21 +257,21 @@ func incidentPath(source, localID string) string {
 
 // tone is a state's colour family: done (green), moving (blue), waiting (amber: stuck until
 // something changes), refused (red: ended without delivery).
-func tone(st forwarder.State) string {
+func tone(st ledger.State) string {
 	switch st {
-	case forwarder.StateDelivered:
+	case ledger.StateDelivered:
 		return "done"
-	case forwarder.StateReceived, forwarder.StateQueued, forwarder.StateDelivering:
+	case ledger.StateReceived, ledger.StateQueued, ledger.StateDelivering:
 		return "moving"
-	case forwarder.StateRetrying, forwarder.StateHeld, forwarder.StateUnknown:
+	case ledger.StateRetrying, ledger.StateHeld, ledger.StateUnknown:
 		return "waiting"
-	case forwarder.StateRejected, forwarder.StateQuarantined, forwarder.StateFailed:
+	case ledger.StateRejected, ledger.StateQuarantined, ledger.StateFailed:
 		return "refused"
 	}
 	return "moving"
 }
 
-func stateLabel(st forwarder.State) string {
+func stateLabel(st ledger.State) string {
 	if st == "" {
 		return "—"
 	}
@@ -289,15 +279,15 @@ func stateLabel(st forwarder.State) string {
 }
 
 // stateHelp says what a state means and what to do about it, for the overview's lists.
-func stateHelp(st forwarder.State) string {
+func stateHelp(st ledger.State) string {
 	switch st {
-	case forwarder.StateUnknown:
+	case ledger.StateUnknown:
 		return "A POST was sent and no answer came back. Check with LFPSE, then resolve as delivered (with its national id) or resend."
-	case forwarder.StateFailed:
+	case ledger.StateFailed:
 		return "Retries were used up. Replay once the national service is reachable again."
-	case forwarder.StateRejected:
+	case ledger.StateRejected:
 		return "The national service refused the payload. Fix the code map or the source record, then replay."
-	case forwarder.StateQuarantined:
+	case ledger.StateQuarantined:
 		return "The gateway could not map or validate it. Fix the code map or taxonomy version, then replay."
 	}
 	return ""

@@ -8,32 +8,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/psgw/psgw/forwarder"
+	"github.com/psgw/psgw/ledger"
 )
-
-var knownStates = map[forwarder.State]bool{}
-
-func init() {
-	for _, st := range stateOrder {
-		knownStates[st] = true
-	}
-}
 
 // parseQuery reads a search from URL parameters: source, local_id, state (comma-separated or
 // repeated; "attention" means unknown, failed, rejected and quarantined), from and to
 // (RFC 3339 or YYYY-MM-DD; to is exclusive, a bare date meaning the end of that day),
 // reviewed (true or false), offset and limit. Errors name the parameter.
-func parseQuery(v url.Values) (Query, error) {
-	q := Query{Source: strings.TrimSpace(v.Get("source")), LocalID: strings.TrimSpace(v.Get("local_id"))}
+func parseQuery(v url.Values) (ledger.Query, error) {
+	q := ledger.Query{Source: strings.TrimSpace(v.Get("source")), LocalID: strings.TrimSpace(v.Get("local_id"))}
 	for _, s := range v["state"] {
 		for _, one := range strings.Split(s, ",") {
 			one = strings.TrimSpace(one)
 			switch {
 			case one == "":
 			case one == "attention":
-				q.States = append(q.States, attentionStates...)
-			case knownStates[forwarder.State(one)]:
-				q.States = append(q.States, forwarder.State(one))
+				q.States = append(q.States, ledger.AttentionStates()...)
+			case ledger.State(one).Known():
+				q.States = append(q.States, ledger.State(one))
 			default:
 				return q, fmt.Errorf("state: unknown state %q", one)
 			}
@@ -93,7 +85,7 @@ func (s *Server) searchJSON(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	p, err := s.index().search(r.Context(), q)
+	p, err := s.Ledger.Search(r.Context(), q)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "ledger unavailable: " + err.Error()})
 		return

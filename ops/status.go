@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 )
@@ -20,14 +20,14 @@ type Overview struct {
 	HeldReason      string    `json:"held_reason,omitempty"`
 	Ready           Readiness `json:"readiness"`
 	// Endpoint is the national service's health as the forwarder sees it.
-	Endpoint  Endpoint         `json:"endpoint"`
-	Forwarder forwarder.Status `json:"forwarder"`
+	Endpoint  Endpoint        `json:"endpoint"`
+	Forwarder ForwarderStatus `json:"forwarder"`
 	// States counts incidents per delivery state; every state is present.
-	States map[forwarder.State]int `json:"states"`
+	States map[ledger.State]int `json:"states"`
 	// NeedsReview counts incidents in unknown, failed, rejected and quarantined that no
 	// operator has marked reviewed.
-	NeedsReview map[forwarder.State]int `json:"needs_review"`
-	Total       int                     `json:"total"`
+	NeedsReview map[ledger.State]int `json:"needs_review"`
+	Total       int                  `json:"total"`
 	// Counting is true while the ledger index is still being loaded at start-up; the counts
 	// are then incomplete.
 	Counting    bool   `json:"counting,omitempty"`
@@ -49,6 +49,23 @@ type Overview struct {
 	GeneratedAt  time.Time        `json:"generated_at"`
 	// Problems lists parts of the overview that could not be read (e.g. the queue).
 	Problems []string `json:"problems,omitempty"`
+}
+
+// ForwarderStatus is the delivery stage's state as the forwarder reports it: its fields are
+// those of forwarder.Status, which the gateway converts to this type (so that a field added
+// there and not here fails to compile rather than vanish from the page).
+type ForwarderStatus struct {
+	Enabled bool `json:"enabled"`
+	Running bool `json:"running"`
+	// Paused: the national service refused the subscription key (readiness fails).
+	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// Outage: the national service is not answering; delivery waits and probes it.
+	Outage       bool      `json:"outage"`
+	OutageReason string    `json:"outage_reason,omitempty"`
+	OutageSince  time.Time `json:"outage_since,omitzero"`
+	Delivered    uint64    `json:"delivered"`
+	LastSuccess  time.Time `json:"last_success,omitzero"`
 }
 
 // Endpoint is the national endpoint's health.
@@ -73,47 +90,40 @@ type DeliveryRate struct {
 	Minutes []int `json:"minutes"`
 }
 
-// stateOrder is how states are listed: the ones that need an operator first.
-var stateOrder = []forwarder.State{
-	forwarder.StateUnknown, forwarder.StateFailed, forwarder.StateRejected, forwarder.StateQuarantined,
-	forwarder.StateHeld, forwarder.StateRetrying, forwarder.StateDelivering, forwarder.StateQueued,
-	forwarder.StateReceived, forwarder.StateDelivered,
-}
-
 // Overview computes the overview from the ledger index, the queue and the parts' Status.
 func (s *Server) Overview(ctx context.Context) Overview {
 	now := time.Now().UTC()
 	o := Overview{Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
-		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[forwarder.State]int{},
-		NeedsReview: map[forwarder.State]int{}, Version: s.Version,
+		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[ledger.State]int{},
+		NeedsReview: map[ledger.State]int{}, Version: s.Version,
 		Uptime: time.Since(s.Started).Round(time.Second).String(), GeneratedAt: now}
 	if s.Forwarder != nil {
 		o.Forwarder = s.Forwarder.Status()
 	}
-	for _, st := range stateOrder {
+	for _, st := range ledger.States() {
 		o.States[st] = 0
 	}
-	for _, st := range attentionStates {
+	for _, st := range ledger.AttentionStates() {
 		o.NeedsReview[st] = 0
 	}
-	err := s.index().read(ctx, func(v *ledgerView, loading bool) {
-		o.Counting = loading
-		for st, n := range v.counts {
+	c, err := s.Ledger.Counts(ctx)
+	if err == nil {
+		o.Counting = c.Loading
+		for st, n := range c.States {
 			o.States[st] = n
 			o.Total += n
 		}
-		for st, n := range v.unreviewed {
+		for st, n := range c.NeedsReview {
 			o.NeedsReview[st] = n
 		}
-		o.Rate.Minutes = v.lastMinutes(rateWindow, now)
-	})
-	if err != nil {
+		o.Rate.Minutes = c.PerMinute
+	} else {
 		o.Problems = append(o.Problems, "ledger: "+err.Error())
-		o.Rate.Minutes = make([]int, rateWindow)
+		o.Rate.Minutes = make([]int, ledger.RateWindow)
 	}
 	for i, n := range o.Rate.Minutes {
 		o.Rate.LastHour += n
-		if i >= rateWindow-5 {
+		if i >= ledger.RateWindow-5 {
 			o.Rate.Last5Min += n
 		}
 	}
@@ -157,7 +167,7 @@ func endpointOf(o Overview) Endpoint {
 		e.Status, e.Summary, e.Detail = "down", "down: delivery waits for the national service", f.OutageReason+" (since "+f.OutageSince.Format(time.RFC3339)+")"
 	case !f.Running:
 		e.Status, e.Summary = "stopped", "stopped"
-	case o.States[forwarder.StateRetrying] > 0:
+	case o.States[ledger.StateRetrying] > 0:
 		e.Status, e.Summary = "degraded", "degraded: incidents retrying"
 	case f.LastSuccess.IsZero():
 		e.Status, e.Summary = "waiting", "reachable: nothing delivered yet"

@@ -11,3 +11,9 @@ var ErrUnavailable = errors.New("jetstream unavailable")
 // (max_payload). Sending it again cannot help: callers refuse the record for good (HTTP 413,
 // HL7 AR, a quarantined row) instead of answering "try again later".
 var ErrTooLarge = errors.New("larger than the queue takes in one message")
+
+// ErrBadEnvelope means a message's envelope (the psgw headers beside its body) lacks a field
+// it needs or holds one that does not parse: the message cannot be trusted to say what it is.
+// The reader quarantines it, or reports it where there is no incident to record it against;
+// it never guesses the field.
+var ErrBadEnvelope = errors.New("unreadable message envelope")

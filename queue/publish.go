@@ -10,20 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Headers set on every raw record and outbox message. They carry what consumers need to route
-// a message without decoding its body.
-const (
-	HeaderSource   = "Psgw-Source"
-	HeaderLocalID  = "Psgw-Local-Id"
-	HeaderKey      = "Psgw-Key"
-	HeaderKind     = "Psgw-Kind"
-	HeaderRevision = "Psgw-Revision"
-	HeaderRawSeq   = "Psgw-Raw-Seq"
-	HeaderHash     = "Psgw-Payload-Hash"
-	HeaderReceived = "Psgw-Received-At"
-	HeaderReplay   = "Psgw-Replay"
-)
-
 // ShutdownNakDelay is how long a consumer that is stopping delays the messages it hands back.
 // A plain Nak would send them straight back into the stopping consumer's own pull request,
 // which is still open for up to a second; once that request is gone they go to the next start
@@ -50,14 +36,6 @@ func OutboxSubjectOf(source string) string {
 // their headers like any other, so an outbox written by an older psgw drains unchanged.
 func OutboxSubjectFor(source, key string) string {
 	return "psgw.outbox." + source + "." + key
-}
-
-// OutboxKey names the incident an outbox message belongs to, from its source and key
-// headers, which every outbox message carries (whichever subject it was published on): the
-// unit of ordering when delivering (DispatchOptions.Key).
-func OutboxKey(m jetstream.Msg) string {
-	h := m.Headers()
-	return h.Get(HeaderSource) + "." + h.Get(HeaderKey)
 }
 
 // PubResult is what JetStream said about a publish.

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -30,7 +29,7 @@ func openBench(b *testing.B, syncAlways bool) *Queue {
 }
 
 // BenchmarkPublish is the publish path as ingest uses it: one record with a Nats-Msg-Id and
-// headers, waiting for the PubAck, from 16 concurrent publishers (-cpu sets GOMAXPROCS, not
+// its envelope, waiting for the PubAck, from 16 concurrent publishers (-cpu sets GOMAXPROCS, not
 // the publisher count). sync=always fsyncs every write; sync=1s is the interval policy.
 func BenchmarkPublish(b *testing.B) {
 	for _, syncAlways := range []bool{true, false} {
@@ -49,10 +48,10 @@ func BenchmarkPublish(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
-					hdr := nats.Header{}
-					hdr.Set(HeaderSource, "datix")
 					s := strconv.FormatInt(i, 10)
-					if _, err := q.Publish(ctx, RawSubject("incident", "datix", strconv.FormatInt(i%1024, 16)), "bench-"+s, benchPayload, hdr); err != nil {
+					env := RawEnvelope{Kind: "incident", Source: "datix", LocalID: "INC-" + s, Key: strconv.FormatInt(i%1024, 16),
+						RecordID: "bench-" + s, ReceivedAt: time.Now()}
+					if _, err := q.PublishRaw(ctx, env, benchPayload, 0); err != nil {
 						b.Error(err)
 						return
 					}

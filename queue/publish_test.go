@@ -14,7 +14,7 @@ import (
 func TestPublishTTLExpiresOnlyThatRecord(t *testing.T) {
 	q := openAt(t, t.TempDir())
 	ctx := context.Background()
-	hdr := func() nats.Header { return nats.Header{HeaderSource: []string{"epr"}} }
+	hdr := func() nats.Header { return nats.Header{hdrSource: []string{"epr"}} }
 	adt := RawSubject("adt", "epr", "k1")
 	inc := RawSubject("incident", "datix", "k2")
 	if _, err := q.PublishTTL(ctx, adt, "adt-1", []byte("MSH|..."), hdr(), time.Second); err != nil {
@@ -59,7 +59,7 @@ func TestOutboxKeyAcrossLayouts(t *testing.T) {
 	q := openAt(t, t.TempDir())
 	ctx := context.Background()
 	hdr := func(key string) nats.Header {
-		return nats.Header{HeaderSource: []string{"datix"}, HeaderKey: []string{key}}
+		return nats.Header{hdrSource: []string{"datix"}, hdrKey: []string{key}}
 	}
 	for i, m := range []struct{ subject, key string }{
 		{OutboxSubjectFor("datix", "k1"), "k1"}, // the old layout

@@ -1,8 +1,10 @@
 // Package queue is psgw's durable store: NATS JetStream, embedded in the process by default or
 // an external cluster. It owns the streams (raw source records, and mapped resources awaiting
-// delivery), publishing with Nats-Msg-Id so that re-sent records are dropped, the durable
-// consumers, and the key-value buckets (the delivery ledger, the demographics store). Nothing
-// here knows about FHIR or the national service.
+// delivery), publishing with Nats-Msg-Id so that re-sent records are dropped, the envelope
+// each stage writes beside a message and the next one reads, the durable consumers, and the
+// creation of key-value buckets (whose layout is their owners': the ledger package's for the
+// delivery ledger, the patients package's for the demographics store). Nothing here knows
+// about FHIR or the national service.
 package queue
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -27,8 +30,6 @@ const (
 	RawSubjects   = "psgw.raw.>"
 	OutboxStream  = "PSGW_OUTBOX"
 	OutboxSubject = "psgw.outbox.>"
-	// LedgerBucket is the delivery ledger's first bucket; see LedgerShards.
-	LedgerBucket = "psgw_ledger"
 )
 
 // Options configure Open.
@@ -68,14 +69,15 @@ type Options struct {
 // Queue is an open JetStream connection with psgw's streams and buckets in place. It is safe for
 // concurrent use. Close releases it and, when embedded, shuts the server down.
 type Queue struct {
-	opts   Options
-	srv    *server.Server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	ledger jetstream.KeyValue
-	// ledgerConns are the ledger shards' own connections (see ensureLedger).
-	ledgerConns []*nats.Conn
-	log         zerolog.Logger
+	opts Options
+	srv  *server.Server
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	log  zerolog.Logger
+
+	mu sync.Mutex
+	// ownConns are the connections of buckets opened with KeyValueOwnConn.
+	ownConns []*nats.Conn
 }
 
 // Open starts the embedded server (or connects to the external one) and creates or updates the
@@ -207,11 +209,6 @@ func (q *Queue) ensure(ctx context.Context) error {
 			return fmt.Errorf("creating stream %s: %w", sc.Name, err)
 		}
 	}
-	kv, err := q.ensureLedger(ctx)
-	if err != nil {
-		return err
-	}
-	q.ledger = kv
 	return nil
 }
 
@@ -224,18 +221,37 @@ func (q *Queue) JetStream() jetstream.JetStream { return q.js }
 // Conn returns the NATS connection, for core subscriptions such as JetStream advisories.
 func (q *Queue) Conn() *nats.Conn { return q.nc }
 
-// Ledger returns the delivery ledger: one key-value view over its LedgerShards buckets.
-func (q *Queue) Ledger() jetstream.KeyValue { return q.ledger }
-
-// KeyValue creates or opens a further bucket (for example the demographics store).
+// KeyValue creates or opens a bucket (for example the demographics store), with the queue's
+// replica count unless cfg sets one.
 func (q *Queue) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return q.keyValue(ctx, q.js, cfg)
+}
+
+// KeyValueOwnConn is KeyValue on a connection of its own, named name, which Close closes. A
+// read from a bucket (a direct get) is served inline by the server's reader for the reading
+// connection, and waits while the bucket's stream holds its lock to fsync a write: on the
+// connection everything else shares, that wait would stall every publish and ack of the
+// gateway behind one bucket's fsync. The delivery ledger's shards each take one.
+func (q *Queue) KeyValueOwnConn(ctx context.Context, name string, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	nc, err := q.connect(name)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to nats for bucket %s: %w", cfg.Bucket, err)
+	}
+	q.mu.Lock()
+	q.ownConns = append(q.ownConns, nc)
+	q.mu.Unlock()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening jetstream for bucket %s: %w", cfg.Bucket, err)
+	}
+	return q.keyValue(ctx, js, cfg)
+}
+
+func (q *Queue) keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = q.opts.Replicas
 	}
-	if cfg.Storage == 0 {
-		cfg.Storage = jetstream.FileStorage
-	}
-	kv, err := q.js.CreateOrUpdateKeyValue(ctx, cfg)
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating bucket %s: %w", cfg.Bucket, err)
 	}
@@ -257,11 +273,14 @@ func (q *Queue) Healthy(ctx context.Context) error {
 
 // Close flushes and closes the connection and stops the embedded server. It is safe to call twice.
 func (q *Queue) Close() {
-	for _, nc := range q.ledgerConns {
+	q.mu.Lock()
+	own := q.ownConns
+	q.ownConns = nil
+	q.mu.Unlock()
+	for _, nc := range own {
 		_ = nc.FlushTimeout(5 * time.Second)
 		nc.Close()
 	}
-	q.ledgerConns = nil
 	if q.nc != nil {
 		// Flush before closing: acks and naks are buffered publishes, and a nak lost here
 		// would leave its message waiting out the consumer's AckWait after a restart.

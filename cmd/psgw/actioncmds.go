@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/psgw/psgw/forwarder"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 )
 
@@ -61,18 +61,18 @@ Exit status: 0 all replayed, 1 some failed, were skipped or the gateway refused,
 		return exitFor(fmt.Errorf("%w: a bulk replay needs at least one filter (--state, --source, --local-id, --from, --to)", errUsage), stderr, "replay")
 	}
 
-	var matched []ops.Summary
-	if err := eachPage(ctx, c, ef.values(), 0, 0, true, func(p ops.Page) { matched = append(matched, p.Items...) }); err != nil {
+	var matched []ledger.Summary
+	if err := eachPage(ctx, c, ef.values(), 0, 0, true, func(p ledger.Page) { matched = append(matched, p.Items...) }); err != nil {
 		return exitFor(err, stderr, "replay")
 	}
 	if len(matched) == 0 {
 		fmt.Fprintln(stdout, "No incidents match; nothing to replay.")
 		return 0
 	}
-	var todo []ops.Summary
+	var todo []ledger.Summary
 	var unknown [][2]string
 	for _, it := range matched {
-		if it.State == forwarder.StateUnknown {
+		if it.State == ledger.StateUnknown {
 			unknown = append(unknown, [2]string{it.Source, it.LocalID})
 			continue
 		}
@@ -83,7 +83,7 @@ Exit status: 0 all replayed, 1 some failed, were skipped or the gateway refused,
 		fmt.Fprintf(tw, "SOURCE\tLOCAL ID\tSTATE\n")
 		for _, it := range matched {
 			note := ""
-			if it.State == forwarder.StateUnknown {
+			if it.State == ledger.StateUnknown {
 				note = "\t(skipped: resolve it)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s%s\n", it.Source, it.LocalID, it.State, note)

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/psgw/psgw/forwarder"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 )
 
@@ -86,12 +86,12 @@ func printOverview(w io.Writer, base string, o ops.Overview) {
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "STATE\tINCIDENTS\tNOT REVIEWED\t\n")
-	for _, st := range []string{"unknown", "failed", "rejected", "quarantined", "held", "retrying", "delivering", "queued", "received", "delivered"} {
+	for _, st := range ledger.States() {
 		nr := "-"
-		if n, ok := o.NeedsReview[forwarder.State(st)]; ok {
+		if n, ok := o.NeedsReview[st]; ok {
 			nr = strconv.Itoa(n)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", st, o.States[forwarder.State(st)], nr)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", st, o.States[st], nr)
 	}
 	fmt.Fprintf(tw, "total\t%d\t\t\n", o.Total)
 	_ = tw.Flush()
@@ -164,9 +164,9 @@ func cmdEvents(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitFor(fmt.Errorf("%w: %v", errUsage, err), stderr, "events")
 	}
-	var items []ops.Summary
+	var items []ledger.Summary
 	total := 0
-	err = eachPage(context.Background(), c, ef.values(), *offset, *limit, *all, func(p ops.Page) {
+	err = eachPage(context.Background(), c, ef.values(), *offset, *limit, *all, func(p ledger.Page) {
 		items = append(items, p.Items...)
 		total = p.Total
 	})
@@ -200,14 +200,14 @@ func cmdEvents(args []string, stdout, stderr io.Writer) int {
 }
 
 // eachPage walks the search results; with all, every page from offset on.
-func eachPage(ctx context.Context, c *apiClient, v url.Values, offset, limit int, all bool, fn func(ops.Page)) error {
+func eachPage(ctx context.Context, c *apiClient, v url.Values, offset, limit int, all bool, fn func(ledger.Page)) error {
 	if all {
-		limit = ops.MaxPageSize
+		limit = ledger.MaxPageSize
 	}
 	for {
 		v.Set("offset", strconv.Itoa(offset))
 		v.Set("limit", strconv.Itoa(limit))
-		var p ops.Page
+		var p ledger.Page
 		if err := c.do(ctx, "GET", "/api/v1/incidents?"+v.Encode(), nil, &p); err != nil {
 			return err
 		}

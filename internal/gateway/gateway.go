@@ -1,7 +1,7 @@
-// Package gateway assembles a running psgw from its configuration: the queue, the ingest
-// adapters, the mapper, the forwarder, the operations endpoints and, in demo mode, the
-// simulator. It is the wiring that cmd/psgw runs, kept out of package main so that end-to-end
-// tests can start and stop a real gateway in-process.
+// Package gateway assembles a running psgw from its configuration: the queue, the delivery
+// ledger, the ingest adapters, the mapper, the forwarder, the operations endpoints and, in
+// demo mode, the simulator. It is the wiring that cmd/psgw runs, kept out of package main so
+// that end-to-end tests can start and stop a real gateway in-process.
 package gateway
 
 import (
@@ -19,8 +19,8 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/fhir"
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/patients"
@@ -56,12 +56,11 @@ type Gateway struct {
 	opts Options
 	log  zerolog.Logger
 
-	Queue     *queue.Queue
-	Ledger    *forwarder.Ledger
-	Forwarder *forwarder.Forwarder
-	Mapper    *mapper.Mapper
-	Sim       *sim.Simulator
-	Ops       *ops.Server
+	Queue  *queue.Queue
+	Ledger *ledger.Ledger
+	Mapper *mapper.Mapper
+	Sim    *sim.Simulator
+	Ops    *ops.Server
 	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
 	Registry *prometheus.Registry
 	// Patients is the demographics store fed by the EPR's ADT messages; nil when no enabled
@@ -114,7 +113,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
-	g.Ledger = forwarder.NewLedger(g.Queue.Ledger(), nil)
+	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger()})
+	if err != nil {
+		return nil, err
+	}
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
 	if opts.Demo {
@@ -125,20 +127,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.log.Warn().Str("simulator", g.simURL).Msg("DEMO MODE: delivering to the in-process national-service simulator, not to LFPSE")
 	}
 	heldReason := ""
-	var client *forwarder.Client
 	if baseURL == "" {
 		heldReason = NoEndpointReason
 		g.log.Warn().Msg("no national endpoint configured: events will be accepted and held")
-	} else {
-		client = forwarder.NewClient(baseURL, key, cfg.National.Timeout)
 	}
-	g.Forwarder = forwarder.New(forwarder.Config{
-		Concurrency: cfg.National.Concurrency, MaxAttempts: cfg.National.MaxAttempts, MaxAge: cfg.National.MaxAge,
-		BackoffInitial: cfg.National.BackoffInitial, BackoffMax: cfg.National.BackoffMax,
-		Timeout: cfg.National.Timeout, OnAmbiguousPost: cfg.National.OnAmbiguousPost,
-		ProbeInterval: cfg.National.AuthProbeInterval, Metrics: forwarder.NewMetrics(g.Registry),
-		TaxonomyVersion: cfg.National.TaxonomyVersion,
-	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
+	runForwarder, forwarderStatus := g.newForwarder(cfg, baseURL, key)
 
 	enricher := g.startDemographics(runCtx, cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
@@ -162,7 +155,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if !auth.Enabled() {
 		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
 	}
-	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: g.Forwarder, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
+	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
 		Auth: auth, Registry: g.Registry, Version: opts.Version}
@@ -170,9 +163,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
 	g.Ops.Routes(mux)
-	// The status index follows the ledger; it spares the publisher and the mapper a read of
-	// a key it knows has no entry.
-	g.Ledger.SetAbsentHint(g.Ops.LedgerAbsent)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -198,15 +188,17 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.wg.Go(func() { r.Run(runCtx) })
 	}
 	g.stages.start(runCtx, &g.wg, "mapper", g.Mapper.Run)
-	g.goRun("ops", func() error { return g.Ops.Run(runCtx) })
-	g.stages.start(runCtx, &g.wg, "forwarder", g.Forwarder.Run)
+	// The ledger's index feeds the status page and spares the publisher and the mapper a
+	// read of a key it knows has no entry.
+	g.goRun("ledger index", func() error { return g.Ledger.RunIndex(runCtx) })
+	g.stages.start(runCtx, &g.wg, "forwarder", runForwarder)
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
 }
 
-// goRun runs a long-lived part that is not a pipeline stage (the HTTP server, the ops index,
-// which reopens its own watch) and logs if it stops with an error. Pipeline stages run under
-// g.stages, which restarts them.
+// goRun runs a long-lived part that is not a pipeline stage (the HTTP server, the ledger's
+// index, which reopens its own watch) and logs if it stops with an error. Pipeline stages run
+// under g.stages, which restarts them.
 func (g *Gateway) goRun(name string, fn func() error) {
 	g.wg.Go(func() {
 		if err := fn(); err != nil {

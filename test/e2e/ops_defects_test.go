@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/psgw/psgw/forwarder"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
 )
@@ -114,10 +114,10 @@ func TestReplayNeverResendsUnknown(t *testing.T) {
 func TestReplayRefusedWhileAwaitingResolution(t *testing.T) {
 	h := newHarness(t, nil)
 	h.makeUnknown(t, "UNK-2")
-	key := forwarder.LedgerKey("datix", ingest.IncidentKey("datix", "UNK-2"))
+	key := ledger.Key("datix", ingest.IncidentKey("datix", "UNK-2"))
 	// As if revision 2 had arrived and failed validation while revision 1's POST is unknown.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *forwarder.Entry, _ bool) error {
-		e.Note(time.Now().UTC(), forwarder.StateQuarantined, "revision 2: a field failed validation", "")
+	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+		e.Note(time.Now().UTC(), ledger.StateQuarantined, "revision 2: a field failed validation", "")
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -154,10 +154,10 @@ func TestResolveDeliveredRefusesAnotherNationalID(t *testing.T) {
 		return rec.State == "delivered", string(rec.State)
 	})
 	held, _ := h.record("datix", "NID-1")
-	key := forwarder.LedgerKey("datix", ingest.IncidentKey("datix", "NID-1"))
+	key := ledger.Key("datix", ingest.IncidentKey("datix", "NID-1"))
 	// As if an amendment's PUT had used up its retries.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *forwarder.Entry, _ bool) error {
-		e.Note(time.Now().UTC(), forwarder.StateFailed, "HTTP 503 on PUT; retries used up", "")
+	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+		e.Note(time.Now().UTC(), ledger.StateFailed, "HTTP 503 on PUT; retries used up", "")
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
@@ -65,10 +64,11 @@ func rawPublish(ctx context.Context, o options, work string, run int, name strin
 				if i > int64(o.n) || time.Since(start) > o.timeout {
 					return
 				}
-				hdr := nats.Header{}
-				hdr.Set(queue.HeaderSource, "datix")
+				// The envelope the gateway's publisher writes: the record's own headers.
+				env := queue.RawEnvelope{Kind: "bench", Source: "datix", LocalID: "INC-" + strconv.FormatInt(i, 10),
+					Key: strconv.FormatInt(i%1024, 10), RecordID: "ceil-" + strconv.FormatInt(i, 10), ReceivedAt: time.Now().UTC()}
 				t0 := time.Now()
-				if _, err := q.Publish(ctx, queue.RawSubject("bench", "datix", strconv.FormatInt(i%1024, 10)), "ceil-"+strconv.FormatInt(i, 10), payload, hdr); err != nil {
+				if _, err := q.PublishRaw(ctx, env, payload, 0); err != nil {
 					firstErr.CompareAndSwap(nil, &err)
 					return
 				}

@@ -1,20 +1,18 @@
-package ops
+package ledger
 
 import (
 	"testing"
 	"time"
-
-	"github.com/psgw/psgw/forwarder"
 )
 
 // TestIndexAbsent: the index says a key is absent only while it follows the ledger, and only
 // for a key it holds no row for; asking adds nothing to it.
 func TestIndexAbsent(t *testing.T) {
-	x := newLedgerIndex(nil)
+	x := newIndex(nil)
 	known := "datix.0123456789abcdef0123456789abcdef"
 	now := time.Now().UTC()
-	x.view.apply(known, rowOf(slimEntry{Source: "datix", LocalID: "INC-1", State: forwarder.StateQueued, UpdatedAt: now}), now)
-	x.view.apply("datix.odd-key", rowOf(slimEntry{Source: "datix", LocalID: "INC-2", State: forwarder.StateHeld, UpdatedAt: now}), now)
+	x.view.apply(known, rowOf(slimEntry{Source: "datix", LocalID: "INC-1", State: StateQueued, UpdatedAt: now}), now)
+	x.view.apply("datix.odd-key", rowOf(slimEntry{Source: "datix", LocalID: "INC-2", State: StateHeld, UpdatedAt: now}), now)
 	for _, tc := range []struct {
 		key       string
 		following bool

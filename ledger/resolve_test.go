@@ -1,4 +1,4 @@
-package forwarder_test
+package ledger
 
 import (
 	"context"
@@ -6,37 +6,17 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
-
-	"github.com/psgw/psgw/forwarder"
-	"github.com/psgw/psgw/queue"
 )
-
-// openLedger is a ledger on a real embedded JetStream in a temp dir.
-func openLedger(t *testing.T) *forwarder.Ledger {
-	t.Helper()
-	q, err := queue.Open(context.Background(), queue.Options{
-		DataDir: t.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
-		Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
-	return forwarder.NewLedger(q.Ledger(), nil)
-}
 
 // TestResolveDeliveredKeepsNationalID: an incident that already holds a national id (here a
 // delivered one whose amendment then failed) is never given another one by a resolve; the same
 // id is accepted. An incident with none takes the id it is given.
 func TestResolveDeliveredKeepsNationalID(t *testing.T) {
 	ctx := context.Background()
-	l := openLedger(t)
-	put := func(key string, fn func(e *forwarder.Entry)) {
+	l := openAt(t, t.TempDir())
+	put := func(key string, fn func(e *Entry)) {
 		t.Helper()
-		if _, err := l.Update(ctx, key, func(e *forwarder.Entry, _ bool) error {
+		if _, err := l.Update(ctx, key, func(e *Entry, _ bool) error {
 			e.Source, e.LocalID, e.Revision, e.RawSeq, e.PayloadHash = "datix", key, 2, 9, "h2"
 			fn(e)
 			return nil
@@ -44,13 +24,13 @@ func TestResolveDeliveredKeepsNationalID(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put("held", func(e *forwarder.Entry) {
+	put("held", func(e *Entry) {
 		e.NationalID, e.NationalReference, e.DeliveredHash, e.DeliveredRevision = "nat-1", "W1", "h1", 1
-		e.Note(time.Now(), forwarder.StateFailed, "HTTP 503 on PUT; retries used up", "")
+		e.Note(time.Now(), StateFailed, "HTTP 503 on PUT; retries used up", "")
 	})
-	put("none", func(e *forwarder.Entry) {
+	put("none", func(e *Entry) {
 		e.UnknownHash = "h2"
-		e.Note(time.Now(), forwarder.StateUnknown, "lost response", "")
+		e.Note(time.Now(), StateUnknown, "lost response", "")
 	})
 
 	tests := []struct {
@@ -66,7 +46,7 @@ func TestResolveDeliveredKeepsNationalID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := l.ResolveDelivered(ctx, tc.key, tc.nationalID, "", "alice (operator)")
 			if tc.wantErr {
-				if !errors.Is(err, forwarder.ErrNotResolvable) {
+				if !errors.Is(err, ErrNotResolvable) {
 					t.Fatalf("got error %v, want ErrNotResolvable", err)
 				}
 				if !strings.Contains(err.Error(), "already holds national id nat-1") {
@@ -82,7 +62,7 @@ func TestResolveDeliveredKeepsNationalID(t *testing.T) {
 			if e.NationalID != tc.wantID {
 				t.Errorf("got national id %q, want %q", e.NationalID, tc.wantID)
 			}
-			if tc.wantErr && e.State != forwarder.StateFailed {
+			if tc.wantErr && e.State != StateFailed {
 				t.Errorf("got state %s after a refused resolve, want it unchanged (failed)", e.State)
 			}
 		})

@@ -1,4 +1,4 @@
-package forwarder
+package ledger
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func BenchmarkLedgerUpdate(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(q.Close)
-			l := NewLedger(q.Ledger(), nil)
+			l := openLedger(b, q)
 			ctx := context.Background()
 			now := time.Now().UTC()
 			var n atomic.Int64
@@ -41,7 +41,7 @@ func BenchmarkLedgerUpdate(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
-					key := LedgerKey("datix", strconv.FormatInt(i%4096, 16))
+					key := Key("datix", strconv.FormatInt(i%4096, 16))
 					if _, err := l.Update(ctx, key, func(e *Entry, exists bool) error {
 						if !exists {
 							e.Source, e.LocalID, e.ReceivedAt = "datix", "INC-"+strconv.FormatInt(i, 10), now

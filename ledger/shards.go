@@ -1,129 +1,14 @@
-package queue
+package ledger
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// LedgerShards is how many buckets the delivery ledger is spread over. Every write to a bucket
-// is a write to its stream, and with queue.sync always each stream fsyncs under its own lock,
-// one write after another. An incident costs three ledger writes (mapped, in flight,
-// delivered), so one bucket would cap end-to-end delivery at a third of one stream's fsync
-// rate; spread over four, the writes of different incidents fsync in parallel
-// (docs/performance.md has the measurements). One incident's key always lives in the same
-// bucket, so compare-and-set per key is unchanged.
-const LedgerShards = 4
-
-// ledgerShardsMeta marks the first bucket once every key in it that belongs to another shard
-// has been moved there, so that later starts skip the scan.
-const ledgerShardsMeta = "psgw_ledger_shards"
-
-// ledgerBucketName is the bucket of shard i: psgw_ledger for shard 0, which is also where an
-// unsharded ledger lived, so an upgrade finds its entries there.
-func ledgerBucketName(i int) string {
-	if i == 0 {
-		return LedgerBucket
-	}
-	return LedgerBucket + "_" + strconv.Itoa(i)
-}
-
-// ensureLedger creates the ledger's buckets and opens each on a connection of its own. A
-// read (a direct get) from a client connection is served inline by the server's reader for
-// that connection, and waits while the bucket's stream holds its lock to fsync a write; on
-// the connection everything else shares, that wait would stall every publish and ack of the
-// gateway behind one bucket's fsync.
-func (q *Queue) ensureLedger(ctx context.Context) (jetstream.KeyValue, error) {
-	shards := make([]jetstream.KeyValue, LedgerShards)
-	for i := range shards {
-		nc, err := q.connect("psgw-ledger-" + strconv.Itoa(i))
-		if err != nil {
-			return nil, fmt.Errorf("connecting to nats for the ledger: %w", err)
-		}
-		q.ledgerConns = append(q.ledgerConns, nc)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return nil, fmt.Errorf("opening jetstream for the ledger: %w", err)
-		}
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      ledgerBucketName(i),
-			Description: "delivery ledger: one entry per incident (shard " + strconv.Itoa(i) + " of " + strconv.Itoa(LedgerShards) + ")",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    q.opts.Replicas,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("creating bucket %s: %w", ledgerBucketName(i), err)
-		}
-		shards[i] = kv
-	}
-	l := &shardedKV{shards: shards}
-	if err := q.spreadLedger(ctx, l); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// spreadLedger moves the entries of a ledger written before it was sharded from the first
-// bucket to their own shard: copy first, then delete, so that a crash in between leaves a
-// copy in both places and the next start finishes the move.
-func (q *Queue) spreadLedger(ctx context.Context, l *shardedKV) error {
-	s, err := q.js.Stream(ctx, "KV_"+LedgerBucket)
-	if err != nil {
-		return fmt.Errorf("opening ledger bucket: %w", err)
-	}
-	cfg := s.CachedInfo().Config
-	if cfg.Metadata[ledgerShardsMeta] == strconv.Itoa(LedgerShards) {
-		return nil
-	}
-	lister, err := l.shards[0].ListKeys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return fmt.Errorf("listing ledger: %w", err)
-	}
-	moved := 0
-	if lister != nil {
-		for key := range lister.Keys() {
-			i := l.shard(key)
-			if i == 0 {
-				continue
-			}
-			e, err := l.shards[0].Get(ctx, key)
-			if err != nil {
-				if errors.Is(err, jetstream.ErrKeyNotFound) {
-					continue
-				}
-				_ = lister.Stop()
-				return fmt.Errorf("reading ledger entry to move: %w", err)
-			}
-			if _, err := l.shards[i].Create(ctx, key, e.Value()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-				_ = lister.Stop()
-				return fmt.Errorf("moving ledger entry: %w", err)
-			}
-			if err := l.shards[0].Purge(ctx, key, jetstream.LastRevision(e.Revision())); err != nil {
-				_ = lister.Stop()
-				return fmt.Errorf("removing moved ledger entry: %w", err)
-			}
-			moved++
-		}
-	}
-	if moved > 0 {
-		q.log.Info().Int("entries", moved).Int("shards", LedgerShards).Msg("spread the delivery ledger over its shards")
-	}
-	if cfg.Metadata == nil {
-		cfg.Metadata = map[string]string{}
-	}
-	cfg.Metadata[ledgerShardsMeta] = strconv.Itoa(LedgerShards)
-	if _, err := q.js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("marking ledger as sharded: %w", err)
-	}
-	return nil
-}
 
 // shardedKV is the delivery ledger as one jetstream.KeyValue over several buckets. Operations
 // on a key go to the key's bucket; listing, watching and purging span them all. Revisions are
@@ -219,7 +104,7 @@ func (s *shardedKV) ListKeysFiltered(ctx context.Context, filters ...string) (je
 }
 
 // Bucket names the ledger by its first bucket.
-func (s *shardedKV) Bucket() string { return LedgerBucket }
+func (s *shardedKV) Bucket() string { return Bucket }
 
 func (s *shardedKV) PurgeDeletes(ctx context.Context, opts ...jetstream.KVPurgeOpt) error {
 	for _, kv := range s.shards {

@@ -1,4 +1,4 @@
-package queue
+package ledger
 
 import (
 	"context"
@@ -12,26 +12,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func openAt(t *testing.T, dir string) *Queue {
-	t.Helper()
-	q, err := Open(context.Background(), Options{
-		DataDir: dir, MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
-		Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
-}
-
 // TestLedgerShards: keys spread over every shard, each key reads back from where it was
 // written, compare-and-set still refuses a stale revision, and listing sees every key once.
 func TestLedgerShards(t *testing.T) {
 	ctx := context.Background()
-	q := openAt(t, t.TempDir())
-	defer q.Close()
-	kv := q.Ledger()
+	kv := openAt(t, t.TempDir()).kv
 	var want []string
 	used := map[int]bool{}
 	for i := range 40 {
@@ -42,8 +27,8 @@ func TestLedgerShards(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(used) != LedgerShards {
-		t.Errorf("got keys in %d shards, want %d", len(used), LedgerShards)
+	if len(used) != Shards {
+		t.Errorf("got keys in %d shards, want %d", len(used), Shards)
 	}
 	e, err := kv.Get(ctx, want[3])
 	if err != nil {
@@ -76,9 +61,12 @@ func TestLedgerShards(t *testing.T) {
 func TestLedgerSpreadsAnUnshardedLedger(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	q := openAt(t, dir)
+	q := openQueue(t, dir)
+	if _, err := Open(ctx, q, Options{Logger: zerolog.Nop()}); err != nil {
+		t.Fatal(err)
+	}
 	// Write as an unsharded gateway did: everything in psgw_ledger, bucket not yet marked.
-	old, err := q.js.KeyValue(ctx, LedgerBucket)
+	old, err := q.JetStream().KeyValue(ctx, Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,21 +78,20 @@ func TestLedgerSpreadsAnUnshardedLedger(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := q.js.Stream(ctx, "KV_"+LedgerBucket)
+	s, err := q.JetStream().Stream(ctx, "KV_"+Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := s.CachedInfo().Config
-	delete(cfg.Metadata, ledgerShardsMeta)
-	if _, err := q.js.UpdateStream(ctx, cfg); err != nil {
+	delete(cfg.Metadata, shardsMeta)
+	if _, err := q.JetStream().UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	q.Close()
 
-	q = openAt(t, dir)
-	defer q.Close()
-	kv := q.Ledger()
-	old, err = q.js.KeyValue(ctx, LedgerBucket)
+	q = openQueue(t, dir)
+	kv := openLedger(t, q).kv
+	old, err = q.JetStream().KeyValue(ctx, Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,9 +114,7 @@ func TestLedgerSpreadsAnUnshardedLedger(t *testing.T) {
 // end-of-initial-values marker (nil) once every shard has sent its own, then live updates.
 func TestLedgerWatchAll(t *testing.T) {
 	ctx := context.Background()
-	q := openAt(t, t.TempDir())
-	defer q.Close()
-	kv := q.Ledger()
+	kv := openAt(t, t.TempDir()).kv
 	for i := range 12 {
 		if _, err := kv.Put(ctx, fmt.Sprintf("datix.%032x", i), []byte("x")); err != nil {
 			t.Fatal(err)

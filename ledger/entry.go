@@ -1,0 +1,88 @@
+package ledger
+
+import (
+	"net/http"
+	"time"
+)
+
+// MaxHistory bounds an entry's history so that a flapping incident cannot grow its ledger entry
+// without limit; the oldest entries after the first are dropped.
+const MaxHistory = 100
+
+// HistoryEntry is one step in an incident's life.
+type HistoryEntry struct {
+	At     time.Time `json:"at"`
+	State  State     `json:"state"`
+	Detail string    `json:"detail,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+}
+
+// Entry is the ledger's record of one incident, stored as JSON in its bucket. The exported
+// JSON fields up to History are the delivery record of docs/api.md; the rest are the
+// gateway's bookkeeping. Its fields and their JSON names are what existing data directories
+// hold: add to them, never rename one. The stages change an Entry only through its methods,
+// inside Ledger.Update, so that every transition is written once, in this package.
+type Entry struct {
+	Source            string         `json:"source"`
+	LocalID           string         `json:"local_id"`
+	Revision          int            `json:"revision"`
+	State             State          `json:"state"`
+	NationalID        string         `json:"national_id"`
+	NationalReference string         `json:"national_reference"`
+	NationalVersion   string         `json:"national_version,omitempty"`
+	Attempts          int            `json:"attempts"`
+	LastError         string         `json:"last_error"`
+	History           []HistoryEntry `json:"history"`
+
+	// RawSeq is the raw stream sequence of the newest record mapped for this incident.
+	RawSeq uint64 `json:"raw_seq,omitempty"`
+	// ContentHash identifies the newest raw content, to spot re-sends without a revision.
+	ContentHash string `json:"content_hash,omitempty"`
+	// PayloadHash is the hash of the payload last put in the outbox.
+	PayloadHash string `json:"payload_hash,omitempty"`
+	// DeliveredHash and DeliveredRevision describe what the national service holds now.
+	DeliveredHash     string `json:"delivered_hash,omitempty"`
+	DeliveredRevision int    `json:"delivered_revision,omitempty"`
+	// InFlight is set just before a send and cleared once its outcome is known. Finding it set
+	// means the gateway stopped mid-send, so the outcome is unknown.
+	InFlight *InFlight `json:"in_flight,omitempty"`
+	// UnknownHash is the payload hash of the POST whose outcome is unknown, so that resolving
+	// it as delivered records what the national service holds.
+	UnknownHash string `json:"unknown_hash,omitempty"`
+	// PossibleDuplicate marks an incident resent after an ambiguous POST.
+	PossibleDuplicate bool      `json:"possible_duplicate,omitempty"`
+	Redactions        int       `json:"redactions,omitempty"`
+	FirstAttemptAt    time.Time `json:"first_attempt_at,omitzero"`
+	ReceivedAt        time.Time `json:"received_at,omitzero"`
+	UpdatedAt         time.Time `json:"updated_at,omitzero"`
+	DeliveredAt       time.Time `json:"delivered_at,omitzero"`
+	Reviewed          bool      `json:"reviewed,omitempty"`
+}
+
+// InFlight describes a send whose outcome is not yet known.
+type InFlight struct {
+	Method      string    `json:"method"`
+	PayloadHash string    `json:"payload_hash"`
+	RawSeq      uint64    `json:"raw_seq"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// AwaitingResolution reports whether a POST of this incident had an unknown outcome that no
+// operator has resolved yet. Until then nothing more may be POSTed for it.
+func (e *Entry) AwaitingResolution() bool { return e.UnknownHash != "" && e.NationalID == "" }
+
+// postInFlight reports whether a POST of the incident was sent and its answer not yet
+// recorded: if the gateway stopped meanwhile, the national service may hold the event.
+func (e *Entry) postInFlight() bool {
+	return e.InFlight != nil && e.InFlight.Method == http.MethodPost && e.NationalID == ""
+}
+
+// Note appends a history entry and moves the entry to state.
+func (e *Entry) Note(at time.Time, state State, detail, actor string) {
+	e.State = state
+	e.UpdatedAt = at
+	e.History = append(e.History, HistoryEntry{At: at, State: state, Detail: detail, Actor: actor})
+	if len(e.History) > MaxHistory {
+		e.History = append(e.History[:1], e.History[len(e.History)-MaxHistory+1:]...)
+	}
+}

@@ -70,8 +70,16 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if trimmed[0] != '{' {
 		return nil, []Problem{{Message: "body must be one JSON object"}}
 	}
-	if dup := duplicateKey(trimmed); dup != "" {
-		return nil, []Problem{{Field: dup, Message: "appears more than once in the same object; send each field once"}}
+	// One pass over the bytes, linear in them, before the decoder: duplicate keys, the types
+	// of the values, and arrays too long to be worth decoding (bodyWalk).
+	walk := bodyWalk{data: trimmed, dups: true, types: true}
+	walk.walk()
+	switch {
+	case walk.dupFound:
+		return nil, []Problem{{Field: walk.pathString(walk.path, false), Message: "appears more than once in the same object; send each field once"}}
+	case walk.overlong:
+		return nil, []Problem{{Field: walk.pathString(walk.path[:len(walk.path)-1], true),
+			Message: fmt.Sprintf("has more than %d entries, far more than any list takes", maxListEntries)}}
 	}
 	var in Incident
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
@@ -81,9 +89,9 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			// The decoder names only the first, without array indices: walk the document
-			// for all of them. Should the walk find none, the decoder's word stands.
-			if probs = typeProblems(trimmed); len(probs) == 0 {
+			// The decoder names only the first, without array indices: the walk found all of
+			// them. Should it have found none, the decoder's word stands.
+			if probs = walk.typeProblems(); len(probs) == 0 {
 				field := te.Field
 				if field == "" {
 					field = "(document)"

@@ -269,6 +269,26 @@ const (
 	EventGoodCare = "good_care"
 )
 
+// MaxRevision is the highest revision an incident may carry (CONTRACT §2 says only "≥ 1";
+// docs/privacy.md, "Hostile input"). A billion amendments is more than any source makes, and
+// the bound leaves room in an int32, in which the status page's index keeps revisions, for
+// the revisions the gateway counts itself (NextRevision).
+const MaxRevision = 1_000_000_000
+
+// NextRevision is the revision of an amendment sent without one, after an incident whose
+// revision is current: current+1, at least 1, and never more than MaxRevision. An amendment
+// after MaxRevision keeps MaxRevision: it is still mapped and sent, and no count can wrap and
+// make an older revision look newer.
+func NextRevision(current int) int {
+	switch {
+	case current < 1:
+		return 1
+	case current >= MaxRevision:
+		return MaxRevision
+	}
+	return current + 1
+}
+
 // RevisionOr returns the incident's revision, or def when it has none.
 func (in *Incident) RevisionOr(def int) int {
 	if in.Revision == nil {

@@ -181,8 +181,8 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	case strings.ContainsFunc(in.LocalID, isControl):
 		add("local_id", "must not contain control characters")
 	}
-	if in.Revision != nil && *in.Revision < 1 {
-		add("revision", "must be a whole number of at least 1")
+	if in.Revision != nil && (*in.Revision < 1 || *in.Revision > MaxRevision) {
+		add("revision", "must be a whole number of at least 1 and at most %d", MaxRevision)
 	}
 	switch in.EventType {
 	case EventIncident, EventRisk, EventOutcome, EventGoodCare:

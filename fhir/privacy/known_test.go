@@ -77,8 +77,8 @@ func TestRedactorNames(t *testing.T) {
 		{"ZOË", pName},
 		{"Mr Li and Lily", "Mr " + pName + " and Lily"},
 		{"Janet and Doe2", "Janet and " + pName + "2"},
-		{"J. Bloggs", "J. Bloggs"},  // one-letter names are left
-		{"Janeway", "Janeway"},      // a name inside a longer word is left
+		{"J. Bloggs", "J. Bloggs"},     // one-letter names are left
+		{"Janeway", "Janeway"},         // a name inside a longer word is left
 		{"Jane\u0301t", "Jane\u0301t"}, // marks do not split words
 	} {
 		if got, _ := r.Text(tc.in); got != tc.want {
@@ -97,13 +97,13 @@ func TestRedactorLocalIDs(t *testing.T) {
 		{"RRK\u200b1023456", pID},
 		{"ＲＲＫ１０２３４５６", pID},
 		{"MRN:RRK1023456;", "MRN:" + pID + ";"},
-		{"XRRK1023456", "XRRK1023456"},   // inside a longer id
-		{"RRK10234567", "RRK10234567"},   // inside a longer id
-		{"RRK102345", "RRK102345"},       // part of it
+		{"XRRK1023456", "XRRK1023456"}, // inside a longer id
+		{"RRK10234567", "RRK10234567"}, // inside a longer id
+		{"RRK102345", "RRK102345"},     // part of it
 		{"MRN001 and mrn 001", pID + " and " + pID},
 		{"ref 123456, 1234567", "ref " + pID + ", 1234567"},
 		{"bed 1, 2024 audit", "bed 1, 2024 audit"}, // ids "1" and "2024" are too short to redact
-		{"A1 and A-1", "A1 and A-1"},              // so is "A-1"
+		{"A1 and A-1", "A1 and A-1"},               // so is "A-1"
 	} {
 		if got, _ := r.Text(tc.in); got != tc.want {
 			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
@@ -115,8 +115,8 @@ func TestRedactorKnownNHSNumbers(t *testing.T) {
 	r := NewRedactor(testKnown)
 	for _, tc := range []struct{ in, want string }{
 		{"9434765919", p},
-		{"ref 19434765919", "ref 1" + p},   // in a longer number: known, so removed all the same
-		{"94347659190", p + "0"},           // and RedactText leaves both alone
+		{"ref 19434765919", "ref 1" + p}, // in a longer number: known, so removed all the same
+		{"94347659190", p + "0"},         // and RedactText leaves both alone
 		{"1 9434 76591 9 2", "1 " + p + " 2"},
 		{"94347659 19", p},
 		{"9434765918", "9434765918"},

@@ -114,13 +114,14 @@ func containsNHS(list [][10]byte, d [10]byte) bool {
 //
 // Known identifiers are found as follows (docs/privacy.md has the whole list):
 //   - NHS numbers: the ten digits in a row within any digits joined by separators, even as
-//     part of a longer number;
+//     part of a longer number, which then goes with it;
 //   - dates of birth: as numbers (01/03/1975, 1/3/75, 1975-03-01, 01.03.1975, 1 3 1975,
 //     01031975, 010375, and month first), and with the month's name or abbreviation
 //     (1 March 1975, 1st of March 1975, 1-Mar-75, March 1, 1975, Mar 1st 1975, 1975 Mar 1);
 //   - names: each word of a name as a whole word, ignoring case and accents;
 //   - local ids: their letters and digits in order, ignoring case, with separators allowed
-//     between them, as a whole (not inside a longer word or number).
+//     between them, from the start of a word or number to the end of one (not inside a
+//     longer run of letters or of digits).
 //
 // Only the characters that make up an identifier are replaced; the rest of s is left byte
 // for byte. When nothing is found, s is returned as is.
@@ -189,7 +190,8 @@ func (r *Redactor) appendSpans(sc *scratch, spans []span) []span {
 }
 
 // appendKnownNHS appends a span for each known NHS number found as ten digits in a row in a
-// chain of digits joined by separators, wherever it starts and ends in the chain.
+// chain of digits joined by separators, wherever it starts and ends in the chain; the span
+// takes the whole runs of digits the number starts and ends in.
 func (r *Redactor) appendKnownNHS(sc *scratch, spans []span) []span {
 	if len(r.nhs) == 0 {
 		return spans
@@ -198,12 +200,23 @@ func (r *Redactor) appendKnownNHS(sc *scratch, spans []span) []span {
 	chain := sc.chain[:0]
 	flush := func() {
 		for i := 0; i+10 <= len(chain); {
-			if d := digitsAt(u, chain[i:i+10]); containsNHS(r.nhs, d) {
-				spans = append(spans, span{int(chain[i]), int(chain[i+9]), KindNHSNumber})
-				i += 10
+			if d := digitsAt(u, chain[i:i+10]); !containsNHS(r.nhs, d) {
+				i++
 				continue
 			}
-			i++
+			// The whole runs it is part of go with it: what is left of a run could read as a
+			// number of its own to a later pass.
+			first, last := int(chain[i]), int(chain[i+9])
+			for first > 0 && u[first-1].class == classDigit {
+				first--
+			}
+			for last+1 < len(u) && u[last+1].class == classDigit {
+				last++
+			}
+			spans = append(spans, span{first, last, KindNHSNumber})
+			for i < len(chain) && int(chain[i]) <= last {
+				i++
+			}
 		}
 		chain = chain[:0]
 	}
@@ -230,16 +243,17 @@ func digitsAt(u []unit, idx []int32) (d [10]byte) {
 	return d
 }
 
-// appendLocalIDs appends a span for each known local id: its letters and digits in order
-// from the start of a word or number, with separators allowed between them, not followed
-// by another letter or digit.
+// appendLocalIDs appends a span for each known local id: its letters and digits in order,
+// with separators allowed between them, from the start of a word or number of the view to
+// the end of one (where letters meet digits counts as both: every span is made of whole
+// words and numbers, see appendNHSNumbers).
 func (r *Redactor) appendLocalIDs(u []unit, spans []span) []span {
 	if len(r.ids) == 0 {
 		return spans
 	}
 	for i := 0; i < len(u); i++ {
-		if !alnum(u[i]) || i > 0 && alnum(u[i-1]) {
-			continue
+		if !alnum(u[i]) || i > 0 && u[i-1].class == u[i].class {
+			continue // not the start of a word or number
 		}
 		for _, key := range r.ids {
 			if last := matchID(u, i, key); last >= 0 {
@@ -266,8 +280,8 @@ func matchID(u []unit, i int, key []rune) int {
 		}
 		i++
 	}
-	if j < len(key) || i < len(u) && alnum(u[i]) {
-		return -1
+	if j < len(key) || i < len(u) && u[i].class == u[i-1].class {
+		return -1 // not the end of a word or number
 	}
 	return i - 1
 }

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 var testKnown = Known{
@@ -115,8 +118,9 @@ func TestRedactorKnownNHSNumbers(t *testing.T) {
 	r := NewRedactor(testKnown)
 	for _, tc := range []struct{ in, want string }{
 		{"9434765919", p},
-		{"ref 19434765919", "ref 1" + p}, // in a longer number: known, so removed all the same
-		{"94347659190", p + "0"},         // and RedactText leaves both alone
+		{"ref 19434765919", "ref " + p}, // in a longer number: known, so removed with it
+		{"94347659190", p},              // though RedactText leaves both alone
+		{"000000000094347659190", p},    // what is left of a run could read as a number
 		{"1 9434 76591 9 2", "1 " + p + " 2"},
 		{"94347659 19", p},
 		{"9434765918", "9434765918"},
@@ -245,4 +249,75 @@ func TestNewRedactorRules(t *testing.T) {
 	if _, ok := r.names["mary"]; !ok || len(r.names) != 2 {
 		t.Errorf("got names %v, want mary and jo", r.names)
 	}
+}
+
+// FuzzRedactor: for any text, the known identifiers' redaction changes nothing but the spans
+// it replaces, each by its kind's placeholder; leaves none of the names or NHS numbers it
+// knows, as an independent reading of the output finds them; and a second pass finds nothing.
+func FuzzRedactor(f *testing.F) {
+	for _, s := range []string{
+		"Jane Doe-Smith (DOB 01/03/1975, MRN RRK1023456) 943 476 5919",
+		"JANE ja\u200bne Ｊａｎｅ José JOSE\u0301", "1st of March, 1975 Mar. 1, 75 010375", "rrk-102-3456 RRK10234567",
+		"19434765919 94347659190", "[REDACTED NAME]Jane[N]Li", strings.Repeat("Li ", 50), "Zoë Anne zoe-anne",
+	} {
+		f.Add(s)
+	}
+	r := NewRedactor(testKnown)
+	f.Fuzz(func(t *testing.T, in string) {
+		out, c := r.Text(in)
+		if c.Total() == 0 && out != in {
+			t.Fatalf("got %q with nothing counted, want the input unchanged", out)
+		}
+		if again, c2 := r.Text(out); again != out || c2.Total() != 0 {
+			t.Fatalf("second pass over %q redacted %v more", out, c2)
+		}
+		if r.Contains(out) {
+			t.Fatalf("output %q still holds an identifier", out)
+		}
+		if n := utf8.RuneCountInString(out); n > max(MaxText, utf8.RuneCountInString(in)) {
+			t.Fatalf("output has %d characters, more than the input and MaxText", n)
+		}
+		// Nothing but the spans changes.
+		u := appendView(nil, in)
+		spans := mergeSpans(in, u, r.appendSpans(&scratch{units: u}, nil))
+		var b strings.Builder
+		last := 0
+		var counted Counts
+		for _, sp := range spans {
+			b.WriteString(in[last:sp.first])
+			b.WriteString(placeholders[sp.kind])
+			last = sp.last
+			counted[sp.kind]++
+		}
+		b.WriteString(in[last:])
+		if b.String() != out || counted != c {
+			t.Fatalf("%q: output %q is not the input with its spans replaced (%q)", in, out, b.String())
+		}
+		// Independent reading: no word of the output is a known name (accents folded), and no
+		// run of its digits holds a known NHS number.
+		words := strings.FieldsFunc(strings.ToLower(foldAccents(visible(out))), func(r rune) bool { return !unicode.IsLetter(r) })
+		for _, w := range words {
+			for _, name := range []string{"jane", "doe", "smith", "jose", "brien", "li", "zoe", "anne"} {
+				if w == name && !strings.Contains(out, "[REDACTED "+strings.ToUpper(w)) {
+					t.Fatalf("output %q keeps the name %q", out, w)
+				}
+			}
+		}
+		for _, run := range asciiDigitRuns(visible(out)) {
+			if strings.Contains(run, "9434765919") {
+				t.Fatalf("output %q keeps the known NHS number", out)
+			}
+		}
+	})
+}
+
+// foldAccents removes the marks of NFD, the test's own accent folding.
+func foldAccents(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -86,7 +86,18 @@ func appendNHSNumbers(spans []span, u []unit) []span {
 		if n != 10 || !digitsValid(u, chain[j].first, r.last) {
 			continue
 		}
-		spans = append(spans, span{first: withOpeningBracket(u, chain[j].first, r.last), last: r.last, kind: KindNHSNumber})
+		first, last := chain[j].first, r.last
+		// Digits of another script glued to the number go with it ("9434765919߈"): every span
+		// is made of whole words and numbers of the view, so that replacing one never changes
+		// where another starts or ends.
+		for first > 0 && u[first-1].class == classDigit {
+			first--
+		}
+		for last+1 < len(u) && u[last+1].class == classDigit {
+			last++
+		}
+		spans = append(spans, span{first: withOpeningBracket(u, first, last), last: last, kind: KindNHSNumber})
+		i = last + 1
 		k = 0
 	}
 	return spans

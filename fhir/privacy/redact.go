@@ -180,18 +180,7 @@ func render(s string, u []unit, spans []span) (string, Counts) {
 	if len(spans) == 0 {
 		return s, c
 	}
-	for i := range spans {
-		spans[i].first, spans[i].last = byteSpan(s, u, spans[i].first, spans[i].last)
-	}
-	slices.SortFunc(spans, func(a, b span) int { return a.first - b.first })
-	merged := spans[:1]
-	for _, sp := range spans[1:] {
-		if prev := &merged[len(merged)-1]; sp.first < prev.last {
-			prev.last = max(prev.last, sp.last)
-			continue
-		}
-		merged = append(merged, sp)
-	}
+	merged := mergeSpans(s, u, spans)
 	inChars := utf8.RuneCountInString(s)
 	limit := max(MaxText, inChars)
 	full, short := inChars, inChars
@@ -208,6 +197,27 @@ func render(s string, u []unit, spans []span) (string, Counts) {
 		return replace(s, merged, &shortPlaceholders), c
 	}
 	return cut(replace(s, merged, &shortPlaceholders), limit), c
+}
+
+// mergeSpans turns spans of units of u, the view of s, into spans of bytes of s (byteSpan),
+// in order, overlapping ones merged into one of the first one's kind. It reuses spans.
+func mergeSpans(s string, u []unit, spans []span) []span {
+	if len(spans) == 0 {
+		return spans
+	}
+	for i := range spans {
+		spans[i].first, spans[i].last = byteSpan(s, u, spans[i].first, spans[i].last)
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.first - b.first })
+	merged := spans[:1]
+	for _, sp := range spans[1:] {
+		if prev := &merged[len(merged)-1]; sp.first < prev.last {
+			prev.last = max(prev.last, sp.last)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
 }
 
 // byteSpan returns the bytes of s that units first to last of u come from, with the

@@ -50,7 +50,7 @@ func TestRedactText(t *testing.T) {
 		{"full-width grouped with ideographic spaces", "９４３\u3000４７６\u3000５９１９", p, 1},
 		{"full-width hyphens and stops", "９４３－４７６．５９１９", p, 1},
 		{"runs in different scripts joined by separators", "９４３ 476 ５９１９", p, 1},
-		{"a run ends where its script changes", "0000000000\u07c8", p + "\u07c8", 1},
+		{"digits of another script glued on go with it", "0000000000\u07c8", p, 1},
 		{"full-width digits mixed with ASCII", "94３4765919", p, 1},
 		{"other decimal digits", "\u0669\u0664\u0663\u0664\u0667\u0666\u0665\u0669\u0661\u0669", p, 1},
 		{"full-width failing modulus 11", "９４３４７６５９１８", "９４３４７６５９１８", 0},
@@ -158,12 +158,8 @@ func TestRedactTextFalsePositives(t *testing.T) {
 		"doses at 08:00, 12:00, 16:00 and 20:00",
 		"12 3456 7890 12",
 		"order 94347659190 and ref 19434765919",
-		"9434765919\u07c8 is ten ASCII digits and an NKo eight",
 	} {
 		want := in
-		if strings.HasPrefix(in, "9434765919\u07c8") {
-			want = p + "\u07c8 is ten ASCII digits and an NKo eight"
-		}
 		if out, _ := RedactText(in); out != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, out, want)
 		}
@@ -224,8 +220,9 @@ func FuzzRedactText(f *testing.F) {
 }
 
 // checkOutsideSpansUnchanged checks that out is in with n disjoint spans replaced by
-// Placeholder, each span holding exactly ten digits that, when they are ASCII after NFKC,
-// pass Modulus 11: redaction changes nothing but the numbers it removes.
+// Placeholder, each span holding ten digits that, when they are ASCII after NFKC, pass
+// Modulus 11 (and may hold digits of another script glued on): redaction changes nothing but
+// the numbers it removes.
 func checkOutsideSpansUnchanged(t *testing.T, in, out string, n int) {
 	t.Helper()
 	spans := nhsByteSpans(in)
@@ -251,7 +248,8 @@ func checkOutsideSpansUnchanged(t *testing.T, in, out string, n int) {
 				}
 			}
 		}
-		if count != 10 || len(ascii) == 10 && !ValidNHSNumber(ascii) {
+		// Ten digits passing Modulus 11, and only digits of another script glued on besides.
+		if count < 10 || count == len(ascii) && (count != 10 || !ValidNHSNumber(ascii)) {
 			t.Fatalf("%q: span %q is not an NHS number", in, in[sp[0]:sp[1]])
 		}
 	}

@@ -49,6 +49,12 @@ type bodyWalk struct {
 	typeProbs []typeProblem
 	typeMore  bool
 	overlong  bool
+
+	// The first backing arrays of path, seen and folded: an incident of the usual size
+	// needs no more.
+	pathBuf   [16]pathSeg
+	seenBuf   [64]foldedKey
+	foldedBuf [1024]byte
 }
 
 // pathSeg is one step of the path: an array index, or an object key (by its opening quote in
@@ -79,6 +85,7 @@ const (
 
 // walk checks the whole document; afterwards bad says whether it was well formed.
 func (w *bodyWalk) walk() {
+	w.path, w.seen, w.folded = w.pathBuf[:0], w.seenBuf[:0], w.foldedBuf[:0]
 	if w.dups {
 		w.seed = maphash.MakeSeed()
 	}

@@ -50,13 +50,14 @@ type date struct{ y, m, d int }
 // are compared through the normalised view, so case, accents, full-width letters and
 // characters that do not show make no difference.
 func NewRedactor(k Known) *Redactor {
-	r := &Redactor{names: map[string]struct{}{}}
+	r := &Redactor{}
 	sc := getScratch()
 	defer putScratch(sc)
 	for _, s := range k.NHSNumbers {
 		var d [10]byte
 		n := 0
-		for _, x := range appendView(sc.units[:0], s) {
+		sc.units = appendView(sc.units[:0], s)
+		for _, x := range sc.units {
 			if x.class == classDigit {
 				if n < len(d) {
 					d[n] = byte(x.r - '0')
@@ -75,16 +76,22 @@ func NewRedactor(k Known) *Redactor {
 	}
 	for _, s := range k.Names {
 		sc.units = appendView(sc.units[:0], s)
-		for _, t := range appendTokens(sc.tokens[:0], sc.units) {
+		sc.tokens = appendTokens(sc.tokens[:0], sc.units)
+		for _, t := range sc.tokens {
 			if t.class == classLetter && t.n >= MinNameLetters {
-				r.names[string(t.text(sc.units, sc.word[:0]))] = struct{}{}
+				if r.names == nil {
+					r.names = map[string]struct{}{}
+				}
+				sc.word = t.text(sc.units, sc.word[:0])
+				r.names[string(sc.word)] = struct{}{}
 			}
 		}
 	}
 	for _, s := range k.LocalIDs {
 		var key []rune
 		letters := false
-		for _, x := range appendView(sc.units[:0], s) {
+		sc.units = appendView(sc.units[:0], s)
+		for _, x := range sc.units {
 			if x.class == classDigit || x.class == classLetter {
 				key = append(key, x.r)
 				letters = letters || x.class == classLetter
@@ -172,8 +179,11 @@ func (r *Redactor) appendSpans(sc *scratch, spans []span) []span {
 	for i, t := range sc.tokens {
 		switch t.class {
 		case classLetter:
-			if _, ok := r.names[string(t.text(u, sc.word[:0]))]; ok && t.n >= MinNameLetters {
-				spans = append(spans, span{t.first, t.last, KindName})
+			if len(r.names) > 0 && t.n >= MinNameLetters {
+				sc.word = t.text(u, sc.word[:0])
+				if _, ok := r.names[string(sc.word)]; ok {
+					spans = append(spans, span{t.first, t.last, KindName})
+				}
 			}
 		case classDigit:
 		default:

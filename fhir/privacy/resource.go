@@ -39,7 +39,9 @@ func (r *Redactor) redactMap(m map[string]any, c *Counts) {
 			with = nil
 		}
 		if s, ok := v.(string); ok {
-			m[k] = with.redactString(s, c)
+			if out := with.redactString(s, c); out != s {
+				m[k] = out
+			}
 			continue
 		}
 		r.redactValue(v, with, c)
@@ -54,7 +56,9 @@ func (r *Redactor) redactValue(v any, with *Redactor, c *Counts) {
 	case []any:
 		for i, e := range v {
 			if s, ok := e.(string); ok {
-				v[i] = with.redactString(s, c)
+				if out := with.redactString(s, c); out != s {
+					v[i] = out
+				}
 				continue
 			}
 			r.redactValue(e, with, c)

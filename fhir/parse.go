@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/psgw/psgw/fhir/privacy"
@@ -173,13 +174,8 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	case len(opt.Sources) > 0 && !opt.Sources[in.Source]:
 		add("source", "is not a configured source system")
 	}
-	switch n := utf8.RuneCountInString(in.LocalID); {
-	case strings.TrimSpace(in.LocalID) == "":
-		add("local_id", "is required")
-	case n > MaxLocalID:
-		add("local_id", "must be at most %d characters, got %d", MaxLocalID, n)
-	case strings.ContainsFunc(in.LocalID, isControl):
-		add("local_id", "must not contain control characters")
+	if msg := LocalIDProblem(in.LocalID); msg != "" {
+		add("local_id", "%s", msg)
 	}
 	if in.Revision != nil && (*in.Revision < 1 || *in.Revision > MaxRevision) {
 		add("revision", "must be a whole number of at least 1 and at most %d", MaxRevision)
@@ -237,6 +233,32 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	}
 	in.validateDetails(add)
 	return ps
+}
+
+// LocalIDProblem says which rule id breaks as an incident's local id, as the message of a
+// Problem on local_id, or returns "" when it breaks none. The local id names the incident on
+// the status page, in the API and in the CLI, so besides being 1 to MaxLocalID characters it
+// must not hold an NHS number in any spelling (privacy.ContainsNHSNumber), control
+// characters, or characters that do not show (privacy.Invisible: zero-width characters, the
+// soft hyphen, bidirectional controls), with which two different ids look alike and an id
+// can hide a number. The message never quotes the id. Every adapter's incidents pass it, in
+// Validate; ingest.LocalIDProblem makes the same checks for the ids pull adapters find.
+func LocalIDProblem(id string) string {
+	switch n := utf8.RuneCountInString(id); {
+	case strings.TrimSpace(id) == "":
+		return "is required"
+	case n > MaxLocalID:
+		return fmt.Sprintf("must be at most %d characters, got %d", MaxLocalID, n)
+	case !utf8.ValidString(id):
+		return "must be valid UTF-8 text"
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "must not contain control characters"
+	case strings.ContainsFunc(id, privacy.Invisible):
+		return "must not contain invisible or bidirectional formatting characters (zero-width, soft hyphen, bidi controls): they make different ids look alike"
+	case privacy.ContainsNHSNumber(id):
+		return "must not hold an NHS number: the local id is shown on the status page, in the API and in the CLI"
+	}
+	return ""
 }
 
 func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, now time.Time, add func(string, string, ...any)) {

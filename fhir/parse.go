@@ -112,13 +112,7 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	}
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
-	// A lower-case "t" or "z" is valid RFC 3339 but not valid FHIR: send the upper-case form.
-	if len(in.OccurredAt) > len(time.DateOnly) {
-		in.OccurredAt = strings.ToUpper(in.OccurredAt)
-	}
-	if len(in.ReportedAt) > len(time.DateOnly) {
-		in.ReportedAt = strings.ToUpper(in.ReportedAt)
-	}
+	normaliseTimes(&in)
 	probs = append(probs, withoutTypeFollowUps(in.Validate(opt), probs[:typeErrs])...)
 	return &in, dedupe(probs)
 }

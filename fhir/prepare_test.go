@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,5 +108,33 @@ func TestKnownIdentifiers(t *testing.T) {
 	k := KnownIdentifiers(in)
 	if len(k.NHSNumbers) != 1 || len(k.BirthDates) != 1 || len(k.LocalIDs) != 1 || len(k.Names) != 0 {
 		t.Errorf("got %+v", k)
+	}
+}
+
+// BenchmarkPrepareHostile maps the costliest incident the ingest rules let through for the
+// redaction: 100 patients whose local ids share 62 of their 64 characters, and every
+// free-text field at its 32,000-character limit, written to match those ids' prefix
+// everywhere. It reports the time per incident.
+func BenchmarkPrepareHostile(b *testing.B) {
+	text := strings.Repeat("a ", MaxFreeText/2)
+	in := &Incident{Source: "datix", LocalID: "H1", EventType: EventIncident, OccurredAt: "2025-03-14",
+		Description: text, ImmediateActions: text, OccurredApproximately: text,
+		Risk:     &Risk{Description: text, Population: text, Imminent: "yes"},
+		GoodCare: &GoodCare{Strengths: text, HowFutureOccurrence: text, WentWell: text},
+		Agents: &Agents{MedicationProblem: &MedicationProblem{Description: text}, DeviceProblem: &DeviceProblem{Description: text},
+			ITSystems: &ITSystems{Description: text}, Blood: &Blood{Description: text}, Tissues: &Tissues{Description: text},
+			People: &People{InvolvementDescription: text, ActionsDescription: text}}}
+	var names []string
+	for i := range MaxPatients {
+		in.Patients = append(in.Patients, Patient{LocalPatientID: strings.Repeat("a", 62) + strconv.Itoa(10+i%90),
+			DateOfBirth: strconv.Itoa(1900+i) + "-01-01", ClinicalOutcome: text})
+		names = append(names, "Patient"+strconv.Itoa(i))
+	}
+	bl := &Builder{Version: 5}
+	b.ReportAllocs()
+	for b.Loop() {
+		if prep := bl.PrepareWith(in, PrepareOptions{Known: privacy.Known{Names: names}}); prep.Payload == nil {
+			b.Fatal(prep.Problems)
+		}
 	}
 }

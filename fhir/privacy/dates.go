@@ -78,21 +78,52 @@ var monthNames = [12][]string{
 	{"november", "nov"}, {"december", "dec"},
 }
 
-// isMonth reports whether tokens[i] is month m's name or abbreviation.
-func isMonth(tokens []tok, i int, u []unit, m int) bool {
-	if i < 0 || tokens[i].class != classLetter {
-		return false
+// month returns the month that tokens[i] names or abbreviates, 1 to 12, or 0.
+func month(tokens []tok, i int, u []unit) int {
+	if i < 0 || tokens[i].class != classLetter || tokens[i].n < 3 || tokens[i].n > 9 {
+		return 0
 	}
-	for _, name := range monthNames[m-1] {
-		if tokens[i].is(u, name) {
-			return true
+	for m, names := range monthNames {
+		for _, name := range names {
+			if tokens[i].is(u, name) {
+				return m + 1
+			}
 		}
+	}
+	return 0
+}
+
+// dateSet holds dates of birth, and the same with the year's last two digits, for what is
+// written with a two-digit year.
+type dateSet struct {
+	full, short map[date]struct{}
+}
+
+func (s *dateSet) add(d date) {
+	if s.full == nil {
+		s.full, s.short = map[date]struct{}{}, map[date]struct{}{}
+	}
+	s.full[d] = struct{}{}
+	s.short[date{d.y % 100, d.m, d.d}] = struct{}{}
+}
+
+func (s *dateSet) empty() bool { return len(s.full) == 0 }
+
+// has reports whether the year (a number token), month and day make one of the dates.
+func (s *dateSet) has(year tok, m, d int) bool {
+	switch year.n {
+	case 4:
+		_, ok := s.full[date{year.val, m, d}]
+		return ok
+	case 2:
+		_, ok := s.short[date{year.val, m, d}]
+		return ok
 	}
 	return false
 }
 
-// matchAt returns the last token of d written from tokens[i], or -1. The written forms,
-// with any one run of separators between parts (spaces, / - . , and the rest, see
+// matchAt returns the last token of a date of s written from tokens[i], or -1. The written
+// forms, with any one run of separators between parts (spaces, / - . , and the rest, see
 // isSeparator):
 //
 //	day month year        01/03/1975  1/3/75  01.03.1975  1-3-1975  1 3 1975
@@ -103,25 +134,28 @@ func isMonth(tokens []tok, i int, u []unit, m int) bool {
 //	month-name day year   March 1 1975  Mar 1st, 1975  Mar. 1, 75
 //	year month-name day   1975 Mar 1  1975-MAR-01
 //
-// A year is four digits, or its last two. A day or month is one or two digits.
-func (d date) matchAt(tokens []tok, i int, u []unit) int {
+// A year is four digits, or its last two. A day or month is one or two digits. The tokens
+// are read as a date, which is then looked up, so the time does not grow with the number of
+// dates known.
+func (s *dateSet) matchAt(tokens []tok, i int, u []unit) int {
 	t := tokens[i]
-	if t.class == classLetter {
-		if !isMonth(tokens, i, u, d.m) {
+	if t.class == classLetter { // month-name day year
+		m := month(tokens, i, u)
+		if m == 0 {
 			return -1
 		}
 		day := nextDigits(tokens, i)
-		if !d.isDay(tokens, day) {
+		if day < 0 || tokens[day].n > 2 {
 			return -1
 		}
-		day = d.ordinal(tokens, day, u)
-		if y := nextDigits(tokens, day); d.isYear(tokens, y) {
+		y := nextDigits(tokens, ordinal(tokens, day, u))
+		if y >= 0 && s.has(tokens[y], m, tokens[day].val) {
 			return y
 		}
 		return -1
 	}
 	if t.n == 8 || t.n == 6 {
-		if d.compact(t, u) {
+		if s.compact(t, u) {
 			return i
 		}
 		return -1
@@ -137,49 +171,36 @@ func (d date) matchAt(tokens []tok, i int, u []unit) int {
 		}
 		a, b := tokens[second], tokens[third]
 		switch {
-		case t.n <= 2 && a.n <= 2 && d.isYear(tokens, third) && (t.val == d.d && a.val == d.m || t.val == d.m && a.val == d.d):
+		case t.n <= 2 && a.n <= 2 && (s.has(b, a.val, t.val) || s.has(b, t.val, a.val)):
 			return third
-		case t.n == 4 && t.val == d.y && a.n <= 2 && a.val == d.m && b.n <= 2 && b.val == d.d:
+		case t.n == 4 && a.n <= 2 && b.n <= 2 && s.has(t, a.val, b.val):
 			return third
 		}
 		return -1
 	}
-	if d.isDay(tokens, i) { // day [ordinal] [of] month year
-		j := d.ordinal(tokens, i, u)
-		month := next(tokens, j)
-		if month >= 0 && tokens[month].is(u, "of") {
-			month = next(tokens, month)
+	if t.n <= 2 { // day [ordinal] [of] month-name year
+		mi := next(tokens, ordinal(tokens, i, u))
+		if mi >= 0 && tokens[mi].is(u, "of") {
+			mi = next(tokens, mi)
 		}
-		if isMonth(tokens, month, u, d.m) {
-			if y := nextDigits(tokens, month); d.isYear(tokens, y) {
+		if m := month(tokens, mi, u); m > 0 {
+			if y := nextDigits(tokens, mi); y >= 0 && s.has(tokens[y], m, t.val) {
 				return y
 			}
 		}
 		return -1
 	}
-	if t.n == 4 && t.val == d.y && isMonth(tokens, second, u, d.m) { // year month day
-		if day := nextDigits(tokens, second); d.isDay(tokens, day) {
-			return d.ordinal(tokens, day, u)
+	if m := month(tokens, second, u); t.n == 4 && m > 0 { // year month-name day
+		if day := nextDigits(tokens, second); day >= 0 && tokens[day].n <= 2 && s.has(t, m, tokens[day].val) {
+			return ordinal(tokens, day, u)
 		}
 	}
 	return -1
 }
 
-func (d date) isDay(tokens []tok, i int) bool {
-	return i >= 0 && tokens[i].class == classDigit && tokens[i].n <= 2 && tokens[i].val == d.d
-}
-
-func (d date) isYear(tokens []tok, i int) bool {
-	if i < 0 || tokens[i].class != classDigit {
-		return false
-	}
-	t := tokens[i]
-	return t.n == 4 && t.val == d.y || t.n == 2 && t.val == d.y%100
-}
-
 // ordinal returns the index of the suffix written right after the day ("1st", "2nd", "3rd",
 // "4th", and "1ˢᵗ", whose superscript letters the view reads as s and t), or day itself.
-func (d date) ordinal(tokens []tok, day int, u []unit) int {
+func ordinal(tokens []tok, day int, u []unit) int {
 	if j := day + 1; j < len(tokens) {
 		for _, suffix := range []string{"st", "nd", "rd", "th"} {
 			if tokens[j].is(u, suffix) {
@@ -190,30 +211,23 @@ func (d date) ordinal(tokens []tok, day int, u []unit) int {
 	return day
 }
 
-// compact reports whether a number of six or eight digits is d written without separators.
-func (d date) compact(t tok, u []unit) bool {
-	var got [8]byte
+// compact reports whether a number of six or eight digits is a date of s written without
+// separators: ddmmyyyy, yyyymmdd, mmddyyyy, or ddmmyy, yymmdd, mmddyy.
+func (s *dateSet) compact(t tok, u []unit) bool {
+	var v [8]int
 	for j, x := range u[t.first : t.last+1] {
-		got[j] = byte(x.r)
+		v[j] = int(x.r - '0')
 	}
-	dd, mm, yy := two(d.d), two(d.m), two(d.y%100)
-	forms := [3][8]byte{}
-	if t.n == 8 {
-		cc := two(d.y / 100)
-		forms[0] = [8]byte{dd[0], dd[1], mm[0], mm[1], cc[0], cc[1], yy[0], yy[1]}
-		forms[1] = [8]byte{cc[0], cc[1], yy[0], yy[1], mm[0], mm[1], dd[0], dd[1]}
-		forms[2] = [8]byte{mm[0], mm[1], dd[0], dd[1], cc[0], cc[1], yy[0], yy[1]}
-	} else {
-		forms[0] = [8]byte{dd[0], dd[1], mm[0], mm[1], yy[0], yy[1]}
-		forms[1] = [8]byte{yy[0], yy[1], mm[0], mm[1], dd[0], dd[1]}
-		forms[2] = [8]byte{mm[0], mm[1], dd[0], dd[1], yy[0], yy[1]}
-	}
-	for _, f := range forms {
-		if f == got {
-			return true
+	two := func(j int) int { return v[j]*10 + v[j+1] }
+	year := func(j, n int) tok { // the year of n digits at v[j:]
+		y := two(j)
+		if n == 4 {
+			y = y*100 + two(j+2)
 		}
+		return tok{class: classDigit, n: n, val: y}
 	}
-	return false
+	if t.n == 8 {
+		return s.has(year(4, 4), two(2), two(0)) || s.has(year(0, 4), two(4), two(6)) || s.has(year(4, 4), two(0), two(2))
+	}
+	return s.has(year(4, 2), two(2), two(0)) || s.has(year(0, 2), two(2), two(4)) || s.has(year(4, 2), two(0), two(2))
 }
-
-func two(n int) [2]byte { return [2]byte{byte('0' + n/10%10), byte('0' + n%10)} }

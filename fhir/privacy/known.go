@@ -37,8 +37,8 @@ const (
 // strings only, as RedactText. It is immutable once built and safe for concurrent use.
 type Redactor struct {
 	nhs   [][10]byte          // digit values
-	ids   [][]rune            // normalised letters and digits of each local id
-	dobs  []date              // dates of birth
+	ids   *idMatcher          // the normalised letters and digits of each local id
+	dobs  dateSet             // dates of birth
 	names map[string]struct{} // normalised words of names
 }
 
@@ -71,7 +71,7 @@ func NewRedactor(k Known) *Redactor {
 	}
 	for _, s := range k.BirthDates {
 		if t, err := time.Parse(time.DateOnly, s); err == nil {
-			r.dobs = append(r.dobs, date{t.Year(), int(t.Month()), t.Day()})
+			r.dobs.add(date{t.Year(), int(t.Month()), t.Day()})
 		}
 	}
 	for _, s := range k.Names {
@@ -87,6 +87,7 @@ func NewRedactor(k Known) *Redactor {
 			}
 		}
 	}
+	var ids [][]rune
 	for _, s := range k.LocalIDs {
 		var key []rune
 		letters := false
@@ -98,9 +99,10 @@ func NewRedactor(k Known) *Redactor {
 			}
 		}
 		if len(key) >= MinLocalIDChars && (letters || len(key) >= MinLocalIDDigits) {
-			r.ids = append(r.ids, key)
+			ids = append(ids, key)
 		}
 	}
+	r.ids = newIDMatcher(ids)
 	return r
 }
 
@@ -160,7 +162,7 @@ func (r *Redactor) Contains(s string) bool {
 
 // plain reports whether r knows no identifiers.
 func (r *Redactor) plain() bool {
-	return r == nil || len(r.nhs)+len(r.ids)+len(r.dobs)+len(r.names) == 0
+	return r == nil || len(r.nhs)+r.ids.size()+len(r.dobs.full)+len(r.names) == 0
 }
 
 // appendSpans appends the spans of everything r removes from the view sc.units.
@@ -171,8 +173,8 @@ func (r *Redactor) appendSpans(sc *scratch, spans []span) []span {
 		return spans
 	}
 	spans = r.appendKnownNHS(sc, spans)
-	spans = r.appendLocalIDs(u, spans)
-	if len(r.dobs)+len(r.names) == 0 {
+	spans = r.ids.appendSpans(u, sc, spans)
+	if r.dobs.empty() && len(r.names) == 0 {
 		return spans
 	}
 	sc.tokens = appendTokens(sc.tokens[:0], u)
@@ -189,11 +191,11 @@ func (r *Redactor) appendSpans(sc *scratch, spans []span) []span {
 		default:
 			continue
 		}
-		for _, d := range r.dobs {
-			if end := d.matchAt(sc.tokens, i, u); end >= 0 {
-				spans = append(spans, span{t.first, sc.tokens[end].last, KindDateOfBirth})
-				break
-			}
+		if r.dobs.empty() {
+			continue
+		}
+		if end := r.dobs.matchAt(sc.tokens, i, u); end >= 0 {
+			spans = append(spans, span{t.first, sc.tokens[end].last, KindDateOfBirth})
 		}
 	}
 	return spans
@@ -251,49 +253,6 @@ func digitsAt(u []unit, idx []int32) (d [10]byte) {
 		d[j] = byte(u[i].r - '0')
 	}
 	return d
-}
-
-// appendLocalIDs appends a span for each known local id: its letters and digits in order,
-// with separators allowed between them, from the start of a word or number of the view to
-// the end of one (where letters meet digits counts as both: every span is made of whole
-// words and numbers, see appendNHSNumbers).
-func (r *Redactor) appendLocalIDs(u []unit, spans []span) []span {
-	if len(r.ids) == 0 {
-		return spans
-	}
-	for i := 0; i < len(u); i++ {
-		if !alnum(u[i]) || i > 0 && u[i-1].class == u[i].class {
-			continue // not the start of a word or number
-		}
-		for _, key := range r.ids {
-			if last := matchID(u, i, key); last >= 0 {
-				spans = append(spans, span{i, last, KindLocalID})
-				break
-			}
-		}
-	}
-	return spans
-}
-
-// matchID returns the last unit of key matched from u[i], or -1.
-func matchID(u []unit, i int, key []rune) int {
-	j := 0
-	for i < len(u) && j < len(key) {
-		switch x := u[i]; {
-		case alnum(x):
-			if x.r != key[j] {
-				return -1
-			}
-			j++
-		case x.class != classSep || j == 0:
-			return -1
-		}
-		i++
-	}
-	if j < len(key) || i < len(u) && u[i].class == u[i-1].class {
-		return -1 // not the end of a word or number
-	}
-	return i - 1
 }
 
 func alnum(x unit) bool { return x.class == classDigit || x.class == classLetter }

@@ -236,15 +236,16 @@ func TestNewRedactorRules(t *testing.T) {
 	if len(r.nhs) != 1 {
 		t.Errorf("got %d NHS numbers, want 1 (the same number twice, and junk)", len(r.nhs))
 	}
-	var ids []string
-	for _, id := range r.ids {
-		ids = append(ids, string(id))
+	if n := r.ids.size(); n != 2 {
+		t.Errorf("got %d ids, want 2 (123456 and AB12, given twice)", n)
 	}
-	if got, want := strings.Join(ids, ","), "123456,ab12,ab12"; got != want {
-		t.Errorf("got ids %q, want %q", got, want)
+	for in, want := range map[string]string{"123456 AB12 ab-12 12345 AB1": pID + " " + pID + " " + pID + " 12345 AB1"} {
+		if got, _ := r.Text(in); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
-	if len(r.dobs) != 1 || r.dobs[0] != (date{2000, 2, 29}) {
-		t.Errorf("got dates %v, want only 2000-02-29", r.dobs)
+	if _, ok := r.dobs.full[date{2000, 2, 29}]; !ok || len(r.dobs.full) != 1 {
+		t.Errorf("got dates %v, want only 2000-02-29", r.dobs.full)
 	}
 	if _, ok := r.names["mary"]; !ok || len(r.names) != 2 {
 		t.Errorf("got names %v, want mary and jo", r.names)

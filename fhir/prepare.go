@@ -20,16 +20,6 @@ type Prepared struct {
 	Redacted privacy.Counts
 }
 
-// Age precisions (PrepareOptions.AgePrecision, the mapping.age_precision setting; see
-// docs/privacy.md, "Age and date of birth").
-const (
-	// AgePrecisionExact sends AgeAtTimeOfIncidentDays and AgeBracket: LFPSE's own fields,
-	// from which, with the incident's date, the exact date of birth can be worked out.
-	AgePrecisionExact = "exact"
-	// AgePrecisionBracket sends AgeBracket only.
-	AgePrecisionBracket = "bracket"
-)
-
 // PrepareOptions are what PrepareWith needs beyond the incident and the Builder.
 type PrepareOptions struct {
 	// Known are identifiers of the incident's patients that the incident does not hold:
@@ -37,11 +27,9 @@ type PrepareOptions struct {
 	// demographics store has for them. The incident's own (KnownIdentifiers) are always
 	// redacted; these are redacted as well.
 	Known privacy.Known
-	// AgePrecision is AgePrecisionExact (the default when empty) or AgePrecisionBracket.
-	AgePrecision string
 }
 
-// Prepare is PrepareWith with no identifiers beyond the incident's own and exact ages.
+// Prepare is PrepareWith with no identifiers beyond the incident's own.
 func (b *Builder) Prepare(in *Incident) Prepared {
 	return b.PrepareWith(in, PrepareOptions{})
 }
@@ -53,7 +41,7 @@ func (b *Builder) Prepare(in *Incident) Prepared {
 // the outbox. It is safe for concurrent use.
 func (b *Builder) PrepareWith(in *Incident, opt PrepareOptions) Prepared {
 	red := privacy.NewRedactor(mergeKnown(KnownIdentifiers(in), opt.Known))
-	out := b.prepare(in, opt, red)
+	out := b.prepare(in, red)
 	// A problem may quote a value the sender put in the wrong field (a name in a coded field):
 	// it goes to the status page and the API, so it must hold no identifier either.
 	for i := range out.Problems {
@@ -63,19 +51,10 @@ func (b *Builder) PrepareWith(in *Incident, opt PrepareOptions) Prepared {
 	return out
 }
 
-func (b *Builder) prepare(in *Incident, opt PrepareOptions, red *privacy.Redactor) Prepared {
+func (b *Builder) prepare(in *Incident, red *privacy.Redactor) Prepared {
 	res := b.build(in) // the compact form: the resource itself never leaves
 	out := Prepared{Problems: res.Problems}
 	out.Redacted[privacy.KindNHSNumber] = res.Redactions
-	switch opt.AgePrecision {
-	case "", AgePrecisionExact:
-	case AgePrecisionBracket:
-		if res.Resource != nil {
-			res.Resource.withoutExactAge()
-		}
-	default:
-		out.Problems = append(out.Problems, Problem{Field: "mapping.age_precision", Message: "must be exact or bracket"})
-	}
 	if res.Resource == nil {
 		return out
 	}
@@ -124,22 +103,6 @@ func mergeKnown(a, b privacy.Known) privacy.Known {
 		LocalIDs:   append(a.LocalIDs, b.LocalIDs...),
 		BirthDates: append(a.BirthDates, b.BirthDates...),
 		Names:      append(a.Names, b.Names...),
-	}
-}
-
-// withoutExactAge drops AgeAtTimeOfIncidentDays from the patients, keeping AgeBracket: with
-// the incident's date, the exact age gives the date of birth (docs/privacy.md).
-func (ae *AdverseEvent) withoutExactAge() {
-	for i := range ae.Contained {
-		for _, e := range ae.Contained[i].parts {
-			items := e.items[:0]
-			for _, it := range e.items {
-				if it.name != "AgeAtTimeOfIncidentDays" {
-					items = append(items, it)
-				}
-			}
-			e.items = items
-		}
 	}
 }
 

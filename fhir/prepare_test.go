@@ -73,36 +73,6 @@ func TestPrepareProblemsQuoteNoIdentifier(t *testing.T) {
 	}
 }
 
-// TestPrepareAgePrecision: with bracket, no patient carries AgeAtTimeOfIncidentDays, from
-// which and the incident's date the date of birth follows (issue 15, item 8).
-func TestPrepareAgePrecision(t *testing.T) {
-	in, ps := ParseIncident([]byte(janeDoe), ParseOptions{Now: goldenNow})
-	if len(ps) > 0 {
-		t.Fatal(ps)
-	}
-	for _, v := range []int{5, 6} {
-		b := &Builder{Version: v}
-		for _, tc := range []struct {
-			precision string
-			wantDays  bool
-		}{{"", true}, {AgePrecisionExact, true}, {AgePrecisionBracket, false}} {
-			prep := b.PrepareWith(in, PrepareOptions{AgePrecision: tc.precision})
-			if prep.Payload == nil {
-				t.Fatalf("v%d %q: %v", v, tc.precision, prep.Problems)
-			}
-			got := string(prep.Payload)
-			if strings.Contains(got, "AgeAtTimeOfIncidentDays") != tc.wantDays || !strings.Contains(got, `"url":"AgeBracket","valueCode":"10"`) {
-				t.Errorf("v%d %q: AgeAtTimeOfIncidentDays sent: %v, want %v, and AgeBracket 10 (46-65)", v, tc.precision,
-					strings.Contains(got, "AgeAtTimeOfIncidentDays"), tc.wantDays)
-			}
-		}
-		prep := b.PrepareWith(in, PrepareOptions{AgePrecision: "month"})
-		if prep.Payload != nil || len(prep.Problems) != 1 || prep.Problems[0].Field != "mapping.age_precision" {
-			t.Errorf("v%d: got %v, want one problem on mapping.age_precision", v, prep.Problems)
-		}
-	}
-}
-
 func TestKnownIdentifiers(t *testing.T) {
 	in := &Incident{Patients: []Patient{{NHSNumber: "9434765919", DateOfBirth: "1975-03-01"}, {LocalPatientID: "RRK1"}, {}}}
 	k := KnownIdentifiers(in)

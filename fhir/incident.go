@@ -269,7 +269,7 @@ const (
 	EventGoodCare = "good_care"
 )
 
-// MaxRevision is the highest revision an incident may carry (CONTRACT §2 says only "≥ 1";
+// MaxRevision is the highest revision an incident may carry (the ingest API says only "≥ 1";
 // docs/privacy.md, "Hostile input"). A billion amendments is more than any source makes, and
 // the bound leaves room in an int32, in which the status page's index keeps revisions, for
 // the revisions the gateway counts itself (NextRevision).

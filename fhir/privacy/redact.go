@@ -117,7 +117,7 @@ func RedactText(s string) (out string, count int) {
 
 // ContainsNHSNumber reports whether RedactText would redact anything in s.
 func ContainsNHSNumber(s string) bool {
-	if !mayHoldDigits(s) {
+	if !mayHoldDigits(s, nhsDigits) {
 		return false
 	}
 	sc := getScratch()
@@ -127,15 +127,28 @@ func ContainsNHSNumber(s string) bool {
 	return len(sc.spans) > 0
 }
 
-// mayHoldDigits reports whether s has an ASCII digit or any non-ASCII character: text
-// without either has no number in any spelling.
-func mayHoldDigits(s string) bool {
+// Digits the shortest spelling of each kind of number holds: ten for an NHS number, four
+// for a date of birth ("1/3/75").
+const (
+	nhsDigits  = 10
+	dateDigits = 4
+)
+
+// mayHoldDigits reports whether s may hold a number of at least min digits: it has a
+// character that is not ASCII (which may be a digit of another script, or a superscript), or
+// at least min ASCII digits. Most strings of a payload (urls, codes) are answered here,
+// without building the view.
+func mayHoldDigits(s string, min int) bool {
+	n := 0
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || '0' <= c && c <= '9' {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
 			return true
+		case '0' <= c && c <= '9':
+			n++
 		}
 	}
-	return false
+	return n >= min
 }
 
 // span is a found identifier: units first to last of the view, or, once rendered, bytes

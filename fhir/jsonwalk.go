@@ -231,20 +231,7 @@ func (w *bodyWalk) object(t reflect.Type) bool {
 		if w.value(ft) {
 			return true
 		}
-		w.path = w.path[:len(w.path)-1]
-		w.skipSpace()
-		if w.i >= len(w.data) {
-			w.stop()
-			return false
-		}
-		switch w.data[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			return false
-		default:
-			w.stop()
+		if !w.next('}') {
 			return false
 		}
 	}
@@ -280,23 +267,32 @@ func (w *bodyWalk) array(t reflect.Type) bool {
 		if w.value(elem) {
 			return true
 		}
-		w.path = w.path[:len(w.path)-1]
-		w.skipSpace()
-		if w.i >= len(w.data) {
-			w.stop()
-			return false
-		}
-		switch w.data[w.i] {
-		case ',':
-			w.i++
-		case ']':
-			w.i++
-			return false
-		default:
-			w.stop()
+		if !w.next(']') {
 			return false
 		}
 	}
+}
+
+// next ends a member or entry that has just been walked: it leaves the path, and moves past
+// the comma that announces another (true) or the closing bracket (false). Anything else is
+// malformed, and stops the walk.
+func (w *bodyWalk) next(closing byte) bool {
+	w.path = w.path[:len(w.path)-1]
+	w.skipSpace()
+	if w.i >= len(w.data) {
+		w.stop()
+		return false
+	}
+	switch w.data[w.i] {
+	case ',':
+		w.i++
+		return true
+	case closing:
+		w.i++
+		return false
+	}
+	w.stop()
+	return false
 }
 
 // skipStr moves past the JSON string at w.i and reports whether it holds an escape.

@@ -1,261 +1,115 @@
 package fhir
 
 import (
-	"strconv"
-	"strings"
+	"hash/maphash"
+	"unicode"
+	"unicode/utf8"
 )
 
 // duplicateKey reports the path of the first object key that appears twice in the same JSON
-// object ("patients[0].sex"), or "" when there is none. encoding/json silently keeps the last
-// of two equal keys, so {"source":"a","source":"b"} would be read as source b while the
-// sending system may believe it sent a; such a body is ambiguous and is refused instead.
-// It never fails on malformed input: it stops, and the decoder reports the syntax error.
-func duplicateKey(data []byte) string {
-	s := dupScanner{data: data}
-	s.skipSpace()
-	if !s.value() {
-		return ""
+// object ("patients[0].sex"), and whether there is one. encoding/json silently keeps the last
+// of two keys that decode into the same field, so {"source":"a","source":"b"} would be read
+// as source b while the sending system may believe it sent a; such a body is ambiguous and is
+// refused instead.
+//
+// Two keys are the same when encoding/json would match them to the same field: equal after
+// unescaping, ignoring case as it does, with Unicode simple case folding ("deſcription" with
+// a long s, "RIS\u212a" with a Kelvin sign, are description and risk to it). See foldKey.
+//
+// Each key is looked up in a set of its object's keys, never compared with every earlier
+// one, so the check is linear in the body (bodyWalk). The path redacts NHS numbers in keys.
+func duplicateKey(data []byte) (string, bool) {
+	w := bodyWalk{data: data, dups: true}
+	w.walk()
+	if !w.dupFound {
+		return "", false
 	}
-	var b strings.Builder
-	for _, seg := range s.path {
-		if seg.index >= 0 {
-			b.WriteString("[" + strconv.Itoa(seg.index) + "]")
-			continue
-		}
-		key := s.key(seg.start)
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(key)
-	}
-	return b.String()
+	return w.pathString(w.path, false), true
 }
 
-type dupScanner struct {
-	data  []byte
-	i     int
-	depth int
-	// path is where the scan is; it is only turned into a string when a duplicate is found,
-	// so the common case builds nothing.
-	path []pathSeg
-	// folded holds the keys of the objects being scanned, case-folded, one after another;
-	// seen holds where each is in folded, the innermost object's last. Both are reused from
-	// object to object, so checking a key allocates nothing.
-	folded []byte
-	seen   []foldedKey
-}
-
-type pathSeg struct {
-	start int // an object key's opening quote in data
-	index int // an array index, or -1 for an object key
-}
-
-type foldedKey struct{ from, to int }
-
-// maxDupDepth bounds the recursion; encoding/json refuses deeper documents anyway.
-const maxDupDepth = 10000
-
-func (s *dupScanner) skipSpace() {
-	for s.i < len(s.data) {
-		switch s.data[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// value scans one value and reports whether it holds a duplicate key, leaving s.path at it.
-// On malformed input it moves s.i to the end.
-func (s *dupScanner) value() bool {
-	if s.i >= len(s.data) {
-		return false
-	}
-	switch s.data[s.i] {
-	case '{':
-		return s.object()
-	case '[':
-		return s.array()
-	case '"':
-		if _, ok := s.skipStr(); !ok {
-			s.i = len(s.data)
-		}
-		return false
-	default:
-		// A number, true, false or null: everything up to the next delimiter.
-		for s.i < len(s.data) {
-			switch s.data[s.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return false
-			}
-			s.i++
-		}
-		return false
-	}
-}
-
-func (s *dupScanner) object() bool {
-	s.depth++
-	defer func() { s.depth-- }()
-	if s.depth > maxDupDepth {
-		s.i = len(s.data)
-		return false
-	}
-	s.i++ // '{'
-	// This object's keys are seen[base:], in folded[foldBase:].
-	base, foldBase := len(s.seen), len(s.folded)
-	defer func() { s.seen, s.folded = s.seen[:base], s.folded[:foldBase] }()
-	for {
-		s.skipSpace()
-		if s.i >= len(s.data) {
-			return false
-		}
-		if s.data[s.i] == '}' {
-			s.i++
-			return false
-		}
-		if s.data[s.i] != '"' {
-			s.i = len(s.data)
-			return false
-		}
-		start := s.i
-		escaped, ok := s.skipStr()
-		if !ok {
-			s.i = len(s.data)
-			return false
-		}
-		s.path = append(s.path, pathSeg{start: start, index: -1})
-		// The decoder matches keys to fields without regard to case, so "Source" and
-		// "source" land in the same field.
-		k := s.fold(start, escaped)
-		for _, o := range s.seen[base:] {
-			if string(s.folded[o.from:o.to]) == string(s.folded[k.from:k.to]) {
+// repeats reports whether the folded key k equals one of its object's earlier keys,
+// seen[base:]. A small object compares them all; a larger one keeps *index, the position in
+// seen of the first key with each hash, built when the object outgrows smallObject. Two
+// different keys with the same hash (a 64-bit collision under a random seed) fall back to
+// comparing with every key, so the answer is always exact.
+func (w *bodyWalk) repeats(k foldedKey, base int, index *map[uint64]int) bool {
+	keys := w.seen[base:]
+	if len(keys) < smallObject {
+		for _, o := range keys {
+			if w.equal(o, k) {
 				return true
 			}
 		}
-		s.seen = append(s.seen, k)
-		s.skipSpace()
-		if s.i >= len(s.data) || s.data[s.i] != ':' {
-			s.i = len(s.data)
-			return false
-		}
-		s.i++
-		s.skipSpace()
-		if s.value() {
-			return true
-		}
-		s.path = s.path[:len(s.path)-1]
-		s.skipSpace()
-		if s.i >= len(s.data) {
-			return false
-		}
-		if s.data[s.i] == ',' {
-			s.i++
-			continue
-		}
-		if s.data[s.i] != '}' {
-			s.i = len(s.data)
-			return false
-		}
-	}
-}
-
-// fold appends the key whose string starts at start to s.folded, as strings.ToLower of the
-// unescaped key, and returns where it is. A key of plain ASCII, the usual case, is folded
-// in place without building a string.
-func (s *dupScanner) fold(start int, escaped bool) foldedKey {
-	from := len(s.folded)
-	raw := s.data[start+1 : s.i-1]
-	if !escaped && isASCII(raw) {
-		for _, c := range raw {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			s.folded = append(s.folded, c)
-		}
-	} else {
-		s.folded = append(s.folded, strings.ToLower(s.key(start))...)
-	}
-	return foldedKey{from, len(s.folded)}
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *dupScanner) array() bool {
-	s.depth++
-	defer func() { s.depth-- }()
-	if s.depth > maxDupDepth {
-		s.i = len(s.data)
 		return false
 	}
-	s.i++ // '['
-	for n := 0; ; n++ {
-		s.skipSpace()
-		if s.i >= len(s.data) {
-			return false
+	if *index == nil {
+		*index = make(map[uint64]int, 2*smallObject)
+		for j, o := range keys {
+			h := maphash.Bytes(w.seed, w.folded[o.from:o.to])
+			if _, dup := (*index)[h]; !dup {
+				(*index)[h] = base + j
+			}
 		}
-		if s.data[s.i] == ']' {
-			s.i++
-			return false
-		}
-		s.path = append(s.path, pathSeg{index: n})
-		if s.value() {
+	}
+	h := maphash.Bytes(w.seed, w.folded[k.from:k.to])
+	j, ok := (*index)[h]
+	switch {
+	case !ok:
+		(*index)[h] = len(w.seen) // where k is about to be appended
+		return false
+	case w.equal(w.seen[j], k):
+		return true
+	}
+	for _, o := range keys {
+		if w.equal(o, k) {
 			return true
 		}
-		s.path = s.path[:len(s.path)-1]
-		s.skipSpace()
-		if s.i >= len(s.data) {
-			return false
-		}
-		if s.data[s.i] == ',' {
-			s.i++
-			continue
-		}
-		if s.data[s.i] != ']' {
-			s.i = len(s.data)
-			return false
-		}
 	}
+	return false
 }
 
-// skipStr moves past the JSON string at s.i and reports whether it holds an escape.
-func (s *dupScanner) skipStr() (escaped, ok bool) {
-	s.i++ // '"'
-	for s.i < len(s.data) {
-		switch s.data[s.i] {
-		case '\\':
-			escaped = true
-			s.i += 2
-			continue
-		case '"':
-			s.i++
-			return escaped, true
-		}
-		s.i++
-	}
-	return escaped, false
+func (w *bodyWalk) equal(a, b foldedKey) bool {
+	return string(w.folded[a.from:a.to]) == string(w.folded[b.from:b.to])
 }
 
-// key returns the string whose opening quote is at start, unescaped, so that "a" and
-// "\u0061" are the same key, as they are to the decoder.
-func (s *dupScanner) key(start int) string {
-	t := dupScanner{data: s.data, i: start}
-	escaped, _ := t.skipStr()
-	raw := string(s.data[start+1 : t.i-1])
-	if !escaped {
-		return raw
+// fold appends the key whose string starts at start, and has just been skipped, to w.folded,
+// folded as encoding/json folds a key to match it to a field (foldKey), and returns where it
+// is. A key without escapes, the usual case, is folded straight from the body.
+func (w *bodyWalk) fold(start int, escaped bool) foldedKey {
+	from := len(w.folded)
+	w.folded = foldKey(w.folded, w.rawKey(start, escaped))
+	return foldedKey{from, len(w.folded)}
+}
+
+// foldKey appends key folded as encoding/json folds object keys before matching them to
+// struct fields (appendFoldedName in its fold.go): ASCII letters to upper case, any other
+// character to the smallest character of its Unicode simple case-folding orbit, and a byte
+// that is not UTF-8 to U+FFFD. Two keys fold alike exactly when bytes.EqualFold calls them
+// equal, which is how the decoder matches them.
+func foldKey(dst, key []byte) []byte {
+	for i := 0; i < len(key); {
+		if c := key[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(key[i:])
+		dst = utf8.AppendRune(dst, smallestFold(r))
+		i += n
 	}
-	u, err := strconv.Unquote(`"` + strings.ReplaceAll(raw, `\/`, `/`) + `"`)
-	if err != nil {
-		return raw
+	return dst
+}
+
+// smallestFold is the smallest character that folds to the same as r.
+func smallestFold(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
 	}
-	return u
 }

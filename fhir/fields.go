@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"bytes"
-	"encoding/json"
 	"regexp"
 	"sort"
 	"strconv"
@@ -230,56 +229,6 @@ func mayHoldMixedEncoding(data []byte) bool {
 		}
 	}
 	return false
-}
-
-// encodingProblems names every string in the JSON document that is not clean UTF-8 text.
-// encoding/json turns invalid bytes into U+FFFD, which is how they are found here.
-func encodingProblems(data []byte) []Problem {
-	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil // the main decode reports malformed JSON
-	}
-	var ps []Problem
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			keys := make([]string, 0, len(v))
-			for k := range v {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				p := k
-				if path != "" {
-					p = path + "." + k
-				} else if k == "" {
-					p = "(empty key)" // so that a problem in its value still names a place
-				}
-				if why := garbled(k); why != "" {
-					if path == "" {
-						ps = append(ps, Problem{Message: "body has a key that " + why})
-					} else {
-						ps = append(ps, Problem{Field: path, Message: "has a key that " + why})
-					}
-				}
-				walk(p, v[k])
-			}
-		case []any:
-			for i, e := range v {
-				walk(path+"["+strconv.Itoa(i)+"]", e)
-			}
-		case string:
-			if why := garbled(v); why != "" {
-				if path == "" {
-					why = "body " + why // the whole body is this one string
-				}
-				ps = append(ps, Problem{Field: path, Message: why})
-			}
-		}
-	}
-	walk("", doc)
-	return ps
 }
 
 // garbled says why s is not clean text, or "".

@@ -284,6 +284,28 @@ const (
 	EventGoodCare = "good_care"
 )
 
+// MaxRevision is the highest revision an incident may carry: 2^53-1, the largest integer
+// that every JSON reader takes exactly (an IEEE 754 double; JavaScript's
+// Number.MAX_SAFE_INTEGER). A larger one would read as another number in some sending
+// systems' tools, and left unbounded, a count from 2^63-1 wrapped to a negative revision,
+// after which revision 2 looked newer (docs/privacy.md, "Hostile input"). The ingest API
+// says only "≥ 1", and sources do use large numbers (a timestamp as the revision).
+const MaxRevision = 1<<53 - 1
+
+// NextRevision is the revision of an amendment sent without one, after an incident whose
+// revision is current: current+1, at least 1, and never more than MaxRevision. An amendment
+// after MaxRevision keeps MaxRevision: it is still mapped and sent, and no count can wrap and
+// make an older revision look newer.
+func NextRevision(current int) int {
+	switch {
+	case current < 1:
+		return 1
+	case current >= MaxRevision:
+		return MaxRevision
+	}
+	return current + 1
+}
+
 // RevisionOr returns the incident's revision, or def when it has none.
 func (in *Incident) RevisionOr(def int) int {
 	if in.Revision == nil {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/psgw/psgw/fhir/privacy"
@@ -70,8 +71,16 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if trimmed[0] != '{' {
 		return nil, []Problem{{Message: "body must be one JSON object"}}
 	}
-	if dup := duplicateKey(trimmed); dup != "" {
-		return nil, []Problem{{Field: dup, Message: "appears more than once in the same object; send each field once"}}
+	// One pass over the bytes, linear in them, before the decoder: duplicate keys, the types
+	// of the values, and arrays too long to be worth decoding (bodyWalk).
+	walk := bodyWalk{data: trimmed, dups: true, types: true}
+	walk.walk()
+	switch {
+	case walk.dupFound:
+		return nil, []Problem{{Field: walk.pathString(walk.path, false), Message: "appears more than once in the same object; send each field once"}}
+	case walk.overlong:
+		return nil, []Problem{{Field: walk.pathString(walk.path[:len(walk.path)-1], true),
+			Message: fmt.Sprintf("has more than %d entries, far more than any list takes", maxListEntries)}}
 	}
 	var in Incident
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
@@ -81,9 +90,9 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			// The decoder names only the first, without array indices: walk the document
-			// for all of them. Should the walk find none, the decoder's word stands.
-			if probs = typeProblems(trimmed); len(probs) == 0 {
+			// The decoder names only the first, without array indices: the walk found all of
+			// them. Should it have found none, the decoder's word stands.
+			if probs = walk.typeProblems(); len(probs) == 0 {
 				field := te.Field
 				if field == "" {
 					field = "(document)"
@@ -108,13 +117,7 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	}
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
-	// A lower-case "t" or "z" is valid RFC 3339 but not valid FHIR: send the upper-case form.
-	if len(in.OccurredAt) > len(time.DateOnly) {
-		in.OccurredAt = strings.ToUpper(in.OccurredAt)
-	}
-	if len(in.ReportedAt) > len(time.DateOnly) {
-		in.ReportedAt = strings.ToUpper(in.ReportedAt)
-	}
+	normaliseTimes(&in)
 	probs = append(probs, withoutTypeFollowUps(in.Validate(opt), probs[:typeErrs])...)
 	return &in, dedupe(probs)
 }
@@ -170,16 +173,11 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	case len(opt.Sources) > 0 && !opt.Sources[in.Source]:
 		add("source", "is not a configured source system")
 	}
-	switch n := utf8.RuneCountInString(in.LocalID); {
-	case strings.TrimSpace(in.LocalID) == "":
-		add("local_id", "is required")
-	case n > MaxLocalID:
-		add("local_id", "must be at most %d characters, got %d", MaxLocalID, n)
-	case strings.ContainsFunc(in.LocalID, isControl):
-		add("local_id", "must not contain control characters")
+	if msg := LocalIDProblem(in.LocalID); msg != "" {
+		add("local_id", "%s", msg)
 	}
-	if in.Revision != nil && *in.Revision < 1 {
-		add("revision", "must be a whole number of at least 1")
+	if in.Revision != nil && (*in.Revision < 1 || *in.Revision > MaxRevision) {
+		add("revision", "must be a whole number of at least 1 and at most %d", MaxRevision)
 	}
 	switch in.EventType {
 	case EventIncident, EventRisk, EventOutcome, EventGoodCare:
@@ -234,6 +232,32 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	}
 	in.validateDetails(add)
 	return ps
+}
+
+// LocalIDProblem says which rule id breaks as an incident's local id, as the message of a
+// Problem on local_id, or returns "" when it breaks none. The local id names the incident on
+// the status page, in the API and in the CLI, so besides being 1 to MaxLocalID characters it
+// must not hold an NHS number in any spelling (privacy.ContainsNHSNumber), control
+// characters, or characters that do not show (privacy.Invisible: zero-width characters, the
+// soft hyphen, bidirectional controls), with which two different ids look alike and an id
+// can hide a number. The message never quotes the id. Every adapter's incidents pass it, in
+// Validate; ingest.LocalIDProblem makes the same checks for the ids pull adapters find.
+func LocalIDProblem(id string) string {
+	switch n := utf8.RuneCountInString(id); {
+	case strings.TrimSpace(id) == "":
+		return "is required"
+	case n > MaxLocalID:
+		return fmt.Sprintf("must be at most %d characters, got %d", MaxLocalID, n)
+	case !utf8.ValidString(id):
+		return "must be valid UTF-8 text"
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "must not contain control characters"
+	case strings.ContainsFunc(id, privacy.Invisible):
+		return "must not contain invisible or bidirectional formatting characters (zero-width, soft hyphen, bidi controls): they make different ids look alike"
+	case privacy.ContainsNHSNumber(id):
+		return "must not hold an NHS number: the local id is shown on the status page, in the API and in the CLI"
+	}
+	return ""
 }
 
 func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, now time.Time, add func(string, string, ...any)) {

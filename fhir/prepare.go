@@ -11,27 +11,59 @@ import (
 type Prepared struct {
 	// Payload is the AdverseEvent JSON; nil when Problems is not empty.
 	Payload []byte
-	// Problems name every mapping, taxonomy and privacy rule the incident breaks.
+	// Problems name every mapping, taxonomy and privacy rule the incident breaks. Their
+	// messages are cleared of the incident's known identifiers and of NHS numbers.
 	Problems []Problem
-	// Redactions counts NHS-number-shaped strings removed from free text.
+	// Redactions counts the identifiers removed from free text: Redacted.Total().
 	Redactions int
 	// Warnings are Result.Warnings: what was not sent or fell back, with or without a payload.
 	Warnings []Warning
+	// Redacted counts them by kind (the label of the redaction metric).
+	Redacted privacy.Counts
 }
 
-// Prepare builds the resource, runs the privacy guard over every string in it, and checks
-// the result with CheckPayload. Only a payload with no problems is returned, so nothing
-// half-built can reach the outbox. It is safe for concurrent use.
+// PrepareOptions are what PrepareWith needs beyond the incident and the Builder.
+type PrepareOptions struct {
+	// Known are identifiers of the incident's patients that the incident does not hold:
+	// their names from the EPR, and any other NHS number, local id or date of birth the
+	// demographics store has for them. The incident's own (KnownIdentifiers) are always
+	// redacted; these are redacted as well.
+	Known privacy.Known
+}
+
+// Prepare is PrepareWith with no identifiers beyond the incident's own.
 func (b *Builder) Prepare(in *Incident) Prepared {
+	return b.PrepareWith(in, PrepareOptions{})
+}
+
+// PrepareWith builds the resource, removes from its free text every NHS-number-shaped
+// string and every identifier known for the incident's patients (the incident's own and
+// opt.Known; privacy.Redactor says in what spellings), and checks the result with
+// CheckPayload. Only a payload with no problems is returned, so nothing half-built can reach
+// the outbox. It is safe for concurrent use.
+func (b *Builder) PrepareWith(in *Incident, opt PrepareOptions) Prepared {
+	red := privacy.NewRedactor(mergeKnown(KnownIdentifiers(in), opt.Known))
+	out := b.prepare(in, red)
+	// A problem may quote a value the sender put in the wrong field (a name in a coded field):
+	// it goes to the status page and the API, so it must hold no identifier either.
+	for i := range out.Problems {
+		out.Problems[i].Message, _ = red.Text(out.Problems[i].Message)
+	}
+	out.Redactions = out.Redacted.Total()
+	return out
+}
+
+func (b *Builder) prepare(in *Incident, red *privacy.Redactor) Prepared {
 	res := b.build(in) // the compact form: the resource itself never leaves
-	out := Prepared{Redactions: res.Redactions, Problems: res.Problems, Warnings: res.Warnings}
+	out := Prepared{Problems: res.Problems, Warnings: res.Warnings}
+	out.Redacted[privacy.KindNHSNumber] = res.Redactions
 	if res.Resource == nil {
 		return out
 	}
 	doc := res.Resource.doc()
-	// The builder redacts the fields it knows are free text; this pass catches any string it
-	// did not expect to hold one.
-	out.Redactions += privacy.RedactResource(doc)
+	// The builder redacts NHS numbers in the fields it knows are free text; this pass catches
+	// any string it did not expect to hold one, and removes the known identifiers.
+	out.Redacted.Add(red.Resource(doc))
 	for _, p := range CheckPayload(b.Version, doc) {
 		// A value the builder could not map is already a problem, naming the incident field
 		// and the code map; the taxonomy saying the same of the payload adds nothing.
@@ -45,6 +77,35 @@ func (b *Builder) Prepare(in *Incident) Prepared {
 	}
 	out.Payload = encodeDoc(make([]byte, 0, 4096), doc)
 	return out
+}
+
+// KnownIdentifiers returns the identifiers the incident holds for its patients: their NHS
+// numbers, local patient ids and dates of birth (as enriched from the EPR, when it ran).
+// PrepareWith always redacts these from free text.
+func KnownIdentifiers(in *Incident) privacy.Known {
+	var k privacy.Known
+	for i := range in.Patients {
+		p := &in.Patients[i]
+		if p.NHSNumber != "" {
+			k.NHSNumbers = append(k.NHSNumbers, p.NHSNumber)
+		}
+		if p.LocalPatientID != "" {
+			k.LocalIDs = append(k.LocalIDs, p.LocalPatientID)
+		}
+		if p.DateOfBirth != "" {
+			k.BirthDates = append(k.BirthDates, p.DateOfBirth)
+		}
+	}
+	return k
+}
+
+func mergeKnown(a, b privacy.Known) privacy.Known {
+	return privacy.Known{
+		NHSNumbers: append(a.NHSNumbers, b.NHSNumbers...),
+		LocalIDs:   append(a.LocalIDs, b.LocalIDs...),
+		BirthDates: append(a.BirthDates, b.BirthDates...),
+		Names:      append(a.Names, b.Names...),
+	}
 }
 
 func quotesAny(msg string, quoted []string) bool {

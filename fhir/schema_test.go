@@ -17,7 +17,7 @@ const schemaFile = "../docs/incident.schema.json"
 var schemaRules = map[string]map[string]any{
 	"source":                                    {"pattern": "^[a-z0-9_-]{1,64}$", "description": "the sending system"},
 	"local_id":                                  {"minLength": 1, "maxLength": MaxLocalID, "description": "the incident's id in the source system"},
-	"revision":                                  {"minimum": 1, "description": "a higher revision amends the incident"},
+	"revision":                                  {"minimum": 1, "maximum": MaxRevision, "description": "a higher revision amends the incident"},
 	"event_type":                                {"enum": []string{EventIncident, EventRisk, EventOutcome, EventGoodCare}},
 	"occurred_at":                               {"description": "RFC 3339 date-time or YYYY-MM-DD; required for incident and outcome; not after reported_at; its UK calendar date not before 1900-01-01; at most 24 hours ahead of the gateway's clock; sent on the UK wall clock"},
 	"reported_at":                               {"description": "RFC 3339 date-time or YYYY-MM-DD; its UK calendar date not before 1900-01-01; at most 24 hours ahead of the gateway's clock"},

@@ -1,8 +1,6 @@
 package fhir
 
 import (
-	"bytes"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strconv"
@@ -12,111 +10,102 @@ import (
 
 // typeProblems reports every value in a JSON document whose type does not fit the field of
 // Incident it would decode into, each with its full path ("patients[1].sex: must be a
-// string"). encoding/json stops reporting at the first such value and names it without
-// array indices, so ParseIncident calls this when, and only when, the decode failed with a
-// type error; the happy path never pays for it.
+// string"), in the order of Incident's fields. encoding/json stops reporting at the first
+// such value and names it without array indices, so ParseIncident calls this when, and only
+// when, the decode failed with a type error; the happy path never pays for it.
 //
-// The document is decoded again into plain values (numbers kept as text, so that 1e400 is
-// no trouble) and walked against the Incident type through its json tags, with the field
-// matching encoding/json uses: the exact key first, else one equal but for case; unknown
-// keys are ignored, as the decoder ignores them. The walk follows the Go type, which is a
-// few levels deep, not the document, so a deeply nested value costs no recursion. It returns
-// nil if data does not decode, and never panics.
+// The document is walked once (bodyWalk) against the Incident type through its json tags,
+// with the field matching encoding/json uses: the exact key first, else one equal but for
+// case; unknown keys are ignored, as the decoder ignores them. Numbers are checked as text,
+// so that 1e400 is no trouble. At most maxTypeProblems are listed, then one problem saying
+// there are more: a body of a million wrong values gets a short answer, quickly. It returns
+// nil if data is not well formed, and never panics.
 func typeProblems(data []byte) []Problem {
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if dec.Decode(&doc) != nil {
+	w := bodyWalk{data: data, types: true}
+	w.walk()
+	return w.typeProblems()
+}
+
+// typeProblems are the type problems of a walk with types set: none if the document is not
+// well formed or the walk stopped early.
+func (w *bodyWalk) typeProblems() []Problem {
+	if w.bad || w.overlong || w.dupFound {
 		return nil
 	}
-	var ps []Problem
-	checkType(&ps, "", doc, reflect.TypeFor[Incident]())
+	slices.SortStableFunc(w.typeProbs, func(a, b typeProblem) int { return slices.Compare(a.order, b.order) })
+	ps := make([]Problem, 0, len(w.typeProbs)+1)
+	for _, p := range w.typeProbs {
+		ps = append(ps, p.Problem)
+	}
+	if w.typeMore {
+		ps = append(ps, Problem{Message: "body has more values of the wrong type than the " + strconv.Itoa(maxTypeProblems) + " listed"})
+	}
 	return ps
 }
 
-// checkType checks v, found at path, against the Go type t, appending a problem for each
-// value that does not fit.
-func checkType(ps *[]Problem, path string, v any, t reflect.Type) {
-	if v == nil {
-		return // null leaves any field as it was
+// typeProblem is a Problem with where it sorts: the field order or array index of each step
+// of its path.
+type typeProblem struct {
+	Problem
+	order []int
+}
+
+// typeProblem records that the value at the current path does not fit t.
+func (w *bodyWalk) typeProblem(t reflect.Type) {
+	if len(w.typeProbs) == maxTypeProblems {
+		w.typeMore = true
+		return
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+	field := w.pathString(w.path, true)
+	if field == "" {
+		field = "(document)"
 	}
-	bad := func(what string) {
-		field := path
-		if field == "" {
-			field = "(document)"
+	order := make([]int, len(w.path))
+	for i, seg := range w.path {
+		order[i] = seg.index
+		if seg.field != nil {
+			order[i] = seg.field.order
 		}
-		*ps = append(*ps, Problem{Field: field, Message: "must be " + what})
 	}
+	w.typeProbs = append(w.typeProbs, typeProblem{Problem{Field: field, Message: "must be " + typeWords(t)}, order})
+}
+
+// typeWords names the JSON type a field of Go type t takes, for an API user.
+func typeWords(t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.String:
-		if _, ok := v.(string); !ok {
-			bad("a string")
-		}
+		return "a string"
 	case reflect.Bool:
-		if _, ok := v.(bool); !ok {
-			bad("true or false")
-		}
+		return "true or false"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := v.(json.Number)
-		if !ok {
-			bad("a whole number")
-			break
-		}
-		if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
-			bad("a whole number")
-		}
+		return "a whole number"
 	case reflect.Float32, reflect.Float64:
-		n, ok := v.(json.Number)
-		if !ok {
-			bad("a number")
-			break
-		}
-		if _, err := strconv.ParseFloat(string(n), t.Bits()); err != nil {
-			bad("a number")
-		}
+		return "a number"
 	case reflect.Slice:
-		list, ok := v.([]any)
-		if !ok {
-			bad("an array")
-			break
-		}
-		for i, e := range list {
-			checkType(ps, path+"["+strconv.Itoa(i)+"]", e, t.Elem())
-		}
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			bad("an object")
-			break
-		}
-		fields := jsonFieldsOf(t)
-		type member struct {
-			f   *jsonField
-			key string
-		}
-		members := make([]member, 0, len(obj))
-		for k := range obj {
-			if f := fields.lookup(k); f != nil {
-				members = append(members, member{f, k})
-			}
-		}
-		// In the order of the Go fields, as Validate reports, whatever the map's order.
-		slices.SortFunc(members, func(a, b member) int {
-			if a.f.order != b.f.order {
-				return a.f.order - b.f.order
-			}
-			return strings.Compare(a.key, b.key)
-		})
-		for _, m := range members {
-			p := m.f.name
-			if path != "" {
-				p = path + "." + m.f.name
-			}
-			checkType(ps, p, obj[m.key], m.f.typ)
-		}
+		return "an array"
+	}
+	return "an object"
+}
+
+// checkScalar checks a number, true, false or null, written as raw, against t (nil: not
+// checked). null fits any field: it leaves it as it was.
+func (w *bodyWalk) checkScalar(t reflect.Type, raw []byte) {
+	if t == nil || string(raw) == "null" {
+		return
+	}
+	fits := false
+	switch t.Kind() {
+	case reflect.Bool:
+		fits = string(raw) == "true" || string(raw) == "false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		_, err := strconv.ParseInt(string(raw), 10, t.Bits())
+		fits = err == nil
+	case reflect.Float32, reflect.Float64:
+		_, err := strconv.ParseFloat(string(raw), t.Bits())
+		fits = err == nil
+	}
+	if !fits {
+		w.typeProblem(t)
 	}
 }
 
@@ -129,21 +118,19 @@ type jsonField struct {
 
 // jsonFields are a struct type's JSON fields, embedded structs' fields promoted.
 type jsonFields struct {
-	byName map[string]*jsonField
-	list   []*jsonField
+	byName   map[string]*jsonField
+	byFolded map[string]*jsonField // by foldKey of the name; the first field wins
+	list     []*jsonField
 }
 
-// lookup finds the field a key decodes into: the exact name, else one equal but for case.
-func (fs *jsonFields) lookup(key string) *jsonField {
-	if f, ok := fs.byName[key]; ok {
+// lookup finds the field a key decodes into: the exact name, else one equal but for case, as
+// encoding/json matches them. Neither allocates for a key of up to 64 bytes.
+func (fs *jsonFields) lookup(key []byte) *jsonField {
+	if f, ok := fs.byName[string(key)]; ok {
 		return f
 	}
-	for _, f := range fs.list {
-		if strings.EqualFold(f.name, key) {
-			return f
-		}
-	}
-	return nil
+	var buf [64]byte
+	return fs.byFolded[string(foldKey(buf[:0], key))]
 }
 
 var jsonFieldCache sync.Map // reflect.Type -> *jsonFields
@@ -152,8 +139,14 @@ func jsonFieldsOf(t reflect.Type) *jsonFields {
 	if fs, ok := jsonFieldCache.Load(t); ok {
 		return fs.(*jsonFields)
 	}
-	fs := &jsonFields{byName: map[string]*jsonField{}}
+	fs := &jsonFields{byName: map[string]*jsonField{}, byFolded: map[string]*jsonField{}}
 	collectJSONFields(fs, t)
+	for _, f := range fs.list {
+		folded := string(foldKey(nil, []byte(f.name)))
+		if _, dup := fs.byFolded[folded]; !dup {
+			fs.byFolded[folded] = f
+		}
+	}
 	jsonFieldCache.Store(t, fs)
 	return fs
 }

@@ -27,8 +27,17 @@ func unknownFields(data []byte) []Warning {
 	s.path = s.pathBuf[:0]
 	s.skipSpace()
 	s.value(reflect.TypeFor[Incident]())
+	if s.unlisted > 0 {
+		s.out = append(s.out, Warning{Field: "(body)", Kind: WarnUnknownField,
+			Message: strconv.Itoa(s.unlisted) + " more unknown or misspelt fields not listed"})
+	}
 	return s.out
 }
+
+// maxFieldWarnings bounds the warnings one body gets for its field names: a body of a million
+// unknown keys must cost the time to read it, not a million suggestions (docs/privacy.md,
+// hostile input), and no sender needs more than the first hundred to fix its export.
+const maxFieldWarnings = 100
 
 // maxWarnedKey bounds how much of an unknown key a warning quotes.
 const maxWarnedKey = 64
@@ -41,6 +50,8 @@ type fieldScanner struct {
 	path    []fieldSeg
 	pathBuf [8]fieldSeg
 	out     []Warning
+	// unlisted counts the keys past maxFieldWarnings: counted, not listed.
+	unlisted int
 }
 
 type fieldSeg struct {
@@ -123,6 +134,10 @@ func (s *fieldScanner) notExact(raw []byte, fields *jsonFields) *jsonField {
 	key := string(raw)
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		_ = json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key) // valid: the document decoded
+	}
+	if len(s.out) >= maxFieldWarnings {
+		s.unlisted++
+		return foldedField(fields, key)
 	}
 	if f := foldedField(fields, key); f != nil {
 		s.warn(key, "read as "+f.name+"; write field names exactly as documented (docs/incident.schema.json)", WarnFieldCase)

@@ -14,10 +14,11 @@ import (
 // record in the delivery ledger, or returns "" when it can. The local id is shown on the status
 // page, in the API and in the CLI, so a pull adapter takes a cell as the id only when it looks
 // like an id: one token (no white space, so no prose that a shifted column or a wrong mapping
-// put there), valid UTF-8 without control characters, at most fhir.MaxLocalID characters (as
-// for a pushed incident), and
-// without an NHS-number-shaped string (ten digits passing Modulus 11, as fhir/privacy finds
-// them). Otherwise the adapter names the record by where it was (file and line, cursor).
+// put there), and the rules every incident's local id keeps (fhir.LocalIDProblem, checked in
+// ParseIncident for every adapter): valid UTF-8, at most fhir.MaxLocalID characters, no
+// control characters, no characters that do not show (zero-width, soft hyphen, bidi
+// controls), and no NHS number in any spelling (as fhir/privacy finds them). Otherwise the
+// adapter names the record by where it was (file and line, cursor).
 //
 // The answer names the rule broken, never the value, so it may go into a reason or a log.
 func LocalIDProblem(id string) string {
@@ -32,6 +33,8 @@ func LocalIDProblem(id string) string {
 		return "it holds white space, so it is text, not an id"
 	case strings.ContainsFunc(id, unicode.IsControl):
 		return "it holds control characters"
+	case strings.ContainsFunc(id, privacy.Invisible):
+		return "it holds invisible or bidirectional formatting characters"
 	case privacy.ContainsNHSNumber(id):
 		return "it holds an NHS-number-shaped string"
 	}

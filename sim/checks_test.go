@@ -187,7 +187,8 @@ func TestContainsNHSNumber(t *testing.T) {
 		validNHS + "1":                       false,
 		"943 476 59191":                      false,
 		"1943 476 5919":                      false,
-		"943  476 5919":                      false,
+		"943  476 5919":                      true, // any run of separators joins groups (issue 15)
+		"943 a 476 5919":                     false,
 		"":                                   false,
 		"short 943":                          false,
 		"two " + invalidNHS + " " + validNHS: true,

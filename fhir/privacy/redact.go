@@ -1,256 +1,325 @@
 package privacy
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// Placeholder replaces every NHS number that RedactText finds. It contains
-// no digits, so redacted text never yields a new match.
+// Kind is a kind of patient identifier that redaction removes from free text. Its String
+// is the label value of the redaction metric.
+type Kind uint8
+
+const (
+	// KindNHSNumber is any NHS-number-shaped string (ten digits passing Modulus 11, see
+	// RedactText), and any NHS number known for the incident.
+	KindNHSNumber Kind = iota
+	// KindLocalID is a local patient id (an MRN, a hospital number) known for the incident.
+	KindLocalID
+	// KindDateOfBirth is a date of birth known for the incident, in a common written form.
+	KindDateOfBirth
+	// KindName is a family or given name known for the incident.
+	KindName
+	numKinds
+)
+
+var kindNames = [numKinds]string{"nhs_number", "local_patient_id", "date_of_birth", "name"}
+
+// String returns the kind's metric label: nhs_number, local_patient_id, date_of_birth or name.
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Kinds returns every Kind, in a fixed order, for a metric's label values.
+func Kinds() []Kind { return []Kind{KindNHSNumber, KindLocalID, KindDateOfBirth, KindName} }
+
+// Counts is how many identifiers of each kind were redacted, indexed by Kind.
+type Counts [numKinds]int
+
+// Total is the sum over all kinds.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	for k, v := range o {
+		c[k] += v
+	}
+}
+
+// Placeholder replaces every NHS number that RedactText finds. Like every placeholder, it
+// holds no digit, and the redactor reads placeholders as opaque, so that redacted text never
+// yields a new match, whatever names the redactor is told.
 const Placeholder = "[REDACTED NHS NUMBER]"
 
-// RedactText replaces every NHS number in free text with Placeholder and
-// returns the new text and how many it replaced.
-//
-// A candidate is ten decimal digits that pass the Modulus 11 check (see
-// ValidNHSNumber), written in one of these shapes:
-//
-//   - one run of ten digits ("9434765919");
-//   - two or three runs of three to seven digits each, ten in all, joined by
-//     separators: "943 476 5919", "943-476-5919", "943.476.5919",
-//     "9434 765 919", "943 4765919", "94347 65919", "943 - 476 - 5919".
-//
-// A separator is one space, tab, hyphen or full stop, or one of their common
-// Unicode forms (no-break, thin, figure and ideographic spaces; the Unicode
-// hyphens, en dash and minus sign; full-width hyphen and full stop), or a
-// dash between two spaces (" - "). Two spaces in a row are not one.
-// Digits are any Unicode decimal digits, so full-width "９４３４７６５９１９"
-// is found too; the digits of one run are all of one script (see digitAt).
-//
-// A run of digits is never split: a run longer than ten (a 12-digit number,
-// a dm+d id) is left alone, and so is a shorter run that is glued to one
-// ("1943 476 5919"), since a ten-digit window inside a longer number would be
-// a false positive one time in eleven. Runs of one or two digits never take
-// part ("94 34 76 59 19" is not found), so that lists of small numbers and
-// dates such as "14 03 2025" are not read as one. Runs around a candidate
-// may be joined to it by separators ("bed 1 943 476 5919" is found): the
-// first candidate in the text wins, and the search resumes after it.
-//
-// When nothing is found, s is returned as is, without allocating.
-func RedactText(s string) (out string, count int) {
-	start, end := nextNHSNumber(s, 0)
-	if start < 0 {
-		return s, 0
-	}
-	var b strings.Builder
-	b.Grow(len(s) + len(Placeholder))
-	last := 0
-	for start >= 0 {
-		b.WriteString(s[last:start])
-		b.WriteString(Placeholder)
-		count++
-		last = end
-		start, end = nextNHSNumber(s, end)
-	}
-	b.WriteString(s[last:])
-	return b.String(), count
-}
+// placeholders are what replaces each kind; shortPlaceholders are used instead when the full
+// ones would make a text longer than MaxText (see render). A short placeholder is no longer
+// than the shortest text its kind is found in, except for two-letter names.
+var (
+	placeholders      = [numKinds]string{Placeholder, "[REDACTED PATIENT ID]", "[REDACTED DATE OF BIRTH]", "[REDACTED NAME]"}
+	shortPlaceholders = [numKinds]string{"[NHS]", "[ID]", "[DOB]", "[N]"}
+)
 
-// ContainsNHSNumber reports whether RedactText would redact anything in s.
-func ContainsNHSNumber(s string) bool {
-	start, _ := nextNHSNumber(s, 0)
-	return start >= 0
-}
-
-// digitRun is one maximal run of decimal digits in the text.
-type digitRun struct {
-	start, end int      // byte offsets
-	n          int      // digits in the run, counted up to 11
-	d          [10]byte // the first ten digit values
-}
-
-// nextNHSNumber returns the byte offsets [start, end) of the first NHS
-// number in s at or after from, or -1, -1. from is 0 or the end of a match,
-// which is never inside a digit run.
-//
-// It walks the digit runs left to right, keeping the last three that are
-// joined by separators (a chain), and after each run tries the candidates
-// that end with it, the longest first. A candidate that ends with an earlier
-// run is always tried before one that ends with a later run, so a second
-// pass over redacted text finds nothing new: the candidates it could try
-// were tried, and refused, by the first.
-func nextNHSNumber(s string, from int) (start, end int) {
-	var chain [3]digitRun
-	k := 0 // runs in chain
-	for i := from; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf && !isDigit(c) {
-			i++ // the common case, kept cheap: most text has no digit here
-			continue
+// placeholderAt returns the length of the placeholder at s[i:], or 0.
+func placeholderAt(s string, i int) int {
+	rest := s[i:]
+	for k := range numKinds {
+		if strings.HasPrefix(rest, placeholders[k]) {
+			return len(placeholders[k])
 		}
-		_, set, w := digitAt(s, i)
-		if w == 0 {
-			i += skipWidth(s, i)
-			continue
+		if strings.HasPrefix(rest, shortPlaceholders[k]) {
+			return len(shortPlaceholders[k])
 		}
-		r := digitRun{start: i}
-		for i < len(s) {
-			v, vset, w := digitAt(s, i)
-			if w == 0 || vset != set {
-				break
-			}
-			if r.n < 10 {
-				r.d[r.n] = v
-			}
-			if r.n <= 10 {
-				r.n++
-			}
-			i += w
-		}
-		r.end = i
-		if k > 0 && !separated(s, chain[k-1].end, r.start) {
-			k = 0
-		}
-		if k == len(chain) {
-			copy(chain[:], chain[1:])
-			k--
-		}
-		chain[k] = r
-		k++
-		for size := k; size >= 1; size-- {
-			if isNHSNumber(chain[k-size : k]) {
-				return chain[k-size].start, r.end
-			}
-		}
-	}
-	return -1, -1
-}
-
-// isNHSNumber reports whether runs, joined by separators, are a written NHS
-// number: one run of ten digits, or two or three runs of three to seven,
-// ten in all, that pass Modulus 11.
-func isNHSNumber(runs []digitRun) bool {
-	var d [10]byte
-	n := 0
-	for _, r := range runs {
-		if len(runs) == 1 {
-			if r.n != 10 {
-				return false
-			}
-		} else if r.n < 3 || r.n > 7 {
-			return false
-		}
-		if n+r.n > 10 {
-			return false
-		}
-		copy(d[n:], r.d[:r.n])
-		n += r.n
-	}
-	return n == 10 && mod11Valid(&d)
-}
-
-// separated reports whether s[from:to] joins two runs of one written
-// number: one separator character, or a dash between two spaces (" - ").
-// Two spaces in a row do not join runs.
-func separated(s string, from, to int) bool {
-	var rs [3]rune
-	n := 0
-	for i := from; i < to; n++ {
-		w := separatorAt(s, i)
-		if w == 0 || n == len(rs) {
-			return false
-		}
-		rs[n], _ = utf8.DecodeRuneInString(s[i:])
-		i += w
-	}
-	switch n {
-	case 1:
-		return true
-	case 3:
-		return isSpace(rs[0]) && isDash(rs[1]) && isSpace(rs[2])
-	}
-	return false
-}
-
-// separatorAt returns the byte width of the separator at s[i], or 0.
-func separatorAt(s string, i int) int {
-	if c := s[i]; c < utf8.RuneSelf {
-		if isSpace(rune(c)) || isDash(rune(c)) || c == '.' {
-			return 1
-		}
-		return 0
-	}
-	r, w := utf8.DecodeRuneInString(s[i:])
-	if isSpace(r) || isDash(r) || r == '\uff0e' { // full-width full stop
-		return w
 	}
 	return 0
 }
 
-// isSpace reports whether r is a space that may sit between the digit
-// groups of a number: space, tab, or a no-break, figure, thin, narrow
-// no-break or ideographic space.
-func isSpace(r rune) bool {
-	switch r {
-	case ' ', '\t', '\u00a0', '\u2007', '\u2009', '\u202f', '\u3000':
-		return true
-	}
-	return false
+// MaxText is the most characters free text may have in a payload: LFPSE's limit on
+// AdverseEvent.description (taxonomy.MaxDescription), which psgw applies to every free-text
+// field, as the ingest API does. Redaction never makes a text longer than MaxText, or than
+// it was (see render).
+const MaxText = 32000
+
+// RedactText replaces every NHS number in free text with Placeholder and returns the new
+// text and how many it replaced. It knows nothing of the incident; Redactor.Text also
+// removes the identifiers known for it.
+//
+// The text is read through its normalised view (see appendView): any decimal digit counts,
+// in any script, full-width or superscript, and characters that do not show are skipped. A
+// number is ten digits that pass the Modulus 11 check (ValidNHSNumber), written as one run
+// of digits or as several runs joined by separators: any run of spaces of any kind, line
+// breaks, hyphens and dashes, brackets, and / _ , . (see isSeparator). So "943 476 5919",
+// "(943) 476 5919", "943  476\n5919", "999 526 018 2", "943/476/5919", "９４３4765919" and
+// "943\u00ad476\u200b5919" are all found.
+//
+// A run of digits is never split: a longer run (a 12-digit number, a dm+d id) is left
+// alone, and so is a shorter run glued to one ("1943 476 5919"), since a ten-digit window in
+// a longer number would be a false positive one time in eleven. Of several runs joined by
+// separators, the ten digits are the runs that end with the latest run to complete ten
+// ("bed 4 943 476 5919" keeps "bed 4"); the search goes on after each number found.
+//
+// What is replaced are the original characters from the first digit to the last (with an
+// opening bracket when the number's closing one is in it); the rest of the text is left
+// byte for byte. When nothing is found, s is returned as is, without allocating.
+func RedactText(s string) (out string, count int) {
+	out, c := (*Redactor)(nil).Text(s)
+	return out, c[KindNHSNumber]
 }
 
-// isDash reports whether r is a hyphen or dash: hyphen-minus, the Unicode
-// hyphens, figure dash, en dash, minus sign, or full-width hyphen-minus.
-func isDash(r rune) bool {
-	switch r {
-	case '-', '\u2010', '\u2011', '\u2012', '\u2013', '\u2212', '\uff0d':
-		return true
+// ContainsNHSNumber reports whether RedactText would redact anything in s.
+func ContainsNHSNumber(s string) bool {
+	if !mayHoldDigits(s, nhsDigits) {
+		return false
 	}
-	return false
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.units = appendView(sc.units[:0], s)
+	sc.spans = appendNHSNumbers(sc.spans[:0], sc.units)
+	return len(sc.spans) > 0
 }
 
-// digitAt returns the value, digit set and byte width of the decimal digit
-// at s[i], or width 0 if there is none. Any Unicode decimal digit (category
-// Nd) counts; its set is the code point of its zero ('0' for ASCII, '０' for
-// full-width). A number is written in one set, so a run of digits ends where
-// the set changes: "9434765919" stays a run of ten whatever digit of another
-// script follows it.
-func digitAt(s string, i int) (value byte, set rune, width int) {
-	c := s[i]
+// Digits the shortest spelling of each kind of number holds: ten for an NHS number, four
+// for a date of birth ("1/3/75").
+const (
+	nhsDigits  = 10
+	dateDigits = 4
+)
+
+// mayHoldDigits reports whether s may hold a number of at least min digits: it has a
+// character that is not ASCII (which may be a digit of another script, or a superscript), or
+// at least min ASCII digits. Most strings of a payload (urls, codes) are answered here,
+// without building the view.
+func mayHoldDigits(s string, min int) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return true
+		case '0' <= c && c <= '9':
+			n++
+		}
+	}
+	return n >= min
+}
+
+// span is a found identifier: units first to last of the view, or, once rendered, bytes
+// [first, last) of the text.
+type span struct {
+	first, last int
+	kind        Kind
+}
+
+// scratch holds the buffers of one redaction, pooled so that redacting text in which nothing
+// is found allocates nothing.
+type scratch struct {
+	units  []unit
+	tokens []tok
+	spans  []span
+	chain  []int32 // unit indexes of the digits of a chain (known NHS numbers)
+	word   []byte
+}
+
+// scratches keeps a few scratch buffers for reuse. It is a channel rather than a sync.Pool
+// because a pool drops items at random under the race detector, where the allocation tests
+// (TestRedactTextNoMatchDoesNotAllocate, fhir's TestPrepareAllocations) would then fail.
+var scratches = make(chan *scratch, 16)
+
+func getScratch() *scratch {
+	select {
+	case sc := <-scratches:
+		return sc
+	default:
+		return new(scratch)
+	}
+}
+
+// putScratch keeps sc for reuse, unless a very long text made its buffers large or enough
+// are kept already.
+func putScratch(sc *scratch) {
+	if cap(sc.units) > 1<<16 {
+		return
+	}
+	select {
+	case scratches <- sc:
+	default:
+	}
+}
+
+// render replaces spans (units of u, the view of s) with their placeholders and counts them
+// by kind. Overlapping spans are merged into one, of the first one's kind.
+//
+// A placeholder never makes the text longer than limit = max(MaxText, characters of s). If
+// the full placeholders would, the short ones are used; if even they would (only many
+// two-letter names can), the text is cut to limit characters ending in "…", at the start of
+// the word or number the cut would fall in, so that the cut can never make a new
+// identifier out of part of one.
+func render(s string, u []unit, spans []span) (string, Counts) {
+	var c Counts
+	if len(spans) == 0 {
+		return s, c
+	}
+	merged := mergeSpans(s, u, spans)
+	inChars := utf8.RuneCountInString(s)
+	limit := max(MaxText, inChars)
+	full, short := inChars, inChars
+	for _, sp := range merged {
+		c[sp.kind]++
+		n := utf8.RuneCountInString(s[sp.first:sp.last])
+		full += len(placeholders[sp.kind]) - n
+		short += len(shortPlaceholders[sp.kind]) - n
+	}
 	switch {
-	case isDigit(c):
-		return c - '0', '0', 1
-	case c < utf8.RuneSelf:
-		return 0, 0, 0
+	case full <= limit:
+		return replace(s, merged, &placeholders), c
+	case short <= limit:
+		return replace(s, merged, &shortPlaceholders), c
 	}
-	r, w := utf8.DecodeRuneInString(s[i:])
-	if r == utf8.RuneError || !unicode.IsDigit(r) {
-		return 0, 0, 0
-	}
-	zero := digitZero(r)
-	return byte(r - zero), zero, w
+	return cut(replace(s, merged, &shortPlaceholders), limit), c
 }
 
-// digitZero is the zero of a non-ASCII decimal digit's set. Unicode encodes
-// every set of decimal digits as ten consecutive code points from 0 to 9, and
-// sets may follow one another (the mathematical digits), so the zero is found
-// from the start of the run of digit code points, in steps of ten.
-func digitZero(r rune) rune {
-	if '\uff10' <= r && r <= '\uff19' { // full-width, the common case
-		return '\uff10'
+// mergeSpans turns spans of units of u, the view of s, into spans of bytes of s (byteSpan),
+// in order, overlapping ones merged into one of the first one's kind. It reuses spans.
+func mergeSpans(s string, u []unit, spans []span) []span {
+	if len(spans) == 0 {
+		return spans
 	}
-	z := r
-	for unicode.IsDigit(z - 1) {
-		z--
+	for i := range spans {
+		spans[i].first, spans[i].last = byteSpan(s, u, spans[i].first, spans[i].last)
 	}
-	return r - (r-z)%10
+	slices.SortFunc(spans, func(a, b span) int { return a.first - b.first })
+	merged := spans[:1]
+	for _, sp := range spans[1:] {
+		if prev := &merged[len(merged)-1]; sp.first < prev.last {
+			prev.last = max(prev.last, sp.last)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
 }
 
-// skipWidth is how far to move past the non-digit at s[i]: one byte for
-// ASCII, the whole character otherwise.
-func skipWidth(s string, i int) int {
-	if s[i] < utf8.RuneSelf {
-		return 1
+// byteSpan returns the bytes of s that units first to last of u come from, with the
+// characters that do not show right before and after them (and marks right after): a bidi
+// override or isolate around a number goes with it, rather than stay to turn the
+// placeholder around.
+func byteSpan(s string, u []unit, first, last int) (start, end int) {
+	start, end = int(u[first].start), int(u[last].end)
+	lo, hi := 0, len(s)
+	if first > 0 {
+		lo = int(u[first-1].end)
 	}
-	_, w := utf8.DecodeRuneInString(s[i:])
-	return w
+	if last+1 < len(u) {
+		hi = int(u[last+1].start)
+	}
+	for start > lo {
+		r, w := utf8.DecodeLastRuneInString(s[lo:start])
+		if !Invisible(r) {
+			break
+		}
+		start -= w
+	}
+	for end < hi {
+		r, w := utf8.DecodeRuneInString(s[end:hi])
+		if !Invisible(r) && !unicode.In(r, unicode.Mn, unicode.Me) {
+			break
+		}
+		end += w
+	}
+	return start, end
+}
+
+func replace(s string, spans []span, with *[numKinds]string) string {
+	var b strings.Builder
+	b.Grow(len(s) + len(spans)*len(placeholders[KindDateOfBirth]))
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp.first])
+		b.WriteString(with[sp.kind])
+		last = sp.last
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// cut shortens s to at most limit characters, the last one "…", cutting before the word
+// or number that the limit falls in.
+func cut(s string, limit int) string {
+	end, n := 0, 0
+	for end < len(s) && n < limit-1 {
+		_, w := utf8.DecodeRuneInString(s[end:])
+		end += w
+		n++
+	}
+	// Never within a placeholder: a part of one is text to a later pass.
+	for j := max(0, end-len(placeholders[KindDateOfBirth])); j < end; j++ {
+		if n := placeholderAt(s, j); n > 0 && j+n > end {
+			end = j
+			break
+		}
+	}
+	for end > 0 && end < len(s) {
+		before, _ := utf8.DecodeLastRuneInString(s[:end])
+		at, _ := utf8.DecodeRuneInString(s[end:])
+		if !wordRune(before) || !wordRune(at) {
+			break
+		}
+		_, w := utf8.DecodeLastRuneInString(s[:end])
+		end -= w
+	}
+	return s[:end] + "…"
+}
+
+// wordRune reports whether r may be part of a word or number of the view: a letter, a digit
+// or other number, a mark, or a character that does not show.
+func wordRune(r rune) bool {
+	return unicode.In(r, unicode.L, unicode.N, unicode.M) || Invisible(r)
 }

@@ -298,7 +298,8 @@ func TestRowIDsNeverCarryCellText(t *testing.T) {
 		"incident,2025-03-14,Fall,9434765919,Nurse\r\n" + // line 5: the id is an NHS number
 		"incident,not-a-date,Fall,\"" + prose + "\",Nurse\r\n" + // line 6: invalid, with prose for an id
 		"incident,2025-03-14,Fall \"Jane\" Doe,DX-7,Nurse\r\n" + // line 7: bare quote
-		"incident,2025-03-14,Fall,DX-8 9434765919,Nurse\r\n" // line 8: an id with an NHS number in it
+		"incident,2025-03-14,Fall,DX-8 9434765919,Nurse\r\n" + // line 8: an id with an NHS number in it
+		"incident,2025-03-14,Fall,Jane Doe on the floor,Nurse\r\n" // line 9: prose the incident API would take as an id
 	dir := t.TempDir()
 	store := adaptertest.NewStore()
 	stop := run(t, csvdrop.Config{Dir: dir, Columns: cols}, store, adaptertest.NewState())
@@ -322,11 +323,13 @@ func TestRowIDsNeverCarryCellText(t *testing.T) {
 	want := map[string]string{
 		"DX-1":            "",
 		"shift.csv#line3": "line 3: has 6 fields",
-		"shift.csv#line4": `line 4: column "Ref" (local_id) does not hold an incident id: it holds white space`,
-		"shift.csv#line5": "line 5: column \"Ref\" (local_id) does not hold an incident id: it holds an NHS-number-shaped string",
-		"shift.csv#line6": "line 6: occurred_at",
+		// ParseIncident refuses an NHS number as a local id, for every adapter (issue 15).
+		"shift.csv#line4": "line 4: local_id: must not hold an NHS number",
+		"shift.csv#line5": "line 5: local_id: must not hold an NHS number",
+		"shift.csv#line6": "occurred_at: must be",
 		"shift.csv#line7": "line 7: cannot be read",
-		"shift.csv#line8": "line 8: column \"Ref\" (local_id) does not hold an incident id",
+		"shift.csv#line8": "line 8: local_id: must not hold an NHS number",
+		"shift.csv#line9": `line 9: column "Ref" (local_id) does not hold an incident id: it holds white space`,
 	}
 	if len(got) != len(want) {
 		t.Errorf("records: got %v, want the local ids of %v", got, want)

@@ -296,3 +296,30 @@ func TestWarnings(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusesIdentifyingLocalIDs: an NHS number as the local id, in any spelling, and ids with
+// characters that do not show, are refused with 400 naming local_id, as CSV and SQL refuse
+// them, and nothing is stored; the answer never quotes the id (issue 15, item 4).
+func TestRefusesIdentifyingLocalIDs(t *testing.T) {
+	store := adaptertest.NewStore()
+	_, url := serve(t, httppush.Config{}, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()})
+	for _, id := range []string{
+		"9434765919", "943 476 5919", "943-476-5919", "(943) 476 5919", "９４３４７６５９１９", "943\\u00ad476\\u00ad5919",
+		"DX-1\\u202e", "DX\\u200b-1", "\\ufeffDX-1", "DX\\u2066-1\\u2069", "DX-1\\u0000",
+	} {
+		body := `{"source":"datix","local_id":"` + id + `","event_type":"risk","description":"x"}`
+		resp, answer, err := post(context.Background(), url, "application/json", body, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(answer, `"field":"local_id"`) {
+			t.Errorf("%s: got %d %s, want 400 naming local_id", id, resp.StatusCode, answer)
+		}
+		if strings.Contains(answer, "9434765919") || strings.Contains(answer, "943 476") || strings.Contains(answer, "DX") {
+			t.Errorf("%s: the answer %s quotes the id", id, answer)
+		}
+	}
+	if n := len(store.Records()); n != 0 {
+		t.Errorf("stored %d records, want none", n)
+	}
+}

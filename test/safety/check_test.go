@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -14,6 +15,7 @@ type ciRun struct {
 	race     bool // go test -race: files built with the race tag
 	short    bool // go test -short: tests skipped under testing.Short() do not run
 	filtered bool // -run or -skip: the checker cannot tell which tests run
+	partial  bool // a go test command without ./...: some packages may not be tested
 }
 
 var goTestLine = regexp.MustCompile(`(^|[;&|]\s*)go test\b(.*)`)
@@ -37,6 +39,9 @@ func readCI(path string) (*ciRun, error) {
 			continue
 		}
 		n++
+		if !slices.Contains(strings.Fields(m[2]), "./...") {
+			ci.partial = true
+		}
 		for _, f := range strings.Fields(m[2]) {
 			name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
 			if !strings.HasPrefix(f, "-") {
@@ -88,6 +93,9 @@ func checkLog(l *Log, root string, release bool) []string {
 	}
 	if ci.filtered {
 		p.add("ci: %s passes -run or -skip to go test: which tests CI runs cannot be told from the hazard log's names", l.CI.Script)
+	}
+	if ci.partial {
+		p.add("ci: a go test command of %s does not test ./...: a named test's package may not be run", l.CI.Script)
 	}
 	tr, err := loadTree(root, ciContext(ci.race))
 	if err != nil {

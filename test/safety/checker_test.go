@@ -32,7 +32,8 @@ func lineOf(t *testing.T, rel, s string) string {
 // TestCheckerOnFixtures runs the checker on a small tree (testdata/tree) and a log
 // (testdata/log.yaml) naming a test of every kind: good ones, a renamed one, skipped ones,
 // one excluded by a build constraint in CI's race build, one whose TestMain never runs it. It
-// must name exactly the bad ones, and why.
+// must name exactly the bad ones, and why; and with CI scripts that pass -short, filter tests
+// by name or test only some packages, say so.
 func TestCheckerOnFixtures(t *testing.T) {
 	const mod = "example.com/fixture/"
 	a := "a/a_test.go"
@@ -66,6 +67,7 @@ func TestCheckerOnFixtures(t *testing.T) {
 			"H-001: " + mod + "a.TestHelperUnderShort: skipped in -short mode at " + lineOf(t, a, "t.SkipNow()") + ", and CI runs go test -short",
 		}},
 		{".ci/run-filtered", []string{"ci: .ci/run-filtered passes -run or -skip to go test: which tests CI runs cannot be told from the hazard log's names"}},
+		{".ci/run-subset", []string{"ci: a go test command of .ci/run-subset does not test ./...: a named test's package may not be run"}},
 	} {
 		t.Run(tc.script, func(t *testing.T) {
 			l := mustLoad(t, "testdata/log.yaml")

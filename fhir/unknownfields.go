@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/psgw/psgw/fhir/privacy"
@@ -260,23 +261,44 @@ func (s *fieldScanner) warn(key, msg string, kind WarningKind) {
 }
 
 // quotableKey makes a sender's key fit to repeat in a warning, which is stored in the
-// delivery record and shown to operators: NHS-number-shaped runs redacted, control
-// characters dropped, long keys cut.
+// delivery record and shown to operators. A key is shown when it reads as a field name: at
+// most maxWarnedKey letters (of any script), digits and the marks _ - . $ @, with few
+// digits, no date written with separators and no NHS number (privacy.CodeLike's rules,
+// without its limit to ASCII). Anything else, a key holding a sentence, a name with a date
+// of birth or an identifier, is described by its length, never quoted (docs/privacy.md).
 func quotableKey(k string) string {
-	k, _ = privacy.RedactText(k)
-	k = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || isBidiControl(r) {
-			return -1
+	if keyLike(k) {
+		return k
+	}
+	return "[key of " + strconv.Itoa(utf8.RuneCountInString(k)) + " characters, not shown]"
+}
+
+func keyLike(k string) bool {
+	if k == "" || utf8.RuneCountInString(k) > maxWarnedKey || !utf8.ValidString(k) {
+		return false
+	}
+	digits, groups, chained := 0, 0, 0
+	prevDigit, prevMark := false, false
+	for _, r := range k {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+			if !prevDigit {
+				groups++
+				if prevMark && groups > 1 {
+					chained++
+				}
+			}
+			prevDigit, prevMark = true, false
+		case unicode.IsLetter(r) && !privacy.Invisible(r):
+			prevDigit, prevMark = false, false
+		case r == '_' || r == '-' || r == '.' || r == '$' || r == '@':
+			prevMark, prevDigit = prevDigit, false
+		default:
+			return false
 		}
-		return r
-	}, k)
-	if utf8.RuneCountInString(k) > maxWarnedKey {
-		k = string([]rune(k)[:maxWarnedKey]) + "..."
 	}
-	if k == "" {
-		return `""`
-	}
-	return k
+	return digits <= 6 && chained < 2 && !privacy.ContainsNHSNumber(k)
 }
 
 // foldedField is the field whose name equals key but for case, as encoding/json matches a

@@ -199,7 +199,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		}
 	}
 	m := ledger.Mapping{Source: env.Source, LocalID: env.LocalID, ReceivedAt: received, RawSeq: raw.Seq, RecordID: env.RecordID,
-		Redactions: prep.Redactions, TaxonomyVersion: mp.builder.Version, Replay: replay, Resend: resend, HeldReason: mp.heldReason}
+		Redacted: prep.Redacted, TaxonomyVersion: mp.builder.Version, Replay: replay, Resend: resend, HeldReason: mp.heldReason}
 	if len(problems) == 0 {
 		sum := sha256.Sum256(prep.Payload)
 		m.PayloadHash = hex.EncodeToString(sum[:16])

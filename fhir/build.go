@@ -95,14 +95,24 @@ func (b *Builder) Build(in *Incident) *Result {
 // Warnings returns the warnings that mapping in would give (Result.Warnings), for an ingest
 // API that answers them before the incident is mapped (httppush.Config.MapWarnings). The
 // fallbacks of a source that quarantines them are warnings here too, so that the sender
-// hears of them at once; problems are not included. Enrichment may add warnings later.
+// hears of them at once; problems are not included. Enrichment may add warnings later. As
+// in PrepareWith, the warnings hold none of the incident's own identifiers.
 func (b *Builder) Warnings(in *Incident) []Warning {
 	if b.QuarantineFallbacks != nil {
 		c := *b
 		c.QuarantineFallbacks = nil
 		b = &c
 	}
-	return b.build(in).Warnings
+	ws := b.build(in).Warnings
+	if len(ws) == 0 {
+		return ws
+	}
+	red := privacy.NewRedactor(KnownIdentifiers(in))
+	for i := range ws {
+		ws[i].Field, _ = red.Text(ws[i].Field)
+		ws[i].Message, _ = red.Text(ws[i].Message)
+	}
+	return ws
 }
 
 // build is Build with the complex extensions left in their compact form (AdverseEvent.parts).

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/psgw/psgw/fhir/privacy"
@@ -267,38 +266,10 @@ func (s *fieldScanner) warn(key, msg string, kind WarningKind) {
 // without its limit to ASCII). Anything else, a key holding a sentence, a name with a date
 // of birth or an identifier, is described by its length, never quoted (docs/privacy.md).
 func quotableKey(k string) string {
-	if keyLike(k) {
+	if privacy.FieldNameLike(k, maxWarnedKey) {
 		return k
 	}
 	return "[key of " + strconv.Itoa(utf8.RuneCountInString(k)) + " characters, not shown]"
-}
-
-func keyLike(k string) bool {
-	if k == "" || utf8.RuneCountInString(k) > maxWarnedKey || !utf8.ValidString(k) {
-		return false
-	}
-	digits, groups, chained := 0, 0, 0
-	prevDigit, prevMark := false, false
-	for _, r := range k {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-			if !prevDigit {
-				groups++
-				if prevMark && groups > 1 {
-					chained++
-				}
-			}
-			prevDigit, prevMark = true, false
-		case unicode.IsLetter(r) && !privacy.Invisible(r):
-			prevDigit, prevMark = false, false
-		case r == '_' || r == '-' || r == '.' || r == '$' || r == '@':
-			prevMark, prevDigit = prevDigit, false
-		default:
-			return false
-		}
-	}
-	return digits <= 6 && chained < 2 && !privacy.ContainsNHSNumber(k)
 }
 
 // foldedField is the field whose name equals key but for case, as encoding/json matches a

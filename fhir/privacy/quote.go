@@ -2,6 +2,8 @@ package privacy
 
 import (
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -32,7 +34,24 @@ func QuoteCode(s string) string {
 
 // CodeLike reports whether QuoteCode would quote s.
 func CodeLike(s string) bool {
-	if s == "" || len(s) > MaxQuotedCode {
+	return len(s) <= MaxQuotedCode && shapedLike(s, func(r rune) bool {
+		return r < utf8.RuneSelf && unicode.IsLetter(r)
+	}, "-_.:+#")
+}
+
+// FieldNameLike reports whether s, a key a sender used, reads as a field name and may be
+// repeated in a warning: at most maxRunes letters (of any script), digits and the marks
+// _ - . $ @, under the rules of CodeLike for digits, dates and NHS numbers.
+func FieldNameLike(s string, maxRunes int) bool {
+	return utf8.RuneCountInString(s) <= maxRunes && shapedLike(s, func(r rune) bool {
+		return unicode.IsLetter(r) && !Invisible(r)
+	}, "_-.$@")
+}
+
+// shapedLike reports whether s is one word of letter runes, digits and marks, with at most
+// maxQuotedDigits digits, no date written with separators and no NHS number.
+func shapedLike(s string, letter func(rune) bool, marks string) bool {
+	if s == "" || !utf8.ValidString(s) {
 		return false
 	}
 	digits := 0
@@ -40,10 +59,9 @@ func CodeLike(s string) bool {
 	// run before: 01-03-75 has two, as any date written with separators has.
 	groups, chained := 0, 0
 	prevDigit, prevMark := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for _, r := range s {
 		switch {
-		case c >= '0' && c <= '9':
+		case r >= '0' && r <= '9':
 			digits++
 			if !prevDigit {
 				groups++
@@ -52,17 +70,13 @@ func CodeLike(s string) bool {
 				}
 			}
 			prevDigit, prevMark = true, false
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case letter(r):
 			prevDigit, prevMark = false, false
-		case c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '#':
-			prevMark = prevDigit
-			prevDigit = false
+		case r < utf8.RuneSelf && strings.IndexByte(marks, byte(r)) >= 0:
+			prevMark, prevDigit = prevDigit, false
 		default:
-			return false // white space, '/', anything beyond ASCII
+			return false // white space, '/', anything else
 		}
 	}
-	if digits > maxQuotedDigits || chained >= 2 {
-		return false
-	}
-	return !ContainsNHSNumber(s)
+	return digits <= maxQuotedDigits && chained < 2 && !ContainsNHSNumber(s)
 }

@@ -131,8 +131,16 @@ func (s *fieldScanner) object(fields *jsonFields) {
 // the field the key matches but for case (encoding/json reads it into that field), or nil.
 // It is apart from object so that the happy path allocates nothing for keys.
 func (s *fieldScanner) notExact(raw []byte, fields *jsonFields) *jsonField {
+	escaped := bytes.IndexByte(raw, '\\') >= 0
+	if len(s.out) >= maxFieldWarnings && !escaped {
+		// Past the listed warnings, only the structure matters: which field, if any, the key
+		// decodes into, found as encoding/json folds it, without allocating. A body of a
+		// million unknown keys costs the time to read them (docs/privacy.md, "Hostile input").
+		s.unlisted++
+		return fields.lookup(raw)
+	}
 	key := string(raw)
-	if bytes.IndexByte(raw, '\\') >= 0 {
+	if escaped {
 		_ = json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key) // valid: the document decoded
 	}
 	if len(s.out) >= maxFieldWarnings {

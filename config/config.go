@@ -9,8 +9,10 @@
 package config
 
 import (
+	"slices"
 	"time"
 
+	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
 )
 
@@ -142,6 +144,10 @@ type NationalConfig struct {
 	// AuthProbeInterval is how often paused delivery checks whether the key works again,
 	// and the longest wait between probes of a national outage.
 	AuthProbeInterval time.Duration `yaml:"auth_probe_interval"`
+	// AllowHTTP lets BaseURL use plain http to a host that is not loopback: a simulator on a
+	// private test network. Without it only https is taken, and http only to a loopback
+	// host (a simulator on the same machine). Never for the national service itself.
+	AllowHTTP bool `yaml:"allow_http"`
 }
 
 // MappingConfig tunes the LFPSE mapping.
@@ -149,6 +155,34 @@ type MappingConfig struct {
 	// AgeEncoding is how AgeAtTimeOfIncidentDays is computed: "lfpse372" (years*372 +
 	// months*31 + days, as LFPSE samples suggest; unconfirmed) or "days" (true days).
 	AgeEncoding string `yaml:"age_encoding"`
+	// AgePrecision is "exact" (AgeAtTimeOfIncidentDays, with AgeBracket only when no exact
+	// age is known) or "bracket" (AgeBracket only, from which the date of birth cannot be
+	// worked out; docs/privacy.md, "Age and date of birth").
+	AgePrecision string `yaml:"age_precision"`
+	// PlaceholderBirthDates are dates of birth (YYYY-MM-DD) that source systems record when
+	// the real one is not known; such a date gives no age, with a warning (docs/mapping.md,
+	// "Ages"). An empty list means none.
+	PlaceholderBirthDates []string `yaml:"placeholder_birth_dates"`
+	// Fallbacks is what happens to an incident whose mapping falls back on a guess (an
+	// "Other" answer, an organisation outside the ODS list, a local value taken as the
+	// LFPSE code it equals): "warn" sends it with a warning in its record; "quarantine"
+	// holds it back for an operator. sources.NAME.fallbacks overrides it per source.
+	Fallbacks string `yaml:"fallbacks"`
+}
+
+// Values of MappingConfig.Fallbacks and SourceConfig.Fallbacks.
+const (
+	FallbacksWarn       = "warn"
+	FallbacksQuarantine = "quarantine"
+)
+
+// QuarantinesFallbacks reports whether the fallbacks of source's incidents are quarantined:
+// its own sources.NAME.fallbacks, else mapping.fallbacks.
+func (c *Config) QuarantinesFallbacks(source string) bool {
+	if f := c.Sources[source].Fallbacks; f != "" {
+		return f == FallbacksQuarantine
+	}
+	return c.Mapping.Fallbacks == FallbacksQuarantine
 }
 
 // SourceConfig describes one source system.
@@ -162,6 +196,9 @@ type SourceConfig struct {
 	// the header name of the CSV column that holds it, for CSV records of this source (and
 	// to a result column for sqlpoll). Adapters see it through ingest.Shared.
 	CSVColumns map[string]string `yaml:"csv_columns"`
+	// Fallbacks overrides mapping.fallbacks for this source: "warn" or "quarantine"; empty
+	// takes mapping.fallbacks.
+	Fallbacks string `yaml:"fallbacks"`
 }
 
 // Default returns the configuration used when no file or variable says otherwise: the
@@ -197,7 +234,8 @@ func Default() Config {
 			OnAmbiguousPost:   "hold",
 			AuthProbeInterval: 30 * time.Second,
 		},
-		Mapping:  MappingConfig{AgeEncoding: "lfpse372"},
+		Mapping: MappingConfig{AgeEncoding: "lfpse372", AgePrecision: "exact", Fallbacks: FallbacksWarn,
+			PlaceholderBirthDates: slices.Clone(fhir.DefaultPlaceholderBirthDates)},
 		Ops:      OpsConfig{SessionTTL: 12 * time.Hour},
 		Adapters: defaultAdapters(),
 	}

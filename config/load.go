@@ -24,8 +24,14 @@ const EnvPrefix = "PSGW_"
 
 // Load builds the configuration: defaults, then the YAML file at path (skipped when path is
 // empty), then PSGW_* variables from environ (os.Environ() form), then secrets named by *_file
-// keys. It returns the first problem it meets, naming the key. It does not call Validate.
+// keys. It returns the first problem it meets, naming the key, with any credentials it would
+// quote redacted (RedactCredentials). It does not call Validate.
 func Load(path string, environ []string) (Config, error) {
+	cfg, err := load(path, environ)
+	return cfg, redactedError(err)
+}
+
+func load(path string, environ []string) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		data, err := os.ReadFile(path)

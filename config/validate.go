@@ -48,7 +48,7 @@ func (c *Config) Validate() error {
 		for _, one := range strings.Split(u, ",") {
 			p, err := url.Parse(strings.TrimSpace(one))
 			if err != nil || p.Host == "" || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") {
-				bad("queue.nats_url", "must be nats://host:port (comma-separated for a cluster), got %q", one)
+				bad("queue.nats_url", "must be nats://host:port (comma-separated for a cluster), got %q", RedactCredentials(one))
 			}
 		}
 	}
@@ -91,14 +91,8 @@ func (c *Config) Validate() error {
 	positive(bad, "queue.publish_timeout", c.Queue.PublishTimeout)
 
 	if u := c.National.BaseURL; u != "" {
-		p, err := url.Parse(u)
-		switch {
-		case err != nil || p.Host == "":
-			bad("national.base_url", "must be an absolute URL such as https://host, got %q", u)
-		case p.Scheme != "https" && p.Scheme != "http":
-			bad("national.base_url", "must use https (or http for a local simulator), got %q", p.Scheme)
-		case strings.Trim(p.Path, "/") != "" || p.RawQuery != "":
-			bad("national.base_url", "must be a host with no path or query, got %q", u)
+		if msg := c.National.baseURLProblem(); msg != "" {
+			bad("national.base_url", "%s", msg)
 		}
 		if c.National.SubscriptionKey == "" {
 			bad("national.subscription_key", "must be set (or national.subscription_key_file) when national.base_url is set")
@@ -130,12 +124,24 @@ func (c *Config) Validate() error {
 	default:
 		bad("mapping.age_encoding", "must be lfpse372 or days, got %q", c.Mapping.AgeEncoding)
 	}
+	switch c.Mapping.AgePrecision {
+	case "exact", "bracket":
+	default:
+		bad("mapping.age_precision", "must be exact or bracket, got %q", c.Mapping.AgePrecision)
+	}
+	for i, d := range c.Mapping.PlaceholderBirthDates {
+		if _, err := fhir.ParseDate(d); err != nil || len(d) != len(time.DateOnly) {
+			bad(fmt.Sprintf("mapping.placeholder_birth_dates[%d]", i), "must be a date YYYY-MM-DD, got %q", d)
+		}
+	}
+	checkFallbacks(bad, "mapping.fallbacks", c.Mapping.Fallbacks, false)
 	maps := fhir.SourceCodeMaps{}
 	for name, src := range c.Sources {
 		if !sourceName.MatchString(name) {
 			bad("sources."+name, "source names must match [a-z0-9_-]{1,64}")
 		}
 		maps[name] = src.CodeMaps
+		checkFallbacks(bad, "sources."+name+".fallbacks", src.Fallbacks, true)
 		for field, col := range src.CSVColumns {
 			if !slices.Contains(fhir.RecordFields, field) {
 				bad("sources."+name+".csv_columns."+field, "is not a field a CSV column can fill")
@@ -149,7 +155,43 @@ func (c *Config) Validate() error {
 	for _, p := range fhir.CheckCodeMaps(maps) {
 		bad(p.Field, "%s", p.Message)
 	}
-	return errors.Join(errs...)
+	return redactedError(errors.Join(errs...))
+}
+
+func checkFallbacks(bad func(string, string, ...any), key, v string, emptyOK bool) {
+	switch {
+	case v == FallbacksWarn, v == FallbacksQuarantine, v == "" && emptyOK:
+	default:
+		bad(key, "must be %s or %s, got %q", FallbacksWarn, FallbacksQuarantine, v)
+	}
+}
+
+// baseURLProblem says what is wrong with national.base_url, or "". It never quotes the URL
+// whole: a URL may carry a password.
+func (n NationalConfig) baseURLProblem() string {
+	p, err := url.Parse(n.BaseURL)
+	switch {
+	case err != nil || p.Host == "" || p.Opaque != "":
+		return "must be an absolute URL such as https://host"
+	case p.User != nil:
+		return "must not hold a user name or password (user:password@host): the subscription key goes in national.subscription_key_file"
+	case p.Scheme != "https" && p.Scheme != "http":
+		return fmt.Sprintf("must use https, got %q", RedactCredentials(p.Scheme))
+	case p.Scheme == "http" && !n.AllowHTTP && !loopbackHost(p.Hostname()):
+		return "must use https: plain http is taken only to a loopback host (127.0.0.1, ::1, localhost), such as a simulator on this machine, or with national.allow_http for a private test network"
+	case strings.Trim(p.Path, "/") != "" || p.RawQuery != "" || p.Fragment != "":
+		return fmt.Sprintf("must be a host with no path or query, got %q", RedactCredentials(n.BaseURL))
+	}
+	return ""
+}
+
+// loopbackHost reports whether host names this machine: localhost, or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // SyncInterval parses queue.sync: "always" gives 0 and true; a duration gives that interval.

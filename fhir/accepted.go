@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -13,7 +14,10 @@ import (
 // It decodes data and runs Validate, whose answer depends on opt (the record's received time,
 // the configured sources) as well as on the incident, but skips the checks that depend only
 // on the bytes and that ParseIncident made then: duplicate keys, the types of the values, the
-// length of lists, and text that mixes encodings. For a large body those are most of
+// length of lists, and text that mixes encodings. It does read the field names again, as
+// ParseIncident does, for the incident's warnings (Incident.Warnings: unknown and misspelt
+// fields), which the delivery record keeps: that scan is linear in the body and lists at
+// most a hundred. For a large body those are most of
 // ParseIncident's time (docs/privacy.md, "Hostile input"). Should data not decode after all
 // (a record from an older gateway, a stream written by hand), it falls back to ParseIncident,
 // so the answer is never less strict than ParseIncident's on data it would refuse outright.
@@ -23,6 +27,7 @@ func DecodeAccepted(data []byte, opt ParseOptions) (*Incident, []Problem) {
 		return ParseIncident(data, opt)
 	}
 	normaliseTimes(&in)
+	in.Warnings = unknownFields(bytes.TrimSpace(data))
 	in.Received = opt.Now
 	if in.Received.IsZero() {
 		in.Received = time.Now()

@@ -37,6 +37,12 @@ type Builder struct {
 	// are quarantined instead of sent. nil means no source's are. It must be safe for
 	// concurrent use.
 	QuarantineFallbacks func(source string) bool
+	// QuoteValues quotes every coded value in problems and warnings as it was sent (NHS
+	// numbers still redacted). Without it, which is how the gateway maps, a value is quoted
+	// only when it reads as a code (privacy.QuoteCode), since reasons and warnings are shown
+	// on the status page, in the API and the CLI, and a coded field may hold a name. psgw map
+	// sets it: the operator running it holds the record and needs the value for a code map.
+	QuoteValues bool
 }
 
 // DefaultPlaceholderBirthDates are the dates of birth that PAS and incident systems commonly
@@ -89,14 +95,24 @@ func (b *Builder) Build(in *Incident) *Result {
 // Warnings returns the warnings that mapping in would give (Result.Warnings), for an ingest
 // API that answers them before the incident is mapped (httppush.Config.MapWarnings). The
 // fallbacks of a source that quarantines them are warnings here too, so that the sender
-// hears of them at once; problems are not included. Enrichment may add warnings later.
+// hears of them at once; problems are not included. Enrichment may add warnings later. As
+// in PrepareWith, the warnings hold none of the incident's own identifiers.
 func (b *Builder) Warnings(in *Incident) []Warning {
 	if b.QuarantineFallbacks != nil {
 		c := *b
 		c.QuarantineFallbacks = nil
 		b = &c
 	}
-	return b.build(in).Warnings
+	ws := b.build(in).Warnings
+	if len(ws) == 0 {
+		return ws
+	}
+	red := privacy.NewRedactor(KnownIdentifiers(in))
+	for i := range ws {
+		ws[i].Field, _ = red.Text(ws[i].Field)
+		ws[i].Message, _ = red.Text(ws[i].Message)
+	}
+	return ws
 }
 
 // build is Build with the complex extensions left in their compact form (AdverseEvent.parts).
@@ -256,26 +272,28 @@ func (st *build) coded(e *complexExt, field string, s *fieldSpec, value string) 
 		e.code(name, code)
 		display, _ := s.vs.Display(code)
 		st.warn(field, WarnCodeAsIs, "value %s is not in the source's code map for the field, but is the LFPSE code for %s, and was sent as that; if it means something else locally, map it in %s",
-			quoteValue(value), strconv.Quote(display), mapKey())
+			st.quote(value), strconv.Quote(display), mapKey())
 	case toOther:
 		e.code(name, code)
 		e.appendStr(s.otherName(st.v), st.freeText(field, value))
 		if s.ods {
 			st.warn(field, WarnUnknownODS, "%s is not in the taxonomy's list of ODS organisation codes (new, merged or mistyped?): sent as free text in %s, so LFPSE may not attribute the event to the organisation",
-				quoteValue(value), s.otherName(st.v))
+				st.quote(value), s.otherName(st.v))
 		} else {
 			sent := "sent"
 			if code != "" {
 				sent = "sent as \"Other\" (" + code + ") with the value"
 			}
 			st.warn(field, WarnOther, "value %s has no LFPSE code in value set %s: %s as free text in %s; map it in %s",
-				quoteValue(value), s.vs.ID, sent, s.otherName(st.v), mapKey())
+				st.quote(value), s.vs.ID, sent, s.otherName(st.v), mapKey())
 		}
 	default:
-		st.res.unmapped = append(st.res.unmapped, strconv.Quote(value))
+		// As the payload check quotes it (checkCode, taxonomy's own): its complaint about
+		// the same value is dropped (prepare).
+		st.res.unmapped = append(st.res.unmapped, privacy.QuoteCode(value))
 		e.code(name, value)
 		st.problem(field, "value %s has no LFPSE code in value set %s and the field has no \"Other\" answer; map it in %s",
-			quoteValue(value), s.vs.ID, mapKey())
+			st.quote(value), s.vs.ID, mapKey())
 	}
 }
 
@@ -285,8 +303,21 @@ func (st *build) codedList(e *complexExt, field string, s *fieldSpec, values []s
 	}
 }
 
-// quoteValue renders a local code for a problem message: NHS numbers redacted, long values
-// cut. Local codes are not patient data, but a mis-filled field might be.
+// quote renders a value from a coded field for a problem or a warning: as
+// privacy.QuoteCode does, or with Builder.QuoteValues as it was sent (quoteValue).
+func (st *build) quote(s string) string {
+	switch {
+	case st.b.QuoteValues:
+		return quoteValue(s)
+	case privacy.CodeLike(s):
+		return privacy.QuoteCode(s)
+	}
+	return "[" + strconv.Itoa(utf8.RuneCountInString(s)) + " characters, not shown: psgw map on the record shows it]"
+}
+
+// quoteValue renders a value in full for a message that only the person who holds the
+// value sees (a code map in the config, psgw map's record): NHS numbers redacted, long
+// values cut.
 func quoteValue(s string) string {
 	s, _ = privacy.RedactText(s)
 	if utf8.RuneCountInString(s) > 64 {
@@ -515,7 +546,7 @@ func (st *build) sex(e *complexExt, prefix string, p *Patient) {
 			e.code(name, code)
 		} else {
 			st.warn(prefix+".sex", WarnSex, "not sent: value %s has no %s code; map it in sources.%s.code_maps[\"patients.sex\"][\"%d\"]",
-				quoteValue(p.Sex), name, st.in.Source, st.v)
+				st.quote(p.Sex), name, st.in.Source, st.v)
 		}
 	}
 	if p.GenderSameAsAtBirth == "" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/fhir/taxonomy"
 )
 
@@ -150,13 +151,13 @@ func v6Extensions(ps []taxonomy.Problem, path string, m map[string]any) []taxono
 			if f.vs.ID == "ods-codes-5" {
 				if !tax.IsODSCode(code) {
 					ps = append(ps, taxonomy.Problem{Path: p + ".extension[" + strconv.Itoa(j) + "]", Rule: taxonomy.RuleODSCode,
-						Message: quoteValue(code) + " is not an ODS organisation code in the taxonomy's list"})
+						Message: privacy.QuoteCode(code) + " is not an ODS organisation code in the taxonomy's list"})
 				}
 				continue
 			}
 			if !f.vs.Has(code) {
 				ps = append(ps, taxonomy.Problem{Path: p + ".extension[" + strconv.Itoa(j) + "]", Rule: taxonomy.RuleValueSet,
-					Message: "code " + quoteValue(code) + " is not in value set " + strings.TrimSuffix(f.vs.ID, "-5") + " (v5 codes assumed for v6)"})
+					Message: "code " + privacy.QuoteCode(code) + " is not in value set " + strings.TrimSuffix(f.vs.ID, "-5") + " (v5 codes assumed for v6)"})
 			}
 		}
 		for name, f := range fields {

@@ -44,10 +44,16 @@ func (b *Builder) Prepare(in *Incident) Prepared {
 func (b *Builder) PrepareWith(in *Incident, opt PrepareOptions) Prepared {
 	red := privacy.NewRedactor(mergeKnown(KnownIdentifiers(in), opt.Known))
 	out := b.prepare(in, red)
-	// A problem may quote a value the sender put in the wrong field (a name in a coded field):
-	// it goes to the status page and the API, so it must hold no identifier either.
+	// A problem or a warning may quote a value the sender put in the wrong field (a code
+	// that is also a known local id) or a key: they go to the status page and the API, so
+	// they must hold no known identifier either.
 	for i := range out.Problems {
+		out.Problems[i].Field, _ = red.Text(out.Problems[i].Field)
 		out.Problems[i].Message, _ = red.Text(out.Problems[i].Message)
+	}
+	for i := range out.Warnings {
+		out.Warnings[i].Field, _ = red.Text(out.Warnings[i].Field)
+		out.Warnings[i].Message, _ = red.Text(out.Warnings[i].Message)
 	}
 	out.Redactions = out.Redacted.Total()
 	return out

@@ -131,8 +131,16 @@ func (s *fieldScanner) object(fields *jsonFields) {
 // the field the key matches but for case (encoding/json reads it into that field), or nil.
 // It is apart from object so that the happy path allocates nothing for keys.
 func (s *fieldScanner) notExact(raw []byte, fields *jsonFields) *jsonField {
+	escaped := bytes.IndexByte(raw, '\\') >= 0
+	if len(s.out) >= maxFieldWarnings && !escaped {
+		// Past the listed warnings, only the structure matters: which field, if any, the key
+		// decodes into, found as encoding/json folds it, without allocating. A body of a
+		// million unknown keys costs the time to read them (docs/privacy.md, "Hostile input").
+		s.unlisted++
+		return fields.lookup(raw)
+	}
 	key := string(raw)
-	if bytes.IndexByte(raw, '\\') >= 0 {
+	if escaped {
 		_ = json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key) // valid: the document decoded
 	}
 	if len(s.out) >= maxFieldWarnings {
@@ -260,23 +268,16 @@ func (s *fieldScanner) warn(key, msg string, kind WarningKind) {
 }
 
 // quotableKey makes a sender's key fit to repeat in a warning, which is stored in the
-// delivery record and shown to operators: NHS-number-shaped runs redacted, control
-// characters dropped, long keys cut.
+// delivery record and shown to operators. A key is shown when it reads as a field name: at
+// most maxWarnedKey letters (of any script), digits and the marks _ - . $ @, with few
+// digits, no date written with separators and no NHS number (privacy.CodeLike's rules,
+// without its limit to ASCII). Anything else, a key holding a sentence, a name with a date
+// of birth or an identifier, is described by its length, never quoted (docs/privacy.md).
 func quotableKey(k string) string {
-	k, _ = privacy.RedactText(k)
-	k = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || isBidiControl(r) {
-			return -1
-		}
-		return r
-	}, k)
-	if utf8.RuneCountInString(k) > maxWarnedKey {
-		k = string([]rune(k)[:maxWarnedKey]) + "..."
+	if privacy.FieldNameLike(k, maxWarnedKey) {
+		return k
 	}
-	if k == "" {
-		return `""`
-	}
-	return k
+	return "[key of " + strconv.Itoa(utf8.RuneCountInString(k)) + " characters, not shown]"
 }
 
 // foldedField is the field whose name equals key but for case, as encoding/json matches a

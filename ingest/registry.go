@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/fhir"
 )
 
 // Adapter is one running source connection: a listener, a poller or a set of HTTP routes that
@@ -86,6 +88,11 @@ type Deps struct {
 	// State is durable storage for the adapter's cursor or progress (nil for adapters that
 	// keep none). Pull adapters need it; see StateStore.
 	State StateStore
+	// MapWarnings, when set, gives the warnings that mapping an incident will give
+	// (fhir.Builder.Warnings: fields not used, values fallen back on), for an adapter that
+	// answers its sender at once and can name them (the HTTP API's 202). Safe for concurrent
+	// use; it does not modify the incident.
+	MapWarnings func(*fhir.Incident) []fhir.Warning
 	// OnReject is set by the Runner; adapters call CountRejected, not this.
 	OnReject func(reason string)
 }

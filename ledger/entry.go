@@ -33,6 +33,9 @@ type Entry struct {
 	Attempts          int            `json:"attempts"`
 	LastError         string         `json:"last_error"`
 	History           []HistoryEntry `json:"history"`
+	// Warnings are what the newest mapping did not use or fell back on (docs/mapping.md,
+	// "Nothing dropped in silence"), replaced by every mapping, replays included.
+	Warnings []Warning `json:"warnings,omitempty"`
 
 	// RawSeq is the raw stream sequence of the newest record mapped for this incident.
 	RawSeq uint64 `json:"raw_seq,omitempty"`
@@ -57,6 +60,40 @@ type Entry struct {
 	UpdatedAt         time.Time `json:"updated_at,omitzero"`
 	DeliveredAt       time.Time `json:"delivered_at,omitzero"`
 	Reviewed          bool      `json:"reviewed,omitempty"`
+}
+
+// MaxWarnings bounds the warnings an entry keeps; the rest are counted in a last one.
+const MaxWarnings = 100
+
+// Warning is one thing the mapping of the incident's newest record did not use as sent: a
+// field it did not know, a value it fell back on or left out. Field is the incident's JSON
+// path and Message says what happened and why, naming the rule, never quoting free text or
+// an identifier (the mapper's warnings are written so). Kind classifies it (fhir.WarningKind);
+// Fallback marks the kinds that are a guess at what a value means: an "Other" answer, an
+// organisation outside the ODS list, a local value taken as the LFPSE code it equals.
+type Warning struct {
+	Field    string `json:"field"`
+	Message  string `json:"message"`
+	Kind     string `json:"kind,omitempty"`
+	Fallback bool   `json:"fallback,omitempty"`
+}
+
+func (w Warning) String() string {
+	if w.Field == "" {
+		return w.Message
+	}
+	return w.Field + ": " + w.Message
+}
+
+// Fallbacks counts the warnings that are fallbacks.
+func Fallbacks(ws []Warning) int {
+	n := 0
+	for _, w := range ws {
+		if w.Fallback {
+			n++
+		}
+	}
+	return n
 }
 
 // InFlight describes a send whose outcome is not yet known.

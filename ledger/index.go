@@ -165,9 +165,7 @@ func (x *index) read(ctx context.Context, fn func(v *view, loading bool)) error 
 	v := newView()
 	now := x.now()
 	err := x.ledger.List(ctx, func(key string, e *Entry) bool {
-		v.apply(key, rowOf(slimEntry{Source: e.Source, LocalID: e.LocalID, Revision: e.Revision, State: e.State,
-			Attempts: e.Attempts, LastError: e.LastError, PossibleDuplicate: e.PossibleDuplicate, Reviewed: e.Reviewed,
-			ReceivedAt: e.ReceivedAt, UpdatedAt: e.UpdatedAt, DeliveredAt: e.DeliveredAt}), now)
+		v.apply(key, rowOf(slimOf(e)), now)
 		return true
 	})
 	if err != nil {
@@ -198,11 +196,14 @@ type Counts struct {
 	// the last is the current, partial minute. It is counted from delivered_at, so it
 	// survives a restart.
 	PerMinute []int
+	// Sources counts each source's incidents, and those mapped with warnings and with
+	// fallbacks, by source name.
+	Sources map[string]SourceCounts
 }
 
 // Counts returns the counts of the ledger's entries, from its index.
 func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
-	c := Counts{States: map[State]int{}, NeedsReview: map[State]int{}}
+	c := Counts{States: map[State]int{}, NeedsReview: map[State]int{}, Sources: map[string]SourceCounts{}}
 	err := l.index.read(ctx, func(v *view, loading bool) {
 		c.Loading = loading
 		for st, n := range v.counts {
@@ -212,6 +213,9 @@ func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
 			c.NeedsReview[st] = n
 		}
 		c.PerMinute = v.lastMinutes(RateWindow, l.index.now())
+		for name, sc := range v.sources {
+			c.Sources[name] = *sc
+		}
 	})
 	if err != nil {
 		return Counts{}, err

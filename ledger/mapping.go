@@ -3,8 +3,13 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/fhir/privacy"
 )
 
 // Mapping is one raw record as the mapper read, mapped and checked it: what the ledger needs to
@@ -23,8 +28,11 @@ type Mapping struct {
 	PayloadHash string
 	// Problems says why the record could not be mapped or validated, every problem naming its
 	// field; "" for a valid resource.
-	Problems   string
-	Redactions int
+	Problems string
+	// Redacted counts the identifiers removed from the payload's free text, by kind.
+	Redacted privacy.Counts
+	// Warnings are what the mapping did not use or fell back on; they replace the entry's.
+	Warnings []Warning
 	// TaxonomyVersion is the taxonomy the resource follows, for the history.
 	TaxonomyVersion int
 	// Replay names the operator who asked for a replay; "" on the normal path.
@@ -95,7 +103,9 @@ func (e *Entry) RecordMapping(m Mapping, exists bool, now time.Time) (Mapped, er
 		case m.Revision > 0:
 			e.Revision = m.Revision
 		case m.Replay == "":
-			e.Revision++ // a source without revisions: its records are numbered from 1
+			// A source without revisions: its records are numbered from 1, up to
+			// fhir.MaxRevision and never past it, so that no count can wrap.
+			e.Revision = fhir.NextRevision(e.Revision)
 		}
 	}
 	if m.Replay != "" && e.AwaitingResolution() {
@@ -107,21 +117,19 @@ func (e *Entry) RecordMapping(m Mapping, exists bool, now time.Time) (Mapped, er
 	}
 	if res.NewRecord = m.RawSeq != e.RawSeq; res.NewRecord {
 		// Counted once per record: a replay of the same record redacts the same strings.
-		e.Redactions += m.Redactions
+		e.Redactions += m.Redacted.Total()
 	}
 	e.RawSeq, e.ContentHash, e.PayloadHash = m.RawSeq, m.RecordID, m.PayloadHash
 	e.Attempts, e.FirstAttemptAt = 0, time.Time{}
+	e.Warnings = keptWarnings(m.Warnings)
 	if m.Problems != "" {
 		e.LastError = m.Problems
-		e.Note(now, StateQuarantined, e.LastError, m.Replay)
+		e.Note(now, StateQuarantined, e.LastError+warningsDetail(m.Warnings), m.Replay)
 		res.Quarantined = true
 		return res, nil
 	}
 	e.LastError = ""
-	detail := "mapped to LFPSE taxonomy v" + strconv.Itoa(m.TaxonomyVersion)
-	if m.Redactions > 0 {
-		detail += fmt.Sprintf("; %d NHS-number-shaped strings redacted from free text", m.Redactions)
-	}
+	detail := "mapped to LFPSE taxonomy v" + strconv.Itoa(m.TaxonomyVersion) + redactionsDetail(m.Redacted) + warningsDetail(m.Warnings)
 	if m.Replay != "" {
 		detail = "replayed: " + detail
 	}
@@ -137,6 +145,75 @@ func (e *Entry) RecordMapping(m Mapping, exists bool, now time.Time) (Mapped, er
 	}
 	res.Publish = true
 	return res, nil
+}
+
+// keptWarnings is ws as an entry keeps it: at most MaxWarnings, the last of them counting
+// those left out.
+func keptWarnings(ws []Warning) []Warning {
+	if len(ws) <= MaxWarnings {
+		return slices.Clone(ws)
+	}
+	out := slices.Clone(ws[:MaxWarnings-1])
+	return append(out, Warning{Message: strconv.Itoa(len(ws)-MaxWarnings+1) + " more warnings not kept"})
+}
+
+// shownWarnings is how many warnings a history entry lists; the rest are in the entry's
+// warnings.
+const shownWarnings = 3
+
+// warningsDetail is the part of a history entry that lists the mapping's warnings: their
+// number and the first few, so that the history says what each mapping left out.
+func warningsDetail(ws []Warning) string {
+	if len(ws) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "; %d %s", len(ws), plural(len(ws), "warning", "warnings"))
+	if n := Fallbacks(ws); n > 0 {
+		fmt.Fprintf(&b, " (%d %s)", n, plural(n, "fallback", "fallbacks"))
+	}
+	for i, w := range ws[:min(len(ws), shownWarnings)] {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString(" | ")
+		}
+		b.WriteString(ShowableText(w.String(), 200))
+	}
+	if len(ws) > shownWarnings {
+		fmt.Fprintf(&b, " | and %d more", len(ws)-shownWarnings)
+	}
+	return b.String()
+}
+
+// redactionsDetail is the part of a history entry that says what was redacted, by kind.
+func redactionsDetail(c privacy.Counts) string {
+	total := c.Total()
+	if total == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range privacy.Kinds() {
+		if n := c[k]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+plural(n, kindWords[k][0], kindWords[k][1]))
+		}
+	}
+	return fmt.Sprintf("; %d %s redacted from free text (%s)", total, plural(total, "identifier", "identifiers"), strings.Join(parts, ", "))
+}
+
+// kindWords names each kind of identifier in a history entry.
+var kindWords = map[privacy.Kind][2]string{
+	privacy.KindNHSNumber:   {"NHS number", "NHS numbers"},
+	privacy.KindLocalID:     {"local patient id", "local patient ids"},
+	privacy.KindDateOfBirth: {"date of birth", "dates of birth"},
+	privacy.KindName:        {"name", "names"},
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // AccountsFor reports whether a record of the incident with this id and revision (0: none) is

@@ -10,22 +10,28 @@ import (
 // row is what the index keeps of one ledger entry: enough to count, search and list it, and
 // nothing that could identify a patient. Apart from its two strings (Source is shared by every
 // row of a source) it holds no pointers: times are Unix nanoseconds and the state a one-byte
-// code. With its key a row takes about 130 bytes of map space plus the local id, so a million
+// code. With its key a row takes about 140 bytes of map space plus the local id, so a million
 // incidents take about 150 MB and a trust's few thousand a year next to nothing. The rare
 // extras (a last error, a state the index has no code for) live beside the rows, in
 // view.extra.
 type row struct {
-	Source            string
-	LocalID           string
-	received          int64 // Unix nanoseconds; 0 for the zero time
-	updated           int64
-	delivered         int64
-	Revision          int32
+	Source    string
+	LocalID   string
+	received  int64 // Unix nanoseconds; 0 for the zero time
+	updated   int64
+	delivered int64
+	// Revision is as wide as the entry's: a source may number its revisions up to
+	// fhir.MaxRevision, far beyond 32 bits.
+	Revision          int64
 	Attempts          int32
 	state             stateCode
 	Reviewed          bool
 	PossibleDuplicate bool
-	used              bool // in a rowTable: the place holds a row
+	// warned and fallbacks: the newest mapping had warnings, and some were fallbacks
+	// (Entry.Warnings), counted per source for the status page.
+	warned    bool
+	fallbacks bool
+	used      bool // in a rowTable: the place holds a row
 }
 
 // rowExtra is what few rows have: the last error, kept only for states that need an operator,
@@ -93,6 +99,24 @@ type slimEntry struct {
 	ReceivedAt        time.Time `json:"received_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	DeliveredAt       time.Time `json:"delivered_at"`
+	// Warnings is decoded only for whether each is a fallback; the rest of each is skipped.
+	Warnings []struct {
+		Fallback bool `json:"fallback"`
+	} `json:"warnings"`
+}
+
+// slimOf is what the index keeps of an entry already decoded.
+func slimOf(e *Entry) slimEntry {
+	s := slimEntry{Source: e.Source, LocalID: e.LocalID, Revision: e.Revision, State: e.State,
+		Attempts: e.Attempts, LastError: e.LastError, PossibleDuplicate: e.PossibleDuplicate, Reviewed: e.Reviewed,
+		ReceivedAt: e.ReceivedAt, UpdatedAt: e.UpdatedAt, DeliveredAt: e.DeliveredAt}
+	s.Warnings = make([]struct {
+		Fallback bool `json:"fallback"`
+	}, len(e.Warnings))
+	for i, w := range e.Warnings {
+		s.Warnings[i].Fallback = w.Fallback
+	}
+	return s
 }
 
 // maxShownError bounds a last error kept in the index and shown in lists.
@@ -116,9 +140,13 @@ type indexed struct {
 }
 
 func rowOf(e slimEntry) *indexed {
-	r := &indexed{row: row{Source: e.Source, LocalID: e.LocalID, Revision: int32(e.Revision), Attempts: int32(e.Attempts),
+	r := &indexed{row: row{Source: e.Source, LocalID: e.LocalID, Revision: int64(e.Revision), Attempts: int32(e.Attempts),
 		Reviewed: e.Reviewed, PossibleDuplicate: e.PossibleDuplicate, received: unixNano(e.ReceivedAt),
-		updated: unixNano(e.UpdatedAt), delivered: unixNano(e.DeliveredAt), state: codeOf(e.State)}}
+		updated: unixNano(e.UpdatedAt), delivered: unixNano(e.DeliveredAt), state: codeOf(e.State),
+		warned: len(e.Warnings) > 0}}
+	for _, w := range e.Warnings {
+		r.row.fallbacks = r.row.fallbacks || w.Fallback
+	}
 	if r.row.state == otherState {
 		r.extra.state = e.State
 	}
@@ -140,6 +168,9 @@ type view struct {
 	slot       map[rowKey]uint32
 	counts     map[State]int
 	unreviewed map[State]int
+	// sources counts the rows of each source, and those whose newest mapping warned or fell
+	// back, by the source's interned name.
+	sources map[string]*SourceCounts
 	// extra holds the rows' rare extras, by their place in rows; absent means none.
 	extra map[uint32]rowExtra
 	// names numbers sources and odd keys for rowKey; a source's name is also every row's
@@ -156,7 +187,7 @@ type view struct {
 
 func newView() *view {
 	return &view{slot: map[rowKey]uint32{}, extra: map[uint32]rowExtra{}, counts: map[State]int{},
-		unreviewed: map[State]int{}, nameIDs: map[string]uint32{}}
+		unreviewed: map[State]int{}, nameIDs: map[string]uint32{}, sources: map[string]*SourceCounts{}}
 }
 
 // rowChunk is how many rows a chunk of a rowTable holds.
@@ -292,6 +323,7 @@ func (v *view) apply(key string, e *indexed, now time.Time) {
 		old := v.table.at(i)
 		st := v.state(i, old)
 		v.counts[st]--
+		v.countSource(old, -1)
 		if st.NeedsOperator() && !old.Reviewed {
 			v.unreviewed[st]--
 		}
@@ -325,8 +357,37 @@ func (v *view) apply(key string, e *indexed, now time.Time) {
 	}
 	st := v.state(i, &r)
 	v.counts[st]++
+	v.countSource(&r, 1)
 	if st.NeedsOperator() && !r.Reviewed {
 		v.unreviewed[st]++
+	}
+}
+
+// SourceCounts are one source's incidents in the ledger, and how many of them were mapped, at
+// their newest record, with warnings and with fallbacks (Entry.Warnings).
+type SourceCounts struct {
+	Incidents int `json:"incidents"`
+	Warned    int `json:"with_warnings"`
+	Fallbacks int `json:"with_fallbacks"`
+}
+
+// countSource adds d (1 or -1) of row r to its source's counts; a source whose count falls
+// to none is forgotten.
+func (v *view) countSource(r *row, d int) {
+	c := v.sources[r.Source]
+	if c == nil {
+		c = &SourceCounts{}
+		v.sources[r.Source] = c
+	}
+	c.Incidents += d
+	if r.warned {
+		c.Warned += d
+	}
+	if r.fallbacks {
+		c.Fallbacks += d
+	}
+	if c.Incidents <= 0 {
+		delete(v.sources, r.Source)
 	}
 }
 

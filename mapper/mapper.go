@@ -20,26 +20,31 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
 
 // Enricher fills in what the incident system lacks (date of birth, sex, ethnicity) from the
-// gateway's patient store, as at the time of the incident. It must not add identifiers.
-// rawSeq is the incident's sequence in the raw stream: records stored before it (an ADT
-// message sent just before the incident) are the ones the enrichment should already see.
+// gateway's patient store (docs/mapping.md, "Demographics from the EPR"). It must not add
+// identifiers to the incident; it returns those the store holds for the incident's patients
+// (names, local ids, dates of birth), which the mapping removes from the free text and keeps
+// nowhere. rawSeq is the incident's sequence in the raw stream: records stored before it (an
+// ADT message sent just before the incident) are the ones the enrichment should already see.
 // An error means "cannot enrich now": the record is retried later. The patients package
 // implements it.
 type Enricher interface {
-	Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) error
+	Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) (privacy.Known, error)
 }
 
 // NoEnrichment is the Enricher used until a patient store is configured.
 type NoEnrichment struct{}
 
 // Enrich does nothing.
-func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) error { return nil }
+func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) (privacy.Known, error) {
+	return privacy.Known{}, nil
+}
 
 // Mapper consumes raw incident records. Run it once.
 type Mapper struct {
@@ -183,23 +188,31 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	case env.RejectReason != "":
 		problems = []fhir.Problem{{Message: env.RejectReason}}
 	default:
-		in, problems = fhir.ParseIncident(raw.Data, fhir.ParseOptions{Now: received})
+		// Every incident in the raw stream passed ParseIncident in its adapter; its byte
+		// checks are not repeated for the same bytes (docs/privacy.md, "Hostile input").
+		in, problems = fhir.DecodeAccepted(raw.Data, fhir.ParseOptions{Now: received})
 	}
 	var prep fhir.Prepared
+	var opt fhir.PrepareOptions
 	if len(problems) == 0 {
-		if err := mp.enricher.Enrich(ctx, in, raw.Seq); err != nil {
+		known, err := mp.enricher.Enrich(ctx, in, raw.Seq)
+		if err != nil {
 			return fmt.Errorf("enriching incident: %w", err)
 		}
-		prep = mp.builder.Prepare(in)
+		opt.Known = known
+		prep = mp.builder.PrepareWith(in, opt)
 		problems = prep.Problems
 		if limit := mp.q.MaxPayload() - 64<<10; len(problems) == 0 && int64(len(prep.Payload)) > limit {
 			// Publishing it would fail every time; say so instead of retrying for ever.
 			problems = []fhir.Problem{{Message: fmt.Sprintf("the mapped resource is %d bytes, more than the %d the queue takes in one message; shorten the incident's free text", len(prep.Payload), limit)}}
 			prep.Payload = nil
 		}
+	} else if in != nil {
+		prep.Warnings = in.Warnings // the fields it did not know, beside why it cannot be read
 	}
 	m := ledger.Mapping{Source: env.Source, LocalID: env.LocalID, ReceivedAt: received, RawSeq: raw.Seq, RecordID: env.RecordID,
-		Redactions: prep.Redactions, TaxonomyVersion: mp.builder.Version, Replay: replay, Resend: resend, HeldReason: mp.heldReason}
+		Redacted: prep.Redacted, Warnings: ledgerWarnings(prep.Warnings), TaxonomyVersion: mp.builder.Version,
+		Replay: replay, Resend: resend, HeldReason: mp.heldReason}
 	if len(problems) == 0 {
 		sum := sha256.Sum256(prep.Payload)
 		m.PayloadHash = hex.EncodeToString(sum[:16])
@@ -214,6 +227,10 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	if err != nil {
 		return err
 	}
+	if res.NewRecord {
+		// Counted once per record, as the ledger counts them: a replay says the same again.
+		mp.metrics.countWarnings(env.Source, prep.Warnings)
+	}
 	if res.Quarantined {
 		mp.metrics.Quarantined.Inc()
 	}
@@ -226,11 +243,12 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	}
 	payload := prep.Payload
 	if payload == nil {
-		// A redelivery found the ledger already written; map again to rebuild the payload.
+		// A redelivery found the ledger already written; map again to rebuild the payload,
+		// with the same identifiers removed, or its hash would differ.
 		if in == nil {
 			return errors.New("cannot rebuild payload of an unparseable record")
 		}
-		payload = mp.builder.Prepare(in).Payload
+		payload = mp.builder.PrepareWith(in, opt).Payload
 	}
 	out := queue.OutboxEnvelope{Source: env.Source, Key: env.Key, RawSeq: raw.Seq, Revision: entry.Revision,
 		PayloadHash: entry.PayloadHash, Replay: replay}
@@ -241,9 +259,21 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		mp.metrics.Mapped.Inc()
 	}
 	if res.NewRecord {
-		mp.metrics.Redactions.Add(float64(prep.Redactions))
+		mp.metrics.countRedactions(prep.Redacted)
 	}
 	return nil
+}
+
+// ledgerWarnings are the mapping's warnings as the delivery record keeps them.
+func ledgerWarnings(ws []fhir.Warning) []ledger.Warning {
+	if len(ws) == 0 {
+		return nil
+	}
+	out := make([]ledger.Warning, len(ws))
+	for i, w := range ws {
+		out[i] = ledger.Warning{Field: w.Field, Message: w.Message, Kind: string(w.Kind), Fallback: w.Kind.Fallback()}
+	}
+	return out
 }
 
 func joinProblems(ps []fhir.Problem) string {

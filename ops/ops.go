@@ -154,12 +154,14 @@ type Record struct {
 	Attempts          int                   `json:"attempts"`
 	LastError         string                `json:"last_error"`
 	History           []ledger.HistoryEntry `json:"history"`
-	NationalVersion   string                `json:"national_version,omitempty"`
-	PossibleDuplicate bool                  `json:"possible_duplicate,omitempty"`
-	Redactions        int                   `json:"redactions,omitempty"`
-	ReceivedAt        time.Time             `json:"received_at,omitzero"`
-	UpdatedAt         time.Time             `json:"updated_at,omitzero"`
-	DeliveredAt       time.Time             `json:"delivered_at,omitzero"`
+	// Warnings are what the newest mapping did not use or fell back on (docs/api.md).
+	Warnings          []ledger.Warning `json:"warnings"`
+	NationalVersion   string           `json:"national_version,omitempty"`
+	PossibleDuplicate bool             `json:"possible_duplicate,omitempty"`
+	Redactions        int              `json:"redactions,omitempty"`
+	ReceivedAt        time.Time        `json:"received_at,omitzero"`
+	UpdatedAt         time.Time        `json:"updated_at,omitzero"`
+	DeliveredAt       time.Time        `json:"delivered_at,omitzero"`
 }
 
 // RecordOf renders a ledger entry.
@@ -168,10 +170,14 @@ func RecordOf(e *ledger.Entry) Record {
 	if h == nil {
 		h = []ledger.HistoryEntry{}
 	}
+	ws := e.Warnings
+	if ws == nil {
+		ws = []ledger.Warning{}
+	}
 	return Record{
 		Source: e.Source, LocalID: e.LocalID, Revision: e.Revision, State: e.State,
 		NationalID: e.NationalID, NationalReference: e.NationalReference, Attempts: e.Attempts,
-		LastError: e.LastError, History: h, NationalVersion: e.NationalVersion,
+		LastError: e.LastError, History: h, Warnings: ws, NationalVersion: e.NationalVersion,
 		PossibleDuplicate: e.PossibleDuplicate, Redactions: e.Redactions,
 		ReceivedAt: e.ReceivedAt, UpdatedAt: e.UpdatedAt, DeliveredAt: e.DeliveredAt,
 	}
@@ -209,6 +215,7 @@ func receivedRecord(source, localID string, h nats.Header) Record {
 	revision := max(env.Revision, 1)
 	rec := Record{Source: source, LocalID: localID, Revision: revision, State: ledger.StateReceived,
 		History:    []ledger.HistoryEntry{{At: env.ReceivedAt, State: ledger.StateReceived, Detail: "stored; waiting to be mapped"}},
+		Warnings:   []ledger.Warning{},
 		ReceivedAt: env.ReceivedAt}
 	if err != nil {
 		// Said, not guessed: the mapper will quarantine it for the same reason.

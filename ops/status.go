@@ -3,6 +3,8 @@ package ops
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/psgw/psgw/ingest"
@@ -39,6 +41,9 @@ type Overview struct {
 	Rate                 DeliveryRate    `json:"delivery_rate"`
 	RawRecords           uint64          `json:"raw_records"`
 	Adapters             []ingest.Status `json:"adapters"`
+	// Sources are the source systems with incidents in the ledger, by name, each with how
+	// many of its incidents were mapped with warnings and with fallbacks.
+	Sources []SourceStatus `json:"sources"`
 	// Stages are the pipeline stages the gateway keeps running (mapper, forwarder, patients).
 	Stages []StageStatus `json:"stages"`
 	// Demographics is the EPR's demographics store: what it applied, skipped and how
@@ -49,6 +54,15 @@ type Overview struct {
 	GeneratedAt  time.Time        `json:"generated_at"`
 	// Problems lists parts of the overview that could not be read (e.g. the queue).
 	Problems []string `json:"problems,omitempty"`
+}
+
+// SourceStatus is one source system's incidents in the ledger, at their newest mapping: how
+// many there are, how many carried warnings (fields not used, values left out), and how
+// many fell back on a guess ("Other" answers, organisations outside the ODS list, local
+// values taken as LFPSE codes), which an operator should map (docs/mapping.md).
+type SourceStatus struct {
+	Source string `json:"source"`
+	ledger.SourceCounts
 }
 
 // ForwarderStatus is the delivery stage's state as the forwarder reports it: its fields are
@@ -93,7 +107,7 @@ type DeliveryRate struct {
 // Overview computes the overview from the ledger index, the queue and the parts' Status.
 func (s *Server) Overview(ctx context.Context) Overview {
 	now := time.Now().UTC()
-	o := Overview{Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
+	o := Overview{Sources: []SourceStatus{}, Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
 		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[ledger.State]int{},
 		NeedsReview: map[ledger.State]int{}, Version: s.Version,
 		Uptime: time.Since(s.Started).Round(time.Second).String(), GeneratedAt: now}
@@ -116,6 +130,10 @@ func (s *Server) Overview(ctx context.Context) Overview {
 		for st, n := range c.NeedsReview {
 			o.NeedsReview[st] = n
 		}
+		for name, sc := range c.Sources {
+			o.Sources = append(o.Sources, SourceStatus{Source: name, SourceCounts: sc})
+		}
+		slices.SortFunc(o.Sources, func(a, b SourceStatus) int { return strings.Compare(a.Source, b.Source) })
 		o.Rate.Minutes = c.PerMinute
 	} else {
 		o.Problems = append(o.Problems, "ledger: "+err.Error())

@@ -82,6 +82,11 @@ func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
 		rec.absorbMerged(prior)
 	}
 	at := adt.RecordedAt
+	rec.Names = addIdentifiers(rec.Names, adt.Names...)
+	rec.LocalIDs = addIdentifiers(rec.LocalIDs, localIDs(adt.Patient)...)
+	if adt.MergedFrom != nil {
+		rec.LocalIDs = addIdentifiers(rec.LocalIDs, localIDs(*adt.MergedFrom)...)
+	}
 	if adt.DateOfBirth != "" {
 		rec.DateOfBirth = addFact(rec.DateOfBirth, adt.DateOfBirth, at)
 	}
@@ -122,6 +127,15 @@ func (s *Stage) apply(ctx context.Context, data []byte, seq uint64) error {
 	s.status.Applied++
 	s.mu.Unlock()
 	return nil
+}
+
+// localIDs are the local ids of p, as sent.
+func localIDs(p hl7.PatientIDs) []string {
+	out := make([]string, 0, len(p.LocalIDs))
+	for _, l := range p.LocalIDs {
+		out = append(out, l.ID)
+	}
+	return out
 }
 
 // idsFor returns the keys of a patient's entry named by p, and the aliases of its local ids.

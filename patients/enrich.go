@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/queue"
 )
@@ -19,7 +20,12 @@ import (
 // mapped, or replayed, after a correction gets the corrected value. A patient is looked up by NHS
 // number, then by local patient id; a local id that names more than one patient (see Lookup)
 // enriches nothing and is counted in Status.AmbiguousLookups. Values the incident already has
-// are never overwritten, and no identifier is added. It implements the mapper's Enricher.
+// are never overwritten, and no identifier is added to the incident.
+//
+// It returns the identifiers the store holds for the incident's patients (Record.Known:
+// names, local ids, dates of birth), for the mapper to remove from the incident's free text;
+// for an ambiguous local id, those of every patient it may name. They must be used for that
+// alone and kept nowhere. It implements the mapper's Enricher.
 //
 // rawSeq is the incident's sequence in the raw stream. Before looking up, Enrich waits, at
 // most EnrichWait, until the stage has applied every ADT record stored before the incident,
@@ -30,13 +36,14 @@ import (
 // It returns an error (wrapping ErrStoreUnavailable) only when the store cannot be read now,
 // so that the caller retries. An entry that cannot be decoded enriches nothing and is counted
 // in Status.UnreadableEntries: retrying would not help.
-func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) error {
-	if in == nil || !needsEnrichment(in) {
-		return nil
+func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) (privacy.Known, error) {
+	var known privacy.Known
+	if in == nil || !namesPatients(in) {
+		return known, nil
 	}
 	if s.opts.EnrichWait > 0 {
 		if err := s.waitApplied(ctx, rawSeq); err != nil {
-			return err
+			return known, err
 		}
 	}
 	s.mu.Lock()
@@ -44,16 +51,26 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 	s.mu.Unlock()
 	if !open {
 		// The stage is not running (yet): there is nothing to enrich from.
-		return nil
+		return known, nil
 	}
 	at := incidentTime(in, s.opts.Now())
 	enriched := false
 	for i := range in.Patients {
 		p := &in.Patients[i]
+		if p.NHSNumber == "" && p.LocalPatientID == "" {
+			continue
+		}
+		found, incomplete, err := s.candidates(ctx, p.NHSNumber, p.LocalPatientID)
+		if err != nil {
+			return known, err
+		}
+		for _, r := range found {
+			known = mergeKnown(known, r.Known())
+		}
 		if !patientNeeds(p) {
 			continue
 		}
-		d, found, err := s.lookup(ctx, p.NHSNumber, p.LocalPatientID, at)
+		d, ok, err := resolve(found, incomplete, at)
 		if errors.Is(err, ErrAmbiguous) {
 			// Guessing could give another patient's age and sex: the incident goes without.
 			s.mu.Lock()
@@ -63,10 +80,7 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 				Msg("local patient id names more than one patient in the demographics store; patient not enriched")
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		if !found {
+		if !ok {
 			continue
 		}
 		if p.DateOfBirth == "" && d.DateOfBirth != "" && !dobAfter(d.DateOfBirth, at) {
@@ -84,7 +98,16 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 		s.status.Enriched++
 		s.mu.Unlock()
 	}
-	return nil
+	return known, nil
+}
+
+// mergeKnown adds b's identifiers to a's.
+func mergeKnown(a, b privacy.Known) privacy.Known {
+	a.NHSNumbers = append(a.NHSNumbers, b.NHSNumbers...)
+	a.LocalIDs = append(a.LocalIDs, b.LocalIDs...)
+	a.BirthDates = append(a.BirthDates, b.BirthDates...)
+	a.Names = append(a.Names, b.Names...)
+	return a
 }
 
 // Lookup returns the demographics of the patient with the given NHS number or local patient
@@ -95,36 +118,52 @@ func (s *Stage) Enrich(ctx context.Context, in *fhir.Incident, rawSeq uint64) er
 // ErrAmbiguous and nothing else. Where such patients agree on those, their location is given
 // only if it agrees too.
 func (s *Stage) Lookup(ctx context.Context, nhsNumber, localPatientID string, at time.Time) (Demographics, bool, error) {
-	return s.lookup(ctx, nhsNumber, localPatientID, at)
+	found, incomplete, err := s.candidates(ctx, nhsNumber, localPatientID)
+	if err != nil {
+		return Demographics{}, false, err
+	}
+	return resolve(found, incomplete, at)
 }
 
-func (s *Stage) lookup(ctx context.Context, nhsNumber, localID string, at time.Time) (Demographics, bool, error) {
+// candidates returns the entries that the NHS number (first) or else the local id may name:
+// one by NHS number, or one per distinct patient by local id. incomplete means the local id's
+// alias entry cannot list them all.
+func (s *Stage) candidates(ctx context.Context, nhsNumber, localID string) (found []*Record, incomplete bool, err error) {
 	if nhsNumber != "" {
 		r, err := s.get(ctx, NHSKey(nhsNumber))
 		switch {
 		case errors.Is(err, errUnreadableEntry):
 			// As if absent (it is counted): the local id may still name the patient.
 		case err != nil:
-			return Demographics{}, false, err
+			return nil, false, err
 		case r != nil:
-			return r.AsAt(at), true, nil
+			return []*Record{r}, false, nil
 		}
 	}
 	if localID == "" {
-		return Demographics{}, false, nil
+		return nil, false, nil
 	}
-	found, incomplete, err := s.patientsByLocalID(ctx, localID)
+	entries, incomplete, err := s.patientsByLocalID(ctx, localID)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, e := range entries {
+		found = append(found, e.rec)
+	}
+	return found, incomplete, nil
+}
+
+// resolve is the demographics that candidates name as at t, or ErrAmbiguous (see Lookup).
+func resolve(found []*Record, incomplete bool, at time.Time) (Demographics, bool, error) {
 	switch {
-	case err != nil:
-		return Demographics{}, false, err
 	case incomplete:
 		return Demographics{}, false, ErrAmbiguous
 	case len(found) == 0:
 		return Demographics{}, false, nil
 	}
-	d := found[0].rec.AsAt(at)
+	d := found[0].AsAt(at)
 	for _, f := range found[1:] {
-		o := f.rec.AsAt(at)
+		o := f.AsAt(at)
 		if o.DateOfBirth != d.DateOfBirth || o.Sex != d.Sex || o.Ethnicity != d.Ethnicity {
 			return Demographics{}, false, ErrAmbiguous
 		}
@@ -207,9 +246,12 @@ func nextADT(ctx context.Context, raw jetstream.Stream, seq uint64) (uint64, err
 	return m.Sequence, nil
 }
 
-func needsEnrichment(in *fhir.Incident) bool {
+// namesPatients reports whether any of the incident's patients is named by an identifier the
+// store may know: such an incident is looked up, for its demographics or for the identifiers
+// to remove from its free text.
+func namesPatients(in *fhir.Incident) bool {
 	for i := range in.Patients {
-		if patientNeeds(&in.Patients[i]) {
+		if p := &in.Patients[i]; p.NHSNumber != "" || p.LocalPatientID != "" {
 			return true
 		}
 	}

@@ -98,7 +98,7 @@ func TestRecordsThatCanNeverBeAppliedAreSkipped(t *testing.T) {
 	}
 	// The unreadable entry enriches nothing, and does not make the mapper retry for ever.
 	in := incident("2025-03-02", fhir.Patient{NHSNumber: jane.NHS})
-	if err := r.stage.Enrich(ctx, in, r.incidentSeq()); err != nil || in.Patients[0].Sex != "" {
+	if _, err := r.stage.Enrich(ctx, in, r.incidentSeq()); err != nil || in.Patients[0].Sex != "" {
 		t.Errorf("Enrich from an unreadable entry: got %+v, %v; want nothing filled in and no error", in.Patients[0], err)
 	}
 	if st := r.stage.Status(); st.UnreadableEntries == 0 {

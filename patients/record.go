@@ -10,9 +10,12 @@
 // the id alone, so an alias entry per id lists the authorities that issued it; when two of
 // them describe different people, the id is ambiguous and nothing is enriched from it.
 //
-// Identifiers never leave this package in clear: bucket keys are hashes of the NHS number or
-// of the source, authority and local patient id, and nothing here logs an identifier, a key
-// or a value (a key is as good as the identifier: NHS numbers are few enough to try them all).
+// Identifiers never leave this package in clear but one way: bucket keys are hashes of the NHS
+// number or of the source, authority and local patient id, and nothing here logs an
+// identifier, a key or a value (a key is as good as the identifier: NHS numbers are few enough
+// to try them all). The one way out is Enrich's answer: the names, local ids and dates of
+// birth the store holds for an incident's patients, which the mapper removes from the
+// incident's free text and keeps nowhere (docs/privacy.md, "Known identifiers").
 package patients
 
 import (
@@ -22,6 +25,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/psgw/psgw/fhir/privacy"
 )
 
 // Bucket is the key-value bucket of the demographics store.
@@ -33,6 +38,9 @@ const (
 	MaxFacts = 16
 	// MaxKeys is how many identifiers one patient's entry is kept under.
 	MaxKeys = 32
+	// MaxIdentifiers is how many names, and how many local ids, one entry keeps for
+	// redaction; the oldest go first.
+	MaxIdentifiers = 16
 )
 
 // NHSKey is the bucket key of a patient's entry by NHS number.
@@ -83,13 +91,19 @@ type Fact struct {
 // known by, so a lookup is one read. Each attribute is a history sorted by time, holding
 // only changes.
 type Record struct {
-	Keys        []string  `json:"keys"`
-	DateOfBirth []Fact    `json:"dob,omitempty"`
-	Sex         []Fact    `json:"sex,omitempty"`
-	Ethnicity   []Fact    `json:"ethnicity,omitempty"`
-	Location    []Fact    `json:"location,omitempty"`
-	LastSeq     uint64    `json:"last_seq"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Keys        []string `json:"keys"`
+	DateOfBirth []Fact   `json:"dob,omitempty"`
+	Sex         []Fact   `json:"sex,omitempty"`
+	Ethnicity   []Fact   `json:"ethnicity,omitempty"`
+	Location    []Fact   `json:"location,omitempty"`
+	// Names and LocalIDs are the patient's names (PID-5) and local ids (PID-3, MRG-1) as
+	// the EPR sent them, newest last, at most MaxIdentifiers each. They are kept only so that
+	// mapping can remove them from incidents' free text (Record.Known); they expire with the
+	// entry.
+	Names     []string  `json:"names,omitempty"`
+	LocalIDs  []string  `json:"local_ids,omitempty"`
+	LastSeq   uint64    `json:"last_seq"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// Merges counts A40 merges folded into this entry.
 	Merges int `json:"merges,omitempty"`
 	// Aliases link the alias entries of the patient's local ids to the LocalKeys the entry is
@@ -155,6 +169,36 @@ func (r *Record) AsAt(t time.Time) Demographics {
 	}
 }
 
+// Known returns the identifiers of the patient that mapping removes from the free text of an
+// incident about them (fhir.PrepareOptions): names, local ids and every date of birth the
+// store has held, a corrected placeholder included.
+func (r *Record) Known() privacy.Known {
+	k := privacy.Known{Names: slices.Clone(r.Names), LocalIDs: slices.Clone(r.LocalIDs)}
+	for _, f := range r.DateOfBirth {
+		if f.Value != "" && !slices.Contains(k.BirthDates, f.Value) {
+			k.BirthDates = append(k.BirthDates, f.Value)
+		}
+	}
+	return k
+}
+
+// addIdentifiers adds values not yet in list, dropping the oldest beyond MaxIdentifiers.
+func addIdentifiers(list []string, values ...string) []string {
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		if i := slices.Index(list, v); i >= 0 {
+			list = slices.Delete(list, i, i+1) // seen again: now the newest
+		}
+		list = append(list, v)
+	}
+	if len(list) > MaxIdentifiers {
+		list = slices.Clone(list[len(list)-MaxIdentifiers:])
+	}
+	return list
+}
+
 // latest is the value of the fact that took effect last.
 func latest(facts []Fact) string {
 	if len(facts) == 0 {
@@ -213,6 +257,8 @@ func (r *Record) absorb(other *Record) {
 	r.Sex = unionFacts(r.Sex, other.Sex)
 	r.Ethnicity = unionFacts(r.Ethnicity, other.Ethnicity)
 	r.Location = unionFacts(r.Location, other.Location)
+	r.Names = addIdentifiers(r.Names, other.Names...)
+	r.LocalIDs = addIdentifiers(r.LocalIDs, other.LocalIDs...)
 	r.addKeys(other.Keys...)
 	r.addAliases(other.Aliases...)
 	r.LastSeq = max(r.LastSeq, other.LastSeq)
@@ -232,6 +278,9 @@ func (r *Record) absorbMerged(prior *Record) {
 	fill(&r.Sex, prior.Sex)
 	fill(&r.Ethnicity, prior.Ethnicity)
 	fill(&r.Location, prior.Location)
+	// Both records' names and ids may appear in text about the patient: keep them all.
+	r.Names = addIdentifiers(slices.Clone(prior.Names), r.Names...)
+	r.LocalIDs = addIdentifiers(slices.Clone(prior.LocalIDs), r.LocalIDs...)
 	r.addKeys(prior.Keys...)
 	r.addAliases(prior.Aliases...)
 	r.LastSeq = max(r.LastSeq, prior.LastSeq)

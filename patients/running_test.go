@@ -72,7 +72,7 @@ func TestEnrichWaitsForAStageThatComesBack(t *testing.T) {
 	done := make(chan *fhir.Incident)
 	go func() {
 		in := incident("2025-03-02", fhir.Patient{NHSNumber: bob.NHS})
-		_ = r.stage.Enrich(context.Background(), in, seq)
+		_, _ = r.stage.Enrich(context.Background(), in, seq)
 		done <- in
 	}()
 	time.Sleep(50 * time.Millisecond)

@@ -83,7 +83,7 @@ func (r *rig) enrich(in *fhir.Incident, seq uint64) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.stage.Enrich(ctx, in, seq); err != nil {
+	if _, err := r.stage.Enrich(ctx, in, seq); err != nil {
 		r.t.Fatal(err)
 	}
 }

@@ -171,7 +171,11 @@ func mapIncident(cfg config.Config, source string, data []byte, stdout io.Writer
 		}
 		return problems, warnings
 	}
-	b := &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: gateway.CodeMaps(cfg)}
+	// The gateway's builder, so that the dry run maps as the gateway would (age precision,
+	// placeholder dates, fallbacks quarantined), but quoting values in full: the operator
+	// running it holds the record, and needs the value for a code map.
+	b := gateway.NewBuilder(cfg)
+	b.QuoteValues = true
 	prep := b.Prepare(in)
 	var out []byte
 	if prep.Payload != nil {

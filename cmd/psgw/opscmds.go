@@ -109,6 +109,17 @@ func printOverview(w io.Writer, base string, o ops.Overview) {
 		}
 		_ = tw.Flush()
 	}
+	if len(o.Sources) > 0 {
+		// Incidents at their newest mapping: those with fallbacks went out with a guess
+		// ("Other", an unlisted organisation) and want a code map (docs/mapping.md).
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "SOURCE\tINCIDENTS\tWITH WARNINGS\tWITH FALLBACKS\n")
+		for _, s := range o.Sources {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", s.Source, s.Incidents, s.Warned, s.Fallbacks)
+		}
+		_ = tw.Flush()
+	}
 	if len(o.Stages) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

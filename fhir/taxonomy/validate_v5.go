@@ -116,8 +116,8 @@ func (c *checker) code(path string, f *Field, code string) {
 	switch {
 	case vs.Has(code):
 	case vs == c.tax.ods:
-		c.ps.add(path, RuleODSCode, "%s is not an ODS organisation code in the taxonomy's list", quote(code))
+		c.ps.add(path, RuleODSCode, "%s is not an ODS organisation code in the taxonomy's list", privacy.QuoteCode(code))
 	default:
-		c.ps.add(path, RuleValueSet, "code %s is not in value set %s", quote(code), vs.ID)
+		c.ps.add(path, RuleValueSet, "code %s is not in value set %s", privacy.QuoteCode(code), vs.ID)
 	}
 }

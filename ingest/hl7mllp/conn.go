@@ -7,8 +7,11 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
+	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 )
@@ -122,10 +125,14 @@ func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
 		a.deps.CountRejected(ReasonInvalid)
 		return hl7.BuildACK(msg, hl7.AckReject, "MSH-10: message control id required", now)
 	}
+	if p := controlIDProblem(h.ControlID); p != "" {
+		a.deps.CountRejected(ReasonInvalid)
+		return hl7.BuildACK(msg, hl7.AckReject, "MSH-10: message control id "+p, now)
+	}
 	rec := ingest.Record{
 		Kind:       ingest.KindADT,
 		Source:     a.cfg.Source,
-		LocalID:    h.ControlID,
+		LocalID:    recordLocalID(h.ControlID),
 		Key:        RecordKey(a.cfg.Source, adt.Patient),
 		ID:         RecordID(a.cfg.Source, h),
 		Data:       bytes.Clone(frame), // the frame reader reuses its buffer
@@ -145,6 +152,30 @@ func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
 		return hl7.BuildACK(msg, hl7.AckError, "message could not be stored now; resend later", now)
 	}
 	return hl7.BuildACK(msg, hl7.AckAccept, "", now)
+}
+
+// controlIDProblem says why MSH-10 cannot name a message, or "": control characters, or
+// characters that do not show (zero-width, soft hyphen, bidirectional controls), with which
+// two control ids look alike (the rules of fhir.LocalIDProblem). The answer never quotes it.
+func controlIDProblem(id string) string {
+	switch {
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "holds control characters"
+	case strings.ContainsFunc(id, privacy.Invisible):
+		return "holds invisible or bidirectional formatting characters"
+	}
+	return ""
+}
+
+// recordLocalID is the local id an ADT record is stored under: its control id, unless that
+// breaks the rules every local id in the gateway keeps (ingest.LocalIDProblem), an NHS number
+// among them. A numeric control id passes Modulus 11 one time in eleven, so such a message is
+// not refused: its control id is only echoed in the ACK, as HL7 requires, and kept nowhere.
+func recordLocalID(controlID string) string {
+	if ingest.LocalIDProblem(controlID) != "" {
+		return ""
+	}
+	return controlID
 }
 
 // refuseRaw counts a frame that could not be parsed and returns its AR, with MSA-2 set to

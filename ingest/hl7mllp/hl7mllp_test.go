@@ -265,6 +265,8 @@ func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
 		{"unsupported trigger", frame(strings.Replace(goodMsg("A17"), "ADT^A08^ADT_A01", "ADT^A17", 1)), hl7mllp.ReasonUnsupported, "A17", "ADT^A17"},
 		{"bad NHS number", frame(strings.Replace(goodMsg("NHS1"), "9434765919", "9434765918", 1)), hl7mllp.ReasonInvalid, "NHS1", "PID-3"},
 		{"no control id", frame(goodMsg("")), hl7mllp.ReasonInvalid, "", "MSH-10"},
+		{"control id with a zero-width space", frame(goodMsg("M\u200b1")), hl7mllp.ReasonInvalid, "M\u200b1", "MSH-10: message control id holds invisible"},
+		{"control id with a bidi override", frame(goodMsg("M\u202e1")), hl7mllp.ReasonInvalid, "M\u202e1", "MSH-10: message control id holds invisible"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := r.dial()
@@ -770,5 +772,36 @@ func TestNoGoroutinesLeft(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after stopping\n%s", before, n, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNHSNumberShapedControlIDIsAcceptedButNotKept: a numeric control id of ten digits
+// passes Modulus 11 one time in eleven. Refusing such messages would refuse a share of a
+// healthy feed, so the message is accepted and its ACK echoes the id (HL7 requires it), but
+// the stored record does not keep it as its local id, as no local id in the gateway may be
+// NHS-number-shaped (issue 15, item 4).
+func TestNHSNumberShapedControlIDIsAcceptedButNotKept(t *testing.T) {
+	r := newRig(t, hl7mllp.Config{})
+	c := r.dial()
+	const ctl = "9434765919" // passes Modulus 11
+	ack, err := c.Send(mllptest.ADT("A08", ctl, at, jane))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Code != "AA" || ack.Control != ctl {
+		t.Fatalf("got %s for %q, want AA for %q", ack.Code, ack.Control, ctl)
+	}
+	recs := r.store.Records()
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if recs[0].LocalID != "" {
+		t.Errorf("stored with local id %q, want none", recs[0].LocalID)
+	}
+	if ack, err := c.Send(mllptest.ADT("A08", "MSG-2025-1", at, jane)); err != nil || ack.Code != "AA" {
+		t.Fatalf("got %+v, %v", ack, err)
+	}
+	if recs := r.store.Records(); len(recs) != 2 || recs[1].LocalID != "MSG-2025-1" {
+		t.Errorf("an ordinary control id: got %+v, want it kept as the local id", recs)
 	}
 }

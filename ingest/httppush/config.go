@@ -39,7 +39,8 @@ type Config struct {
 	// (fhir.Builder.Warnings: "Other" answers, unknown ODS codes, ages and the like), so
 	// that the 202 (or, with UnknownFieldsReject, the 400) names them as well as the fields
 	// the parser did not know. It must be safe for concurrent use and must not modify the
-	// incident. Set by the gateway, not a config key.
+	// incident. Not a config key: Factory takes ingest.Deps.MapWarnings, which the gateway
+	// sets.
 	MapWarnings func(*fhir.Incident) []fhir.Warning `yaml:"-"`
 
 	// RetryAfter is the hint given with 503. Not a config key.

@@ -78,6 +78,9 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.MaxBodyBytes = ingest.FitRecordLimit(deps, Section+".max_body_bytes", cfg.MaxBodyBytes)
+	if cfg.MapWarnings == nil {
+		cfg.MapWarnings = deps.MapWarnings // the gateway's mapping: the 202 names its fallbacks too
+	}
 	return New(cfg, deps), nil
 }
 

@@ -81,6 +81,7 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 		deps := ingest.Deps{
 			Name: m.Kind, Settings: a.Settings, Publisher: pub, Logger: g.log, Sources: sources, Shared: shared,
 			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()),
+			MapWarnings: g.builder.Warnings,
 		}
 		if f, ok := a.Settings.(ingest.TLSFiles); ok {
 			var err error

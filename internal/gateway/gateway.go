@@ -72,6 +72,7 @@ type Gateway struct {
 	simSrv   *http.Server
 	simURL   string
 	runners  []*ingest.Runner
+	builder  *fhir.Builder
 	received *prometheus.CounterVec
 	stages   *supervisor
 	cancel   context.CancelFunc
@@ -133,10 +134,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}
 	runForwarder, forwarderStatus := g.newForwarder(cfg, baseURL, key)
 
+	g.builder = NewBuilder(cfg)
 	enricher := g.startDemographics(runCtx, cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
 		Enricher:   enricher,
-		Builder:    &fhir.Builder{Version: cfg.National.TaxonomyVersion, AgeEncoding: cfg.Mapping.AgeEncoding, Codes: CodeMaps(cfg)},
+		Builder:    g.builder,
 		HeldReason: heldReason,
 		Metrics:    mapper.NewMetrics(g.Registry),
 		Logger:     g.log.With().Str("component", "mapper").Logger(),

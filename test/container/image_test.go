@@ -53,6 +53,7 @@ func TestImageRunsAsTrustITDeploysIt(t *testing.T) {
 		testcontainers.WithCmd("run"),
 		testcontainers.WithEnv(map[string]string{
 			"PSGW_NATIONAL_BASE_URL":         "http://lfpse:8090",
+			"PSGW_NATIONAL_ALLOW_HTTP":       "true", // a simulator on the test network, not on loopback
 			"PSGW_NATIONAL_SUBSCRIPTION_KEY": simKey,
 			"PSGW_LOG_LEVEL":                 "info",
 		}),

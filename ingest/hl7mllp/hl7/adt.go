@@ -3,6 +3,7 @@ package hl7
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,6 +19,12 @@ type ADT struct {
 	RecordedAt time.Time
 
 	Patient PatientIDs // PID-3
+
+	// Names are the patient's names from PID-5, every repetition (legal, maiden, alias):
+	// family name (XPN-1, its surname), given name (XPN-2) and further given names (XPN-3),
+	// each as sent, at most MaxNames of them. They are patient data: the gateway keeps them
+	// only to remove them from incidents' free text (docs/privacy.md).
+	Names []string
 
 	// DateOfBirth is PID-7 as YYYY-MM-DD. It is "" when absent, when only
 	// the year or month is known (a partial date cannot give an age in
@@ -96,6 +103,7 @@ func ExtractADT(m *Message) (*ADT, error) {
 		return nil, err
 	}
 	a.Patient = ids
+	a.readNames(pid.Field(5))
 	a.readDateOfBirth(pid.Field(7))
 	a.readSex(pid.Field(8))
 	a.Ethnicity = clean(pid.Field(22).Value())
@@ -138,6 +146,19 @@ func (a *ADT) readTime(msh, evn Segment) error {
 	}
 	a.RecordedAt = mshTime
 	return nil
+}
+
+// MaxNames bounds the names read from one PID-5.
+const MaxNames = 16
+
+func (a *ADT) readNames(f Field) {
+	for _, r := range f.Repetitions() {
+		for _, v := range []string{r.Component(1).Subcomponent(1), r.Component(2).Value(), r.Component(3).Value()} {
+			if v = clean(v); v != "" && len(a.Names) < MaxNames && !slices.Contains(a.Names, v) {
+				a.Names = append(a.Names, v)
+			}
+		}
+	}
 }
 
 func (a *ADT) readDateOfBirth(f Field) {

@@ -18,52 +18,52 @@ func TestExtractADT(t *testing.T) {
 		want ADT
 	}{
 		{"A01 v2.3", msgA01v23, ADT{
-			Event: "A01", ControlID: "MSG00001", RecordedAt: utc(2024, 3, 15, 10, 29, 55),
+			Event: "A01", ControlID: "MSG00001", Names: []string{"SMITH", "JANE", "ANN"}, RecordedAt: utc(2024, 3, 15, 10, 29, 55),
 			Patient:     PatientIDs{NHSNumber: "9434765919", LocalIDs: []LocalID{{ID: "RGT1234567", Authority: "RGT", Type: "MR"}}},
 			DateOfBirth: "1965-04-12", Sex: "female", Ethnicity: "A", Location: "WARD7",
 		}},
 		{"A02 v2.4", msgA02v24, ADT{
-			Event: "A02", ControlID: "MSG00002", RecordedAt: utc(2024, 3, 16, 9, 14, 55),
+			Event: "A02", ControlID: "MSG00002", Names: []string{"SMITH", "JANE"}, RecordedAt: utc(2024, 3, 16, 9, 14, 55),
 			Patient:     PatientIDs{NHSNumber: "9434765919", LocalIDs: []LocalID{{ID: "RGT1234567", Authority: "RGT", Type: "MR"}}},
 			DateOfBirth: "1965-04-12", Sex: "female", Location: "WARD9",
 		}},
 		{"A03 v2.5", msgA03v25, ADT{
-			Event: "A03", ControlID: "MSG00003", RecordedAt: utc(2024, 3, 20, 13, 59, 0),
+			Event: "A03", ControlID: "MSG00003", Names: []string{"SMITH", "JANE"}, RecordedAt: utc(2024, 3, 20, 13, 59, 0),
 			Patient: nhs("9434765919"), DateOfBirth: "1965-04-12", Sex: "female", Discharged: true,
 		}},
 		{"A04 v2.5 EVN-2 in MSH-7 offset", msgA04v25, ADT{
-			Event: "A04", ControlID: "MSG00004", RecordedAt: time.Date(2024, 4, 1, 7, 59, 0, 0, time.FixedZone("", 3600)),
+			Event: "A04", ControlID: "MSG00004", Names: []string{"O'NEIL", "PAT"}, RecordedAt: time.Date(2024, 4, 1, 7, 59, 0, 0, time.FixedZone("", 3600)),
 			Patient:     PatientIDs{LocalIDs: []LocalID{{ID: "RGT7654321", Authority: "RGT", Type: "MR"}}},
 			DateOfBirth: "2001-12-31", Sex: "unknown", Ethnicity: "Z", Location: "OPD2",
 		}},
 		{"A05 v2.3 partial date of birth", msgA05v23, ADT{
-			Event: "A05", ControlID: "MSG00005", RecordedAt: utc(2024, 4, 2, 11, 59, 59),
+			Event: "A05", ControlID: "MSG00005", Names: []string{"DOE", "JOHN"}, RecordedAt: utc(2024, 4, 2, 11, 59, 59),
 			Patient: nhs("4010232137"), Sex: "male", Location: "SURG1",
 			Warnings: []string{"PID-7: partial date ignored"},
 		}},
 		{"A08 v2.4 Latin-1 invalid date", msgA08v24, ADT{
-			Event: "A08", ControlID: "MSG00006", RecordedAt: utc(2024, 4, 3, 10, 10, 0),
+			Event: "A08", ControlID: "MSG00006", Names: []string{"CLÉMENT", "ANÏS"}, RecordedAt: utc(2024, 4, 3, 10, 10, 0),
 			Patient: nhs("9434765870"), Sex: "female", Ethnicity: "H", Location: "WARD3",
 			Warnings: []string{"PID-7: invalid date ignored"},
 		}},
 		{"A28 v2.5 unknown sex code", msgA28v25, ADT{
-			Event: "A28", ControlID: "MSG00007", RecordedAt: utc(2024, 4, 4, 9, 0, 0),
+			Event: "A28", ControlID: "MSG00007", Names: []string{"SMITH", "JANE"}, RecordedAt: utc(2024, 4, 4, 9, 0, 0),
 			Patient:     PatientIDs{NHSNumber: "9434765919", LocalIDs: []LocalID{{ID: "RGT1234567", Authority: "RGT", Type: "MR"}}},
 			DateOfBirth: "1965-04-12", Sex: "unknown",
 			Warnings: []string{"PID-8: unrecognised code read as unknown"},
 		}},
 		{"A31 v2.5", msgA31v25, ADT{
-			Event: "A31", ControlID: "MSG00008", RecordedAt: utc(2024, 4, 5, 8, 59, 59),
+			Event: "A31", ControlID: "MSG00008", Names: []string{"SMITH", "JANE"}, RecordedAt: utc(2024, 4, 5, 8, 59, 59),
 			Patient: nhs("9434765919"), DateOfBirth: "1965-04-12", Sex: "female", Ethnicity: "B",
 		}},
 		{"A40 v2.5", msgA40v25, ADT{
-			Event: "A40", ControlID: "MSG00009", RecordedAt: utc(2024, 4, 6, 9, 59, 59),
+			Event: "A40", ControlID: "MSG00009", Names: []string{"SMITH", "JANE"}, RecordedAt: utc(2024, 4, 6, 9, 59, 59),
 			Patient:     PatientIDs{NHSNumber: "9434765919", LocalIDs: []LocalID{{ID: "RGT1234567", Authority: "RGT", Type: "MR"}}},
 			DateOfBirth: "1965-04-12", Sex: "female",
 			MergedFrom: &PatientIDs{NHSNumber: "4010232137", LocalIDs: []LocalID{{ID: "RGT7777777", Authority: "RGT", Type: "MR"}}},
 		}},
 		{"A01 custom delimiters", msgCustom, ADT{
-			Event: "A01", ControlID: "MSG00010", RecordedAt: utc(2024, 4, 7, 10, 14, 0),
+			Event: "A01", ControlID: "MSG00010", Names: []string{"SMITH@JONES", "ANNA"}, RecordedAt: utc(2024, 4, 7, 10, 14, 0),
 			Patient:     PatientIDs{NHSNumber: "9434765870", LocalIDs: []LocalID{{ID: "X99#1", Authority: "RGT", Type: "MR"}}},
 			DateOfBirth: "1980-01-01", Sex: "female", Location: "WARD!1",
 		}},
@@ -72,7 +72,7 @@ func TestExtractADT(t *testing.T) {
 			`EVN|A08|bad-time`,
 			`PID|1||9434765919^^^NHS^NH||X^Y||19650412000000|O`,
 		), ADT{
-			Event: "A08", ControlID: "M1", RecordedAt: utc(2024, 3, 15, 10, 30, 0),
+			Event: "A08", ControlID: "M1", Names: []string{"X", "Y"}, RecordedAt: utc(2024, 3, 15, 10, 30, 0),
 			Patient: nhs("9434765919"), DateOfBirth: "1965-04-12", Sex: "other",
 			Warnings: []string{"EVN-2: invalid timestamp, MSH-7 used"},
 		}},
@@ -81,7 +81,7 @@ func TestExtractADT(t *testing.T) {
 			`PID|1||""~9434765919^^^nhs^nh~^^^RGT^MR||X^Y||""|""|||||||||||||""`,
 			`PV1|1|I|""`,
 		), ADT{
-			Event: "A08", ControlID: "M2", RecordedAt: utc(2024, 3, 15, 10, 30, 0), Patient: nhs("9434765919"),
+			Event: "A08", ControlID: "M2", Names: []string{"X", "Y"}, RecordedAt: utc(2024, 3, 15, 10, 30, 0), Patient: nhs("9434765919"),
 		}},
 	}
 	for _, tt := range tests {

@@ -89,6 +89,8 @@ func (c *Client) ReadAck() (Ack, error) {
 // numbers must be the published test numbers, which pass Modulus 11.
 type Patient struct {
 	NHS, Local, DOB, Sex, Ethnicity, Location string
+	// Family and Given are PID-5's family and given names; TEST^PATIENT when both are empty.
+	Family, Given string
 }
 
 // ADT builds an ADT message with CR segment endings. at is EVN-2.
@@ -102,7 +104,7 @@ func ADTMerge(event, control string, at time.Time, p Patient, prior *Patient) []
 	lines := []string{
 		"MSH|^~\\&|EPR|RGT|PSGW|RGT|" + ts + "||ADT^" + event + "^ADT_A01|" + control + "|P|2.4",
 		"EVN|" + event + "|" + ts,
-		"PID|1||" + ids(p) + "||TEST^PATIENT||" + p.DOB + "|" + p.Sex + strings.Repeat("|", 14) + p.Ethnicity,
+		"PID|1||" + ids(p) + "||" + name(p) + "||" + p.DOB + "|" + p.Sex + strings.Repeat("|", 14) + p.Ethnicity,
 	}
 	if p.Location != "" {
 		lines = append(lines, "PV1|1|I|"+p.Location+"^BAY1^BED1^RGT")
@@ -111,6 +113,13 @@ func ADTMerge(event, control string, at time.Time, p Patient, prior *Patient) []
 		lines = append(lines, "MRG|"+ids(*prior))
 	}
 	return []byte(strings.Join(lines, "\r") + "\r")
+}
+
+func name(p Patient) string {
+	if p.Family == "" && p.Given == "" {
+		return "TEST^PATIENT"
+	}
+	return p.Family + "^" + p.Given
 }
 
 func ids(p Patient) string {

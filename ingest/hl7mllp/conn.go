@@ -21,7 +21,8 @@ const (
 	ReasonUnsupported  = "unsupported"    // a message type or trigger event psgw does not handle
 	ReasonInvalid      = "invalid"        // an ADT breaking a field rule (no PID, bad NHS number)
 	ReasonTooLarge     = "too_large"      // a frame over MaxMessageBytes
-	ReasonStartInFrame = "start_in_frame" // a start byte inside a frame
+	ReasonStartInFrame = "start_in_frame" // a stray start byte inside a frame (answered AR once, at the frame's end)
+	ReasonNoEndBlock   = "no_end_block"   // a frame abandoned without its end block when the next message began (no ACK)
 	ReasonBadTrailer   = "bad_trailer"    // an end byte followed by something other than CR, or by nothing within TrailerGrace
 	ReasonJunk         = "junk"           // bytes outside any frame (no ACK: there is no message)
 	ReasonNoMessage    = "no_message"     // a new connection sent nothing within FirstMessageTimeout
@@ -53,6 +54,10 @@ func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 		case errors.Is(err, hl7.ErrJunk):
 			// No message, so no ACK: the sender would take it as the answer to its next one.
 			a.deps.CountRejected(ReasonJunk)
+			continue
+		case errors.Is(err, hl7.ErrNoEndBlock):
+			// Its sender never ended it: an ACK would answer its next message instead.
+			a.deps.CountRejected(ReasonNoEndBlock)
 			continue
 		case errors.Is(err, hl7.ErrTooLarge):
 			ack = a.refuseRaw(frame, ReasonTooLarge, "message larger than the limit of "+strconv.Itoa(a.cfg.MaxMessageBytes)+" bytes")

@@ -256,7 +256,7 @@ func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
 		{"binary after MSH", frame(goodMsg("BIN1") + "ZZZ|\x00\x01\x02\r"), hl7mllp.ReasonParse, "BIN1", "binary"},
 		{"invalid UTF-8 declared UTF-8", frame("MSH|^~\\&|EPR|RGT|PSGW|RGT|20250310090000+0000||ADT^A08|U1|P|2.5|||||GBR|UNICODE UTF-8\rPID|1||9434765919^^^NHS^NH||\xff\xfe\xc3\r"), hl7mllp.ReasonCharset, "U1", "UTF-8"},
 		{"Latin-1 text declared UTF-8", frame(latin1), hl7mllp.ReasonCharset, "L1", "UTF-8"},
-		{"start byte inside a message", []byte("\x0b" + goodMsg("SB1")[:60] + "\x0b" + goodMsg("SB2")[:10]), hl7mllp.ReasonStartInFrame, "", "start byte"},
+		{"start byte inside a message", frame(strings.Replace(goodMsg("SB1"), "TEST^PATIENT", "TEST\x0bPATIENT", 1)), hl7mllp.ReasonStartInFrame, "SB1", "start byte"},
 		{"LF line endings", frame(strings.ReplaceAll(goodMsg("LF1"), "\r", "\n")), hl7mllp.ReasonLineEndings, "LF1", "carriage return"},
 		{"CRLF line endings", frame(strings.ReplaceAll(goodMsg("LF2"), "\r", "\r\n")), hl7mllp.ReasonLineEndings, "LF2", "carriage return"},
 		{"over the size limit", frame(goodMsg("BIG1") + "ZXX|" + strings.Repeat("x", 2*limit) + "\r"), hl7mllp.ReasonTooLarge, "BIG1", "limit of 4096"},
@@ -273,13 +273,6 @@ func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
 			if _, err := c.Conn.Write(tc.raw); err != nil {
 				t.Fatal(err)
 			}
-			if tc.reason == hl7mllp.ReasonStartInFrame {
-				// The cut-short message's successor is still in flight; finish it so the
-				// listener reaches the next frame.
-				if _, err := c.Conn.Write([]byte(goodMsg("SB2")[10:] + "\x1c\r")); err != nil {
-					t.Fatal(err)
-				}
-			}
 			ack, err := c.ReadAck()
 			if err != nil {
 				t.Fatalf("reading the ACK: %v", err)
@@ -292,13 +285,6 @@ func TestBadInputGetsARAndTheConnectionGoesOn(t *testing.T) {
 			}
 			if got := r.rejects.get(tc.reason); got != before+1 {
 				t.Errorf("%s count: got %d, want %d", tc.reason, got, before+1)
-			}
-			if tc.reason == hl7mllp.ReasonStartInFrame {
-				ack, err := c.ReadAck()
-				if err != nil || ack.Code != "AA" || ack.Control != "SB2" {
-					t.Errorf("the message after the stray start byte: got %+v, %v, want AA for SB2", ack, err)
-				}
-				stored++
 			}
 			if n := len(r.store.Records()); n != stored {
 				t.Errorf("a refused message was stored: %d records, want %d", n, stored)

@@ -515,7 +515,8 @@ func TestFirstMessageTimeout(t *testing.T) {
 // at 64 connections and send nothing; the real EPR still connects and gets its AA, because a
 // new connection takes the place of the one idle the longest.
 func TestSilentPeersCannotLockOutTheEPR(t *testing.T) {
-	r := newRig(t, hl7mllp.Config{MaxConnections: 64})
+	// All from one address: the per-address cap would make room first (TestPerPeerCap).
+	r := newRig(t, hl7mllp.Config{MaxConnections: 64, MaxConnectionsPerPeer: 64})
 	var silent []net.Conn
 	for range 100 {
 		var d net.Dialer

@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -87,6 +89,11 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 			if deps.TLS, err = loadTLS(f.TLSFiles()); err != nil {
 				return err
 			}
+			if ca, ok := a.Settings.(ingest.TLSClientCAs); ok && deps.TLS != nil {
+				if err := loadClientCAs(deps.TLS, ca); err != nil {
+					return err
+				}
+			}
 		}
 		if m.State {
 			if state == nil {
@@ -126,6 +133,26 @@ func loadTLS(certFile, keyFile, key string) (*tls.Config, error) {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// loadClientCAs makes a listener require a client certificate signed by one of the CAs in
+// the file its settings name (mllp.tls.client_ca_file); no file, no change.
+func loadClientCAs(cfg *tls.Config, ca ingest.TLSClientCAs) error {
+	file, key := ca.TLSClientCAFile()
+	if file == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s: %s holds no PEM certificate", key, file)
+	}
+	cfg.ClientCAs = pool
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	return nil
 }
 
 // AdapterAddr is the address the adapter of the given kind listens on (useful with port 0),

@@ -76,7 +76,8 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 	}
 	// One publisher for every adapter: it treats each record by its kind (ADT records get
 	// queue.adt_max_age; incidents are checked against the ledger for re-sends).
-	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge}
+	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge,
+		labels: ingest.NewSourceLabels(sources, ingest.DefaultUnconfiguredSourceLabels)}
 	var state jetstream.KeyValue // opened for the first adapter that keeps state
 	for _, a := range cfg.EnabledAdapters() {
 		m := a.Module

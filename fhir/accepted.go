@@ -23,6 +23,7 @@ func DecodeAccepted(data []byte, opt ParseOptions) (*Incident, []Problem) {
 		return ParseIncident(data, opt)
 	}
 	normaliseTimes(&in)
+	in.translateValues(opt.Codes)
 	in.Received = opt.Now
 	if in.Received.IsZero() {
 		in.Received = time.Now()

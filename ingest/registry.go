@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/fhir"
 )
 
 // Adapter is one running source connection: a listener, a poller or a set of HTTP routes that
@@ -86,6 +88,10 @@ type Deps struct {
 	// State is durable storage for the adapter's cursor or progress (nil for adapters that
 	// keep none). Pull adapters need it; see StateStore.
 	State StateStore
+	// Codes are the sources' code maps (sources.NAME.code_maps), for fhir.ParseOptions.Codes:
+	// a source's own words for the event type, sex and harm are read through them. nil: the
+	// API's words only.
+	Codes fhir.CodeMapper
 	// OnReject is set by the Runner; adapters call CountRejected, not this.
 	OnReject func(reason string)
 }

@@ -184,7 +184,7 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusBadRequest, ReasonBodyRead, ErrorBody{Error: "could not read the request body"})
 		return
 	}
-	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
+	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources, Codes: a.deps.Codes})
 	if in != nil && in.Source != "" && !token.mayPost(in.Source) {
 		// The token is good, and its holder may know what it is for.
 		a.refuse(w, http.StatusForbidden, ReasonForbidden, ErrorBody{Error: "this token may not post incidents for this source",

@@ -70,6 +70,7 @@ func (g *Gateway) startDemographics(runCtx context.Context, cfg config.Config) m
 // mounts the routes of those served on the gateway's HTTP server on mux. Start runs them.
 func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux) error {
 	shared := cfg.Shared()
+	codes := CodeMaps(cfg)
 	sources := map[string]bool{}
 	for name := range cfg.Sources {
 		sources[name] = true
@@ -83,7 +84,7 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 		m := a.Module
 		deps := ingest.Deps{
 			Name: m.Kind, Settings: a.Settings, Publisher: pub, Logger: g.log, Sources: sources, Shared: shared,
-			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()),
+			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()), Codes: codes,
 		}
 		if f, ok := a.Settings.(ingest.TLSFiles); ok {
 			var err error

@@ -62,7 +62,7 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		ttl = p.adtTTL
 	}
 	res, err := p.q.PublishRaw(ctx, queue.RawEnvelope{Kind: rec.Kind, Source: rec.Source, LocalID: rec.LocalID, Key: rec.Key,
-		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason}, rec.Data, ttl)
+		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason, Origin: rec.Origin}, rec.Data, ttl)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)

@@ -1,7 +1,11 @@
 package csvdrop
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +53,13 @@ type Config struct {
 	// PublishConcurrency is how many rows are published in parallel; rows of one incident
 	// are always published in file order.
 	PublishConcurrency int `yaml:"publish_concurrency"`
+	// DateFormats are how the export writes dates (occurred_at, reported_at,
+	// patient.date_of_birth), tried in order after ISO 8601: "DD/MM/YYYY" for 14/03/2025,
+	// "DD/MM/YYYY HH:mm" for a date-time, read on the UK wall clock (parseDateFormat).
+	DateFormats []string `yaml:"date_formats"`
+	// TimeColumns maps occurred_at or reported_at to a column holding its time of day
+	// (09:30), joined to the date in the field's own column.
+	TimeColumns map[string]string `yaml:"time_columns"`
 
 	// Columns maps an incident field (fhir.RecordFields) to the header name holding it. The
 	// Factory takes it from the source's csv_columns (ingest.Deps.Shared) when it is nil.
@@ -169,6 +180,22 @@ func (c Config) Validate(shared ingest.Shared) error {
 	if c.PublishConcurrency < 1 || c.PublishConcurrency > 64 {
 		p.Add("publish_concurrency", "must be 1 to 64, got %d", c.PublishConcurrency)
 	}
+	for i, f := range c.DateFormats {
+		if _, err := parseDateFormat(f); err != nil {
+			p.Add(fmt.Sprintf("date_formats[%d]", i), "%v", err)
+		}
+	}
+	columns := shared.Sources[c.Source].CSVColumns
+	for _, field := range sortedKeys(c.TimeColumns) {
+		switch {
+		case !slices.Contains(timeFields, field):
+			p.Add("time_columns."+field, "must be one of %s", strings.Join(timeFields, ", "))
+		case strings.TrimSpace(c.TimeColumns[field]) == "":
+			p.Add("time_columns."+field, "must name a column")
+		case columns[field] == "":
+			p.Add("time_columns."+field, "needs sources.%s.csv_columns to map %s to the column holding its date", c.Source, field)
+		}
+	}
 	return p.Err()
 }
 
@@ -179,3 +206,12 @@ var (
 	_ ingest.Settings      = (*Config)(nil)
 	_ ingest.RecordLimiter = (*Config)(nil)
 )
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -9,10 +9,15 @@
 //   - a file whose rows cannot be stored now (queue down) stays where it is and is tried
 //     again later; a crash part-way through resumes where the stored rows end.
 //
+// Dates are read with DateFormats and joined to TimeColumns on the UK wall clock; the source's
+// own words for the event type, harm and sex go through its code maps (ingest.Deps.Codes).
 // A row that cannot be read (ragged, broken quoting, invalid text, longer than MaxRowBytes,
-// failing the ingest rules) does not stop the file: it is stored as a rejected record with its file, line number and
-// reason, and the mapper quarantines it, so the operator sees it under
-// GET /api/v1/incidents/{source}/{local_id} (its incident id, or "FILE#lineN").
+// a date no format reads) does not stop the file: it is stored as a rejected record with its
+// file, line number and reason, and the mapper quarantines it, so the operator sees it under
+// GET /api/v1/incidents/{source}/{local_id} (its incident id where it can be read, or
+// "FILE#lineN"). A row read into an incident that breaks the ingest rules is stored as that
+// incident, under its id, and quarantined by the mapper, which reads it afresh with the
+// current code maps each time: a fixed map and a replay deliver it.
 //
 // Settling: a file is taken once a NAME.done marker exists beside it, or, unless DoneMarker is
 // set, once its size and modification time have not changed for SettleTime. Cells are plain

@@ -41,6 +41,9 @@ type Config struct {
 	SettleTime time.Duration `yaml:"settle_time"`
 	// DoneMarker, when true, takes only files with a NAME.done marker beside them.
 	DoneMarker bool `yaml:"done_marker"`
+	// WatchTime is how long a file is watched after it moved to processed/: if it changes
+	// (its writer was not done), it is moved back and read again.
+	WatchTime time.Duration `yaml:"watch_time"`
 	// Encoding is auto, utf-8 or windows-1252.
 	Encoding string `yaml:"encoding"`
 	// Delimiter is the one-character field separator.
@@ -84,6 +87,7 @@ func Defaults() Config {
 		MaxRowBytes:        1 << 20,
 		MaxFileBytes:       1 << 30,
 		PublishConcurrency: 4,
+		WatchTime:          time.Hour,
 		BatchRows:          256,
 	}
 }
@@ -122,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchRows <= 0 {
 		c.BatchRows = d.BatchRows
+	}
+	if c.WatchTime <= 0 {
+		c.WatchTime = d.WatchTime
 	}
 	if c.PublishConcurrency <= 0 {
 		c.PublishConcurrency = d.PublishConcurrency
@@ -163,6 +170,7 @@ func (c Config) Validate(shared ingest.Shared) error {
 	if c.SettleTime < 0 {
 		p.Add("settle_time", "must not be negative, got %s", c.SettleTime)
 	}
+	p.Positive("watch_time", c.WatchTime)
 	switch c.Encoding {
 	case EncodingAuto, EncodingUTF8, EncodingWindows1252:
 	default:

@@ -36,6 +36,7 @@ func TestSettingsValidate(t *testing.T) {
 		{Name: "row limit", Mutate: func(c *csvdrop.Config) { c.MaxRowBytes = 10 }, Want: "csvdrop.max_row_bytes: must be 1024 to"},
 		{Name: "file limit", Mutate: func(c *csvdrop.Config) { c.MaxFileBytes = 10 }, Want: "csvdrop.max_file_bytes: must be at least 1024"},
 		{Name: "concurrency", Mutate: func(c *csvdrop.Config) { c.PublishConcurrency = 65 }, Want: "csvdrop.publish_concurrency: must be 1 to 64"},
+		{Name: "watch time", Mutate: func(c *csvdrop.Config) { c.WatchTime = 0 }, Want: "csvdrop.watch_time: must be a positive duration"},
 		{Name: "date formats", Mutate: func(c *csvdrop.Config) { c.DateFormats = []string{"DD/MM/YYYY", "DD/MM/YYYY HH:mm"} }, Want: ""},
 		{Name: "date format without a day", Mutate: func(c *csvdrop.Config) { c.DateFormats = []string{"DD/MM/YYYY", "MM/YYYY"} },
 			Want: `csvdrop.date_formats[1]: "MM/YYYY": a date format needs a year (YYYY), a month (MM) and a day (DD)`},

@@ -44,6 +44,7 @@ const (
 	ReasonRowInvalid  = "row_invalid"   // the row breaks the ingest rules (missing id, bad date)
 	ReasonRowTooLarge = "row_too_large" // a row longer than MaxRowBytes, skipped to its end
 	ReasonFileFailed  = "file_failed"   // a whole file moved to failed/
+	ReasonFileChanged = "file_changed"  // a file that changed while or after it was read: read again
 )
 
 // Adapter polls one drop folder. Build it with New or the registered Factory.
@@ -55,6 +56,11 @@ type Adapter struct {
 	seen map[string]fileStat
 	// failures counts consecutive polls that could not store rows, for the backoff.
 	failures int
+	// taken are the files moved to processed/ still watched for changes, by path (watch.go);
+	// reread are the files moved back to be read again, which the settle rule takes even
+	// with DoneMarker. Only Run touches them.
+	taken  map[string]takenFile
+	reread map[string]bool
 }
 
 type fileStat struct {
@@ -112,7 +118,7 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
 	deps.Now = deps.Clock()
-	return &Adapter{cfg: cfg.withDefaults(), deps: deps, seen: map[string]fileStat{}}
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps, seen: map[string]fileStat{}, taken: map[string]takenFile{}, reread: map[string]bool{}}
 }
 
 // Run polls the folder until ctx is cancelled. A folder that cannot be listed or created, or a
@@ -154,6 +160,7 @@ func (a *Adapter) poll(ctx context.Context) error {
 		return fmt.Errorf("listing drop folder: %w", err)
 	}
 	now := a.deps.Now()
+	a.watchTaken(now)
 	present := map[string]bool{}
 	var accessErrs []error
 	for _, e := range entries {
@@ -176,6 +183,7 @@ func (a *Adapter) poll(ctx context.Context) error {
 		switch {
 		case err == nil:
 			delete(a.seen, name)
+			delete(a.reread, name)
 			a.failures = 0
 		case ctx.Err() != nil:
 			return nil
@@ -194,6 +202,11 @@ func (a *Adapter) poll(ctx context.Context) error {
 			delete(a.seen, name)
 		}
 	}
+	for name := range a.reread {
+		if !present[name] {
+			delete(a.reread, name)
+		}
+	}
 	return errors.Join(accessErrs...)
 }
 
@@ -203,7 +216,7 @@ func (a *Adapter) ready(name string, now time.Time) bool {
 	if _, err := os.Stat(path + ".done"); err == nil {
 		return true
 	}
-	if a.cfg.DoneMarker {
+	if a.cfg.DoneMarker && !a.reread[name] {
 		return false
 	}
 	info, err := os.Stat(path)
@@ -215,7 +228,29 @@ func (a *Adapter) ready(name string, now time.Time) bool {
 		a.seen[name] = fileStat{size: info.Size(), mtime: info.ModTime(), since: now}
 		return false
 	}
-	return now.Sub(st.since) >= a.cfg.SettleTime
+	settled := now.Sub(st.since)
+	if settled >= a.cfg.SettleTime && settled < 2*a.cfg.SettleTime && endsMidLine(path, info.Size()) {
+		// A writer that paused in the middle of a row is given a second settle time.
+		return false
+	}
+	return settled >= a.cfg.SettleTime
+}
+
+// endsMidLine reports whether the file's last byte is not a line break.
+func endsMidLine(path string, size int64) bool {
+	if size == 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, size-1); err != nil {
+		return false
+	}
+	return b[0] != '\n' && b[0] != '\r'
 }
 
 // accessError is a file the adapter may not open: reported on the status and retried, not

@@ -57,6 +57,13 @@ func (a *Adapter) processFile(ctx context.Context, name string) error {
 	}
 	defer f.Close()
 	err = a.readFile(ctx, name, f)
+	if errors.Is(err, errChanged) {
+		// Not done: settle again, then read again whole; the rows stored are duplicates.
+		delete(a.seen, name)
+		a.deps.CountRejected(ReasonFileChanged)
+		a.deps.Logger.Warn().Str("file", name).Msg("file changed while it was read; it will be read again once it settles (see csvdrop.done_marker)")
+		return nil
+	}
 	var ff *fileFailure
 	if errors.As(err, &ff) {
 		f.Close()
@@ -68,7 +75,8 @@ func (a *Adapter) processFile(ctx context.Context, name string) error {
 }
 
 // readFile checks the file's size, stores its rows (readRows) and finally moves it to
-// processed/.
+// processed/, where it is watched for changes (watchTaken). A file that changed while it was
+// read is left where it is to settle again and be read again whole (errChanged).
 func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	info, err := f.Stat()
 	if err != nil {
@@ -81,7 +89,26 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	if err != nil {
 		return err
 	}
-	return a.finish(ctx, name, key, a.cfg.ProcessedDir, "")
+	after, err := f.Stat()
+	if err != nil {
+		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+	}
+	if changed(info, after) {
+		return errChanged
+	}
+	if err := a.finish(ctx, name, key, a.cfg.ProcessedDir, ""); err != nil {
+		return err
+	}
+	a.watch(name, after)
+	return nil
+}
+
+// errChanged is a file that changed while it was read: the writer was not done.
+var errChanged = errors.New("file changed while it was read")
+
+// changed reports whether a file's size or modification time differ between two looks.
+func changed(before, after os.FileInfo) bool {
+	return before.Size() != after.Size() || !before.ModTime().Equal(after.ModTime())
 }
 
 // readRows scans the file f (positioned at its start), then streams its rows to the publisher
@@ -111,9 +138,11 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 		}
 	}
 
-	var src io.Reader = f
+	// The rows are read from the bytes the scan saw, however the file grows meanwhile: a
+	// file that changed is read again whole (readFile), and its progress belongs to them.
+	var src io.Reader = io.LimitReader(f, facts.size)
 	if facts.bom {
-		if _, err := io.CopyN(io.Discard, f, int64(len(bomUTF8))); err != nil {
+		if _, err := io.CopyN(io.Discard, src, int64(len(bomUTF8))); err != nil {
 			return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 		}
 	}
@@ -201,7 +230,7 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 			a.deps.CountRejected(ReasonRowTooLarge)
 			rec = *skipped
 		} else {
-			rec = rs.record(row, err, r)
+			rec = rs.record(row, err, r, guard.cutRow(r.InputOffset()))
 		}
 		batch = append(batch, rec)
 		batchBytes += len(rec.Data)
@@ -350,7 +379,8 @@ type rowSource struct {
 }
 
 // record builds the record for one row: an incident, or a rejected record carrying the file,
-// line and reason. readErr is the CSV reader's error for this row, if any.
+// line and reason. readErr is the CSV reader's error for this row, if any; cut says the row
+// ends the file without a line break (rowGuard.cutRow).
 //
 // A row read reliably whose id cell holds an incident id is stored under that id. If its
 // dates cannot be read (csvdrop.date_formats) it carries the reason, a fact about the file;
@@ -358,7 +388,7 @@ type rowSource struct {
 // as the incident it is, without a reason, and the mapper quarantines it with its problems
 // each time it maps it: a code-map fix and a replay deliver it (docs/adapters.md, "Records
 // that cannot be read").
-func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Record {
+func (s rowSource) record(row []string, readErr error, r *csv.Reader, cut bool) ingest.Record {
 	var line int
 	var pe *csv.ParseError
 	if errors.As(readErr, &pe) {
@@ -382,7 +412,13 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 		return s.reject(line, "", where+": cannot be read: "+msg, nil)
 	case len(row) != len(s.header):
 		s.a.deps.CountRejected(ReasonRowRagged)
-		return s.reject(line, s.raggedID(row), fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
+		id := s.raggedID(row)
+		if cut {
+			// The file's last row, with no line break after it: its writer may have been in
+			// the middle of it, and even of its id.
+			id = ""
+		}
+		return s.reject(line, id, fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
 	}
 	s.learnID(row)
 	if s.enc == EncodingUTF8 {

@@ -2,14 +2,9 @@ package ingest_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"net/netip"
 	"sync"
@@ -19,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/test/tlstest"
 )
 
 // rejects counts CountRejected reasons.
@@ -209,11 +205,10 @@ func TestAllowedPeerSyntax(t *testing.T) {
 // is closed after HandshakeTimeout (it cannot hold a slot for longer); one that completes it
 // with a client certificate is listed in the peer table with the certificate's subject.
 func TestTLSHandshakeIsBoundedAndNamesThePeer(t *testing.T) {
-	ca, caKey := newCA(t)
-	server := leaf(t, ca, caKey, "localhost", x509.ExtKeyUsageServerAuth)
-	client := leaf(t, ca, caKey, "rhapsody.test", x509.ExtKeyUsageClientAuth)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	ca := tlstest.NewCA(t, "psgw test CA")
+	server := ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth)
+	client := ca.Issue(t, "rhapsody.test", x509.ExtKeyUsageClientAuth)
+	pool := ca.Pool()
 	var peers ingest.PeerTable
 	addr, rj := serve(t, ingest.ConnLimits{Max: 10, HandshakeTimeout: 200 * time.Millisecond, Peers: &peers},
 		func(ln net.Listener) net.Listener {
@@ -237,40 +232,4 @@ func TestTLSHandshakeIsBoundedAndNamesThePeer(t *testing.T) {
 	if len(ps) != 1 || ps[0].TLSSubject != "CN=rhapsody.test,O=psgw test" || ps[0].Addr != "127.0.0.1" || ps[0].Connections != 1 {
 		t.Errorf("peers: got %+v, want one from 127.0.0.1 with subject CN=rhapsody.test,O=psgw test", ps)
 	}
-}
-
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "psgw test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, key
-}
-
-func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name, Organization: []string{"psgw test"}},
-		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -31,6 +31,22 @@ func storedIDs(store *adaptertest.Store) []string {
 	return out
 }
 
+// runLive runs an adapter on dir on the real clock, with a settle time, until the test ends.
+func runLive(t *testing.T, dir string, settle time.Duration, store ingest.Publisher, onReject func(string)) {
+	t.Helper()
+	a := csvdrop.New(csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 5 * time.Millisecond, SettleTime: settle},
+		ingest.Deps{Name: "csvdrop", Publisher: store, State: adaptertest.NewState(), Logger: zerolog.Nop(), Now: time.Now, OnReject: onReject})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
 // TestExportPausedPastSettleTime is issue 16's fourth defect: an export job writes half a
 // file, pauses longer than settle_time, and writes the rest. The file was taken after the
 // pause began and moved to processed/; the job, still holding it open, wrote its other rows
@@ -39,13 +55,7 @@ func storedIDs(store *adaptertest.Store) []string {
 func TestExportPausedPastSettleTime(t *testing.T) {
 	dir := t.TempDir()
 	store := adaptertest.NewStore()
-	a := csvdrop.New(csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 5 * time.Millisecond, SettleTime: 50 * time.Millisecond},
-		ingest.Deps{Name: "csvdrop", Publisher: store, State: adaptertest.NewState(), Logger: zerolog.Nop(),
-			Now: time.Now})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runLive(t, dir, 50*time.Millisecond, store, nil)
 
 	f, err := os.Create(filepath.Join(dir, "export.csv"))
 	if err != nil {
@@ -83,14 +93,8 @@ func TestFileChangedWhileRead(t *testing.T) {
 	store := adaptertest.NewStore()
 	var mu sync.Mutex
 	var rejects []string
-	a := csvdrop.New(csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 5 * time.Millisecond, SettleTime: 20 * time.Millisecond},
-		ingest.Deps{Name: "csvdrop", Publisher: store, State: adaptertest.NewState(), Logger: zerolog.Nop(), Now: time.Now,
-			OnReject: func(r string) { mu.Lock(); rejects = append(rejects, r); mu.Unlock() }})
 	store.Hold()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runLive(t, dir, 20*time.Millisecond, store, func(r string) { mu.Lock(); rejects = append(rejects, r); mu.Unlock() })
 	path := filepath.Join(dir, "export.csv")
 	if err := os.WriteFile(path, []byte(header+row(1)+row(2)), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,12 +130,7 @@ func TestFileChangedWhileRead(t *testing.T) {
 func TestExportPausedMidRow(t *testing.T) {
 	dir := t.TempDir()
 	store := adaptertest.NewStore()
-	a := csvdrop.New(csvdrop.Config{Dir: dir, Source: "datix", Columns: columns, PollInterval: 5 * time.Millisecond, SettleTime: 30 * time.Millisecond},
-		ingest.Deps{Name: "csvdrop", Publisher: store, State: adaptertest.NewState(), Logger: zerolog.Nop(), Now: time.Now})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runLive(t, dir, 30*time.Millisecond, store, nil)
 	f, err := os.Create(filepath.Join(dir, "export.csv"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,15 +1,10 @@
 package hl7mllp_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/psgw/psgw/ingest"
-	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 )
@@ -62,26 +57,7 @@ func TestDribblingSenderIsCut(t *testing.T) {
 
 // TestStatusShowsPeers: the adapter's status lists its open connections by peer address.
 func TestStatusShowsPeers(t *testing.T) {
-	runner, err := ingest.NewRunner(hl7mllp.Factory, ingest.Deps{Name: "hl7mllp", Publisher: adaptertest.NewStore(), Logger: zerolog.Nop(),
-		Settings: hl7mllp.Config{Addr: "127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	addr, err := runner.Adapter().(*hl7mllp.Adapter).Addr(wctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := mllptest.Dial(wctx, addr.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	runner, c := startRunner(t)
 	if ack, err := c.Send([]byte(goodMsg("PEER1"))); err != nil || ack.Code != "AA" {
 		t.Fatalf("got %+v, %v, want AA", ack, err)
 	}

@@ -399,27 +399,7 @@ func TestStrayStartBytesGetNoACK(t *testing.T) {
 
 // TestRefusalsShowOnTheAdapterStatus: an AR shows on the runner's status, with its reason.
 func TestRefusalsShowOnTheAdapterStatus(t *testing.T) {
-	store := adaptertest.NewStore()
-	runner, err := ingest.NewRunner(hl7mllp.Factory, ingest.Deps{Name: "hl7mllp", Publisher: store, Logger: zerolog.Nop(),
-		Settings: hl7mllp.Config{Addr: "127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	addr, err := runner.Adapter().(*hl7mllp.Adapter).Addr(wctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := mllptest.Dial(wctx, addr.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	runner, c := startRunner(t)
 	ack, err := c.Send([]byte(strings.Replace(goodMsg("ST1"), "ADT^A08^ADT_A01", "ORU^R01", 1)))
 	if err != nil || ack.Code != "AR" {
 		t.Fatalf("got %+v, %v, want AR", ack, err)
@@ -758,4 +738,31 @@ func TestNoGoroutinesLeft(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startRunner runs the adapter, built by its Factory, under a runner until the test ends, and
+// returns the runner and a client connected to it.
+func startRunner(t *testing.T) (*ingest.Runner, *mllptest.Client) {
+	t.Helper()
+	runner, err := ingest.NewRunner(hl7mllp.Factory, ingest.Deps{Name: "hl7mllp", Publisher: adaptertest.NewStore(), Logger: zerolog.Nop(),
+		Settings: hl7mllp.Config{Addr: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	addr, err := runner.Adapter().(*hl7mllp.Adapter).Addr(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mllptest.Dial(context.Background(), addr.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return runner, c
 }

@@ -2,20 +2,13 @@ package epr
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,6 +22,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/test/tlstest"
 )
 
 // slowLoris is the attack of issue 16: conns connections, each from one of the loopback
@@ -208,12 +202,10 @@ func TestSlowPeersCannotBlockTheEPR(t *testing.T) {
 // certificates are made here.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := makeCA(t, "psgw test trust CA")
-	otherCA, otherKey := makeCA(t, "someone else's CA")
-	serverCert, serverKey := makeLeaf(t, ca, caKey, "localhost", x509.ExtKeyUsageServerAuth)
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", ca.Raw)
-	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", serverCert.Certificate[0])
-	writePEM(t, filepath.Join(dir, "server.key"), "PRIVATE KEY", serverKey)
+	ca := tlstest.NewCA(t, "psgw test trust CA")
+	other := tlstest.NewCA(t, "someone else's CA")
+	ca.WriteCA(t, filepath.Join(dir, "ca.pem"))
+	tlstest.WritePair(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 	gw, _ := startGatewayWith(t, func(c *config.Config) {
 		m := c.Adapters[hl7mllp.Section].(*hl7mllp.Config)
 		m.TLSCertFile = filepath.Join(dir, "server.pem")
@@ -221,8 +213,7 @@ func TestMutualTLS(t *testing.T) {
 		m.ClientTLS.ClientCAFile = filepath.Join(dir, "ca.pem")
 	})
 	addr := gw.AdapterAddr(context.Background(), hl7mllp.Kind)
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
+	roots := ca.Pool()
 	dial := func(cert *tls.Certificate) (mllptest.Ack, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -241,11 +232,11 @@ func TestMutualTLS(t *testing.T) {
 	if ack, err := dial(nil); err == nil {
 		t.Errorf("a sender without a certificate got %s", ack.Code)
 	}
-	stranger, _ := makeLeaf(t, otherCA, otherKey, "stranger.test", x509.ExtKeyUsageClientAuth)
+	stranger := other.Issue(t, "stranger.test", x509.ExtKeyUsageClientAuth)
 	if ack, err := dial(&stranger); err == nil {
 		t.Errorf("a sender whose certificate another CA signed got %s", ack.Code)
 	}
-	engine, _ := makeLeaf(t, ca, caKey, "rhapsody.rgt.test", x509.ExtKeyUsageClientAuth)
+	engine := ca.Issue(t, "rhapsody.rgt.test", x509.ExtKeyUsageClientAuth)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := mllptest.Dial(ctx, addr, &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{engine}, MinVersion: tls.VersionTLS12})
@@ -272,53 +263,5 @@ func TestMutualTLS(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(page), "CN=rhapsody.rgt.test") {
 		t.Error("the status page does not show the sender's certificate subject")
-	}
-}
-
-func makeCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, key
-}
-
-// makeLeaf returns a certificate the CA signed, and its key in PKCS #8 DER.
-func makeLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) (tls.Certificate, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name, Organization: []string{"psgw test"}},
-		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pk
-}
-
-func writePEM(t *testing.T, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

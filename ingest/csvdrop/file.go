@@ -508,8 +508,9 @@ func (s rowSource) learnID(row []string) {
 	if len(row) != len(s.header) || s.cols["local_id"] != s.firstColumn() || len(s.idShapes) >= maxIDShapes {
 		return
 	}
-	if id := strings.TrimSpace(row[0]); ingest.LocalIDProblem(id) == "" {
-		s.idShapes[idShape(id)] = true
+	id := strings.TrimSpace(row[0])
+	if shape := idShape(id); !s.idShapes[shape] && ingest.LocalIDProblem(id) == "" {
+		s.idShapes[shape] = true
 	}
 }
 

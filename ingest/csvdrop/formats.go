@@ -160,8 +160,17 @@ func withTime(date, tod string) (string, bool) {
 // column and the rule, never the cell's value (a date of birth is an identifier). A cell
 // that cannot be read is left as it was.
 func (rf rowFormat) apply(index map[string]int, cols map[string]string, row []string) ([]string, []string) {
-	out := append([]string(nil), row...)
+	out := row
 	var problems []string
+	set := func(i int, v string) {
+		if v == out[i] {
+			return
+		}
+		if &out[0] == &row[0] {
+			out = append([]string(nil), row...) // copied on the first change only
+		}
+		out[i] = v
+	}
 	cell := func(col string) (int, string) {
 		if i, ok := index[col]; ok && i < len(out) {
 			return i, strings.TrimSpace(out[i])
@@ -182,7 +191,7 @@ func (rf rowFormat) apply(index map[string]int, cols map[string]string, row []st
 			problems = append(problems, fmt.Sprintf("%s: column %q is not a date in the form %s (csvdrop.date_formats)", field, col, rf.names()))
 			continue
 		}
-		out[i] = d
+		set(i, d)
 		tcol, ok := rf.times[field]
 		if !ok {
 			continue
@@ -193,7 +202,7 @@ func (rf rowFormat) apply(index map[string]int, cols map[string]string, row []st
 				problems = append(problems, fmt.Sprintf("%s: column %q is not a time of day such as 09:30 (csvdrop.time_columns)", field, tcol))
 				continue
 			}
-			out[i] = joined
+			set(i, joined)
 		}
 	}
 	return out, problems

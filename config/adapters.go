@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -277,33 +278,52 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 // readAdapterSecrets reads the file named by an adapter's key X_file into its key X, when the
 // section has both: a string gets the file's content without surrounding white space; a
 // list gets one entry per line, blank lines and # comments skipped, added to those already
-// given. So sqlpoll.dsn_file fills sqlpoll.dsn and http.ingest_tokens_file adds to
-// http.ingest_tokens, and no adapter reads a file for its settings.
+// given. The same holds in a mapping within the section, and in each mapping of a list (an
+// entry {token_file, sources} of http.ingest_tokens gets its token). So sqlpoll.dsn_file
+// fills sqlpoll.dsn and http.ingest_tokens_file adds to http.ingest_tokens, and no adapter
+// reads a file for its settings.
 func readAdapterSecrets(cfg *Config) error {
 	for _, section := range sortedSections(cfg.Adapters) {
-		s := cfg.Adapters[section]
-		if s == nil {
+		if s := cfg.Adapters[section]; s != nil {
+			if err := readSecretsIn(reflect.ValueOf(s).Elem(), section); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readSecretsIn reads the X_file keys of the struct v, whose keys are under path, and of
+// the structs within it.
+func readSecretsIn(v reflect.Value, path string) error {
+	fields := yamlFields(v.Type())
+	for _, key := range sortedFieldKeys(fields) {
+		f := v.FieldByIndex(fields[key].Index)
+		switch {
+		case f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)):
+			if err := readSecretsIn(f, path+"."+key); err != nil {
+				return err
+			}
+			continue
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
+			for i := 0; i < f.Len(); i++ {
+				if err := readSecretsIn(f.Index(i), fmt.Sprintf("%s.%s[%d]", path, key, i)); err != nil {
+					return err
+				}
+			}
 			continue
 		}
-		v := reflect.ValueOf(s).Elem()
-		fields := yamlFields(v.Type())
-		for _, key := range sortedFieldKeys(fields) {
-			base, ok := strings.CutSuffix(key, "_file")
-			target, hasTarget := fields[base]
-			if !ok || !hasTarget || fields[key].Type.Kind() != reflect.String {
-				continue
-			}
-			path := v.FieldByIndex(fields[key].Index).String()
-			if path == "" {
-				continue
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return fmt.Errorf("%s.%s: %w", section, key, err)
-			}
-			if err := setFromFile(v.FieldByIndex(target.Index), string(b)); err != nil {
-				return fmt.Errorf("%s.%s: %w", section, key, err)
-			}
+		base, ok := strings.CutSuffix(key, "_file")
+		target, hasTarget := fields[base]
+		if !ok || !hasTarget || f.Kind() != reflect.String || f.String() == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.String())
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", path, key, err)
+		}
+		if err := setFromFile(v.FieldByIndex(target.Index), string(b)); err != nil {
+			return fmt.Errorf("%s.%s: %w", path, key, err)
 		}
 	}
 	return nil
@@ -323,10 +343,14 @@ func setFromFile(v reflect.Value, text string) error {
 	switch {
 	case v.Kind() == reflect.String:
 		v.SetString(strings.TrimSpace(text))
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+	case v.Kind() == reflect.Slice && (v.Type().Elem().Kind() == reflect.String || writtenAsText(v.Type().Elem())):
 		for _, line := range strings.Split(text, "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				v.Set(reflect.Append(v, reflect.ValueOf(line).Convert(v.Type().Elem())))
+				item, err := textItem(v.Type().Elem(), line)
+				if err != nil {
+					return err
+				}
+				v.Set(reflect.Append(v, item))
 			}
 		}
 	default:

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/psgw/psgw/ingest"
 	_ "github.com/psgw/psgw/ingest/all" // the adapters' sections, as the gateway has them
 	"github.com/psgw/psgw/ingest/csvdrop"
@@ -78,7 +81,7 @@ national:
 	if cfg.National.Timeout != 10*time.Second {
 		t.Errorf("national.timeout: got %s, want 10s", cfg.National.Timeout)
 	}
-	if got := strings.Join(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens, ","); got != "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb" {
+	if got := joinTokens(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens); got != "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb" {
 		t.Errorf("http.ingest_tokens: got %q", got)
 	}
 	if cfg.Queue.DuplicateWindow != 10*time.Minute {
@@ -296,7 +299,7 @@ func TestAdapterSecretFiles(t *testing.T) {
 	if got := cfg.Adapters[sqlpoll.Section].(*sqlpoll.Config).DSN; got != "postgres://psgw:secret@db/datix" {
 		t.Errorf("sqlpoll.dsn: got %q, want the file's content without the newline", got)
 	}
-	if got := strings.Join(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens, ","); got != "aaaaaaaaaaaaaaaa,cccccccccccccccc,dddddddddddddddd" {
+	if got := joinTokens(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens); got != "aaaaaaaaaaaaaaaa,cccccccccccccccc,dddddddddddddddd" {
 		t.Errorf("http.ingest_tokens: got %q, want the file's tokens added", got)
 	}
 	// A *_file key with no key beside it to fill is a path the adapter's owner reads (the
@@ -318,7 +321,7 @@ func TestAdapterProblemsNameTheirKeys(t *testing.T) {
 	d := cfg.Adapters[csvdrop.Section].(*csvdrop.Config)
 	d.Dir, d.Source = "/srv/drop", "datix" // datix has no csv_columns
 	cfg.Adapters[sqlpoll.Section].(*sqlpoll.Config).Query = "SELECT 1"
-	cfg.Adapters[httppush.Section].(*httppush.Config).Tokens = []string{"short"}
+	cfg.Adapters[httppush.Section].(*httppush.Config).Tokens = httppush.Tokens("short")
 	cfg.National.TaxonomyVersion = 7
 	err := cfg.Validate()
 	if err == nil {
@@ -387,5 +390,87 @@ func TestSharedSectionsKeepTheirKeysApart(t *testing.T) {
 	}
 	if shared == 0 {
 		t.Error("no adapter shares a section with the gateway; httppush should share http")
+	}
+}
+
+// joinTokens lists the tokens of http.ingest_tokens, comma-separated.
+func joinTokens(ts []httppush.IngestToken) string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Token)
+	}
+	return strings.Join(out, ",")
+}
+
+// TestIngestTokensBoundToSources: http.ingest_tokens takes plain tokens (any source) beside
+// entries {token_file, sources} whose file the config package reads; the environment and
+// http.ingest_tokens_file still give plain tokens; a misspelt key in an entry is named; and
+// the configuration writes back as it was read.
+func TestIngestTokensBoundToSources(t *testing.T) {
+	dir := t.TempDir()
+	datixToken := filepath.Join(dir, "datix-token")
+	if err := os.WriteFile(datixToken, []byte("datix-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "sources:\n  datix: {}\n  ulysses: {}\nhttp:\n  ingest_tokens:\n    - aaaaaaaaaaaaaaaa\n    - token_file: "+datixToken+"\n      sources: [datix]\n    - token: ulysses-token-0123456789\n      sources: [ulysses, datix]\n")
+	cfg, err := Load(path, []string{"PSGW_HTTP_INGEST_TOKENS_FILE=" + writeFile(t, "bbbbbbbbbbbbbbbb\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []httppush.IngestToken{
+		{Token: "aaaaaaaaaaaaaaaa"},
+		{Token: "datix-token-0123456789", TokenFile: datixToken, Sources: []string{"datix"}},
+		{Token: "ulysses-token-0123456789", Sources: []string{"ulysses", "datix"}},
+		{Token: "bbbbbbbbbbbbbbbb"},
+	}
+	if diff := cmp.Diff(want, cfg.Adapters[httppush.Section].(*httppush.Config).Tokens); diff != "" {
+		t.Errorf("http.ingest_tokens (-want +got):\n%s", diff)
+	}
+	if cfg, err = Load(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	tokens := cfg.Adapters[httppush.Section].(*httppush.Config).Tokens
+	// Written back and read again: the same tokens.
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Load(writeFile(t, string(out)), nil)
+	if err != nil {
+		t.Fatalf("reading the written configuration: %v\n%s", err, out)
+	}
+	if diff := cmp.Diff(tokens, again.Adapters[httppush.Section].(*httppush.Config).Tokens); diff != "" {
+		t.Errorf("round trip (-first +second):\n%s", diff)
+	}
+
+	cfg, err = Load("", []string{"PSGW_HTTP_INGEST_TOKENS=cccccccccccccccc, dddddddddddddddd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := joinTokens(cfg.Adapters[httppush.Section].(*httppush.Config).Tokens); got != "cccccccccccccccc,dddddddddddddddd" {
+		t.Errorf("PSGW_HTTP_INGEST_TOKENS: got %q", got)
+	}
+
+	for _, tc := range []struct{ yaml, want string }{
+		{"http:\n  ingest_tokens:\n    - token: aaaaaaaaaaaaaaaa\n      source: [datix]\n", `unknown key "http.ingest_tokens[0].source"`},
+		{"http:\n  ingest_tokens:\n    - token_file: /nonexistent/token\n", "http.ingest_tokens[0].token_file: open /nonexistent/token"},
+	} {
+		if _, err := Load(writeFile(t, tc.yaml), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+	cfg, err = Load(writeFile(t, "sources:\n  datix: {}\nhttp:\n  ingest_tokens:\n    - token: aaaaaaaaaaaaaaaa\n      sources: [ulysses, Datix]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{`http.ingest_tokens[0].sources[0]: must be one of the configured sources, got "ulysses"`,
+		`http.ingest_tokens[0].sources[1]: must match [a-z0-9_-]{1,64}, got "Datix"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want a problem %q", err, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -168,7 +169,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool)
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || writtenAsText(t)) {
 				return nil
 			}
 			return fmt.Errorf("line %d: %s must be a mapping", n.Line, displayPath(path))
@@ -246,6 +247,9 @@ func checkMerged(v *yaml.Node, t reflect.Type, path string, seen map[checked]boo
 // checkScalar reports a scalar that cannot become the setting's type, so that the message
 // names the key instead of a Go type.
 func checkScalar(n *yaml.Node, t reflect.Type) error {
+	if writtenAsText(t) {
+		return nil // it reads the text itself (http.ingest_tokens' entries)
+	}
 	if t == reflect.TypeOf(time.Duration(0)) {
 		if _, err := time.ParseDuration(n.Value); err != nil {
 			return fmt.Errorf("must be a duration such as 30s or 5m, got %q", n.Value)
@@ -421,17 +425,47 @@ func setScalar(v reflect.Value, s string) error {
 		}
 		v.SetBool(b)
 	case reflect.Slice:
-		var items []string
+		list := reflect.MakeSlice(v.Type(), 0, 0)
 		for _, p := range strings.Split(s, ",") {
 			if p = strings.TrimSpace(p); p != "" {
-				items = append(items, p)
+				item, err := textItem(v.Type().Elem(), p)
+				if err != nil {
+					return err
+				}
+				list = reflect.Append(list, item)
 			}
 		}
-		v.Set(reflect.ValueOf(items))
+		v.Set(list)
 	default:
 		return errors.New("cannot be set from the environment")
 	}
 	return nil
+}
+
+// textMarshaled is encoding.TextUnmarshaler's type.
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+// writtenAsText reports whether a setting of type t (a struct) may be written as text in the
+// file, the environment or a list file: it reads the text itself (encoding.TextUnmarshaler),
+// as an entry of http.ingest_tokens does.
+func writtenAsText(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && reflect.PointerTo(t).Implements(textUnmarshaler)
+}
+
+// textItem makes an element of a list of type elem from text: the text itself for a list of
+// strings, or what the element makes of it when it is written as text.
+func textItem(elem reflect.Type, text string) (reflect.Value, error) {
+	if writtenAsText(elem) {
+		item := reflect.New(elem)
+		if err := item.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			return reflect.Value{}, err
+		}
+		return item.Elem(), nil
+	}
+	if elem.Kind() != reflect.String {
+		return reflect.Value{}, errors.New("cannot be set from text")
+	}
+	return reflect.ValueOf(text).Convert(elem), nil
 }
 
 // readSecretFiles loads secrets named by *_file keys so that they need not sit in the YAML

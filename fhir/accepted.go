@@ -28,6 +28,7 @@ func DecodeAccepted(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	}
 	normaliseTimes(&in)
 	in.Warnings = unknownFields(bytes.TrimSpace(data))
+	in.translateValues(opt.Codes)
 	in.Received = opt.Now
 	if in.Received.IsZero() {
 		in.Received = time.Now()

@@ -538,6 +538,11 @@ func (st *build) sex(e *complexExt, prefix string, p *Patient) {
 		code, ok := "", false
 		if st.b.Codes != nil {
 			code, ok = st.b.Codes.Code(st.in.Source, "patients.sex", p.Sex)
+			if word, isWord := sexCodes[code]; ok && isWord {
+				// A map of the source's own words ("Female": female) names psgw's word:
+				// its code is the default's.
+				code = word
+			}
 		}
 		if !ok {
 			code, ok = sexCodes[strings.ToLower(strings.TrimSpace(p.Sex))]

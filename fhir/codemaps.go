@@ -67,13 +67,24 @@ func CheckCodeMaps(maps SourceCodeMaps) []Problem {
 		for field, versions := range fields {
 			path := "sources." + source + ".code_maps." + field
 			s, known := specs()[field]
-			if !known && field != "patients.sex" {
+			core, isCore := coreValues[field]
+			if !known && !isCore {
 				ps = append(ps, Problem{Field: path, Message: "is not a mapped field; see docs/mapping.md for the list"})
 				continue
 			}
 			for ver, values := range versions {
 				if ver != "5" && ver != "6" && ver != "*" {
 					ps = append(ps, Problem{Field: path + "." + ver, Message: "taxonomy version must be 5, 6 or *"})
+					continue
+				}
+				if isCore && field != "patients.sex" {
+					// patients.sex also takes v6 GenderIdentity codes, which psgw cannot check.
+					for value, code := range values {
+						if !core.target(code) {
+							ps = append(ps, Problem{Field: path + "." + ver, Message: "maps " + quoteValue(value) + " to " + quoteValue(code) +
+								", which is neither one of " + strings.Join(core.words, ", ") + " nor its LFPSE code"})
+						}
+					}
 					continue
 				}
 				if s == nil || s.ods {

@@ -187,14 +187,16 @@ func spec(key string) *fieldSpec {
 	return s
 }
 
-// FieldKeys returns the code-map keys the builder asks a CodeMapper about, so configuration
-// can refuse a misspelt one.
+// FieldKeys returns the code-map keys the builder asks a CodeMapper about, and those of the
+// core fields whose local words a map translates (event_type, patients.physical_harm,
+// patients.psychological_harm; see translateValues), so configuration can refuse a misspelt
+// one.
 func FieldKeys() []string {
 	out := make([]string, 0, len(specDefs)+1)
 	for _, d := range specDefs {
 		out = append(out, d.key)
 	}
-	return append(out, "patients.sex")
+	return append(out, "patients.sex", "event_type", "patients.physical_harm", "patients.psychological_harm")
 }
 
 // resolution is what a local value became.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -49,6 +50,9 @@ type ParseOptions struct {
 	Now time.Time
 	// Sources, when not empty, lists the accepted source names.
 	Sources map[string]bool
+	// Codes, when set, are the sources' code maps: a source's own words for the event type,
+	// sex and harm are read through them (translateValues). nil reads the API's words only.
+	Codes CodeMapper
 }
 
 // ParseIncident decodes one JSON incident and checks it against the ingest rules. It returns
@@ -118,6 +122,7 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
 	normaliseTimes(&in)
+	in.translateValues(opt.Codes)
 	probs = append(probs, withoutTypeFollowUps(in.Validate(opt), probs[:typeErrs])...)
 	return &in, dedupe(probs)
 }
@@ -184,7 +189,7 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 	case "":
 		add("event_type", "is required: incident, risk, outcome or good_care")
 	default:
-		add("event_type", "must be incident, risk, outcome or good_care")
+		add("event_type", "must be incident, risk, outcome or good_care%s", mapHint(in.Source, "event_type"))
 	}
 	occurred, occurredOK := time.Time{}, false
 	if in.OccurredAt == "" {
@@ -223,7 +228,7 @@ func (in *Incident) Validate(opt ParseOptions) []Problem {
 		if i >= MaxPatients {
 			break
 		}
-		in.Patients[i].validate(fmt.Sprintf("patients[%d]", i), occurred, occurredOK, now, add)
+		in.Patients[i].validate(fmt.Sprintf("patients[%d]", i), in.Source, occurred, occurredOK, now, add)
 	}
 	checkODS(add, "location.organisation", in.Location.Organisation)
 	checkODS(add, "reporter.organisation", in.Reporter.Organisation)
@@ -260,7 +265,7 @@ func LocalIDProblem(id string) string {
 	return ""
 }
 
-func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, now time.Time, add func(string, string, ...any)) {
+func (p *Patient) validate(prefix, source string, occurred time.Time, occurredOK bool, now time.Time, add func(string, string, ...any)) {
 	if p.NHSNumber != "" && !privacy.ValidNHSNumber(p.NHSNumber) {
 		add(prefix+".nhs_number", "must be 10 digits with a valid Modulus 11 check digit")
 	}
@@ -278,27 +283,18 @@ func (p *Patient) validate(prefix string, occurred time.Time, occurredOK bool, n
 			add(prefix+".date_of_birth", "must not be after occurred_at")
 		}
 	}
-	oneOf(add, prefix+".sex", p.Sex, "female", "male", "other", "unknown")
-	oneOf(add, prefix+".physical_harm", p.PhysicalHarm, "none", "low", "moderate", "severe", "fatal")
-	oneOf(add, prefix+".psychological_harm", p.PsychologicalHarm, "none", "low", "moderate", "severe")
+	for _, f := range []struct{ name, v string }{{"sex", p.Sex}, {"physical_harm", p.PhysicalHarm}, {"psychological_harm", p.PsychologicalHarm}} {
+		cv := coreValues["patients."+f.name]
+		if f.v != "" && !slices.Contains(cv.words, f.v) {
+			add(prefix+"."+f.name, "must be one of %s%s", strings.Join(cv.words, ", "), mapHint(source, cv.key))
+		}
+	}
 	if n := utf8.RuneCountInString(p.ClinicalOutcome); n > MaxFreeText {
 		add(prefix+".clinical_outcome", "must be at most %d characters", MaxFreeText)
 	}
 	if n := utf8.RuneCountInString(p.Ethnicity); n > 100 {
 		add(prefix+".ethnicity", "must be at most 100 characters")
 	}
-}
-
-func oneOf(add func(string, string, ...any), field, v string, allowed ...string) {
-	if v == "" {
-		return
-	}
-	for _, a := range allowed {
-		if v == a {
-			return
-		}
-	}
-	add(field, "must be one of %s", strings.Join(allowed, ", "))
 }
 
 func checkODS(add func(string, string, ...any), field, v string) {

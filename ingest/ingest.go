@@ -42,8 +42,14 @@ type Record struct {
 	// Reason, when not empty, marks a source record the adapter could not read (a ragged CSV
 	// row, a database row without an id). It is stored all the same, so that the operator can
 	// see it, and the mapper quarantines it with this reason instead of mapping it. Say where
-	// the record was ("file F line N: ...") and why; never quote record content.
+	// the record was ("file F line N: ...") and why; never quote record content. A record
+	// the adapter read but whose content breaks the ingest rules (a word its source's code
+	// maps lack) has no Reason: the mapper finds its problems each time it maps it, so a
+	// fixed code map and a replay deliver it.
 	Reason string
+	// Origin, when not empty, says where in the source the record was read ("file F line
+	// N"); the mapper puts it before the problems of a record it quarantines.
+	Origin string
 }
 
 // PublishResult is the durable store's answer.

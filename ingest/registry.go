@@ -93,6 +93,10 @@ type Deps struct {
 	// answers its sender at once and can name them (the HTTP API's 202). Safe for concurrent
 	// use; it does not modify the incident.
 	MapWarnings func(*fhir.Incident) []fhir.Warning
+	// Codes are the sources' code maps (sources.NAME.code_maps), for fhir.ParseOptions.Codes:
+	// a source's own words for the event type, sex and harm are read through them. nil: the
+	// API's words only.
+	Codes fhir.CodeMapper
 	// OnReject is set by the Runner; adapters call CountRejected, not this.
 	OnReject func(reason string)
 }

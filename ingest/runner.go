@@ -50,6 +50,9 @@ type Status struct {
 	LastRecordAt    time.Time `json:"last_record_at,omitzero"`
 	LastError       string    `json:"last_error,omitempty"`
 	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
+	// Peers are the open connections of an adapter with a listener of its own, by peer
+	// address and certificate subject (PeerLister).
+	Peers []Peer `json:"peers,omitempty"`
 }
 
 // Runner owns one adapter: it restarts it with backoff when Run fails, scopes its logger,
@@ -174,6 +177,9 @@ func (r *Runner) Status() Status {
 		for k, v := range r.status.RejectedByReason {
 			st.RejectedByReason[k] = v
 		}
+	}
+	if pl, ok := r.adapter.(PeerLister); ok {
+		st.Peers = pl.Peers()
 	}
 	return st
 }

@@ -65,6 +65,15 @@ type TLSFiles interface {
 	TLSFiles() (certFile, keyFile, key string)
 }
 
+// TLSClientCAs is implemented by settings whose TLS listener verifies client certificates.
+// The gateway loads the file into Deps.TLS.ClientCAs and requires every client to present a
+// certificate signed by one of its CAs.
+type TLSClientCAs interface {
+	// TLSClientCAFile returns the PEM file of CA certificates ("" for no verification) and
+	// the key that names it, for errors ("mllp.tls.client_ca_file").
+	TLSClientCAFile() (file, key string)
+}
+
 // DemographicsFeed is implemented by the settings of an adapter that publishes KindADT
 // records. When such an adapter is enabled, the gateway runs the demographics store on its
 // records and the mapper enriches incidents from it; at most one may be enabled.

@@ -185,12 +185,13 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	case envErr != nil:
 		// Its envelope cannot be trusted: quarantined, naming the header, rather than guessed.
 		problems = []fhir.Problem{{Message: "the stored record's envelope is unreadable: " + envErr.Error()}}
-	case env.RejectReason != "":
-		problems = []fhir.Problem{{Message: env.RejectReason}}
 	default:
-		// Every incident in the raw stream passed ParseIncident in its adapter; its byte
-		// checks are not repeated for the same bytes (docs/privacy.md, "Hostile input").
-		in, problems = fhir.DecodeAccepted(raw.Data, fhir.ParseOptions{Now: received})
+		// Every incident in the raw stream was read by its adapter, whose byte checks are not
+		// repeated for the same bytes (docs/privacy.md, "Hostile input"); the source's code
+		// maps are applied afresh, so a fixed map and a replay deliver what an older map could
+		// not read (rederived).
+		in, problems = fhir.DecodeAccepted(raw.Data, fhir.ParseOptions{Now: received, Codes: mp.builder.Codes})
+		in, problems = rederived(env, in, problems)
 	}
 	var prep fhir.Prepared
 	var opt fhir.PrepareOptions
@@ -274,6 +275,27 @@ func ledgerWarnings(ws []fhir.Warning) []ledger.Warning {
 		out[i] = ledger.Warning{Field: w.Field, Message: w.Message, Kind: string(w.Kind), Fallback: w.Kind.Fallback()}
 	}
 	return out
+}
+
+// rederived decides, for a record read afresh as in with problems, what the mapper goes on
+// with. The record is mapped whenever it reads as its envelope's incident without a problem,
+// whatever reason it was stored with: a reason an adapter gave, or a problem the source's
+// code maps then had (a word they lacked), may no longer hold, and a replay after the fix
+// must deliver it. Otherwise a stored reject reason stands (what the adapter found reading
+// the source record: a ragged CSV row is not an incident at all), and else the problems just
+// found, after where the record was read (Origin).
+func rederived(env queue.RawEnvelope, in *fhir.Incident, problems []fhir.Problem) (*fhir.Incident, []fhir.Problem) {
+	sameIncident := in != nil && in.Source == env.Source && in.LocalID == env.LocalID
+	switch {
+	case sameIncident && len(problems) == 0:
+		return in, nil
+	case env.RejectReason != "":
+		return nil, []fhir.Problem{{Message: env.RejectReason}}
+	case env.Origin != "" && len(problems) > 0:
+		problems = append([]fhir.Problem(nil), problems...)
+		problems[0] = fhir.Problem{Message: env.Origin + ": " + problems[0].String()}
+	}
+	return in, problems
 }
 
 func joinProblems(ps []fhir.Problem) string {

@@ -22,6 +22,7 @@ const (
 	hdrRevision     = "Psgw-Revision"
 	hdrReceived     = "Psgw-Received-At"
 	hdrRejectReason = "Psgw-Reject-Reason"
+	hdrOrigin       = "Psgw-Origin"
 	hdrRawSeq       = "Psgw-Raw-Seq"
 	hdrHash         = "Psgw-Payload-Hash"
 	hdrReplay       = "Psgw-Replay"
@@ -44,8 +45,12 @@ type RawEnvelope struct {
 	Revision   int
 	ReceivedAt time.Time
 	// RejectReason, when set, is why the adapter could not read the source record: the
-	// mapper quarantines the record with it instead of mapping it.
+	// mapper quarantines the record with it, unless the record reads as the incident after
+	// all (see mapper.Mapper.Map).
 	RejectReason string
+	// Origin says where in its source the record was read ("file F line N"), for the
+	// reasons it is quarantined for; empty when the adapter says nothing.
+	Origin string
 }
 
 // Subject is the record's subject in the raw stream.
@@ -65,6 +70,9 @@ func (e RawEnvelope) header() nats.Header {
 	}
 	if e.RejectReason != "" {
 		h.Set(hdrRejectReason, e.RejectReason)
+	}
+	if e.Origin != "" {
+		h.Set(hdrOrigin, e.Origin)
 	}
 	return h
 }
@@ -86,7 +94,7 @@ func (q *Queue) PublishRaw(ctx context.Context, env RawEnvelope, data []byte, tt
 // problem against the incident.
 func ReadRawEnvelope(h nats.Header) (RawEnvelope, error) {
 	e := RawEnvelope{Kind: h.Get(hdrKind), Source: h.Get(hdrSource), LocalID: h.Get(hdrLocalID), Key: h.Get(hdrKey),
-		RecordID: h.Get(nats.MsgIdHdr), RejectReason: h.Get(hdrRejectReason)}
+		RecordID: h.Get(nats.MsgIdHdr), RejectReason: h.Get(hdrRejectReason), Origin: h.Get(hdrOrigin)}
 	var errs []error
 	errs = append(errs, required(hdrSource, e.Source), required(hdrKey, e.Key))
 	if v := h.Get(hdrRevision); v != "" {

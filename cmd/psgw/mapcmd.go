@@ -14,6 +14,7 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/ingest/csvdrop"
 	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
 	"github.com/psgw/psgw/internal/gateway"
 )
@@ -143,7 +144,13 @@ func csvIncident(cfg config.Config, source string, data []byte) ([]byte, []fhir.
 	if err != nil {
 		return nil, []fhir.Problem{{Message: "CSV row 2 is malformed: " + err.Error()}}, nil
 	}
-	incident, problems := fhir.IncidentFromRecord(source, cols, header, row)
+	// Read as the drop folder reads it when the CSV adapter takes this source's exports: its
+	// date formats and time columns apply.
+	format, _ := cfg.Adapters[csvdrop.Section].(*csvdrop.Config)
+	if format == nil || format.Source != source {
+		format = &csvdrop.Config{Source: source}
+	}
+	incident, problems := csvdrop.RowIncident(*format, cols, header, row)
 	if len(problems) > 0 {
 		return nil, problems, nil
 	}
@@ -153,7 +160,7 @@ func csvIncident(cfg config.Config, source string, data []byte) ([]byte, []fhir.
 // mapIncident parses, maps and checks the incident as the gateway does, writes the resource
 // and returns the problems and the warnings.
 func mapIncident(cfg config.Config, source string, data []byte, stdout io.Writer) ([]fhir.Problem, []fhir.Warning) {
-	opt := fhir.ParseOptions{Now: time.Now()}
+	opt := fhir.ParseOptions{Now: time.Now(), Codes: gateway.CodeMaps(cfg)}
 	if len(cfg.Sources) > 0 {
 		opt.Sources = map[string]bool{}
 		for name := range cfg.Sources {

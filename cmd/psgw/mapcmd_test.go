@@ -36,6 +36,8 @@ func TestMapExitCodes(t *testing.T) {
 	}{
 		{"valid incident", []string{"--source", "datix", "../../docs/examples/incident-medication.json"}, 0, "", true},
 		{"file before flags", []string{"../../docs/examples/risk.json", "--source", "datix"}, 0, "", true},
+		// UK dates, a Time column and the export's words, read as the drop folder reads them.
+		{"Datix-style listing export", []string{"--config", "../../docs/examples/datix-listing.yaml", "--source", "datix", "../../docs/examples/datix-listing.csv"}, 0, "", true},
 		{"invalid incident", []string{"--source", "datix", bad}, 1, "patients[0].nhs_number", false},
 		{"ADT message", []string{"--source", "epr", "../../docs/examples/adt-a08.hl7"}, 1, "MSH-9", false},
 		{"no source", []string{"../../docs/examples/risk.json"}, 2, "Usage", false},

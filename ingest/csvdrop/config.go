@@ -1,7 +1,11 @@
 package csvdrop
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +41,9 @@ type Config struct {
 	SettleTime time.Duration `yaml:"settle_time"`
 	// DoneMarker, when true, takes only files with a NAME.done marker beside them.
 	DoneMarker bool `yaml:"done_marker"`
+	// WatchTime is how long a file is watched after it moved to processed/: if it changes
+	// (its writer was not done), it is moved back and read again.
+	WatchTime time.Duration `yaml:"watch_time"`
 	// Encoding is auto, utf-8 or windows-1252.
 	Encoding string `yaml:"encoding"`
 	// Delimiter is the one-character field separator.
@@ -49,6 +56,13 @@ type Config struct {
 	// PublishConcurrency is how many rows are published in parallel; rows of one incident
 	// are always published in file order.
 	PublishConcurrency int `yaml:"publish_concurrency"`
+	// DateFormats are how the export writes dates (occurred_at, reported_at,
+	// patient.date_of_birth), tried in order after ISO 8601: "DD/MM/YYYY" for 14/03/2025,
+	// "DD/MM/YYYY HH:mm" for a date-time, read on the UK wall clock (parseDateFormat).
+	DateFormats []string `yaml:"date_formats"`
+	// TimeColumns maps occurred_at or reported_at to a column holding its time of day
+	// (09:30), joined to the date in the field's own column.
+	TimeColumns map[string]string `yaml:"time_columns"`
 
 	// Columns maps an incident field (fhir.RecordFields) to the header name holding it. The
 	// Factory takes it from the source's csv_columns (ingest.Deps.Shared) when it is nil.
@@ -73,6 +87,7 @@ func Defaults() Config {
 		MaxRowBytes:        1 << 20,
 		MaxFileBytes:       1 << 30,
 		PublishConcurrency: 4,
+		WatchTime:          time.Hour,
 		BatchRows:          256,
 	}
 }
@@ -111,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchRows <= 0 {
 		c.BatchRows = d.BatchRows
+	}
+	if c.WatchTime <= 0 {
+		c.WatchTime = d.WatchTime
 	}
 	if c.PublishConcurrency <= 0 {
 		c.PublishConcurrency = d.PublishConcurrency
@@ -152,6 +170,7 @@ func (c Config) Validate(shared ingest.Shared) error {
 	if c.SettleTime < 0 {
 		p.Add("settle_time", "must not be negative, got %s", c.SettleTime)
 	}
+	p.Positive("watch_time", c.WatchTime)
 	switch c.Encoding {
 	case EncodingAuto, EncodingUTF8, EncodingWindows1252:
 	default:
@@ -169,6 +188,22 @@ func (c Config) Validate(shared ingest.Shared) error {
 	if c.PublishConcurrency < 1 || c.PublishConcurrency > 64 {
 		p.Add("publish_concurrency", "must be 1 to 64, got %d", c.PublishConcurrency)
 	}
+	for i, f := range c.DateFormats {
+		if _, err := parseDateFormat(f); err != nil {
+			p.Add(fmt.Sprintf("date_formats[%d]", i), "%v", err)
+		}
+	}
+	columns := shared.Sources[c.Source].CSVColumns
+	for _, field := range sortedKeys(c.TimeColumns) {
+		switch {
+		case !slices.Contains(timeFields, field):
+			p.Add("time_columns."+field, "must be one of %s", strings.Join(timeFields, ", "))
+		case strings.TrimSpace(c.TimeColumns[field]) == "":
+			p.Add("time_columns."+field, "must name a column")
+		case columns[field] == "":
+			p.Add("time_columns."+field, "needs sources.%s.csv_columns to map %s to the column holding its date", c.Source, field)
+		}
+	}
 	return p.Err()
 }
 
@@ -179,3 +214,12 @@ var (
 	_ ingest.Settings      = (*Config)(nil)
 	_ ingest.RecordLimiter = (*Config)(nil)
 )
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

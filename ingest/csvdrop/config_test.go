@@ -11,7 +11,7 @@ import (
 	"github.com/psgw/psgw/ingest/csvdrop"
 )
 
-var withColumns = ingest.Shared{Sources: map[string]ingest.Source{"datix": {CSVColumns: map[string]string{"local_id": "Ref"}}}}
+var withColumns = ingest.Shared{Sources: map[string]ingest.Source{"datix": {CSVColumns: map[string]string{"local_id": "Ref", "occurred_at": "Date"}}}}
 
 // TestSettingsValidate: the csvdrop section's checks, made only when dir turns the adapter on,
 // each problem naming its key.
@@ -36,6 +36,15 @@ func TestSettingsValidate(t *testing.T) {
 		{Name: "row limit", Mutate: func(c *csvdrop.Config) { c.MaxRowBytes = 10 }, Want: "csvdrop.max_row_bytes: must be 1024 to"},
 		{Name: "file limit", Mutate: func(c *csvdrop.Config) { c.MaxFileBytes = 10 }, Want: "csvdrop.max_file_bytes: must be at least 1024"},
 		{Name: "concurrency", Mutate: func(c *csvdrop.Config) { c.PublishConcurrency = 65 }, Want: "csvdrop.publish_concurrency: must be 1 to 64"},
+		{Name: "watch time", Mutate: func(c *csvdrop.Config) { c.WatchTime = 0 }, Want: "csvdrop.watch_time: must be a positive duration"},
+		{Name: "date formats", Mutate: func(c *csvdrop.Config) { c.DateFormats = []string{"DD/MM/YYYY", "DD/MM/YYYY HH:mm"} }, Want: ""},
+		{Name: "date format without a day", Mutate: func(c *csvdrop.Config) { c.DateFormats = []string{"DD/MM/YYYY", "MM/YYYY"} },
+			Want: `csvdrop.date_formats[1]: "MM/YYYY": a date format needs a year (YYYY), a month (MM) and a day (DD)`},
+		{Name: "time column", Mutate: func(c *csvdrop.Config) { c.TimeColumns = map[string]string{"occurred_at": "Time"} }, Want: ""},
+		{Name: "time column of a field without a date", Mutate: func(c *csvdrop.Config) { c.TimeColumns = map[string]string{"reported_at": "Reported time"} },
+			Want: "csvdrop.time_columns.reported_at: needs sources.datix.csv_columns to map reported_at to the column holding its date"},
+		{Name: "time column of no date field", Mutate: func(c *csvdrop.Config) { c.TimeColumns = map[string]string{"description": "Time"} },
+			Want: "csvdrop.time_columns.description: must be one of occurred_at, reported_at"},
 	})
 }
 

@@ -9,10 +9,15 @@
 //   - a file whose rows cannot be stored now (queue down) stays where it is and is tried
 //     again later; a crash part-way through resumes where the stored rows end.
 //
+// Dates are read with DateFormats and joined to TimeColumns on the UK wall clock; the source's
+// own words for the event type, harm and sex go through its code maps (ingest.Deps.Codes).
 // A row that cannot be read (ragged, broken quoting, invalid text, longer than MaxRowBytes,
-// failing the ingest rules) does not stop the file: it is stored as a rejected record with its file, line number and
-// reason, and the mapper quarantines it, so the operator sees it under
-// GET /api/v1/incidents/{source}/{local_id} (its incident id, or "FILE#lineN").
+// a date no format reads) does not stop the file: it is stored as a rejected record with its
+// file, line number and reason, and the mapper quarantines it, so the operator sees it under
+// GET /api/v1/incidents/{source}/{local_id} (its incident id where it can be read, or
+// "FILE#lineN"). A row read into an incident that breaks the ingest rules is stored as that
+// incident, under its id, and quarantined by the mapper, which reads it afresh with the
+// current code maps each time: a fixed map and a replay deliver it.
 //
 // Settling: a file is taken once a NAME.done marker exists beside it, or, unless DoneMarker is
 // set, once its size and modification time have not changed for SettleTime. Cells are plain
@@ -39,6 +44,7 @@ const (
 	ReasonRowInvalid  = "row_invalid"   // the row breaks the ingest rules (missing id, bad date)
 	ReasonRowTooLarge = "row_too_large" // a row longer than MaxRowBytes, skipped to its end
 	ReasonFileFailed  = "file_failed"   // a whole file moved to failed/
+	ReasonFileChanged = "file_changed"  // a file that changed while or after it was read: read again
 )
 
 // Adapter polls one drop folder. Build it with New or the registered Factory.
@@ -50,6 +56,11 @@ type Adapter struct {
 	seen map[string]fileStat
 	// failures counts consecutive polls that could not store rows, for the backoff.
 	failures int
+	// taken are the files moved to processed/ still watched for changes, by path (watch.go);
+	// reread are the files moved back to be read again, which the settle rule takes even
+	// with DoneMarker. Only Run touches them.
+	taken  map[string]takenFile
+	reread map[string]bool
 }
 
 type fileStat struct {
@@ -107,7 +118,7 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
 	deps.Now = deps.Clock()
-	return &Adapter{cfg: cfg.withDefaults(), deps: deps, seen: map[string]fileStat{}}
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps, seen: map[string]fileStat{}, taken: map[string]takenFile{}, reread: map[string]bool{}}
 }
 
 // Run polls the folder until ctx is cancelled. A folder that cannot be listed or created, or a
@@ -149,6 +160,7 @@ func (a *Adapter) poll(ctx context.Context) error {
 		return fmt.Errorf("listing drop folder: %w", err)
 	}
 	now := a.deps.Now()
+	a.watchTaken(now)
 	present := map[string]bool{}
 	var accessErrs []error
 	for _, e := range entries {
@@ -171,6 +183,7 @@ func (a *Adapter) poll(ctx context.Context) error {
 		switch {
 		case err == nil:
 			delete(a.seen, name)
+			delete(a.reread, name)
 			a.failures = 0
 		case ctx.Err() != nil:
 			return nil
@@ -189,6 +202,11 @@ func (a *Adapter) poll(ctx context.Context) error {
 			delete(a.seen, name)
 		}
 	}
+	for name := range a.reread {
+		if !present[name] {
+			delete(a.reread, name)
+		}
+	}
 	return errors.Join(accessErrs...)
 }
 
@@ -198,7 +216,7 @@ func (a *Adapter) ready(name string, now time.Time) bool {
 	if _, err := os.Stat(path + ".done"); err == nil {
 		return true
 	}
-	if a.cfg.DoneMarker {
+	if a.cfg.DoneMarker && !a.reread[name] {
 		return false
 	}
 	info, err := os.Stat(path)
@@ -210,7 +228,29 @@ func (a *Adapter) ready(name string, now time.Time) bool {
 		a.seen[name] = fileStat{size: info.Size(), mtime: info.ModTime(), since: now}
 		return false
 	}
-	return now.Sub(st.since) >= a.cfg.SettleTime
+	settled := now.Sub(st.since)
+	if settled >= a.cfg.SettleTime && settled < 2*a.cfg.SettleTime && endsMidLine(path, info.Size()) {
+		// A writer that paused in the middle of a row is given a second settle time.
+		return false
+	}
+	return settled >= a.cfg.SettleTime
+}
+
+// endsMidLine reports whether the file's last byte is not a line break.
+func endsMidLine(path string, size int64) bool {
+	if size == 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, size-1); err != nil {
+		return false
+	}
+	return b[0] != '\n' && b[0] != '\r'
 }
 
 // accessError is a file the adapter may not open: reported on the status and retried, not

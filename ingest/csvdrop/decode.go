@@ -188,6 +188,16 @@ type rowGuard struct {
 	tail      []byte // the bytes handed over from tailStart on
 	tailStart int64
 	linesTo   int // line feeds before tailStart
+
+	eof      bool // the source has ended
+	lastByte byte // the last byte handed over
+}
+
+// cutRow reports whether the row the CSV reader just returned, ending at offset (its
+// InputOffset), is the last of the file and has no line break after it: the file may have
+// been taken while its writer was in the middle of it.
+func (g *rowGuard) cutRow(offset int64) bool {
+	return g.eof && offset == g.read && g.lastByte != '\n' && g.lastByte != '\r'
 }
 
 var errRowTooLarge = errors.New("row too large")
@@ -214,5 +224,11 @@ func (g *rowGuard) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	g.read += int64(n)
 	g.tail = append(g.tail, p[:n]...)
+	if n > 0 {
+		g.lastByte = p[n-1]
+	}
+	if errors.Is(err, io.EOF) {
+		g.eof = true
+	}
 	return n, err
 }

@@ -13,10 +13,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/psgw/psgw/fhir"
@@ -55,6 +57,13 @@ func (a *Adapter) processFile(ctx context.Context, name string) error {
 	}
 	defer f.Close()
 	err = a.readFile(ctx, name, f)
+	if errors.Is(err, errChanged) {
+		// Not done: settle again, then read again whole; the rows stored are duplicates.
+		delete(a.seen, name)
+		a.deps.CountRejected(ReasonFileChanged)
+		a.deps.Logger.Warn().Str("file", name).Msg("file changed while it was read; it will be read again once it settles (see csvdrop.done_marker)")
+		return nil
+	}
 	var ff *fileFailure
 	if errors.As(err, &ff) {
 		f.Close()
@@ -66,7 +75,8 @@ func (a *Adapter) processFile(ctx context.Context, name string) error {
 }
 
 // readFile checks the file's size, stores its rows (readRows) and finally moves it to
-// processed/.
+// processed/, where it is watched for changes (watchTaken). A file that changed while it was
+// read is left where it is to settle again and be read again whole (errChanged).
 func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	info, err := f.Stat()
 	if err != nil {
@@ -79,7 +89,26 @@ func (a *Adapter) readFile(ctx context.Context, name string, f *os.File) error {
 	if err != nil {
 		return err
 	}
-	return a.finish(ctx, name, key, a.cfg.ProcessedDir, "")
+	after, err := f.Stat()
+	if err != nil {
+		return &accessError{fmt.Errorf("reading %s: %w", name, err)}
+	}
+	if changed(info, after) {
+		return errChanged
+	}
+	if err := a.finish(ctx, name, key, a.cfg.ProcessedDir, ""); err != nil {
+		return err
+	}
+	a.watch(name, after)
+	return nil
+}
+
+// errChanged is a file that changed while it was read: the writer was not done.
+var errChanged = errors.New("file changed while it was read")
+
+// changed reports whether a file's size or modification time differ between two looks.
+func changed(before, after os.FileInfo) bool {
+	return before.Size() != after.Size() || !before.ModTime().Equal(after.ModTime())
 }
 
 // readRows scans the file f (positioned at its start), then streams its rows to the publisher
@@ -109,9 +138,11 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 		}
 	}
 
-	var src io.Reader = f
+	// The rows are read from the bytes the scan saw, however the file grows meanwhile: a
+	// file that changed is read again whole (readFile), and its progress belongs to them.
+	var src io.Reader = io.LimitReader(f, facts.size)
 	if facts.bom {
-		if _, err := io.CopyN(io.Discard, f, int64(len(bomUTF8))); err != nil {
+		if _, err := io.CopyN(io.Discard, src, int64(len(bomUTF8))); err != nil {
 			return "", &accessError{fmt.Errorf("reading %s: %w", name, err)}
 		}
 	}
@@ -134,7 +165,14 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 	if err != nil {
 		return "", err
 	}
-	rs := rowSource{a: a, file: name, header: header, cols: cols, enc: enc}
+	index := map[string]int{}
+	for i, h := range header {
+		if h = strings.TrimSpace(h); h != "" {
+			index[h] = i
+		}
+	}
+	rs := rowSource{a: a, file: name, header: header, cols: cols, enc: enc, index: index,
+		format: newRowFormat(a.cfg), idShapes: map[string]bool{}}
 
 	batch := make([]ingest.Record, 0, a.cfg.BatchRows)
 	batchBytes := 0
@@ -182,6 +220,9 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 		}
 		rows++
 		if rows <= prog.Rows {
+			if skipped == nil && err == nil {
+				rs.learnID(row)
+			}
 			continue // stored before a restart
 		}
 		var rec ingest.Record
@@ -189,7 +230,7 @@ func (a *Adapter) readRows(ctx context.Context, name string, f io.ReadSeeker) (s
 			a.deps.CountRejected(ReasonRowTooLarge)
 			rec = *skipped
 		} else {
-			rec = rs.record(row, err, r)
+			rec = rs.record(row, err, r, guard.cutRow(r.InputOffset()))
 		}
 		batch = append(batch, rec)
 		batchBytes += len(rec.Data)
@@ -297,6 +338,12 @@ func (a *Adapter) columns(name string, header []string) (map[string]string, erro
 		}
 		used[col] = true
 	}
+	for field, col := range a.cfg.TimeColumns {
+		if _, ok := index[col]; !ok {
+			missing = append(missing, fmt.Sprintf("%q (the time of %s, csvdrop.time_columns)", col, field))
+		}
+		used[col] = true
+	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return nil, failf("header lacks mapped column(s) %s; check sources.%s.csv_columns", strings.Join(missing, ", "), a.cfg.Source)
@@ -319,16 +366,29 @@ type rowSource struct {
 	a      *Adapter
 	file   string
 	header []string
+	index  map[string]int // header name -> column
 	cols   map[string]string
 	enc    string
+	format rowFormat
+	// idShapes are the shapes (idShape) of the incident ids of the rows read reliably so far:
+	// a ragged row's id cell is taken only when it has one of them.
+	idShapes map[string]bool
 	// lineBase is the number of lines before the current CSV reader's first: a new reader
 	// starts after a row too long to read (skipLongRow).
 	lineBase int
 }
 
 // record builds the record for one row: an incident, or a rejected record carrying the file,
-// line and reason. readErr is the CSV reader's error for this row, if any.
-func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Record {
+// line and reason. readErr is the CSV reader's error for this row, if any; cut says the row
+// ends the file without a line break (rowGuard.cutRow).
+//
+// A row read reliably whose id cell holds an incident id is stored under that id. If its
+// dates cannot be read (csvdrop.date_formats) it carries the reason, a fact about the file;
+// if its content breaks the ingest rules (a word its source's code maps lack) it is stored
+// as the incident it is, without a reason, and the mapper quarantines it with its problems
+// each time it maps it: a code-map fix and a replay deliver it (docs/adapters.md, "Records
+// that cannot be read").
+func (s rowSource) record(row []string, readErr error, r *csv.Reader, cut bool) ingest.Record {
 	var line int
 	var pe *csv.ParseError
 	if errors.As(readErr, &pe) {
@@ -351,11 +411,16 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 		}
 		return s.reject(line, "", where+": cannot be read: "+msg, nil)
 	case len(row) != len(s.header):
-		// The cells may have shifted: the id column may hold free text, even a patient's
-		// name. Nothing is taken from a row that cannot be read reliably.
 		s.a.deps.CountRejected(ReasonRowRagged)
-		return s.reject(line, "", fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
+		id := s.raggedID(row)
+		if cut {
+			// The file's last row, with no line break after it: its writer may have been in
+			// the middle of it, and even of its id.
+			id = ""
+		}
+		return s.reject(line, id, fmt.Sprintf("%s: has %d fields, the header has %d", where, len(row), len(s.header)), row)
 	}
+	s.learnID(row)
 	if s.enc == EncodingUTF8 {
 		for i, c := range row {
 			if !utf8.ValidString(c) {
@@ -364,34 +429,113 @@ func (s rowSource) record(row []string, readErr error, r *csv.Reader) ingest.Rec
 			}
 		}
 	}
+	row, unreadable := s.format.apply(s.index, s.cols, row)
 	data, problems := fhir.IncidentFromRecord(s.a.cfg.Source, s.cols, s.header, row)
-	if len(problems) == 0 {
-		var in *fhir.Incident
-		in, problems = fhir.ParseIncident(data, fhir.ParseOptions{Now: s.a.deps.Now(), Sources: s.a.deps.Sources})
-		if len(problems) == 0 {
-			if p := ingest.LocalIDProblem(in.LocalID); p != "" {
-				s.a.deps.CountRejected(ReasonRowInvalid)
-				return s.reject(line, "", fmt.Sprintf("%s: column %q (local_id) does not hold an incident id: %s", where, s.cols["local_id"], p), nil, data)
-			}
-			key := ingest.IncidentKey(in.Source, in.LocalID)
-			sum := sha256.Sum256(data)
-			return ingest.Record{
-				Kind: ingest.KindIncident, Source: in.Source, LocalID: in.LocalID, Key: key,
-				// The same incident content (or id and revision) always gives the same id, so
-				// rows read again after a crash, or exported again in a later file, are dropped.
-				ID:         ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), hex.EncodeToString(sum[:12])),
-				Revision:   in.RevisionOr(0),
-				Data:       data,
-				ReceivedAt: s.a.deps.Now().UTC(),
-			}
-		}
+	if len(problems) > 0 {
+		s.a.deps.CountRejected(ReasonRowInvalid)
+		return s.reject(line, localID, where+": "+joinProblems(problems), nil, data)
 	}
-	s.a.deps.CountRejected(ReasonRowInvalid)
+	in, problems := fhir.ParseIncident(data, fhir.ParseOptions{Now: s.a.deps.Now(), Sources: s.a.deps.Sources, Codes: s.a.deps.Codes})
+	if in == nil || in.Source != s.a.cfg.Source {
+		s.a.deps.CountRejected(ReasonRowInvalid)
+		return s.reject(line, localID, where+": "+joinProblems(problems), nil, data)
+	}
+	if p := ingest.LocalIDProblem(in.LocalID); p != "" {
+		s.a.deps.CountRejected(ReasonRowInvalid)
+		if !slices.ContainsFunc(problems, func(p fhir.Problem) bool { return p.Field == "local_id" }) {
+			problems = append(problems, fhir.Problem{Message: fmt.Sprintf("column %q (local_id) does not hold an incident id: %s", s.cols["local_id"], p)})
+		}
+		return s.reject(line, "", where+": "+joinProblems(problems), nil, data)
+	}
+	if len(unreadable) > 0 {
+		s.a.deps.CountRejected(ReasonRowInvalid)
+		return s.reject(line, in.LocalID, where+": "+strings.Join(unreadable, "; "), nil, data)
+	}
+	if len(problems) > 0 {
+		s.a.deps.CountRejected(ReasonRowInvalid)
+	}
+	key := ingest.IncidentKey(in.Source, in.LocalID)
+	sum := sha256.Sum256(data)
+	return ingest.Record{
+		Kind: ingest.KindIncident, Source: in.Source, LocalID: in.LocalID, Key: key,
+		// The same incident content (or id and revision) always gives the same id, so
+		// rows read again after a crash, or exported again in a later file, are dropped.
+		ID:         ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), hex.EncodeToString(sum[:12])),
+		Revision:   in.RevisionOr(0),
+		Data:       data,
+		ReceivedAt: s.a.deps.Now().UTC(),
+		Origin:     where,
+	}
+}
+
+func joinProblems(problems []fhir.Problem) string {
 	parts := make([]string, len(problems))
 	for i, p := range problems {
 		parts[i] = p.String()
 	}
-	return s.reject(line, localID, where+": "+strings.Join(parts, "; "), nil, data)
+	return strings.Join(parts, "; ")
+}
+
+// maxIDShapes bounds the id shapes a file's rows teach (idShapes).
+const maxIDShapes = 16
+
+// idShape is an id's shape: its letters, digits and other characters, each run of letters
+// written A and of digits 9 (W12345 is A9, DX-0001 is A-9). The incident ids of one export
+// share a shape; a name or a word does not have theirs.
+func idShape(id string) string {
+	var b strings.Builder
+	last := rune(0)
+	for _, r := range id {
+		c := r
+		switch {
+		case unicode.IsLetter(r):
+			c = 'A'
+		case unicode.IsDigit(r):
+			c = '9'
+		}
+		if c != last || (c != 'A' && c != '9') {
+			b.WriteRune(c)
+		}
+		last = c
+	}
+	return b.String()
+}
+
+// learnID notes the shape of the id of a row read reliably (its fields as many as the
+// header's), for raggedID. readRows calls it for the rows it skips as stored before a
+// restart too, so that a resumed file names its ragged rows as a whole read does.
+func (s rowSource) learnID(row []string) {
+	if len(row) != len(s.header) || s.cols["local_id"] != s.firstColumn() || len(s.idShapes) >= maxIDShapes {
+		return
+	}
+	id := strings.TrimSpace(row[0])
+	if shape := idShape(id); !s.idShapes[shape] && ingest.LocalIDProblem(id) == "" {
+		s.idShapes[shape] = true
+	}
+}
+
+// firstColumn is the header's first column's name.
+func (s rowSource) firstColumn() string {
+	if len(s.header) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(s.header[0])
+}
+
+// raggedID is the incident id of a row with more or fewer fields than the header, where it
+// can be read: only when the id column is the file's first, so that no cell before it can
+// have shifted it, and when the cell looks like an id (ingest.LocalIDProblem) with the
+// shape of the ids of rows read reliably before it (idShape), so that the tail of a
+// description broken over lines, or a name, is never taken for one. Else "" (FILE#lineN).
+func (s rowSource) raggedID(row []string) string {
+	if len(row) == 0 || s.cols["local_id"] != s.firstColumn() {
+		return ""
+	}
+	id := strings.TrimSpace(row[0])
+	if ingest.LocalIDProblem(id) != "" || !s.idShapes[idShape(id)] {
+		return ""
+	}
+	return id
 }
 
 // cell returns the row's value for a mapped field, or "".
@@ -409,10 +553,11 @@ func (s rowSource) cell(row []string, field string) string {
 }
 
 // reject builds the record of a row that cannot be read. Its local id is the row's incident
-// id when the row was read reliably and the id cell looks like an id (ingest.LocalIDProblem),
-// so that the quarantine shows on the incident, else "FILE#lineN": the local id is shown on
-// the status page, in the API and the CLI, and must never be a cell of free text. Its id
-// derives from the file, the line and the reason, so a re-read is a duplicate.
+// id when it could be read (a row read reliably, or a ragged one's by raggedID) and looks like
+// an id (ingest.LocalIDProblem), so that the quarantine shows on the incident, else
+// "FILE#lineN": the local id is shown on the status page, in the API and the CLI, and must
+// never be a cell of free text. Its id derives from the file, the line and the reason, so a
+// re-read is a duplicate.
 func (s rowSource) reject(line int, localID, reason string, cells []string, data ...[]byte) ingest.Record {
 	if ingest.LocalIDProblem(localID) != "" {
 		localID = ingest.LookupSafe(s.file, 100) + "#line" + strconv.Itoa(line)
@@ -431,6 +576,7 @@ func (s rowSource) reject(line int, localID, reason string, cells []string, data
 		Data:       body,
 		ReceivedAt: s.a.deps.Now().UTC(),
 		Reason:     reason,
+		Origin:     fmt.Sprintf("file %s line %d", s.file, line),
 	}
 }
 

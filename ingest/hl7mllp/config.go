@@ -2,6 +2,8 @@ package hl7mllp
 
 import (
 	"crypto/tls"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/psgw/psgw/ingest"
@@ -42,14 +44,29 @@ type Config struct {
 	// hl7.NormalizeCharset knows. A message with a byte that is not valid in its declared,
 	// or this default, character set gets AR.
 	DefaultCharset string `yaml:"default_charset"`
+	// FirstKilobyteTimeout is how long a frame may take over its first kilobyte (or all of
+	// it, when shorter), counted from its first byte, and over each kilobyte after that, so
+	// that a peer that dribbles a frame a byte at a time is cut off in seconds rather than
+	// holding a connection for ReadTimeout. It also bounds a TLS handshake.
+	FirstKilobyteTimeout time.Duration `yaml:"first_kilobyte_timeout"`
 	// MaxConnections caps open connections. At the cap, a new connection takes the place of
 	// the one idle the longest (never one mid-message); only when none is idle is the new one
 	// closed at once.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerPeer caps the connections from one IP address, the same way: so one
+	// host, however many sockets it opens, holds no more than this many slots.
+	MaxConnectionsPerPeer int `yaml:"max_connections_per_peer"`
+	// AllowedPeers, when not empty, are the addresses (IP addresses or CIDR prefixes) that
+	// may connect: the EPR's interface engines. Any other connection is closed as it is
+	// accepted, before a byte is read, so every slot is theirs.
+	AllowedPeers []string `yaml:"allowed_peers"`
 	// TLSCertFile and TLSKeyFile, both set, make the listener speak TLS. The gateway loads
 	// them into TLS (TLSFiles); the adapter reads no files.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// ClientTLS configures client-certificate verification on a TLS listener (the mllp.tls
+	// section).
+	ClientTLS ClientTLS `yaml:"tls"`
 	// PublishTimeout bounds the wait for durable storage before answering AE.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// EnrichWait bounds how long mapping an incident waits for the demographics store to
@@ -68,6 +85,15 @@ type Config struct {
 	TrailerGrace time.Duration `yaml:"-"`
 }
 
+// ClientTLS is the mllp.tls section: how the TLS listener checks who is sending. The
+// listener's own certificate keeps its keys beside it (tls_cert_file, tls_key_file).
+type ClientTLS struct {
+	// ClientCAFile names a PEM file of CA certificates. When set, a sender must present a
+	// certificate signed by one of them, or the handshake fails; the certificate's subject
+	// shows in the adapter's status. The gateway loads it into TLS (TLSClientCAs).
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
 // Defaults returns the settings a key left out of the config file takes: the one place the
 // adapter's defaults are written (README, "Configuration", lists them).
 func Defaults() Config {
@@ -80,10 +106,12 @@ func Defaults() Config {
 		FirstMessageTimeout: 30 * time.Second,
 		// Not HL7's ASCII: many EPRs send ISO 8859-1 undeclared, and an AR is not resent,
 		// so a strict default would lose those patients' demographics (docs/adapters.md).
-		DefaultCharset: hl7.CharsetLatin1,
-		MaxConnections: 64,
-		PublishTimeout: 5 * time.Second,
-		EnrichWait:     5 * time.Second,
+		DefaultCharset:        hl7.CharsetLatin1,
+		FirstKilobyteTimeout:  5 * time.Second,
+		MaxConnections:        64,
+		MaxConnectionsPerPeer: 8,
+		PublishTimeout:        5 * time.Second,
+		EnrichWait:            5 * time.Second,
 		// A year: long enough that an incident about a patient seen this year is enriched.
 		DemographicsMaxAge: 365 * 24 * time.Hour,
 		TrailerGrace:       time.Second,
@@ -112,8 +140,14 @@ func (c Config) withDefaults() Config {
 	if c.DefaultCharset == "" {
 		c.DefaultCharset = d.DefaultCharset
 	}
+	if c.FirstKilobyteTimeout <= 0 {
+		c.FirstKilobyteTimeout = d.FirstKilobyteTimeout
+	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = d.MaxConnections
+	}
+	if c.MaxConnectionsPerPeer <= 0 {
+		c.MaxConnectionsPerPeer = min(d.MaxConnectionsPerPeer, c.MaxConnections)
 	}
 	if c.TrailerGrace <= 0 {
 		c.TrailerGrace = d.TrailerGrace
@@ -151,13 +185,36 @@ func (c Config) Validate(ingest.Shared) error {
 	if c.EnrichWait < 0 {
 		p.Add("enrich_wait", "must not be negative, got %s", c.EnrichWait)
 	}
+	p.Positive("first_kilobyte_timeout", c.FirstKilobyteTimeout)
 	if c.MaxConnections < 1 || c.MaxConnections > 10000 {
 		p.Add("max_connections", "must be 1 to 10000, got %d", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerPeer < 1 || c.MaxConnectionsPerPeer > max(c.MaxConnections, 1) {
+		p.Add("max_connections_per_peer", "must be 1 to max_connections (%d), got %d", c.MaxConnections, c.MaxConnectionsPerPeer)
+	}
+	for i, a := range c.AllowedPeers {
+		if _, err := ingest.AllowedPeer(a); err != nil {
+			p.Add(fmt.Sprintf("allowed_peers[%d]", i), "must be an IP address or a CIDR prefix such as 10.20.0.0/16: %v", err)
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		p.Add("tls_cert_file", "mllp.tls_cert_file and mllp.tls_key_file must be set together")
 	}
+	if c.ClientTLS.ClientCAFile != "" && c.TLSCertFile == "" {
+		p.Add("tls.client_ca_file", "needs mllp.tls_cert_file and mllp.tls_key_file: client certificates are checked on a TLS listener")
+	}
 	return p.Err()
+}
+
+// allowedPeers parses AllowedPeers (Validate has checked them).
+func (c Config) allowedPeers() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range c.AllowedPeers {
+		if p, err := ingest.AllowedPeer(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // MaxRecordBytes is the largest message the listener accepts (ingest.RecordLimiter).
@@ -166,6 +223,12 @@ func (c Config) MaxRecordBytes() int64 { return int64(c.MaxMessageBytes) }
 // TLSFiles names the listener's certificate and key for the gateway to load (ingest.TLSFiles).
 func (c Config) TLSFiles() (certFile, keyFile, key string) {
 	return c.TLSCertFile, c.TLSKeyFile, Section + ".tls_cert_file"
+}
+
+// TLSClientCAFile names the CA file that senders' certificates are verified against, for the
+// gateway to load into TLS (ingest.TLSClientCAs).
+func (c Config) TLSClientCAFile() (file, key string) {
+	return c.ClientTLS.ClientCAFile, Section + ".tls.client_ca_file"
 }
 
 // Demographics configures the demographics store that the listener's ADT messages keep
@@ -179,5 +242,6 @@ var (
 	_ ingest.Settings         = (*Config)(nil)
 	_ ingest.RecordLimiter    = (*Config)(nil)
 	_ ingest.TLSFiles         = (*Config)(nil)
+	_ ingest.TLSClientCAs     = (*Config)(nil)
 	_ ingest.DemographicsFeed = (*Config)(nil)
 )

@@ -30,6 +30,15 @@ func TestSettingsValidate(t *testing.T) {
 		{Name: "enrich wait", Mutate: func(c *hl7mllp.Config) { c.EnrichWait = -time.Second }, Want: "mllp.enrich_wait: must not be negative"},
 		{Name: "connections", Mutate: func(c *hl7mllp.Config) { c.MaxConnections = 0 }, Want: "mllp.max_connections: must be 1 to 10000"},
 		{Name: "certificate without key", Mutate: func(c *hl7mllp.Config) { c.TLSCertFile = "cert.pem" }, Want: "mllp.tls_cert_file: mllp.tls_cert_file and mllp.tls_key_file must be set together"},
+		{Name: "kilobyte timeout", Mutate: func(c *hl7mllp.Config) { c.FirstKilobyteTimeout = 0 }, Want: "mllp.first_kilobyte_timeout: must be a positive duration"},
+		{Name: "per-peer cap", Mutate: func(c *hl7mllp.Config) { c.MaxConnectionsPerPeer = 0 }, Want: "mllp.max_connections_per_peer: must be 1 to max_connections (64), got 0"},
+		{Name: "per-peer cap over the cap", Mutate: func(c *hl7mllp.Config) { c.MaxConnectionsPerPeer = 65 }, Want: "mllp.max_connections_per_peer: must be 1 to max_connections"},
+		{Name: "allowed peers", Mutate: func(c *hl7mllp.Config) { c.AllowedPeers = []string{"10.1.2.3", "10.20.0.0/16", "::1"} }, Want: ""},
+		{Name: "allowed peer not an address", Mutate: func(c *hl7mllp.Config) { c.AllowedPeers = []string{"10.1.2.3", "epr.trust.nhs.uk"} }, Want: `mllp.allowed_peers[1]: must be an IP address or a CIDR prefix`},
+		{Name: "client CA with TLS", Mutate: func(c *hl7mllp.Config) {
+			c.TLSCertFile, c.TLSKeyFile, c.ClientTLS.ClientCAFile = "cert.pem", "key.pem", "ca.pem"
+		}, Want: ""},
+		{Name: "client CA without TLS", Mutate: func(c *hl7mllp.Config) { c.ClientTLS.ClientCAFile = "ca.pem" }, Want: "mllp.tls.client_ca_file: needs mllp.tls_cert_file and mllp.tls_key_file"},
 	})
 }
 

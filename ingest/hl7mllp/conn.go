@@ -24,12 +24,14 @@ const (
 	ReasonUnsupported  = "unsupported"    // a message type or trigger event psgw does not handle
 	ReasonInvalid      = "invalid"        // an ADT breaking a field rule (no PID, bad NHS number)
 	ReasonTooLarge     = "too_large"      // a frame over MaxMessageBytes
-	ReasonStartInFrame = "start_in_frame" // a start byte inside a frame
+	ReasonStartInFrame = "start_in_frame" // a stray start byte inside a frame (answered AR once, at the frame's end)
+	ReasonNoEndBlock   = "no_end_block"   // a frame abandoned without its end block when the next message began (no ACK)
 	ReasonBadTrailer   = "bad_trailer"    // an end byte followed by something other than CR, or by nothing within TrailerGrace
 	ReasonJunk         = "junk"           // bytes outside any frame (no ACK: there is no message)
 	ReasonNoMessage    = "no_message"     // a new connection sent nothing within FirstMessageTimeout
 	ReasonIdleTimeout  = "idle_timeout"   // no message started within IdleTimeout
 	ReasonReadTimeout  = "read_timeout"   // a message not finished within ReadTimeout
+	ReasonSlowSender   = "slow_sender"    // a kilobyte of a frame not arriving within FirstKilobyteTimeout
 	ReasonCutShort     = "cut_short"      // the connection closed inside a frame
 )
 
@@ -37,7 +39,7 @@ const (
 // timeout passes or ctx is cancelled.
 func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 	dr := &deadlineReader{ctx: ctx, conn: conn, first: a.cfg.FirstMessageTimeout, idle: a.cfg.IdleTimeout,
-		read: a.cfg.ReadTimeout, grace: a.cfg.TrailerGrace}
+		read: a.cfg.ReadTimeout, kilobyte: a.cfg.FirstKilobyteTimeout, grace: a.cfg.TrailerGrace}
 	fr := hl7.NewFrameReader(dr, a.cfg.MaxMessageBytes)
 	fr.AwaitTrailer = dr.awaitTrailer
 	log := a.deps.Logger.With().Str("peer", conn.RemoteAddr().String()).Logger()
@@ -57,6 +59,10 @@ func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 			// No message, so no ACK: the sender would take it as the answer to its next one.
 			a.deps.CountRejected(ReasonJunk)
 			continue
+		case errors.Is(err, hl7.ErrNoEndBlock):
+			// Its sender never ended it: an ACK would answer its next message instead.
+			a.deps.CountRejected(ReasonNoEndBlock)
+			continue
 		case errors.Is(err, hl7.ErrTooLarge):
 			ack = a.refuseRaw(frame, ReasonTooLarge, "message larger than the limit of "+strconv.Itoa(a.cfg.MaxMessageBytes)+" bytes")
 		case errors.Is(err, hl7.ErrStartInFrame):
@@ -69,13 +75,15 @@ func (a *Adapter) serveConn(ctx context.Context, conn net.Conn) {
 			case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
 				reason := ReasonIdleTimeout
 				switch {
+				case dr.inFrame && dr.slow():
+					reason = ReasonSlowSender
 				case dr.inFrame:
 					reason = ReasonReadTimeout
 				case !dr.started:
 					reason = ReasonNoMessage
 				}
 				a.deps.CountRejected(reason)
-				log.Info().Str("reason", reason).Msg("closing connection")
+				a.cutLog.Info().Str("peer", conn.RemoteAddr().String()).Str("reason", reason).Msg("closing connection")
 			case errors.Is(err, io.ErrUnexpectedEOF):
 				a.deps.CountRejected(ReasonCutShort)
 			}
@@ -186,16 +194,20 @@ func (a *Adapter) refuseRaw(frame []byte, reason, text string) []byte {
 }
 
 // deadlineReader applies the first-message timeout until a new connection's first byte, the
-// idle timeout until each later message starts, and the read timeout from then on, so a peer
-// that connects and sends nothing, one that goes quiet and one that sends a byte a minute are
-// all cut off. It also tells ServeConns when the connection is idle (and may be closed to make
-// room for a new one) and when it is busy. arm is called before each frame.
+// idle timeout until each later message starts, and from then on the read timeout to the
+// whole message and the kilobyte timeout to each kilobyte of it (the first counted from the
+// message's first byte), so a peer that connects and sends nothing, one that goes quiet and
+// one that dribbles a byte a second are all cut off. It also tells ServeConns when the
+// connection is idle (and may be closed to make room for a new one) and when it is busy. arm
+// is called before each frame.
 type deadlineReader struct {
-	ctx                      context.Context
-	conn                     net.Conn
-	first, idle, read, grace time.Duration
-	started, inFrame         bool
-	frameDeadline            time.Time
+	ctx                                context.Context
+	conn                               net.Conn
+	first, idle, read, kilobyte, grace time.Duration
+	started, inFrame                   bool
+	frameDeadline                      time.Time // the read timeout's
+	kilobyteDeadline                   time.Time // the next kilobyte's
+	frameBytes                         int
 }
 
 // arm starts the wait for the next frame. pending says that bytes of it are already buffered
@@ -222,19 +234,44 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	if n > 0 && !d.inFrame {
 		d.begin()
 	}
+	if n > 0 {
+		before := d.frameBytes / 1024
+		d.frameBytes += n
+		if d.frameBytes/1024 > before {
+			// A kilobyte arrived in time: the next one has as long again.
+			d.kilobyteDeadline = time.Now().Add(d.kilobyte)
+			_ = d.conn.SetReadDeadline(d.deadline())
+		}
+	}
 	return n, err
 }
 
-// begin notes that a message has started: the read timeout applies, and the connection is
-// busy, so it is not closed to make room for another.
+// begin notes that a message has started: the read and kilobyte timeouts apply, and the
+// connection is busy, so it is not closed to make room for another.
 func (d *deadlineReader) begin() {
 	ingest.ConnBusy(d.ctx)
 	d.inFrame, d.started = true, true
-	d.frameDeadline = time.Now().Add(d.read)
-	_ = d.conn.SetReadDeadline(d.frameDeadline)
+	now := time.Now()
+	d.frameDeadline = now.Add(d.read)
+	d.kilobyteDeadline = now.Add(d.kilobyte)
+	d.frameBytes = 0
+	_ = d.conn.SetReadDeadline(d.deadline())
 	if testHookState != nil {
 		testHookState(d.conn.RemoteAddr(), true)
 	}
+}
+
+// deadline is the earlier of the message's read deadline and its next kilobyte's.
+func (d *deadlineReader) deadline() time.Time {
+	if d.kilobyte > 0 && d.kilobyteDeadline.Before(d.frameDeadline) {
+		return d.kilobyteDeadline
+	}
+	return d.frameDeadline
+}
+
+// slow reports whether the deadline that passed was a kilobyte's, not the whole message's.
+func (d *deadlineReader) slow() bool {
+	return d.kilobyte > 0 && d.kilobyteDeadline.Before(d.frameDeadline)
 }
 
 // testHookState, when set (by tests, before the listener starts), is called each time a
@@ -242,12 +279,12 @@ func (d *deadlineReader) begin() {
 var testHookState func(peer net.Addr, busy bool)
 
 // awaitTrailer is the FrameReader's AwaitTrailer: it gives the CR after an end byte the grace
-// period (within the frame's read deadline), then restores that deadline.
+// period (within the frame's deadlines), then restores them.
 func (d *deadlineReader) awaitTrailer() func() {
 	at := time.Now().Add(d.grace)
-	if !d.frameDeadline.IsZero() && d.frameDeadline.Before(at) {
-		at = d.frameDeadline
+	if dl := d.deadline(); !dl.IsZero() && dl.Before(at) {
+		at = dl
 	}
 	_ = d.conn.SetReadDeadline(at)
-	return func() { _ = d.conn.SetReadDeadline(d.frameDeadline) }
+	return func() { _ = d.conn.SetReadDeadline(d.deadline()) }
 }

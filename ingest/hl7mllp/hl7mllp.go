@@ -11,8 +11,12 @@
 //     or Config.DefaultCharset when it is empty: ISO 8859-1 unless configured); nothing is
 //     published.
 //
-// A new connection must send within FirstMessageTimeout. At MaxConnections a new connection
-// takes the place of the one idle the longest, never one mid-message.
+// A new connection must send within FirstMessageTimeout, and each kilobyte of a frame must
+// arrive within FirstKilobyteTimeout, so a peer that dribbles is cut off in seconds. Only
+// AllowedPeers may connect, when set; one address holds at most MaxConnectionsPerPeer
+// connections; at MaxConnections a new connection takes the place of the one idle the
+// longest, never one mid-message. With ClientTLS.ClientCAFile, a sender must present a
+// certificate signed by that CA, and its subject shows in the adapter's status.
 //
 // The demographics store is not kept here: the patients package consumes the raw ADT records,
 // and the gateway runs it because these settings say so (ingest.DemographicsFeed). The
@@ -28,6 +32,9 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ingest/hl7mllp/hl7"
@@ -35,8 +42,12 @@ import (
 
 // Adapter is the MLLP listener. Build it with New or the registered Factory.
 type Adapter struct {
-	cfg  Config
-	deps ingest.Deps
+	cfg   Config
+	deps  ingest.Deps
+	peers ingest.PeerTable // open connections, for the status
+	// cutLog logs connections cut off, a few a minute: under a flood of slow peers every one
+	// is counted, and a line each would drown the log.
+	cutLog zerolog.Logger
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -44,8 +55,9 @@ type Adapter struct {
 }
 
 var (
-	_ ingest.Adapter  = (*Adapter)(nil)
-	_ ingest.Listener = (*Adapter)(nil)
+	_ ingest.Adapter    = (*Adapter)(nil)
+	_ ingest.Listener   = (*Adapter)(nil)
+	_ ingest.PeerLister = (*Adapter)(nil)
 )
 
 func init() {
@@ -74,6 +86,9 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 	if cfg.TLS == nil {
 		cfg.TLS = deps.TLS
 	}
+	if cfg.ClientTLS.ClientCAFile != "" && (cfg.TLS == nil || cfg.TLS.ClientCAs == nil) {
+		return nil, errors.New("hl7mllp adapter: tls.client_ca_file is set but the TLS configuration verifies no client certificate")
+	}
 	cfg = cfg.withDefaults()
 	cfg.MaxMessageBytes = int(ingest.FitRecordLimit(deps, Section+".max_message_bytes", int64(cfg.MaxMessageBytes)))
 	return New(cfg, deps), nil
@@ -82,7 +97,8 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
 	deps.Now = deps.Clock()
-	return &Adapter{cfg: cfg.withDefaults(), deps: deps, ready: make(chan struct{})}
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps, ready: make(chan struct{}),
+		cutLog: deps.Logger.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute})}
 }
 
 // Addr waits until Run is listening and returns the bound address.
@@ -124,8 +140,15 @@ func (a *Adapter) Run(ctx context.Context) error {
 		a.ready = make(chan struct{})
 		a.mu.Unlock()
 	}()
-	return ingest.ServeConns(ctx, ln, a.cfg.MaxConnections, a.deps, a.serveConn)
+	return ingest.ServeConnsLimited(ctx, ln, ingest.ConnLimits{
+		Max: a.cfg.MaxConnections, MaxPerPeer: a.cfg.MaxConnectionsPerPeer, Allowed: a.cfg.allowedPeers(),
+		HandshakeTimeout: a.cfg.FirstKilobyteTimeout, Peers: &a.peers,
+	}, a.deps, a.serveConn)
 }
+
+// Peers lists the open connections by peer, with the subject of each one's client
+// certificate when the listener verifies them (ingest.PeerLister: the adapter's status).
+func (a *Adapter) Peers() []ingest.Peer { return a.peers.Peers() }
 
 // RecordKey is the subject key of an ADT record: a hash of the patient's NHS number, or of
 // the first local id, so that one patient's updates share a subject and no identifier

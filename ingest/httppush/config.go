@@ -24,10 +24,11 @@ type Config struct {
 	// MaxBodyBytes caps a request body (413 above it).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Tokens, when not empty, are the accepted bearer tokens. Several may be given so that a
-	// token can be rotated without downtime.
-	Tokens []string `yaml:"ingest_tokens"`
-	// TokensFile names a file holding one token per line. The config package reads it at
-	// start-up and adds its tokens to Tokens; the adapter never reads it.
+	// token can be rotated without downtime. A token written as text may post for any
+	// source; one written as {token_file, sources} only for those sources.
+	Tokens []IngestToken `yaml:"ingest_tokens"`
+	// TokensFile names a file holding one token per line (each for any source). The config
+	// package reads it at start-up and adds its tokens to Tokens; the adapter never reads it.
 	TokensFile string `yaml:"ingest_tokens_file"`
 
 	// UnknownFields is UnknownFieldsWarn (the default): an incident with warnings is
@@ -86,7 +87,7 @@ func (c Config) withDefaults() Config {
 func (c Config) Enabled() bool { return true }
 
 // Validate checks the settings without I/O; each problem names its key.
-func (c Config) Validate(ingest.Shared) error {
+func (c Config) Validate(shared ingest.Shared) error {
 	p := ingest.NewProblems(Section)
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > ingest.MaxRecordLimit {
 		p.Add("max_body_bytes", "must be 1024 to %d, got %d", ingest.MaxRecordLimit, c.MaxBodyBytes)
@@ -97,11 +98,82 @@ func (c Config) Validate(ingest.Shared) error {
 		p.Add("unknown_fields", "must be %q or %q, got %q", UnknownFieldsWarn, UnknownFieldsReject, c.UnknownFields)
 	}
 	for i, t := range c.Tokens {
-		if len(t) < 16 {
-			p.Add(fmt.Sprintf("ingest_tokens[%d]", i), "must be at least 16 characters")
+		key := fmt.Sprintf("ingest_tokens[%d]", i)
+		switch {
+		case t.Token == "" && t.TokenFile != "":
+			p.Add(key+".token_file", "was not read: the token must be in the file (the config package reads it at start-up)")
+		case t.Token == "":
+			p.Add(key, "must give a token (token or token_file)")
+		case len(t.Token) < 16:
+			p.Add(key, "must be at least 16 characters")
+		}
+		for j, src := range t.Sources {
+			k := fmt.Sprintf("%s.sources[%d]", key, j)
+			if p.SourceName(k, src) && len(shared.Sources) > 0 {
+				if _, ok := shared.Sources[src]; !ok {
+					p.Add(k, "must be one of the configured sources, got %q", src)
+				}
+			}
 		}
 	}
 	return p.Err()
+}
+
+// IngestToken is one entry of http.ingest_tokens: a bearer token and the sources it may post
+// incidents for. In the config file it is either the token itself, which may post for any
+// source (the form every entry had before tokens could be bound), or a mapping:
+//
+//	ingest_tokens:
+//	  - token_file: /run/secrets/datix-token   # or token: ...
+//	    sources: [datix]
+//
+// A token bound to sources that posts an incident for another gets 403.
+type IngestToken struct {
+	// Token is the bearer token. With TokenFile, the config package reads the file into it.
+	Token string `yaml:"token"`
+	// TokenFile names a file holding the token; the adapter never reads it.
+	TokenFile string `yaml:"token_file"`
+	// Sources, when not empty, are the only sources the token may post for.
+	Sources []string `yaml:"sources"`
+}
+
+// UnmarshalText takes a token written as text (in the file, a PSGW_HTTP_INGEST_TOKENS list,
+// or a line of http.ingest_tokens_file): one that may post for any source.
+func (t *IngestToken) UnmarshalText(b []byte) error {
+	*t = IngestToken{Token: string(b)}
+	return nil
+}
+
+// MarshalYAML writes a token that may post for any source as text, as it was read, and any
+// other as a mapping.
+func (t IngestToken) MarshalYAML() (any, error) {
+	if t.TokenFile == "" && len(t.Sources) == 0 {
+		return t.Token, nil
+	}
+	type plain IngestToken // without this method
+	return plain(t), nil
+}
+
+// mayPost reports whether the token may post for source.
+func (t IngestToken) mayPost(source string) bool {
+	if len(t.Sources) == 0 {
+		return true
+	}
+	for _, s := range t.Sources {
+		if s == source {
+			return true
+		}
+	}
+	return false
+}
+
+// Tokens returns tokens that may post for any source, as Config.Tokens takes them.
+func Tokens(tokens ...string) []IngestToken {
+	out := make([]IngestToken, len(tokens))
+	for i, t := range tokens {
+		out[i] = IngestToken{Token: t}
+	}
+	return out
 }
 
 // MaxRecordBytes is the largest body the API accepts (ingest.RecordLimiter).

@@ -25,7 +25,7 @@ func TestSettingsValidate(t *testing.T) {
 		{Name: "defaults", Mutate: func(*httppush.Config) {}, Want: ""},
 		{Name: "body limit too small", Mutate: func(c *httppush.Config) { c.MaxBodyBytes = 100 }, Want: "http.max_body_bytes: must be 1024 to 16777216, got 100"},
 		{Name: "body limit too large", Mutate: func(c *httppush.Config) { c.MaxBodyBytes = 17 << 20 }, Want: "http.max_body_bytes: must be 1024 to 16777216"},
-		{Name: "short token", Mutate: func(c *httppush.Config) { c.Tokens = []string{"aaaaaaaaaaaaaaaa", "short"} }, Want: "http.ingest_tokens[1]: must be at least 16 characters"},
+		{Name: "short token", Mutate: func(c *httppush.Config) { c.Tokens = httppush.Tokens("aaaaaaaaaaaaaaaa", "short") }, Want: "http.ingest_tokens[1]: must be at least 16 characters"},
 	})
 }
 

@@ -37,6 +37,7 @@ const (
 	ReasonTooLarge     = "too_large"    // 413: body over MaxBodyBytes
 	ReasonContentType  = "content_type" // 415: not application/json
 	ReasonWarnings     = "warnings"     // 400: warnings refused (Config.UnknownFields is UnknownFieldsReject)
+	ReasonForbidden    = "forbidden"    // 403: a token bound to sources posted for another
 	ReasonUnavailable  = ingest.ReasonUnavailable
 )
 
@@ -161,7 +162,8 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusMethodNotAllowed, ReasonMethod, ErrorBody{Error: "method not allowed: use POST"})
 		return
 	}
-	if len(a.cfg.Tokens) > 0 && !a.authorized(r) {
+	token, ok := a.authorized(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="psgw"`)
 		a.refuse(w, http.StatusUnauthorized, ReasonUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
 		return
@@ -185,7 +187,13 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusBadRequest, ReasonBodyRead, ErrorBody{Error: "could not read the request body"})
 		return
 	}
-	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
+	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources, Codes: a.deps.Codes})
+	if in != nil && in.Source != "" && !token.mayPost(in.Source) {
+		// The token is good, and its holder may know what it is for.
+		a.refuse(w, http.StatusForbidden, ReasonForbidden, ErrorBody{Error: "this token may not post incidents for this source",
+			Problems: []fhir.Problem{{Field: "source", Message: "is not a source this token may post for (" + strings.Join(token.Sources, ", ") + "); http.ingest_tokens binds it"}}})
+		return
+	}
 	if len(problems) > 0 {
 		a.refuse(w, http.StatusBadRequest, ReasonInvalid, ErrorBody{Error: "invalid incident", Problems: problems})
 		return
@@ -260,21 +268,29 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate, Warnings: warnings})
 }
 
-func (a *Adapter) authorized(r *http.Request) bool {
+// authorized finds the request's bearer token among the configured ones. With none
+// configured there is no ingest auth: every request is authorized, for any source.
+func (a *Adapter) authorized(r *http.Request) (IngestToken, bool) {
+	if len(a.cfg.Tokens) == 0 {
+		return IngestToken{}, true
+	}
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+		return IngestToken{}, false
 	}
 	token = strings.TrimSpace(token)
-	ok = false
-	for _, t := range a.cfg.Tokens {
+	found := -1
+	for i, t := range a.cfg.Tokens {
 		// Compare against every token so that timing says nothing about which one matched.
-		if subtle.ConstantTimeCompare([]byte(token), []byte(t)) == 1 {
-			ok = true
+		if subtle.ConstantTimeCompare([]byte(token), []byte(t.Token)) == 1 && t.Token != "" && found < 0 {
+			found = i
 		}
 	}
-	return ok
+	if found < 0 {
+		return IngestToken{}, false
+	}
+	return a.cfg.Tokens[found], true
 }
 
 // contentHash hashes the incident's canonical JSON (keys sorted, no white space), so that the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestConformance(t *testing.T) {
 func TestAnswers(t *testing.T) {
 	store := adaptertest.NewStore()
 	token := "0123456789abcdef-token"
-	_, url := serve(t, httppush.Config{MaxBodyBytes: 2048, Tokens: []string{token}, RetryAfter: 7 * time.Second},
+	_, url := serve(t, httppush.Config{MaxBodyBytes: 2048, Tokens: httppush.Tokens(token), RetryAfter: 7 * time.Second},
 		ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()})
 	auth := map[string]string{"Authorization": "Bearer " + token}
 	ctx := context.Background()
@@ -164,7 +165,7 @@ func TestRefusalsAreCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	store := adaptertest.NewStore()
 	r, err := ingest.NewRunner(httppush.Factory, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop(), Metrics: reg,
-		Settings: httppush.Config{MaxBodyBytes: 2048, Tokens: []string{"tok-123456"}, PublishTimeout: 50 * time.Millisecond}})
+		Settings: httppush.Config{MaxBodyBytes: 2048, Tokens: httppush.Tokens("tok-123456"), PublishTimeout: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +322,53 @@ func TestRefusesIdentifyingLocalIDs(t *testing.T) {
 	}
 	if n := len(store.Records()); n != 0 {
 		t.Errorf("stored %d records, want none", n)
+	}
+}
+
+// TestTokensBoundToSources: a token bound to sources posts for them and gets 403, naming the
+// source field, for any other; a plain token posts for any source; an unknown one gets 401.
+func TestTokensBoundToSources(t *testing.T) {
+	store := adaptertest.NewStore()
+	rej := map[string]int{}
+	var mu sync.Mutex
+	_, url := serve(t, httppush.Config{Tokens: []httppush.IngestToken{
+		{Token: "datix-token-0123456789", Sources: []string{"datix"}},
+		{Token: "any-source-0123456789"},
+		{Token: "two-sources-0123456789", Sources: []string{"ulysses", "datix"}},
+	}}, ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop(), OnReject: func(r string) { mu.Lock(); rej[r]++; mu.Unlock() }})
+	body := func(source string, n int) string {
+		return strings.Replace(incident(n), `"source":"datix"`, `"source":"`+source+`"`, 1)
+	}
+	for _, tc := range []struct {
+		name, token, source string
+		want                int
+		wantBody            string
+	}{
+		{"bound token, its source", "datix-token-0123456789", "datix", 202, `"status":"accepted"`},
+		{"bound token, another source", "datix-token-0123456789", "ulysses", 403,
+			`{"error":"this token may not post incidents for this source","problems":[{"field":"source","message":"is not a source this token may post for (datix); http.ingest_tokens binds it"}]}`},
+		{"bound token, a bad body for another source", "datix-token-0123456789", "ulysses\",\"revision\":0,\"x\":\"y", 403, `"field":"source"`},
+		{"token with two sources", "two-sources-0123456789", "ulysses", 202, `"status":"accepted"`},
+		{"plain token, any source", "any-source-0123456789", "ulysses", 202, `"status":"accepted"`},
+		{"unknown token", "unknown-token-0123456789", "datix", 401, "missing or invalid bearer token"},
+		{"bound token, no source", "datix-token-0123456789", "", 400, `"field":"source"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, got, err := post(context.Background(), url, "application/json", body(tc.source, len(tc.name)), map[string]string{"Authorization": "Bearer " + tc.token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.want || !strings.Contains(got, tc.wantBody) {
+				t.Errorf("got %d %s, want %d with %s", resp.StatusCode, got, tc.want, tc.wantBody)
+			}
+		})
+	}
+	if n := len(store.Records()); n != 3 {
+		t.Errorf("stored %d incidents, want 3", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if rej[httppush.ReasonForbidden] != 2 {
+		t.Errorf("forbidden: counted %d, want 2", rej[httppush.ReasonForbidden])
 	}
 }

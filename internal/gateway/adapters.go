@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -68,25 +70,32 @@ func (g *Gateway) startDemographics(runCtx context.Context, cfg config.Config) m
 // mounts the routes of those served on the gateway's HTTP server on mux. Start runs them.
 func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux) error {
 	shared := cfg.Shared()
+	codes := CodeMaps(cfg)
 	sources := map[string]bool{}
 	for name := range cfg.Sources {
 		sources[name] = true
 	}
 	// One publisher for every adapter: it treats each record by its kind (ADT records get
 	// queue.adt_max_age; incidents are checked against the ledger for re-sends).
-	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge}
+	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge,
+		labels: ingest.NewSourceLabels(sources, ingest.DefaultUnconfiguredSourceLabels)}
 	var state jetstream.KeyValue // opened for the first adapter that keeps state
 	for _, a := range cfg.EnabledAdapters() {
 		m := a.Module
 		deps := ingest.Deps{
 			Name: m.Kind, Settings: a.Settings, Publisher: pub, Logger: g.log, Sources: sources, Shared: shared,
 			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()),
-			MapWarnings: g.builder.Warnings,
+			MapWarnings: g.builder.Warnings, Codes: codes,
 		}
 		if f, ok := a.Settings.(ingest.TLSFiles); ok {
 			var err error
 			if deps.TLS, err = loadTLS(f.TLSFiles()); err != nil {
 				return err
+			}
+			if ca, ok := a.Settings.(ingest.TLSClientCAs); ok && deps.TLS != nil {
+				if err := loadClientCAs(deps.TLS, ca); err != nil {
+					return err
+				}
 			}
 		}
 		if m.State {
@@ -127,6 +136,26 @@ func loadTLS(certFile, keyFile, key string) (*tls.Config, error) {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// loadClientCAs makes a listener require a client certificate signed by one of the CAs in
+// the file its settings name (mllp.tls.client_ca_file); no file, no change.
+func loadClientCAs(cfg *tls.Config, ca ingest.TLSClientCAs) error {
+	file, key := ca.TLSClientCAFile()
+	if file == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s: %s holds no PEM certificate", key, file)
+	}
+	cfg.ClientCAs = pool
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	return nil
 }
 
 // AdapterAddr is the address the adapter of the given kind listens on (useful with port 0),

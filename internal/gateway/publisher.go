@@ -23,6 +23,8 @@ type queuePublisher struct {
 	ledger *ledger.Ledger
 	// received counts records durably stored, by source and kind; nil counts nothing.
 	received *prometheus.CounterVec
+	// labels bounds received's source label: sources beyond it are counted as "other".
+	labels *ingest.SourceLabels
 	// adtTTL is how long ADT records stay in the raw stream (queue.adt_max_age); 0 keeps
 	// them for the stream's own limit.
 	adtTTL time.Duration
@@ -34,7 +36,7 @@ type queuePublisher struct {
 func newReceivedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "psgw_ingest_received_total",
-		Help: "Records durably stored in the raw stream, by source and kind (incident, adt); re-sends dropped as duplicates are not counted.",
+		Help: "Records durably stored in the raw stream, by source and kind (incident, adt); re-sends dropped as duplicates are not counted. Sources beyond the configured ones and the first 32 others are counted as \"other\".",
 	}, []string{"source", "kind"})
 	if reg != nil {
 		reg.MustRegister(c)
@@ -60,7 +62,7 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		ttl = p.adtTTL
 	}
 	res, err := p.q.PublishRaw(ctx, queue.RawEnvelope{Kind: rec.Kind, Source: rec.Source, LocalID: rec.LocalID, Key: rec.Key,
-		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason}, rec.Data, ttl)
+		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason, Origin: rec.Origin}, rec.Data, ttl)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
@@ -71,7 +73,7 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		return ingest.PublishResult{}, err
 	}
 	if p.received != nil && !res.Duplicate {
-		p.received.WithLabelValues(rec.Source, rec.Kind).Inc()
+		p.received.WithLabelValues(p.labels.Label(rec.Source), rec.Kind).Inc()
 	}
 	return ingest.PublishResult{Seq: res.Seq, Duplicate: res.Duplicate}, nil
 }

@@ -146,7 +146,9 @@ func TestIngestBadInput(t *testing.T) {
 
 func TestIngestAuth(t *testing.T) {
 	const token = "0123456789abcdef-token"
-	h := newHarness(t, func(c *config.Config) { c.Adapters[httppush.Section].(*httppush.Config).Tokens = []string{token} })
+	h := newHarness(t, func(c *config.Config) {
+		c.Adapters[httppush.Section].(*httppush.Config).Tokens = httppush.Tokens(token)
+	})
 	b, _ := json.Marshal(incident("AUTH-1", 1, describe("AUTH-1", 1)))
 	for _, tc := range []struct {
 		name, header string

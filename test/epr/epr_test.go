@@ -35,6 +35,13 @@ const simKey = "epr-test-subscription-key"
 
 func startGateway(t *testing.T) (*gateway.Gateway, *sim.Simulator) {
 	t.Helper()
+	return startGatewayWith(t, nil)
+}
+
+// startGatewayWith is startGateway with mutate applied to the configuration before it is
+// validated.
+func startGatewayWith(t *testing.T, mutate func(*config.Config)) (*gateway.Gateway, *sim.Simulator) {
+	t.Helper()
 	s, err := gateway.NewSimulator([]string{simKey}, sim.Faults{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +58,9 @@ func startGateway(t *testing.T) (*gateway.Gateway, *sim.Simulator) {
 	cfg.National.BackoffInitial = 20 * time.Millisecond
 	cfg.National.BackoffMax = 200 * time.Millisecond
 	cfg.National.Timeout = 5 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}

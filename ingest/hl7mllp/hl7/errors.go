@@ -16,11 +16,20 @@ var (
 	// ACK as the answer to its next message.
 	ErrJunk = errors.New("hl7: bytes outside an MLLP frame skipped")
 
-	// ErrStartInFrame means a start byte arrived before the current frame
-	// ended, so that frame was cut short and is discarded. The returned bytes
-	// are its partial content, enough to salvage a control id with
-	// SalvageControlID; reply AR if the sender expects one, and keep reading.
+	// ErrStartInFrame means a stray start byte arrived inside a frame (one
+	// not followed by "MSH", such as a 0x0B nested in a name). The frame was
+	// read on to the end block its sender gave it and is discarded; the
+	// returned bytes are its content without the stray bytes, enough to
+	// salvage a control id with SalvageControlID. Reply one AR and keep
+	// reading.
 	ErrStartInFrame = errors.New("hl7: MLLP start byte inside a frame")
+
+	// ErrNoEndBlock means a frame was abandoned without its end block: a
+	// start byte followed by "MSH" began the next message first. Its sender
+	// never ended it, so it gets no ACK (one would be taken as the answer to
+	// the next message); the returned bytes are what was kept of it. Count
+	// it and keep reading: the next call returns the new message.
+	ErrNoEndBlock = errors.New("hl7: MLLP frame abandoned before its end block")
 
 	// ErrTooLarge means a frame was longer than FrameReader.MaxSize. It was
 	// discarded without being buffered; the returned bytes are its first

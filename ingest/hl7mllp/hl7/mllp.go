@@ -61,10 +61,20 @@ func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 // ReadFrame returns the next message, without its framing bytes. The slice
 // is reused by the next call: copy it to keep it (Parse copies).
 //
+// A frame is a start byte, the message, and the end block 0x1C 0x0D: the
+// sender's end block is what makes a frame, so that a listener answering each
+// frame it returns (or reports as broken) gives exactly one ACK per frame the
+// sender ended, in order, whatever bytes arrive (docs/adapters.md, "Framing").
+// A start byte inside a frame does not end it, unless it is followed by "MSH":
+// then a new message has begun and the frame before it, which its sender never
+// ended, is abandoned (ErrNoEndBlock) and gets no ACK.
+//
 // Errors:
 //   - io.EOF: the stream ended cleanly between frames.
 //   - io.ErrUnexpectedEOF: the stream ended inside a frame.
 //   - ErrJunk: bytes outside a frame were skipped; no bytes are returned.
+//   - ErrNoEndBlock: a frame was abandoned before its end block when the next
+//     message started; the returned bytes are what was kept of it. No ACK.
 //   - ErrStartInFrame, ErrTooLarge, ErrBadTrailer: the frame was discarded;
 //     the returned bytes are what was kept of it (at most MaxSize), only so
 //     that SalvageControlID can find an id for the AR.
@@ -93,7 +103,7 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 		limit = DefaultMaxFrameSize
 	}
 	buf := fr.buf[:0]
-	tooLarge := false
+	tooLarge, stray := false, false
 	for {
 		chunk, err := fr.peek()
 		if err != nil {
@@ -118,19 +128,54 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 			continue
 		}
 		fr.buf = buf
-		if chunk[i] == StartByte {
-			// Leave the start byte: the next call begins the new frame.
-			if tooLarge {
-				return buf, ErrTooLarge
-			}
-			if isSpace(buf) {
-				// Nothing but a stray start byte (and perhaps white space): no
-				// message was cut short, so there is nothing to answer.
-				return nil, ErrJunk
-			}
-			return buf, ErrStartInFrame
+		if chunk[i] == EndByte {
+			return fr.endFrame(buf, tooLarge, stray)
 		}
-		return fr.endFrame(buf, tooLarge)
+		next, err := fr.startsMessage()
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		if !next {
+			// A stray start byte (a nested 0x0B in a field): the frame goes on to the end
+			// block its sender gives it, and is answered once, there. Start bytes before
+			// anything else of the frame are a run of them, which skipToStart folds into one
+			// start when it sees the run whole: so must this, when the run arrives in pieces.
+			_, _ = fr.r.Discard(1)
+			stray = stray || len(buf) > 0 || tooLarge
+			continue
+		}
+		// A new message begins here. Leave its start byte for the next call.
+		if !bytes.HasPrefix(bytes.TrimLeft(buf, " \t\r\n"), []byte(messageHeader)) {
+			// Nothing of a message was cut short (stray start bytes, binary junk):
+			// nothing to answer either.
+			return nil, ErrJunk
+		}
+		return buf, ErrNoEndBlock
+	}
+}
+
+// messageHeader begins every HL7 v2 message this reader frames.
+const messageHeader = "MSH"
+
+// startsMessage reports whether the start byte at the reader's position is followed by
+// "MSH", i.e. begins a new message rather than sitting inside one. It waits for more input
+// only while what has arrived could still be "MSH": so it never waits for a byte the sender
+// will not send before it has its ACK (a sender that ended its frame sent 0x1C, which
+// settles the question).
+func (fr *FrameReader) startsMessage() (bool, error) {
+	for {
+		b, _ := fr.r.Peek(fr.r.Buffered()) // b[0] is the start byte
+		rest := b[1:]
+		n := min(len(rest), len(messageHeader))
+		if string(rest[:n]) != messageHeader[:n] {
+			return false, nil
+		}
+		if n == len(messageHeader) {
+			return true, nil
+		}
+		if _, err := fr.r.Peek(len(b) + 1); err != nil {
+			return false, err
+		}
 	}
 }
 
@@ -141,8 +186,18 @@ func (fr *FrameReader) Pending() bool {
 	return !isSpace(b)
 }
 
-// endFrame consumes the end byte and checks the carriage return after it.
-func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
+// endFrame consumes the end byte and checks the carriage return after it. The frame is
+// answered once whatever was wrong with it: too large, a stray start byte, a bad trailer.
+func (fr *FrameReader) endFrame(buf []byte, tooLarge, stray bool) ([]byte, error) {
+	broken := func(trailer error) error {
+		switch {
+		case tooLarge:
+			return ErrTooLarge
+		case stray:
+			return ErrStartInFrame
+		}
+		return trailer
+	}
 	_, _ = fr.r.Discard(1)
 	var next []byte
 	var err error
@@ -155,10 +210,7 @@ func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
 			// over, without its CR. Whatever still comes before the next start
 			// byte belongs to it (a late CR is whitespace anyway).
 			fr.quiet = true
-			if tooLarge {
-				return buf, ErrTooLarge
-			}
-			return buf, ErrBadTrailer
+			return buf, broken(ErrBadTrailer)
 		}
 	} else {
 		next, err = fr.r.Peek(1)
@@ -172,16 +224,10 @@ func (fr *FrameReader) endFrame(buf []byte, tooLarge bool) ([]byte, error) {
 		// skipped here: that would wait for the sender's next frame, which
 		// it sends only after the ACK for this one, wedging the connection.
 		fr.quiet = true
-		if tooLarge {
-			return buf, ErrTooLarge
-		}
-		return buf, ErrBadTrailer
+		return buf, broken(ErrBadTrailer)
 	}
 	_, _ = fr.r.Discard(1)
-	if tooLarge {
-		return buf, ErrTooLarge
-	}
-	return buf, nil
+	return buf, broken(nil)
 }
 
 // skipToStart discards bytes up to, not including, the next start byte. It

@@ -39,6 +39,9 @@ func Dial(ctx context.Context, addr string, tlsConfig *tls.Config) (*Client, err
 	return &Client{Conn: c, fr: hl7.NewFrameReader(c, 0)}, nil
 }
 
+// NewClient wraps a connection the caller made (from a chosen local address, say).
+func NewClient(c net.Conn) *Client { return &Client{Conn: c, fr: hl7.NewFrameReader(c, 0)} }
+
 // Close closes the connection.
 func (c *Client) Close() error { return c.Conn.Close() }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/internal/supervise"
 	"github.com/psgw/psgw/ops"
 )
 
@@ -127,8 +128,8 @@ func TestSupervisorReportsDownStage(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	st := s.Stages()[0]
-	if !st.Down() || st.LastError != errStageReturned.Error() || st.NextRestartAt.Sub(st.DownSince) != time.Hour {
-		t.Errorf("got %+v, want down with %q and a restart an hour after it stopped", st, errStageReturned)
+	if !st.Down() || st.LastError != supervise.ErrReturned.Error() || st.NextRestartAt.Sub(st.DownSince) != time.Hour {
+		t.Errorf("got %+v, want down with %q and a restart an hour after it stopped", st, supervise.ErrReturned)
 	}
 	cancel()
 	wg.Wait()

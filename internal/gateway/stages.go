@@ -69,8 +69,9 @@ func (s *supervisor) Stages() []ops.StageStatus {
 
 var _ ops.StageReporter = (*supervisor)(nil)
 
-// start runs the stage in wg until ctx ends, restarting it whenever it stops early.
-func (s *supervisor) start(ctx context.Context, wg *sync.WaitGroup, name string, run func(context.Context) error) {
+// add registers the stage and returns what runs it until ctx ends, restarting it whenever it
+// stops early: the gateway's group starts it in its turn.
+func (s *supervisor) add(name string, run func(context.Context) error) func(context.Context) error {
 	if s.wrap != nil {
 		run = s.wrap(name, run)
 	}
@@ -86,5 +87,8 @@ func (s *supervisor) start(ctx context.Context, wg *sync.WaitGroup, name string,
 	s.mu.Lock()
 	s.stages = append(s.stages, namedStage{name: name, sup: sup})
 	s.mu.Unlock()
-	wg.Go(func() { sup.Supervise(ctx) })
+	return func(ctx context.Context) error {
+		sup.Supervise(ctx)
+		return nil
+	}
 }

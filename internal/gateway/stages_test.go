@@ -51,7 +51,7 @@ func TestSupervisorRestartsWithCappedBackoff(t *testing.T) {
 	const failures = 5
 	var calls atomic.Int32
 	running := make(chan struct{})
-	s.start(ctx, &wg, "flaky", func(ctx context.Context) error {
+	goStage(ctx, &wg, s, "flaky", func(ctx context.Context) error {
 		n := calls.Add(1)
 		if n <= failures {
 			return fmt.Errorf("failure %d", n)
@@ -60,7 +60,7 @@ func TestSupervisorRestartsWithCappedBackoff(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	})
-	s.start(ctx, &wg, "steady", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	goStage(ctx, &wg, s, "steady", func(ctx context.Context) error { <-ctx.Done(); return nil })
 
 	select {
 	case <-running:
@@ -119,7 +119,7 @@ func TestSupervisorReportsDownStage(t *testing.T) {
 	s := newSupervisor(zerolog.Nop(), Options{StageBackoff: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	s.start(ctx, &wg, "quitter", func(context.Context) error { return nil })
+	goStage(ctx, &wg, s, "quitter", func(context.Context) error { return nil })
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Stages()[0].State != ops.StageRestarting {
 		if time.Now().After(deadline) {
@@ -136,4 +136,10 @@ func TestSupervisorReportsDownStage(t *testing.T) {
 	if st := s.Stages()[0]; st.State != ops.StageStopped || !errors.Is(ctx.Err(), context.Canceled) {
 		t.Errorf("after stop: got %+v, want stopped", st)
 	}
+}
+
+// goStage adds a stage to s and runs it in wg until ctx ends, as the gateway's group does.
+func goStage(ctx context.Context, wg *sync.WaitGroup, s *supervisor, name string, run func(context.Context) error) {
+	supervised := s.add(name, run)
+	wg.Go(func() { _ = supervised(ctx) })
 }

@@ -12,21 +12,8 @@ import (
 
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
-
-func openQueue(t *testing.T) *queue.Queue {
-	t.Helper()
-	q, err := queue.Open(context.Background(), queue.Options{
-		DataDir: t.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
-		Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
-	return q
-}
 
 // openLedger opens the delivery ledger in q.
 func openLedger(t *testing.T, q *queue.Queue) *ledger.Ledger {
@@ -43,7 +30,7 @@ func openLedger(t *testing.T, q *queue.Queue) *ledger.Ledger {
 // removed rather than left sitting unnoticed.
 func TestMaxDeliveriesAdvisoryFailsTheIncident(t *testing.T) {
 	ctx := context.Background()
-	q := openQueue(t)
+	q := jstest.Open(t, t.TempDir())
 	l := openLedger(t, q)
 	f := New(Config{MaxAttempts: 3}, q, l, nil, zerolog.Nop())
 

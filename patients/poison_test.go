@@ -14,6 +14,7 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/patients"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // logBuffer is a zerolog writer that tests read back.
@@ -73,7 +74,7 @@ func demographicsBucket(t *testing.T, r *rig) jetstream.KeyValue {
 
 func TestRecordsThatCanNeverBeAppliedAreSkipped(t *testing.T) {
 	var logs logBuffer
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.stage = patients.New(r.q, patients.Options{Source: "epr", EnrichWait: 10 * time.Second, Logger: zerolog.New(&logs)})
 	// An entry that no version of the stage can read, e.g. written by hand or by a newer
 	// version: every update to Jane hits it.
@@ -109,7 +110,7 @@ func TestRecordsThatCanNeverBeAppliedAreSkipped(t *testing.T) {
 }
 
 func TestApplyingPanicsIsSkipped(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	patients.SetApplyHook(r.stage, func(data []byte) {
 		if bytes.Contains(data, []byte(jane.NHS)) {
 			panic("a bug")
@@ -125,7 +126,7 @@ func TestApplyingPanicsIsSkipped(t *testing.T) {
 }
 
 func TestStoreUnavailableIsRetriedInOrder(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A04", "M0", t0, mllptest.Patient{Local: "RGT5555555", DOB: "20011231", Sex: "M"}))
 	r.enrich(incident("2025-03-02", fhir.Patient{LocalPatientID: "RGT5555555"}), r.incidentSeq())

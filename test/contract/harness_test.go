@@ -708,18 +708,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-// eventually polls cond until it returns true or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(40 * time.Millisecond)
-	}
-}
-
 // ---------------------------------------------------------------------------------------------
 // incidents and identifiers
 

@@ -13,6 +13,7 @@ import (
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/test/jstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // openLedger opens the delivery ledger in q.
@@ -52,36 +53,22 @@ func TestMaxDeliveriesAdvisoryFailsTheIncident(t *testing.T) {
 	if err := q.Conn().Publish("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+queue.OutboxStream+"."+consumerName, adv); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "the incident failed after the advisory", func() (bool, string) {
 		e, err := l.Get(ctx, lkey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.State == ledger.StateFailed {
-			if e.LastError == "" {
-				t.Error("failed without a reason")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("incident is %s, want failed after the advisory", e.State)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return e.State == ledger.StateFailed, "state " + string(e.State)
+	})
+	if e, _ := l.Get(ctx, lkey); e.LastError == "" {
+		t.Error("failed without a reason")
 	}
 	s, err := q.JetStream().Stream(ctx, queue.OutboxStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
+	wait.Until(t, 5*time.Second, "the outbox message removed after the advisory", func() bool {
 		_, err := s.GetMsg(ctx, pub)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox message still there after the advisory: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	})
 }

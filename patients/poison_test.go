@@ -3,6 +3,7 @@ package patients_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/test/jstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // logBuffer is a zerolog writer that tests read back.
@@ -50,17 +52,12 @@ func checkNoIdentifier(t *testing.T, what, s string) {
 // waitStatus polls the stage's status until ok holds or d passes.
 func waitStatus(t *testing.T, s *patients.Stage, d time.Duration, what string, ok func(patients.Status) bool) patients.Status {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		st := s.Status()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: status %+v, want %s", d, st, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var st patients.Status
+	wait.For(t, d, what, func() (bool, string) {
+		st = s.Status()
+		return ok(st), fmt.Sprintf("%+v", st)
+	})
+	return st
 }
 
 func demographicsBucket(t *testing.T, r *rig) jetstream.KeyValue {

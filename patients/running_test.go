@@ -76,6 +76,8 @@ func TestEnrichWaitsForAStageThatComesBack(t *testing.T) {
 		_, _ = r.stage.Enrich(context.Background(), in, seq)
 		done <- in
 	}()
+	// Enrich must be waiting for the stage that is down before it starts: give it the time,
+	// since nothing tells when it has begun to wait.
 	time.Sleep(50 * time.Millisecond)
 	r.start()
 	if in := <-done; in.Patients[0].Sex != "male" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/psgw/psgw/internal/supervise"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // syncBuffer is a log sink safe for the supervisor's goroutine and the test to share.
@@ -120,13 +121,10 @@ func TestSupervisorReportsDownStage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	goStage(ctx, &wg, s, "quitter", func(context.Context) error { return nil })
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stages()[0].State != ops.StageRestarting {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %+v, want restarting", s.Stages()[0])
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, 10*time.Second, "the stage restarting", func() (bool, string) {
+		st := s.Stages()[0]
+		return st.State == ops.StageRestarting, fmt.Sprintf("%+v", st)
+	})
 	st := s.Stages()[0]
 	if !st.Down() || st.LastError != supervise.ErrReturned.Error() || st.NextRestartAt.Sub(st.DownSince) != time.Hour {
 		t.Errorf("got %+v, want down with %q and a restart an hour after it stopped", st, supervise.ErrReturned)

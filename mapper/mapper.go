@@ -22,6 +22,7 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/insights"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
@@ -46,12 +47,19 @@ func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) (privacy.Kno
 	return privacy.Known{}, nil
 }
 
+// Facts is the learning store as the mapper writes it (insights.Store): one identifier-free
+// fact per incident, from the record the ledger now holds (docs/insights.md).
+type Facts interface {
+	Put(ctx context.Context, key string, f insights.Fact) error
+}
+
 // Mapper consumes raw incident records. Run it once.
 type Mapper struct {
 	q        *queue.Queue
 	ledger   *ledger.Ledger
 	builder  *fhir.Builder
 	enricher Enricher
+	facts    Facts
 	// heldReason is set when no national endpoint is configured: mapped incidents wait in
 	// the outbox in state held, with the reason.
 	heldReason string
@@ -65,6 +73,8 @@ type Mapper struct {
 type Options struct {
 	Builder  *fhir.Builder
 	Enricher Enricher
+	// Facts, when set, gets the learning store's fact of every incident mapped.
+	Facts Facts
 	// HeldReason, when set, marks queued incidents as held with this reason (no national
 	// endpoint configured): they wait in the outbox.
 	HeldReason string
@@ -88,7 +98,7 @@ func New(q *queue.Queue, l *ledger.Ledger, o Options) *Mapper {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	return &Mapper{q: q, ledger: l, builder: o.Builder, enricher: o.Enricher,
+	return &Mapper{q: q, ledger: l, builder: o.Builder, enricher: o.Enricher, facts: o.Facts,
 		heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
 }
 
@@ -234,6 +244,15 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	}
 	if res.Quarantined {
 		mp.metrics.Quarantined.Inc()
+	}
+	if mp.facts != nil && entry.RawSeq == raw.Seq {
+		// The ledger holds this record now (a new one, a replay, or one redelivered after a
+		// crash before its fact was written): its fact is the incident's.
+		f := insights.FactOf(env.Source, in, prep.Answers, received, string(entry.State))
+		f.Revision = entry.Revision
+		if err := mp.facts.Put(ctx, ledger.Key(env.Source, env.Key), f); err != nil {
+			return err
+		}
 	}
 	if !res.Publish {
 		return nil

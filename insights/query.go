@@ -50,7 +50,7 @@ type Group struct {
 	Keys []string `json:"keys,omitempty"`
 	// Label names the value(s) for people, where the key is a code.
 	Label  string  `json:"label,omitempty"`
-	Count         // count (null when suppressed) and suppressed
+	Count          // count (null when suppressed) and suppressed
 	Series []Point `json:"series,omitempty"`
 	// raw is the count before suppression, for ordering and the page's own charts.
 	raw    int

@@ -254,3 +254,14 @@ func (s *Store) Loading() bool {
 	defer s.index.mu.RUnlock()
 	return s.index.loading
 }
+
+// Rebuilt is what a rebuild of the store from the raw stream did (mapper.RebuildInsights).
+type Rebuilt struct {
+	// Written counts the facts written, one per incident the ledger holds a raw record for.
+	Written int `json:"written"`
+	// Deleted counts facts of incidents the ledger no longer holds.
+	Deleted int `json:"deleted"`
+	// Missing counts incidents whose raw record is gone (past queue.raw_max_age): their
+	// facts, if any, are kept as they are.
+	Missing int `json:"missing"`
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/insights"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
@@ -58,7 +59,9 @@ type Gateway struct {
 
 	Queue  *queue.Queue
 	Ledger *ledger.Ledger
-	Mapper *mapper.Mapper
+	// Insights is the learning store (docs/insights.md).
+	Insights *insights.Store
+	Mapper   *mapper.Mapper
 	Sim    *sim.Simulator
 	Ops    *ops.Server
 	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
@@ -114,7 +117,14 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
-	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger()})
+	g.Insights, err = insights.Open(ctx, g.Queue, insights.Options{Logger: g.log.With().Str("component", "insights").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	// The learning store follows delivery states through the ledger's index, which reads
+	// every transition anyway, so no stage needs to know it.
+	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
+		Observe: func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) }})
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +148,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	enricher := g.startDemographics(runCtx, cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
 		Enricher:   enricher,
+		Facts:      g.Insights,
 		Builder:    g.builder,
 		HeldReason: heldReason,
 		Metrics:    mapper.NewMetrics(g.Registry),
@@ -160,7 +171,8 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
-		Auth: auth, Registry: g.Registry, Version: opts.Version}
+		Auth: auth, Registry: g.Registry, Version: opts.Version,
+		Insights: g.Insights, InsightsRebuilder: g.Mapper, SuppressionThreshold: cfg.Insights.SuppressionThreshold}
 	if g.Patients != nil {
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
@@ -193,6 +205,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	// The ledger's index feeds the status page and spares the publisher and the mapper a
 	// read of a key it knows has no entry.
 	g.goRun("ledger index", func() error { return g.Ledger.RunIndex(runCtx) })
+	g.goRun("insights", func() error { return g.Insights.Run(runCtx) })
 	g.stages.start(runCtx, &g.wg, "forwarder", runForwarder)
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil

@@ -16,10 +16,10 @@ type Lags struct {
 // LagStats summarise one lag: how many incidents have it, its median and 90th percentile, and
 // counts per band of days (suppressed like every count).
 type LagStats struct {
-	N      int      `json:"n"`
-	Median int      `json:"median_days"`
-	P90    int      `json:"p90_days"`
-	Bands  []Band   `json:"bands"`
+	N      int    `json:"n"`
+	Median int    `json:"median_days"`
+	P90    int    `json:"p90_days"`
+	Bands  []Band `json:"bands"`
 	values []int32
 }
 

@@ -62,8 +62,8 @@ type Gateway struct {
 	// Insights is the learning store (docs/insights.md).
 	Insights *insights.Store
 	Mapper   *mapper.Mapper
-	Sim    *sim.Simulator
-	Ops    *ops.Server
+	Sim      *sim.Simulator
+	Ops      *ops.Server
 	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
 	Registry *prometheus.Registry
 	// Patients is the demographics store fed by the EPR's ADT messages; nil when no enabled

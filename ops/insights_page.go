@@ -46,7 +46,8 @@ type lineChart struct {
 }
 
 type chartLine struct {
-	Key, Label, Class, Points string
+	// Path is the line as SVG path data, broken where a point is suppressed.
+	Key, Label, Class, Path string
 }
 
 type chartLabel struct {
@@ -235,19 +236,37 @@ func lines(title string, a insights.Answer) lineChart {
 	}
 	sc := scale{n: len(a.Starts), max: top}
 	for i, g := range a.Groups {
-		var pts []string
+		// A suppressed point breaks the line: joining its neighbours would draw a value.
+		// A point alone between gaps is drawn as a zero-length line, which its round cap
+		// shows as a dot.
+		var d strings.Builder
+		pen, last := "M", ""
 		for j, p := range g.Series {
 			if p.Value == nil {
 				c.Suppressed++
+				if pen == "L" && last != "" {
+					d.WriteString("L" + last + " ")
+				}
+				pen, last = "M", ""
 				continue
 			}
-			pts = append(pts, fmt.Sprintf("%g,%g", sc.x(j), sc.y(float64(*p.Value))))
+			at := fmt.Sprintf("%g,%g", sc.x(j), sc.y(float64(*p.Value)))
+			if pen == "L" {
+				last = ""
+			} else {
+				last = at
+			}
+			d.WriteString(pen + at + " ")
+			pen = "L"
+		}
+		if last != "" {
+			d.WriteString("L" + last)
 		}
 		label := g.Key
 		if g.Label != "" {
 			label = g.Label
 		}
-		c.Lines = append(c.Lines, chartLine{Key: g.Key, Label: label, Class: "s" + strconv.Itoa(i%8), Points: strings.Join(pts, " ")})
+		c.Lines = append(c.Lines, chartLine{Key: g.Key, Label: label, Class: "s" + strconv.Itoa(i%8), Path: strings.TrimSpace(d.String())})
 	}
 	c.XLabels, c.YTicks = xLabels(sc, a.Starts), sc.ticks()
 	return c

@@ -2,6 +2,7 @@ package insights
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -10,6 +11,9 @@ import (
 // index: two dimensions (one multi-valued) with a weekly series over two years, and a filtered
 // count. docs/insights.md, "Speed", has the figures.
 func BenchmarkQueryMillion(b *testing.B) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	s := newStore(nil, Options{})
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	types := []string{"incident", "incident", "incident", "risk", "outcome", "good_care"}
@@ -21,6 +25,9 @@ func BenchmarkQueryMillion(b *testing.B) {
 			Received: base.AddDate(0, 0, i%730+1).Format(time.DateOnly), State: "delivered"}
 		s.index.put(fmt.Sprintf("src.%032x", i), &f)
 	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perFact := float64(after.HeapAlloc-before.HeapAlloc) / 1e6
 	from, to := base, base.AddDate(0, 0, 729)
 	for _, q := range []Query{
 		{By: []string{"event_type", "agent"}, From: from, To: to, Interval: "week", Threshold: 7},
@@ -33,6 +40,7 @@ func BenchmarkQueryMillion(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+			b.ReportMetric(perFact, "heap-bytes/fact")
 		})
 	}
 }

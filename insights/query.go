@@ -208,11 +208,23 @@ func (x *index) query(q Query) Answer {
 	}
 	from, to := int32(q.From.Unix()/86400), int32(q.To.Unix()/86400)
 	starts := intervals(q.Interval, q.From, q.To)
+	// Each day's interval, looked up rather than searched for every fact.
+	var slotOf []int16
+	if starts != nil {
+		slotOf = make([]int16, to-from+1)
+		k := 0
+		for d := range slotOf {
+			for k+1 < len(starts) && starts[k+1] <= from+int32(d) {
+				k++
+			}
+			slotOf[d] = int16(k)
+		}
+	}
 
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	match := x.matcher(q.Filters)
-	groups := map[uint32]*groupAcc{}
+	acc := x.newAccumulator(dims, len(starts))
 	total := 0
 	var keys [2][16]uint16 // a multi-valued dimension gives up to 16 values
 	var nk [2]int
@@ -241,20 +253,20 @@ func (x *index) query(q Query) Answer {
 			}
 		}
 		slot := -1
-		if starts != nil {
-			slot = sort.Search(len(starts), func(k int) bool { return starts[k] > r.when }) - 1
+		if slotOf != nil {
+			slot = int(slotOf[r.when-from])
 		}
 		switch len(dims) {
 		case 0:
-			x.count(groups, 0, slot, len(starts))
+			acc.add(0, 0, slot)
 		case 1:
 			for a := range nk[0] {
-				x.count(groups, uint32(keys[0][a]), slot, len(starts))
+				acc.add(keys[0][a], 0, slot)
 			}
 		default:
 			for a := range nk[0] {
 				for b := range nk[1] {
-					x.count(groups, uint32(keys[0][a])<<16|uint32(keys[1][b]), slot, len(starts))
+					acc.add(keys[0][a], keys[1][b], slot)
 				}
 			}
 		}
@@ -264,9 +276,9 @@ func (x *index) query(q Query) Answer {
 	for _, st := range starts {
 		ans.Starts = append(ans.Starts, dayString(st))
 	}
-	for k, acc := range groups {
-		ans.Groups = append(ans.Groups, x.group(dims, k, acc, ans.Starts, q.Threshold))
-	}
+	acc.each(func(k uint32, g *groupAcc) {
+		ans.Groups = append(ans.Groups, x.group(dims, k, g, ans.Starts, q.Threshold))
+	})
 	sort.Slice(ans.Groups, func(i, j int) bool {
 		a, b := ans.Groups[i], ans.Groups[j]
 		if a.raw != b.raw {
@@ -277,18 +289,85 @@ func (x *index) query(q Query) Answer {
 	return ans
 }
 
-func (x *index) count(groups map[uint32]*groupAcc, k uint32, slot, n int) {
-	acc := groups[k]
-	if acc == nil {
-		acc = &groupAcc{}
-		if n > 0 {
-			acc.series = make([]int, n)
-		}
-		groups[k] = acc
+// accumulator counts groups: in dense arrays indexed by the values' numbers when the
+// dimensions have few values between them (the usual case, and a scan's hot path), else in a
+// map.
+type accumulator struct {
+	n2, nSlots int
+	counts     []int
+	series     []int
+	sparse     map[uint32]*groupAcc
+}
+
+// maxDense bounds the cells of a dense accumulator (groups × intervals).
+var maxDense = 1 << 22
+
+func (x *index) cardinality(d *dimension) int {
+	if d.multi {
+		return len(d.fixed) + 1
 	}
-	acc.n++
+	return len(x.dicts[d.col].values)
+}
+
+func (x *index) newAccumulator(dims []*dimension, nSlots int) *accumulator {
+	n1, n2 := 1, 1
+	if len(dims) > 0 {
+		n1 = x.cardinality(dims[0])
+	}
+	if len(dims) > 1 {
+		n2 = x.cardinality(dims[1])
+	}
+	a := &accumulator{n2: n2, nSlots: nSlots}
+	if cells := n1 * n2 * max(nSlots, 1); cells <= maxDense {
+		a.counts = make([]int, n1*n2)
+		a.series = make([]int, n1*n2*nSlots)
+		return a
+	}
+	a.sparse = map[uint32]*groupAcc{}
+	return a
+}
+
+func (a *accumulator) add(k1, k2 uint16, slot int) {
+	if a.counts != nil {
+		i := int(k1)*a.n2 + int(k2)
+		a.counts[i]++
+		if slot >= 0 {
+			a.series[i*a.nSlots+slot]++
+		}
+		return
+	}
+	k := uint32(k1)<<16 | uint32(k2)
+	g := a.sparse[k]
+	if g == nil {
+		g = &groupAcc{}
+		if a.nSlots > 0 {
+			g.series = make([]int, a.nSlots)
+		}
+		a.sparse[k] = g
+	}
+	g.n++
 	if slot >= 0 {
-		acc.series[slot]++
+		g.series[slot]++
+	}
+}
+
+// each calls fn with every group counted, its key packed as the map's.
+func (a *accumulator) each(fn func(k uint32, g *groupAcc)) {
+	if a.counts == nil {
+		for k, g := range a.sparse {
+			fn(k, g)
+		}
+		return
+	}
+	for i, n := range a.counts {
+		if n == 0 {
+			continue
+		}
+		g := &groupAcc{n: n}
+		if a.nSlots > 0 {
+			g.series = a.series[i*a.nSlots : (i+1)*a.nSlots]
+		}
+		fn(uint32(i/a.n2)<<16|uint32(i%a.n2), g)
 	}
 }
 
@@ -310,10 +389,7 @@ func (x *index) value(d *dimension, id uint16) string {
 
 func (x *index) group(dims []*dimension, k uint32, acc *groupAcc, starts []string, threshold int) Group {
 	g := Group{Count: countOf(acc.n, threshold), raw: acc.n, rawSer: acc.series}
-	ids := []uint16{uint16(k)}
-	if len(dims) == 2 {
-		ids = []uint16{uint16(k >> 16), uint16(k)}
-	}
+	ids := []uint16{uint16(k >> 16), uint16(k)}
 	var labels []string
 	for i, d := range dims {
 		v := x.value(d, ids[i])
@@ -346,7 +422,7 @@ func (x *index) group(dims []*dimension, k uint32, acc *groupAcc, starts []strin
 func (x *index) matcher(filters map[string][]string) func(*row) bool {
 	type single struct {
 		col int
-		ok  map[uint16]bool
+		ok  []bool // by value number
 	}
 	type multi struct {
 		col  int
@@ -369,7 +445,7 @@ func (x *index) matcher(filters map[string][]string) func(*row) bool {
 			ms = append(ms, m)
 			continue
 		}
-		s := single{col: d.col, ok: map[uint16]bool{}}
+		s := single{col: d.col, ok: make([]bool, len(x.dicts[d.col].values))}
 		for _, v := range vals {
 			if v == NotRecorded {
 				v = ""

@@ -4,26 +4,27 @@ import (
 	"math"
 	"slices"
 	"testing"
-)
 
-// plantedSeries is 30 weekly counts: a stable process around 22 that crosses its mean at
-// least every few weeks, a planted outlier at week 5 (beyond the upper limit), and a planted
-// shift of 8 weeks above the mean (weeks 18 to 25), which stays inside the limits and away
-// from them.
-var plantedSeries = []float64{
-	19, 27, 20, 26, 18, 70, 21, 27, 19, 26,
-	20, 27, 18, 26, 21, 27, 20, 19, 28, 30,
-	29, 31, 28, 30, 29, 31, 19, 26, 20, 27,
-}
+	"github.com/psgw/psgw/insights/insightstest"
+)
 
 var (
-	plantedOutlier = 5
-	plantedShift   = []int{18, 19, 20, 21, 22, 23, 24, 25}
+	plantedSeries  = floats(insightstest.PlantedWeeks)
+	plantedOutlier = insightstest.PlantedOutlier
+	plantedShift   = insightstest.PlantedShift
 )
+
+func floats(ns []int) []float64 {
+	out := make([]float64, len(ns))
+	for i, n := range ns {
+		out[i] = float64(n)
+	}
+	return out
+}
 
 func TestXmRFlagsPlantedShiftAndOutlierOnly(t *testing.T) {
 	c := XmR(plantedSeries, Neutral, math.NaN())
-	want := append([]int{plantedOutlier}, plantedShift...)
+	want := insightstest.Flagged()
 	if got := c.Flagged(); !slices.Equal(got, want) {
 		t.Fatalf("flagged %v, want %v (mean %.2f, limits %.2f..%.2f, flags %v)", got, want, c.Mean, c.LCL, c.UCL, c.Flags)
 	}

@@ -13,19 +13,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// spcWeeks is the planted series of the insights package's SPC test: an outlier in week 5
-// and a shift of eight weeks above the mean (weeks 18 to 25).
-var spcWeeks = []int{
-	19, 27, 20, 26, 18, 70, 21, 27, 19, 26,
-	20, 27, 18, 26, 21, 27, 20, 19, 28, 30,
-	29, 31, 28, 30, 29, 31, 19, 26, 20, 27,
-}
+	"github.com/psgw/psgw/insights/insightstest"
+)
 
 var spcWeek0 = time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC)
 
-// TestInsightsPage posts the planted weekly series through the gateway and opens /insights in
+// TestInsightsPage posts the planted weekly series (insightstest) through the gateway and opens /insights in
 // Chromium, at desktop and phone widths: the SPC chart must flag the outlier and the shift
 // and nothing else. With -screenshots it writes docs/insights-desktop.png and
 // docs/insights-phone.png.
@@ -36,7 +30,7 @@ func TestInsightsPage(t *testing.T) {
 	}
 	g := startGateway(t)
 	n := 0
-	for w, count := range spcWeeks {
+	for w, count := range insightstest.PlantedWeeks {
 		for i := range count {
 			day := spcWeek0.AddDate(0, 0, 7*w+i%7).Format("2006-01-02")
 			harm := []string{"none", "low", "low", "moderate"}[i%4]
@@ -117,7 +111,7 @@ func TestInsightsPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []string
-	for _, w := range []int{5, 18, 19, 20, 21, 22, 23, 24, 25} {
+	for _, w := range insightstest.Flagged() {
 		want = append(want, spcWeek0.AddDate(0, 0, 7*w).Format("2006-01-02"))
 	}
 	if !strings.Contains(text, "Special cause at "+strings.Join(want, ", ")+".") {

@@ -28,10 +28,6 @@ type row struct {
 	masks [multiCols]uint16  // each multi-valued dimension's values, one bit per fixed value
 	// when is the day counted by: occurred, else received. The others are the fact's dates.
 	when, occurred, reported, received, delivered int32
-	// storedState and storedDelivered are the state and delivery date the bucket holds, so
-	// that a change the ledger reports is written back once.
-	storedState     uint16
-	storedDelivered int32
 	// observed says the state and delivery date come from the ledger, not the fact.
 	observed bool
 	used     bool
@@ -112,9 +108,9 @@ func dayString(n int32) string {
 	return time.Unix(int64(n)*86400, 0).UTC().Format(time.DateOnly)
 }
 
-// put sets key's fact. It reports whether the ledger's word on its state differs from the
-// fact's, so that the caller writes it back.
-func (x *index) put(key string, f *Fact) (stale bool) {
+// put sets key's fact. The ledger's word on its state and delivery, when it has been heard,
+// stands over the fact's.
+func (x *index) put(key string, f *Fact) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	r := row{used: true, occurred: dayNumber(f.Occurred), reported: dayNumber(f.Reported),
@@ -137,7 +133,6 @@ func (x *index) put(key string, f *Fact) (stale bool) {
 			r.v[d.col] = x.dicts[d.col].id(vals[0])
 		}
 	}
-	r.storedState, r.storedDelivered = r.v[stateDim.col], r.delivered
 	i, ok := x.slot[key]
 	switch {
 	case ok && x.rows[i].observed:
@@ -154,7 +149,6 @@ func (x *index) put(key string, f *Fact) (stale bool) {
 	} else {
 		x.slot[key] = x.add(r)
 	}
-	return r.observed && r.stale()
 }
 
 func (x *index) add(r row) int32 {
@@ -179,59 +173,18 @@ func (x *index) remove(key string) {
 	}
 }
 
-// observe records the ledger's state and delivery date of key. It reports whether the bucket
-// should be told (the fact is held and its stored state is out of date).
-func (x *index) observe(key, state string, delivered int32) (stale bool) {
+// observe records the ledger's state and delivery date of key, keeping it for a fact not yet
+// read.
+func (x *index) observe(key, state string, delivered int32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	i, ok := x.slot[key]
 	if !ok {
 		x.pending[key] = observed{state: state, delivered: delivered}
-		return false
+		return
 	}
 	r := &x.rows[i]
 	r.observed, r.v[stateDim.col], r.delivered = true, x.dicts[stateDim.col].id(state), delivered
-	return r.stale()
-}
-
-// stale reports whether a settled state or delivery date differs from the stored one: the
-// passing states (received, queued, delivering, retrying) are not written back.
-func (r *row) stale() bool {
-	return (r.v[stateDim.col] != r.storedState && settled(r.v[stateDim.col])) || r.delivered != r.storedDelivered
-}
-
-// settledIDs are the state dictionary's numbers of the states worth writing back.
-var settledIDs = func() map[uint16]bool {
-	d := newDictionary(stateDim.fixed)
-	out := map[uint16]bool{}
-	for _, s := range []string{"delivered", "rejected", "quarantined", "held", "unknown", "failed"} {
-		out[d.id(s)] = true
-	}
-	return out
-}()
-
-func settled(id uint16) bool { return settledIDs[id] }
-
-// written records that the bucket now holds state and delivered for key.
-func (x *index) written(key string, f *Fact) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if i, ok := x.slot[key]; ok {
-		x.rows[i].storedState = x.dicts[stateDim.col].id(f.State)
-		x.rows[i].storedDelivered = dayNumber(f.Delivered)
-	}
-}
-
-// current returns the state and delivery date the index holds for key.
-func (x *index) current(key string) (state, delivered string, ok bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	i, ok := x.slot[key]
-	if !ok {
-		return "", "", false
-	}
-	r := &x.rows[i]
-	return x.dicts[stateDim.col].values[r.v[stateDim.col]], dayString(r.delivered), true
 }
 
 func (x *index) len() int {

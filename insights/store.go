@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,17 +19,13 @@ const Bucket = "psgw_insights"
 
 // Store is the learning store: the facts in their bucket and the index over them. The mapper
 // writes facts (Put), the ledger's index tells it every delivery state (Observe), and Run keeps
-// the index current from a watch on the bucket and writes settled states back. Safe for
-// concurrent use.
+// the index current from a watch on the bucket. Safe for concurrent use.
 type Store struct {
 	kv    jetstream.KeyValue
 	index *index
 	log   zerolog.Logger
 	now   func() time.Time
 
-	mu    sync.Mutex
-	dirty map[string]bool // keys whose settled state the bucket does not hold yet
-	wake  chan struct{}
 }
 
 // Options configure Open.
@@ -53,8 +48,7 @@ func Open(ctx context.Context, q *queue.Queue, o Options) (*Store, error) {
 }
 
 func newStore(kv jetstream.KeyValue, o Options) *Store {
-	return &Store{kv: kv, index: newIndex(), log: o.Logger, now: time.Now,
-		dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &Store{kv: kv, index: newIndex(), log: o.Logger, now: time.Now}
 }
 
 // Put writes key's fact. The mapper calls it for every record it maps, before it acknowledges
@@ -107,30 +101,19 @@ func (s *Store) Get(ctx context.Context, key string) (Fact, error) {
 }
 
 // Observe is told the delivery ledger's state of an incident and when it was delivered; the
-// ledger's index calls it for every entry it reads (ledger.Options.Observe). It only updates
-// memory and marks the fact for writing back, so it never holds up the ledger's watch.
+// ledger's index calls it for every entry it reads (ledger.Options.Observe), all of them at
+// start and then each change. The index answers with these, not with the state the fact was
+// written with: the ledger is where delivery states are kept durably, and writing each change
+// again into the learning store's bucket would cost an fsynced write per incident on a stream
+// that every incident passes (docs/insights.md, "Who writes it"). It only updates memory, so it
+// never holds up the ledger's watch.
 func (s *Store) Observe(key, state string, delivered time.Time) {
-	if s.index.observe(key, state, dayNumber(day(delivered))) {
-		s.markDirty(key)
-	}
+	s.index.observe(key, state, dayNumber(day(delivered)))
 }
 
-func (s *Store) markDirty(key string) {
-	s.mu.Lock()
-	s.dirty[key] = true
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run keeps the index current from a watch on the bucket, and writes settled delivery states
-// back to it, until ctx ends. It reopens the watch when it ends. It returns nil when ctx ends.
+// Run keeps the index current from a watch on the bucket until ctx ends. It reopens the watch
+// when it ends. It returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	wg.Go(func() { s.settle(ctx) })
-	defer wg.Wait()
 	delay := time.Second
 	for ctx.Err() == nil {
 		err := s.watch(ctx)
@@ -183,66 +166,7 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 		s.log.Warn().Str("key", e.Key()).Msg("unreadable insights fact; left out")
 		return
 	}
-	if s.index.put(e.Key(), &f) {
-		s.markDirty(e.Key())
-	}
-}
-
-// settle writes the ledger's settled states into the facts, a little after they change, so
-// that a burst of deliveries becomes one write per incident, off the delivery path.
-func (s *Store) settle(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		}
-		s.mu.Lock()
-		keys := s.dirty
-		s.dirty = map[string]bool{}
-		s.mu.Unlock()
-		for key := range keys {
-			if ctx.Err() != nil {
-				return
-			}
-			if err := s.writeBack(ctx, key); err != nil && ctx.Err() == nil {
-				s.log.Warn().Err(err).Str("key", key).Msg("could not write an insights fact's state; kept in memory")
-			}
-		}
-	}
-}
-
-// writeBack updates key's stored fact with the state the index holds, compare-and-set, so a
-// fact the mapper writes meanwhile is never overwritten (its watch event marks it again).
-func (s *Store) writeBack(ctx context.Context, key string) error {
-	state, delivered, ok := s.index.current(key)
-	if !ok {
-		return nil
-	}
-	e, err := s.kv.Get(ctx, key)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
-		return err
-	}
-	var f Fact
-	if err := json.Unmarshal(e.Value(), &f); err != nil {
-		return err
-	}
-	f.State, f.Delivered = state, delivered
-	data, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	if _, err := s.kv.Update(ctx, key, data, e.Revision()); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return nil // a newer fact was written; its watch event decides again
-		}
-		return err
-	}
-	s.index.written(key, &f)
-	return nil
+	s.index.put(e.Key(), &f)
 }
 
 // Len is how many facts the index holds.

@@ -25,7 +25,6 @@ type Store struct {
 	index *index
 	log   zerolog.Logger
 	now   func() time.Time
-
 }
 
 // Options configure Open.

@@ -38,7 +38,9 @@ type Fact struct {
 	Reported  string `json:"reported,omitempty"`
 	Received  string `json:"received,omitempty"`
 	Delivered string `json:"delivered,omitempty"`
-	// State is the delivery state (ledger.State) when the fact was last written.
+	// State is the delivery state (ledger.State) when the fact was written: the one its
+	// mapping gave, or the ledger's at a rebuild. The index answers with the ledger's current
+	// state instead (Store.Observe).
 	State string `json:"state,omitempty"`
 }
 

@@ -289,4 +289,17 @@ func TestInsightsKnownDistribution(t *testing.T) {
 			}
 		}
 	})
+
+	// After a restart the index is read again from the bucket, and the states from the ledger.
+	t.Run("restart", func(t *testing.T) {
+		h.restart()
+		waitFor(t, 30*time.Second, "the same answer after a restart", func() (bool, string) {
+			a := h.insights(t, twelveWeeks+"&by=state,event_type&suppress=off")
+			inc, risk := groupOf(a, "delivered,incident"), groupOf(a, "delivered,risk")
+			if a.Loading || inc == nil || risk == nil || *inc.Value != 132 || *risk.Value != 24 {
+				return false, fmt.Sprintf("loading %v %+v", a.Loading, a.Groups)
+			}
+			return true, ""
+		})
+	})
 }

@@ -62,6 +62,11 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Version is the gateway's version, shown in the page footer and psgw_build_info.
 	Version string
+	// Insights is the learning store, InsightsRebuilder rebuilds it; nil serves none
+	// (docs/insights.md). SuppressionThreshold is insights.suppression_threshold.
+	Insights             InsightsReader
+	InsightsRebuilder    InsightsRebuilder
+	SuppressionThreshold int
 }
 
 // ForwarderReporter is the delivery stage (the forwarder) as readiness and the status page see
@@ -84,6 +89,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	handle("GET /api/v1/adapters", RoleViewer, s.adaptersJSON)
 	handle("GET /api/v1/whoami", RoleViewer, s.whoami)
 	s.pageRoutes(handle)
+	s.insightsRoutes(mux, handle)
 	if s.Registry != nil {
 		s.Registry.MustRegister(s.collector())
 		if s.Auth != nil {

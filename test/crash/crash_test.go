@@ -93,18 +93,24 @@ func (g *gatewayProc) start() error {
 	g.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + g.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
+		if ok, _ := ready(g.addr); ok {
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.New("psgw did not become ready; logs:\n" + g.logs.String())
+}
+
+// ready reports whether the gateway at addr answers /readyz with 200.
+func ready(addr string) (bool, error) {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200, nil
 }
 
 func (g *gatewayProc) kill() {

@@ -624,8 +624,16 @@ func (f *Forwarder) waitResumed(ctx context.Context) {
 	}
 }
 
-// ackWait is the outbox consumer's AckWait: long enough for a send and its ledger writes.
-func (f *Forwarder) ackWait() time.Duration { return 3*f.cfg.Timeout + 30*time.Second }
+// OutboxAckWait is the outbox consumer's AckWait: how long after a crash the messages the dead
+// gateway held come back to the next one. It is short, whatever national.timeout is, because
+// a send that takes longer is kept by heartbeats instead: queue.Dispatch reports every message
+// it holds in progress three times per AckWait. Only held messages get them (at most
+// queue.DispatchOptions.MaxHeld, 4 × national.concurrency), never the backlog queued behind,
+// so the heartbeats cost the same with 100,000 incidents queued as with ten
+// (docs/delivery.md, "Recovery after a crash").
+const OutboxAckWait = 10 * time.Second
+
+func (f *Forwarder) ackWait() time.Duration { return OutboxAckWait }
 
 // checkAtStart asks for the national service's CapabilityStatement before the first send, so
 // that a refused key pauses delivery (and fails readiness) at once rather than at the first

@@ -313,6 +313,9 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		}
 		defer release()
 	}
+	if e.NationalID == "" {
+		o.SentAs = sentAs(m.Data()) // a POST: kept for the operator should its outcome be unknown
+	}
 	return f.send(ctx, m, lkey, snap, o, log)
 }
 

@@ -27,6 +27,7 @@ type Replayer interface {
 func (s *Server) actionRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{source}/{local_id...}", s.incidentAction)
 	mux.HandleFunc("POST /api/v1/replay", s.bulkReplay)
+	mux.HandleFunc("POST /api/v1/resolve", s.bulkResolve)
 }
 
 // incidentAction serves POST …/{source}/{local_id}/{replay|resolve|review}. The action is

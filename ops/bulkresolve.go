@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/psgw/psgw/ledger"
 )
@@ -14,12 +13,8 @@ import (
 // (by source and last change); only unknown incidents are ever selected. The one action is "resend": the operator has found that LFPSE holds none of
 // them (resolving as delivered needs each incident's own national id).
 type BulkResolveRequest struct {
-	Action string    `json:"action"`
-	Source string    `json:"source"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	Limit  int       `json:"limit"`
-	DryRun bool      `json:"dry_run"`
+	Action string `json:"action"`
+	BulkFilter
 }
 
 // BulkResolveResult says what a bulk resolve did: Matched is Resolved plus the failures
@@ -53,21 +48,17 @@ func (s *Server) bulkResolve(w http.ResponseWriter, r *http.Request) {
 			`resolve one that LFPSE holds as delivered on its own, with its national id`})
 		return
 	}
-	if req.Limit <= 0 || req.Limit > 100000 {
-		req.Limit = 100000
-	}
 	var res BulkResolveResult
 	var keys []string
 	err := s.Ledger.List(r.Context(), func(key string, e *ledger.Entry) bool {
-		if e.State == ledger.StateUnknown && (req.Source == "" || e.Source == req.Source) &&
-			(req.From.IsZero() || !e.UpdatedAt.Before(req.From)) && (req.To.IsZero() || e.UpdatedAt.Before(req.To)) {
+		if e.State == ledger.StateUnknown && req.matches(e) {
 			res.Matched++
 			keys = append(keys, key)
 			if len(res.Items) < maxListed {
 				res.Items = append(res.Items, BulkItem{Source: e.Source, LocalID: e.LocalID, State: e.State})
 			}
 		}
-		return res.Matched < req.Limit
+		return res.Matched < req.limit()
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})

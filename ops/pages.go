@@ -175,7 +175,7 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 		v.NextURL = page(v.Page.Offset + v.Page.Limit)
 	}
 	if err == nil && v.Page.Total > 0 && len(q.States) == 1 && q.States[0] == ledger.StateUnknown && q.LocalID == "" {
-		b, _ := json.Marshal(BulkResolveRequest{Action: "resend", Source: q.Source, From: q.From, To: q.To})
+		b, _ := json.Marshal(BulkResolveRequest{Action: "resend", BulkFilter: BulkFilter{Source: q.Source, From: q.From, To: q.To}})
 		v.ResendBody = string(b)
 	}
 	v.Sources, _ = s.Ledger.Sources(r.Context(), 200)

@@ -98,21 +98,8 @@ func TestStoreThenSlow(t *testing.T) {
 	}
 
 	h.sim.SetFaults(Faults{StoreThenSlowRate: 1}) // the default: longer than any client waits
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+collectionPath, strings.NewReader(string(marshal(t, payload(t, "5")))))
-	req.Header.Set(keyHeader, testKey)
-	req.Header.Set("Content-Type", "application/json")
-	if _, err := h.client.Do(req); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want the client's deadline", err)
-	}
-	done := make(chan struct{})
-	go func() { h.srv.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the handler kept waiting after the client left")
-	}
+	h.postAndGiveUp(200 * time.Millisecond)
+	h.closeSoon()
 	if n := len(h.sim.Events()); n != 2 {
 		t.Errorf("events: got %d, want 2 (both stored before the slow answer)", n)
 	}
@@ -205,5 +192,31 @@ func waitRequests(t *testing.T, s *Simulator, n int) []Request {
 			return reqs
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// postAndGiveUp POSTs a valid payload and gives up waiting after d.
+func (h *harness) postAndGiveUp(d time.Duration) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+collectionPath, strings.NewReader(string(marshal(h.t, payload(h.t, "5")))))
+	req.Header.Set(keyHeader, testKey)
+	req.Header.Set("Content-Type", "application/json")
+	if _, err := h.client.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		h.t.Fatalf("got %v, want the client's deadline", err)
+	}
+}
+
+// closeSoon closes the server, failing if a handler outlives its departed client: httptest's
+// Close waits for handlers, so one still waiting would hang it.
+func (h *harness) closeSoon() {
+	h.t.Helper()
+	done := make(chan struct{})
+	go func() { h.srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("a handler kept waiting after its client left")
 	}
 }

@@ -22,17 +22,7 @@ import (
 // refused with the two resolve commands to use instead; a bulk replay, even --state unknown,
 // skips it, says so, replays the rest, and exits 1.
 func TestReplaySkipsUnknown(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
-	cfg.Queue.Sync = "1s"
-	gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Demo: true, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Stop(context.Background()) })
-	base := "http://" + gw.HTTPAddr()
+	gw, base := startDemo(t)
 	post := func(id, desc string) {
 		t.Helper()
 		b, _ := json.Marshal(map[string]any{"source": "datix", "local_id": id, "revision": 1, "event_type": "incident",
@@ -109,17 +99,7 @@ func TestReplaySkipsUnknown(t *testing.T) {
 // TestBulkResendUnknown: psgw resolve with filters and --resend lists the unknown incidents
 // they select (--dry-run) and sends each again; it refuses --delivered and other states.
 func TestBulkResendUnknown(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
-	cfg.Queue.Sync = "1s"
-	gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Demo: true, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Stop(context.Background()) })
-	base := "http://" + gw.HTTPAddr()
+	gw, base := startDemo(t)
 	state := func(id string) ops.Record {
 		resp, err := http.Get(base + "/api/v1/incidents/datix/" + id)
 		if err != nil {
@@ -176,4 +156,21 @@ func TestBulkResendUnknown(t *testing.T) {
 			t.Errorf("%s: got %s possible_duplicate=%v, want delivered and flagged", id, rec.State, rec.PossibleDuplicate)
 		}
 	}
+}
+
+// startDemo starts a gateway in demo mode (with its in-process simulator) on a temp dir and
+// returns it with its API's base URL.
+func startDemo(t *testing.T) (*gateway.Gateway, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
+	cfg.Queue.Sync = "1s"
+	gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Demo: true, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Stop(context.Background()) })
+	return gw, "http://" + gw.HTTPAddr()
 }

@@ -30,16 +30,35 @@ import (
 
 const key = "crash-test-key"
 
-// binary builds psgw once per test run.
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// binary builds psgw once for the package's tests; TestMain removes it.
 func binary(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "psgw")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/psgw/psgw/cmd/psgw")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building psgw: %v", err)
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "psgw-crash-"); binErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "psgw"), "github.com/psgw/psgw/cmd/psgw")
+		cmd.Stderr = os.Stderr
+		binErr = cmd.Run()
+	})
+	if binErr != nil {
+		t.Fatalf("building psgw: %v", binErr)
 	}
-	return out
+	return filepath.Join(binDir, "psgw")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 func freePort(t *testing.T) string {
@@ -67,6 +86,21 @@ type gatewayProc struct {
 	mu      sync.Mutex
 	current *process
 	logs    bytes.Buffer
+}
+
+// newGatewayProc is a psgw subprocess on a fresh data directory delivering to simURL (not
+// started yet); env adds or overrides settings.
+func newGatewayProc(t *testing.T, simURL string, env ...string) *gatewayProc {
+	g := &gatewayProc{t: t, bin: binary(t), addr: freePort(t)}
+	g.env = append(append(os.Environ(),
+		"PSGW_DATA_DIR="+t.TempDir(),
+		"PSGW_HTTP_ADDR="+g.addr,
+		"PSGW_MLLP_ADDR=",
+		"PSGW_LOG_LEVEL=error",
+		"PSGW_NATIONAL_BASE_URL="+simURL,
+		"PSGW_NATIONAL_SUBSCRIPTION_KEY="+key,
+	), env...)
+	return g
 }
 
 func (g *gatewayProc) mustStart() {
@@ -206,14 +240,7 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 	simSrv := httptest.NewServer(s)
 	defer simSrv.Close()
 
-	g := &gatewayProc{t: t, bin: binary(t), addr: freePort(t)}
-	g.env = append(os.Environ(),
-		"PSGW_DATA_DIR="+t.TempDir(),
-		"PSGW_HTTP_ADDR="+g.addr,
-		"PSGW_MLLP_ADDR=",
-		"PSGW_LOG_LEVEL=error",
-		"PSGW_NATIONAL_BASE_URL="+simSrv.URL,
-		"PSGW_NATIONAL_SUBSCRIPTION_KEY="+key,
+	g := newGatewayProc(t, simSrv.URL,
 		"PSGW_NATIONAL_BACKOFF_INITIAL=50ms",
 		"PSGW_NATIONAL_BACKOFF_MAX=500ms",
 		"PSGW_NATIONAL_TIMEOUT=5s",
@@ -279,7 +306,10 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 			}
 		})
 	}
-	// The killer: SIGKILL at random moments while the posts and deliveries are under way.
+	// The killer: SIGKILL at random moments while the posts and deliveries are under way, at
+	// least six times and at most twelve, so that a loaded machine (slow restarts, slow
+	// posters) does not turn the run into dozens of kills and many minutes.
+	const maxKills = 12
 	var killCount atomic.Int32
 	stopKilling := make(chan struct{})
 	killerDone := make(chan struct{})
@@ -292,9 +322,12 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 			case <-time.After(time.Duration(300+rand.IntN(900)) * time.Millisecond):
 			}
 			g.kill()
-			killCount.Add(1)
+			n := killCount.Add(1)
 			if err := g.start(); err != nil {
 				t.Error(err)
+				return
+			}
+			if n >= maxKills {
 				return
 			}
 		}

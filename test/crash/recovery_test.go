@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -32,16 +31,8 @@ func TestRecoveryAfterKillWithSendsInFlight(t *testing.T) {
 	}
 	simSrv := httptest.NewServer(s)
 	defer simSrv.Close()
-	g := &gatewayProc{t: t, bin: binary(t), addr: freePort(t)}
-	g.env = append(os.Environ(),
-		"PSGW_DATA_DIR="+t.TempDir(),
-		"PSGW_HTTP_ADDR="+g.addr,
-		"PSGW_MLLP_ADDR=",
-		"PSGW_LOG_LEVEL=error",
-		"PSGW_NATIONAL_BASE_URL="+simSrv.URL,
-		"PSGW_NATIONAL_SUBSCRIPTION_KEY="+key,
-		// national.timeout left at its default, 40 s: the recovery must not depend on it.
-	)
+	g := newGatewayProc(t, simSrv.URL) // national.timeout left at its default, 40 s
+
 	g.mustStart()
 	defer g.stop()
 

@@ -7,9 +7,12 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	poll "github.com/psgw/psgw/test/wait"
 )
 
 // TestStoredThenFaults: each stored-then fault stores the write (POST and PUT) and then
@@ -185,14 +188,11 @@ func TestJournalOfPlainRequests(t *testing.T) {
 // dropped is journalled when its handler returns, which the client may not wait for.
 func waitRequests(t *testing.T, s *Simulator, n int) []Request {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		reqs := s.Requests()
-		if len(reqs) >= n || time.Now().After(deadline) {
-			return reqs
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.For(t, 5*time.Second, "the journal", func() (bool, string) {
+		got := len(s.Requests())
+		return got >= n, strconv.Itoa(got) + " requests"
+	})
+	return s.Requests()
 }
 
 // postAndGiveUp POSTs a valid payload and gives up waiting after d.

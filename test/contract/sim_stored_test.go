@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestSimStoredThenFaults: every way the national service can store an event and then answer
@@ -72,7 +74,7 @@ func TestSimStoredThenFaults(t *testing.T) {
 					Stored bool   `json:"stored"`
 					ID     string `json:"id"`
 				}
-				eventually(t, 5*time.Second, "the request in GET /_sim/requests", func() bool {
+				wait.Until(t, 5*time.Second, "the request in GET /_sim/requests", func() bool {
 					_, b := httpGet(t, s.url+"/_sim/requests")
 					return json.Unmarshal(b, &reqs) == nil && len(reqs) == 1
 				})

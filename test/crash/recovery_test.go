@@ -13,6 +13,8 @@ import (
 
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestRecoveryAfterKillWithSendsInFlight: psgw is SIGKILLed while eight POSTs hang at a
@@ -68,7 +70,7 @@ func TestRecoveryAfterKillWithSendsInFlight(t *testing.T) {
 	for _, id := range ids("FLY", inFlight) {
 		post(id)
 	}
-	waitUntil(t, 30*time.Second, "eight POSTs in flight at the national service", func() (bool, string) {
+	wait.For(t, 30*time.Second, "eight POSTs in flight at the national service", func() (bool, string) {
 		n := 0
 		for _, id := range ids("FLY", inFlight) {
 			if state(id) == "delivering" {
@@ -87,7 +89,7 @@ func TestRecoveryAfterKillWithSendsInFlight(t *testing.T) {
 	g.mustStart()
 	restartedAt := time.Now()
 	var settledAt time.Time
-	waitUntil(t, 60*time.Second, "every incident settled after the restart", func() (bool, string) {
+	wait.For(t, 60*time.Second, "every incident settled after the restart", func() (bool, string) {
 		for _, id := range ids("FLY", inFlight) {
 			if st := state(id); st != "unknown" && st != "delivered" {
 				return false, id + " " + st
@@ -115,20 +117,4 @@ func TestRecoveryAfterKillWithSendsInFlight(t *testing.T) {
 	if c := s.Stats().Creates; c != inFlight+queued {
 		t.Errorf("%d creates at the national service, want %d (one per incident)", c, inFlight+queued)
 	}
-}
-
-// waitUntil polls cond until it holds or the timeout passes, then fails with what it last saw.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		last = seen
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/ops"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestResolvingUnknownIsAMinutesWork: an unknown incident's record and page give what an
@@ -78,7 +80,7 @@ func TestResolvingUnknownIsAMinutesWork(t *testing.T) {
 		t.Fatalf("bulk resend: got %d %s, want 2 matched and resolved", code, body)
 	}
 	for _, id := range []string{"RES-1", "RES-2"} {
-		waitFor(t, 10*time.Second, id+" sent again and delivered", func() (bool, string) {
+		wait.For(t, 10*time.Second, id+" sent again and delivered", func() (bool, string) {
 			rec, _ := h.record("datix", id)
 			return rec.State == "delivered" && rec.PossibleDuplicate && rec.UnknownSend == nil, string(rec.State)
 		})

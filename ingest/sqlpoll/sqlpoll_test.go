@@ -438,3 +438,44 @@ func TestRowTooLargeToStoreIsQuarantined(t *testing.T) {
 		}
 	}
 }
+
+// TestAmendSameRevision: a source that edits a row without bumping its revision column. By
+// default the edit is a duplicate of the revision stored; with amend_same_revision it is an
+// amendment, and the unchanged row read again is still a duplicate.
+func TestAmendSameRevision(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	for _, amend := range []bool{false, true} {
+		t.Run(fmt.Sprint("amend_same_revision ", amend), func(t *testing.T) {
+			table := newTable(t, pg, db)
+			pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ('DX-1', clock_timestamp(), 'No harm')`)
+			store := adaptertest.NewStore()
+			p := startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, true), AmendSameRevision: amend,
+				CursorColumns: []string{"updated_at", "local_id"}, PollInterval: 5 * time.Millisecond}, store, adaptertest.NewState())
+			waitRecords(t, store, 1)
+			pg.Exec(db, `UPDATE `+table+` SET narrative = 'Severe harm', updated_at = clock_timestamp() WHERE id = 'DX-1'`)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := store.WaitCalls(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			if amend {
+				waitRecords(t, store, 2)
+			}
+			pg.Exec(db, `UPDATE `+table+` SET updated_at = clock_timestamp() WHERE id = 'DX-1'`) // touched, not changed
+			if _, err := store.WaitCalls(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.stop(); err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if amend {
+				want = 2
+			}
+			if got := len(store.Records()); got != want {
+				t.Errorf("records stored: got %d, want %d", got, want)
+			}
+		})
+	}
+}

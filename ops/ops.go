@@ -97,6 +97,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	s.actionRoutes(actions)
 	mux.Handle("POST /api/v1/incidents/{source}/{rest...}", s.guard(RoleOperator, actions))
 	mux.Handle("POST /api/v1/replay", s.guard(RoleOperator, actions))
+	mux.Handle("POST /api/v1/adapters/{name}/skip", s.guard(RoleOperator, actions))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -281,3 +281,59 @@ func (p progress) rereadFrom(window time.Duration) cursor {
 	}
 	return from
 }
+
+// SkipPast sets the head cursor to values (one per cursor column), each typed like the value
+// it replaces (text where there is none, NULL for "NULL"), so that the next poll reads after
+// them: an operator's step past a row that cannot be read at all. It waits for a poll in
+// progress to end, so that the poll's own save cannot overwrite it.
+func (a *Adapter) SkipPast(ctx context.Context, values []string) (string, error) {
+	if len(values) != len(a.cfg.CursorColumns) {
+		return "", fmt.Errorf("give one value per cursor column (%s), got %d", strings.Join(a.cfg.CursorColumns, ", "), len(values))
+	}
+	a.stepMu.Lock()
+	defer a.stepMu.Unlock()
+	p, err := a.load(ctx)
+	if err != nil {
+		return "", err
+	}
+	previous := p.cursor.safeString()
+	next := cursor{}
+	for i, v := range values {
+		typ := "text"
+		if i < len(p.Values) && p.Values[i].Type != cursorNull {
+			typ = p.Values[i].Type
+		}
+		cv := cursorValue{Type: typ, Value: v}
+		if v == "NULL" {
+			cv = cursorValue{Type: cursorNull}
+		} else if err := cv.check(); err != nil {
+			return "", fmt.Errorf("value %d (%s): %w", i+1, a.cfg.CursorColumns[i], err)
+		}
+		next.Values = append(next.Values, cv)
+	}
+	if len(p.Values) > 0 && next.compare(p.cursor) < 0 {
+		return "", fmt.Errorf("the cursor is at %s: %s is behind it, and stepping back is not stepping past (delete the cursor to start over)", previous, next.safeString())
+	}
+	p.moved(next, a.deps.Now(), a.cfg.RereadWindow)
+	a.deps.Logger.Warn().Str("from", previous).Str("to", next.safeString()).Msg("cursor moved by an operator: rows between are not read by the cursor")
+	return previous, a.save(ctx, p)
+}
+
+// check reports whether the value parses as its type.
+func (v cursorValue) check() error {
+	var err error
+	switch v.Type {
+	case "time", cursorTimestamp, cursorDate:
+		if _, ok := v.when(); !ok {
+			err = fmt.Errorf("%q is not a %s (want e.g. %s)", v.Value, v.Type, map[string]string{
+				"time": "2025-03-14T09:30:00Z", cursorTimestamp: "2025-03-14 09:30:00", cursorDate: "2025-03-14"}[v.Type])
+		}
+	case "int":
+		_, err = strconv.ParseInt(v.Value, 10, 64)
+	case "float":
+		_, err = strconv.ParseFloat(v.Value, 64)
+	case "bytes":
+		_, err = hex.DecodeString(v.Value)
+	}
+	return err
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +64,8 @@ func (a *Adapter) Run(ctx context.Context) error {
 // step reads one batch at the head, or, when the head is caught up and a pass is due, runs
 // that pass. full reports a full batch: more rows are waiting.
 func (a *Adapter) step(ctx context.Context, db *sql.DB) (full bool, err error) {
+	a.stepMu.Lock()
+	defer a.stepMu.Unlock()
 	p, err := a.load(ctx)
 	if err != nil {
 		return false, err
@@ -193,25 +196,43 @@ func dataException(err error) bool {
 }
 
 // unreadable reads the row after cur that the query fails on, without the columns it fails
-// on: only its cursor columns and its id column, which PostgreSQL computes without the
-// others (a subquery's unused outputs are not evaluated). The row is quarantined under its
-// id; when even that fails, the feed stops at cur with an error saying how to step past it.
+// on: only its cursor columns and its id column (or, when the id fails too, the cursor columns
+// alone), which PostgreSQL computes without the others (a subquery's unused outputs are not
+// evaluated). The row is quarantined under its id (or its cursor); when even its cursor
+// cannot be read, the feed stops at cur with an error saying how to step past it.
 func (a *Adapter) unreadable(ctx context.Context, db *sql.DB, cur cursor, cause error) (batch, error) {
 	idCol := "local_id"
 	if c, ok := a.cfg.Columns["local_id"]; ok {
 		idCol = c
 	}
-	cols := append([]string(nil), a.cfg.CursorColumns...)
-	idAt := -1
-	for i, c := range cols {
-		if c == idCol {
-			idAt = i
-		}
-	}
+	withID := append([]string(nil), a.cfg.CursorColumns...)
+	idAt := slices.Index(withID, idCol)
 	if idAt < 0 {
-		idAt = len(cols)
-		cols = append(cols, idCol)
+		idAt = len(withID)
+		withID = append(withID, idCol)
 	}
+	var err error
+	for _, cols := range [][]string{withID, a.cfg.CursorColumns} {
+		var vals []any
+		var types []*sql.ColumnType
+		if vals, types, err = a.probe(ctx, db, cur, cols); err != nil {
+			continue
+		}
+		r := row{unreadable: cause.Error()}
+		for i := range a.cfg.CursorColumns {
+			r.cursor.Values = append(r.cursor.Values, typedCursorValue(vals[i], typeName(types, i)))
+		}
+		if idAt < len(cols) {
+			r.localID = cellText(vals[idAt], typeName(types, idAt))
+		}
+		return batch{rows: []row{r}, full: true}, nil
+	}
+	return batch{}, fmt.Errorf("the row after cursor %s cannot be read (%v), and neither can its cursor (%v): fix the row, or step past it with `psgw sqlpoll skip %s --past VALUE` (docs/adapters.md)",
+		cur.safeString(), cause, dbError("reading its cursor", err), a.deps.Name)
+}
+
+// probe reads only the columns cols of the row after cur.
+func (a *Adapter) probe(ctx context.Context, db *sql.DB, cur cursor, cols []string) ([]any, []*sql.ColumnType, error) {
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = pgx.Identifier{c}.Sanitize()
@@ -219,32 +240,24 @@ func (a *Adapter) unreadable(ctx context.Context, db *sql.DB, cur cursor, cause 
 	q := "SELECT " + strings.Join(quoted, ", ") + " FROM (" + strings.TrimRight(strings.TrimSpace(a.cfg.Query), ";") + ") AS psgw_row"
 	qctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
 	defer cancel()
-	args := append(cur.args(len(a.cfg.CursorColumns)), 1)
+	rs, err := db.QueryContext(qctx, q, append(cur.args(len(a.cfg.CursorColumns)), 1)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.Close()
+	types, _ := rs.ColumnTypes()
+	if !rs.Next() {
+		if err := rs.Err(); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errors.New("the row is gone")
+	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	rs, err := db.QueryContext(qctx, q, args...)
-	if err == nil {
-		defer rs.Close()
-		types, _ := rs.ColumnTypes()
-		if !rs.Next() {
-			err = rs.Err()
-			if err == nil {
-				err = errors.New("the row is gone")
-			}
-		} else if err = rs.Scan(ptrs...); err == nil {
-			r := row{unreadable: cause.Error()}
-			for i := range a.cfg.CursorColumns {
-				r.cursor.Values = append(r.cursor.Values, typedCursorValue(vals[i], typeName(types, i)))
-			}
-			r.localID = cellText(vals[idAt], typeName(types, idAt))
-			return batch{rows: []row{r}, full: true}, nil
-		}
-	}
-	return batch{}, fmt.Errorf("the row after cursor %s cannot be read (%v), and neither can its cursor (%v): fix the row, or step past it with `psgw sqlpoll skip %s --past VALUE` (docs/adapters.md)",
-		cur.safeString(), cause, dbError("reading its cursor", err), a.deps.Name)
+	return vals, types, rs.Scan(ptrs...)
 }
 
 func typeName(types []*sql.ColumnType, i int) string {

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -60,7 +61,12 @@ type Adapter struct {
 	late *prometheus.CounterVec
 	// behind: the last batch at the head was full, so the head reads on before any pass.
 	behind bool
+	// stepMu is held for each poll and by SkipPast, so that an operator's cursor and a
+	// poll's are never saved over each other.
+	stepMu sync.Mutex
 }
+
+var _ ingest.CursorSkipper = (*Adapter)(nil)
 
 var _ ingest.Adapter = (*Adapter)(nil)
 

@@ -174,3 +174,10 @@ var sourceName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 type CursorSkipper interface {
 	SkipPast(ctx context.Context, values []string) (previous string, err error)
 }
+
+// LateFinder is implemented by cursor adapters that re-read behind their cursor (sqlpoll):
+// the runner shows how many rows they found there, and when the latest was, in the adapter's
+// Status.
+type LateFinder interface {
+	FoundLate() (n uint64, last time.Time)
+}

@@ -180,6 +180,9 @@ func TestLateCommitsAreNotSkipped(t *testing.T) {
 				if reread+reconcile != 1 {
 					t.Errorf("psgw_sqlpoll_rows_found_late_total: reread %v, reconcile %v; want 1 in all", reread, reconcile)
 				}
+				if n, at := lp.a.FoundLate(); n != 1 || at.IsZero() {
+					t.Errorf("FoundLate (the adapter's status): %d at %v, want 1 with its time", n, at)
+				}
 				// An id cursor open past the window is found only by reconciliation. (The
 				// timestamp cursor's window also reaches back by the rows' own times, which the
 				// database's clock, not the adapter's, wrote: seconds apart here.)

@@ -145,6 +145,8 @@ func (a *Adapter) pass(ctx context.Context, db *sql.DB, from, to cursor, foundBy
 		b.rows = b.rows[:cut]
 		last, _, err := a.publish(ctx, b, func(r row, rec ingest.Record) {
 			a.late.WithLabelValues(a.deps.Name, foundBy).Inc()
+			a.foundLate.Add(1)
+			a.lastLate.Store(a.deps.Now().UnixNano())
 			a.deps.Logger.Warn().Str("found_by", foundBy).Str("record", rec.ID).Str("cursor", r.cursor.safeString()).
 				Msg("row found behind the cursor: the cursor had passed it over (a transaction committed late, or a clock went back)")
 		})

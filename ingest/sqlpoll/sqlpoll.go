@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -64,9 +65,24 @@ type Adapter struct {
 	// stepMu is held for each poll and by SkipPast, so that an operator's cursor and a
 	// poll's are never saved over each other.
 	stepMu sync.Mutex
+	// foundLate and lastLate (unix nanoseconds) count the rows the passes found, for Status.
+	foundLate, lastLate atomic.Int64
 }
 
-var _ ingest.CursorSkipper = (*Adapter)(nil)
+var (
+	_ ingest.CursorSkipper = (*Adapter)(nil)
+	_ ingest.LateFinder    = (*Adapter)(nil)
+)
+
+// FoundLate returns how many rows the re-read passes found behind the cursor, and when the
+// latest was.
+func (a *Adapter) FoundLate() (uint64, time.Time) {
+	n, at := a.foundLate.Load(), a.lastLate.Load()
+	if n == 0 {
+		return 0, time.Time{}
+	}
+	return uint64(n), time.Unix(0, at).UTC()
+}
 
 var _ ingest.Adapter = (*Adapter)(nil)
 

@@ -220,7 +220,13 @@ func (a *Adapter) unreadable(ctx context.Context, db *sql.DB, cur cursor, cause 
 		if vals, types, err = a.probe(ctx, db, cur, cols); err != nil {
 			continue
 		}
+		// The reason names the class and SQLSTATE only, the same whichever pass reads the
+		// row, so that reading it again is a duplicate.
 		r := row{unreadable: cause.Error()}
+		var se interface{ SQLState() string }
+		if errors.As(cause, &se) {
+			r.unreadable = sqlStateClass(se.SQLState()) + " (SQLSTATE " + se.SQLState() + ")"
+		}
 		for i := range a.cfg.CursorColumns {
 			r.cursor.Values = append(r.cursor.Values, typedCursorValue(vals[i], typeName(types, i)))
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/psgw/psgw/ingest/sqlpoll"
 	"github.com/psgw/psgw/test/pgtest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // docsExamples returns the sqlpoll section of docs/adapters.md: its SQL blocks and the
@@ -103,10 +104,7 @@ func TestDocsQueriesAsWritten(t *testing.T) {
 			}
 			waitLocal(t, lp.store, 20*time.Second, "DX-A", "DX-B")
 			pg.Exec(db, `UPDATE incidents SET version = 2, narrative = 'Fall in bay 2, reviewed', updated_at = now() WHERE ref = 'DX-B'`)
-			deadline := time.Now().Add(20 * time.Second)
-			for len(lp.store.Records()) < 3 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
+			wait.Until(t, 20*time.Second, "the update stored", func() bool { return len(lp.store.Records()) >= 3 })
 			onceEach(t, lp.store.Records(), map[string]int{"DX-A": 1, "DX-B": 2})
 			late := lp.found(sqlpoll.FoundByReread) + lp.found(sqlpoll.FoundByReconcile)
 			if want := float64(i); late != want {

@@ -16,6 +16,7 @@ import (
 	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/sqlpoll"
 	"github.com/psgw/psgw/test/pgtest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // clock is the adapter's clock: the real time plus whatever the test moved it on by, so that
@@ -64,30 +65,23 @@ func (lp *latePoller) found(by string) float64 {
 	return 0
 }
 
-// waitLocal waits until a record of each local id (at least want of them in all) is stored.
+// waitLocal waits until a record of each local id is stored, and returns every record.
 func waitLocal(t *testing.T, store *adaptertest.Store, timeout time.Duration, ids ...string) []ingest.Record {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		recs := store.Records()
+	wait.For(t, timeout, fmt.Sprintf("rows %v stored", ids), func() (bool, string) {
 		have := map[string]bool{}
-		for _, r := range recs {
+		for _, r := range store.Records() {
 			have[r.LocalID] = true
 		}
-		missing := []string{}
+		var missing []string
 		for _, id := range ids {
 			if !have[id] {
 				missing = append(missing, id)
 			}
 		}
-		if len(missing) == 0 {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s, rows %v were never stored (stored: %d records)", timeout, missing, len(recs))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(missing) == 0, fmt.Sprintf("never stored: %v", missing)
+	})
+	return store.Records()
 }
 
 // onceEach checks that every record was stored once and each local id has want records.
@@ -213,22 +207,15 @@ func TestLateCommitsAreNotSkipped(t *testing.T) {
 		if err := a.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		wait.For(t, 20*time.Second, "revision 2 of DX-A, committed late, stored", func() (bool, string) {
 			revs := map[int]bool{}
 			for _, r := range lp.store.Records() {
 				if r.LocalID == "DX-A" {
 					revs[r.Revision] = true
 				}
 			}
-			if revs[2] {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("revision 2 of DX-A, committed late, was never stored (revisions stored: %v)", revs)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return revs[2], fmt.Sprintf("revisions stored: %v", revs)
+		})
 		onceEach(t, lp.store.Records(), map[string]int{"DX-A": 2, "DX-B": 1})
 	})
 }
@@ -260,7 +247,7 @@ func TestLongTransaction(t *testing.T) {
 		pg.Exec(db, `INSERT INTO long_tx (ref, narrative) VALUES ($1, 'Fall')`, ref)
 		waitLocal(t, lp.store, time.Minute, ref)
 		i++
-		time.Sleep(20 * time.Second)
+		time.Sleep(20 * time.Second) // pacing: a row every 20 s while A stays open, not a wait for a condition
 	}
 	if err := a.Commit(); err != nil {
 		t.Fatal(err)

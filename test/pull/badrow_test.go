@@ -13,6 +13,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/sqlpoll"
 	"github.com/psgw/psgw/test/pgtest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestUnreadableRows: issue 17's fourth defect through the whole gateway. A cast failing on
@@ -58,7 +59,7 @@ func TestUnreadableRows(t *testing.T) {
 	pg.Exec(db, `INSERT INTO incidents SELECT g, 'DX-' || lpad(g::text, 4, '0'), '2025-02-14', 'DX-' || lpad(g::text, 4, '0') || ' revision 1 fall'
 		FROM generate_series(19, 22) g`)
 	h.waitDelivered(map[string]int{"DX-0019": 1})
-	waitFor(t, 30*time.Second, "the adapter's error naming the cursor", func() (bool, string) {
+	wait.For(t, 30*time.Second, "the adapter's error naming the cursor", func() (bool, string) {
 		st := h.adapterStatus("sqlpoll")
 		return strings.Contains(st.LastError, "the row after cursor 19 cannot be read") && strings.Contains(st.LastError, "psgw sqlpoll skip"), st.LastError
 	})

@@ -28,6 +28,41 @@ func (s *Server) actionRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{source}/{local_id...}", s.incidentAction)
 	mux.HandleFunc("POST /api/v1/replay", s.bulkReplay)
 	mux.HandleFunc("POST /api/v1/resolve", s.bulkResolve)
+	mux.HandleFunc("POST /api/v1/adapters/{name}/skip", s.adapterSkip)
+}
+
+// adapterSkip serves POST /api/v1/adapters/{name}/skip {"past": [V1, ...]}: it moves a
+// cursor adapter's cursor past a source row that cannot be read at all (docs/api.md).
+func (s *Server) adapterSkip(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req struct {
+		Past []string `json:"past"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || len(req.Past) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be {"past": [value, ...]}, one value per cursor column`})
+		return
+	}
+	for _, run := range s.Adapters {
+		if run.Status().Name != name {
+			continue
+		}
+		sk, ok := run.Adapter().(ingest.CursorSkipper)
+		if !ok {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "adapter " + name + " has no cursor to move"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+		defer cancel()
+		previous, err := sk.SkipPast(ctx, req.Past)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.Log.Warn().Str("adapter", name).Str("actor", Actor(r.Context())).Str("from", previous).Msg("adapter cursor moved by an operator")
+		writeJSON(w, http.StatusOK, map[string]any{"adapter": name, "previous": previous, "past": req.Past})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no adapter " + name})
 }
 
 // incidentAction serves POST …/{source}/{local_id}/{replay|resolve|review}. The action is

@@ -104,6 +104,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/incidents/{source}/{rest...}", s.guard(RoleOperator, actions))
 	mux.Handle("POST /api/v1/replay", s.guard(RoleOperator, actions))
 	mux.Handle("POST /api/v1/resolve", s.guard(RoleOperator, actions))
+	mux.Handle("POST /api/v1/adapters/{name}/skip", s.guard(RoleOperator, actions))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -334,6 +335,41 @@ func cmdReview(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, stderr, "review")
 	}
 	fmt.Fprintf(stdout, "%s/%s marked reviewed\n", pos[0], pos[1])
+	return 0
+}
+
+// cmdSQLPoll serves "psgw sqlpoll skip NAME --past V1[,V2...]": it moves the SQL poller NAME's
+// cursor past a row that cannot be read even on its own (docs/adapters.md, "Stepping past a
+// row").
+func cmdSQLPoll(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sqlpoll", `Usage: psgw sqlpoll skip NAME --past V1[,V2...]
+
+Moves the cursor of the SQL poller NAME (its adapter name, "sqlpoll" by default) to the given
+values, one per cursor column, typed like the cursor it replaces (operator role). The next
+poll reads the rows after them: use it to step past a row whose cursor cannot be read, which
+the adapter's error names. It refuses to move the cursor back.
+`, stderr)
+	cf := addClientFlags(fs)
+	past := fs.String("past", "", "the cursor values to step past, comma-separated, in cursor_columns order")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitFor(usageErr(err), stderr, "sqlpoll")
+	}
+	if len(pos) != 2 || pos[0] != "skip" || *past == "" {
+		return exitFor(fmt.Errorf("%w: give skip NAME --past V1[,V2...]", errUsage), stderr, "sqlpoll")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return exitFor(fmt.Errorf("%w: %v", errUsage, err), stderr, "sqlpoll")
+	}
+	var res struct {
+		Previous string `json:"previous"`
+	}
+	body := map[string][]string{"past": strings.Split(*past, ",")}
+	if err := c.do(context.Background(), "POST", "/api/v1/adapters/"+url.PathEscape(pos[1])+"/skip", body, &res); err != nil {
+		return exitFor(err, stderr, "sqlpoll")
+	}
+	fmt.Fprintf(stdout, "%s: cursor moved from %s past %s\n", pos[1], res.Previous, *past)
 	return 0
 }
 

@@ -15,6 +15,9 @@ const usage = `psgw: the Patient Safety Gateway
 
 Usage:
   psgw run [--config FILE] [--demo]     run the gateway
+  psgw run --production [--tls-by-proxy] [--config FILE]
+                                        run it as a trust does: refuse to start without
+                                        the national key, operator tokens and TLS
   psgw map --source NAME [--config FILE] FILE
                                         dry run: print the FHIR resource one record maps to
   psgw sim [--addr HOST:PORT] [flags]   run the national-service simulator on its own

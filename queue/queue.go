@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -60,6 +61,11 @@ type Options struct {
 	Listen     bool
 	ListenHost string
 	ListenPort int
+	// Token, when set, is required of every client of the embedded server, psgw's own
+	// in-process connections included. With Listen and no Token, a fresh one is made and
+	// written to the data directory (AdminTokenFile): it guards the admin port that
+	// `psgw backup` and the NATS tools use (docs/deploy.md, "Backup and restore").
+	Token string
 	// MaxPayload is the largest message the embedded server takes, headers included (0: the
 	// server's default, 1 MiB). An external server has its own; see Queue.MaxPayload.
 	MaxPayload int64
@@ -71,6 +77,7 @@ type Options struct {
 type Queue struct {
 	opts Options
 	srv  *server.Server
+	lock *os.File
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	log  zerolog.Logger
@@ -83,6 +90,20 @@ type Queue struct {
 // Open starts the embedded server (or connects to the external one) and creates or updates the
 // streams and buckets. It fails rather than run without durable storage.
 func Open(ctx context.Context, o Options) (*Queue, error) {
+	q, err := OpenStore(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.Ensure(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// OpenStore is Open without creating the streams: `psgw restore` creates them from a backup,
+// then calls Ensure.
+func OpenStore(o Options) (*Queue, error) {
 	q := &Queue{opts: o, log: o.Logger}
 	if o.Replicas < 1 {
 		o.Replicas = 1
@@ -90,6 +111,7 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 	}
 	if o.NATSURL == "" {
 		if err := q.startEmbedded(); err != nil {
+			q.Close()
 			return nil, err
 		}
 	}
@@ -104,10 +126,6 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("opening jetstream: %w", err)
 	}
-	if err := q.ensure(ctx); err != nil {
-		q.Close()
-		return nil, err
-	}
 	return q, nil
 }
 
@@ -118,6 +136,16 @@ func (q *Queue) startEmbedded() error {
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
+	}
+	if q.lock, err = lockDataDir(dir); err != nil {
+		return err
+	}
+	if q.opts.Listen && q.opts.Token == "" {
+		// Only now, holding the lock: a second process must not replace the token of the
+		// psgw that owns this store.
+		if q.opts.Token, err = NewAdminToken(dir); err != nil {
+			return err
+		}
 	}
 	so := &server.Options{
 		ServerName:         "psgw",
@@ -133,7 +161,8 @@ func (q *Queue) startEmbedded() error {
 		Host:               q.opts.ListenHost,
 		Port:               q.opts.ListenPort,
 		// The HTTP monitor is psgw's own job; nats-server's is left off.
-		HTTPPort: 0,
+		HTTPPort:      0,
+		Authorization: q.opts.Token,
 	}
 	if so.Host == "" {
 		so.Host = "127.0.0.1"
@@ -146,6 +175,8 @@ func (q *Queue) startEmbedded() error {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
+		unlockDataDir(q.lock)
+		q.lock = nil
 		return errors.New("embedded nats server did not become ready within 30s")
 	}
 	q.srv = srv
@@ -155,7 +186,7 @@ func (q *Queue) startEmbedded() error {
 // connect opens a connection to the embedded server in process, or to the external cluster.
 func (q *Queue) connect(name string) (*nats.Conn, error) {
 	if q.srv != nil {
-		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1))
+		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1), nats.Token(q.opts.Token))
 	}
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -178,7 +209,8 @@ func (q *Queue) ClientURL() string {
 	return q.srv.ClientURL()
 }
 
-func (q *Queue) ensure(ctx context.Context) error {
+// Ensure creates the streams, or updates them to the options' limits and replicas.
+func (q *Queue) Ensure(ctx context.Context) error {
 	streams := []jetstream.StreamConfig{{
 		Name:        RawStream,
 		Description: "raw source records as received, kept for replay",
@@ -293,4 +325,35 @@ func (q *Queue) Close() {
 		q.srv.WaitForShutdown()
 		q.srv = nil
 	}
+	if q.lock != nil {
+		unlockDataDir(q.lock)
+		q.lock = nil
+	}
+}
+
+// StoreUsage is what JetStream file storage the account holds, and its limit: the embedded
+// server's queue.max_store_bytes, or the external account's limit (-1 for none).
+func (q *Queue) StoreUsage(ctx context.Context) (used, limit int64, err error) {
+	ai, err := q.js.AccountInfo(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	limit = ai.Limits.MaxStore
+	if q.srv != nil && q.opts.MaxStoreBytes > 0 && (limit <= 0 || q.opts.MaxStoreBytes < limit) {
+		limit = q.opts.MaxStoreBytes
+	}
+	return int64(ai.Store), limit, nil
+}
+
+// DiskSpace is the free and total bytes of the file system holding the embedded server's data
+// directory; ok is false with an external cluster, whose disks are its own.
+func (q *Queue) DiskSpace() (free, total uint64, ok bool) {
+	if q.srv == nil {
+		return 0, 0, false
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(q.opts.DataDir, &st); err != nil {
+		return 0, 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), true
 }

@@ -29,6 +29,8 @@ Usage:
                                         settle an incident whose send is unknown
   psgw review SOURCE LOCAL_ID           mark a stuck incident reviewed
   psgw health [--config FILE]           exit 0 when the local gateway is ready (for HEALTHCHECK)
+  psgw backup [--config FILE] DIR       snapshot every stream and bucket of the running gateway
+  psgw restore [--config FILE] DIR      create a stopped gateway's store from a backup
   psgw version                          print the version
 
 Run "psgw COMMAND --help" for a command's flags.
@@ -83,6 +85,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdReview(args[1:], stdout, stderr)
 	case "health":
 		return cmdHealth(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0

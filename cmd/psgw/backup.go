@@ -29,8 +29,9 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("psgw backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML config `file` the gateway runs with")
+	offline := fs.Bool("offline", false, "the gateway is stopped: open its data_dir directly (refused while it runs)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: psgw backup [--config FILE] DIR\n\nSnapshots every JetStream stream and bucket of the running gateway into DIR (new or empty),\nwhile it runs. Needs queue.admin_addr (embedded store) or queue.nats_url.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: psgw backup [--config FILE] [--offline] DIR\n\nSnapshots every JetStream stream and bucket of the running gateway into DIR (new or empty),\nwhile it runs. Needs queue.admin_addr (embedded store) or queue.nats_url; --offline reads a\nstopped gateway's data_dir instead.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -48,12 +49,29 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "psgw backup: %v\n", err)
 		return 2
 	}
-	nc, err := adminConn(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "psgw backup: %v\n", err)
-		return 1
+	var nc *nats.Conn
+	if *offline && cfg.Queue.NATSURL == "" {
+		qopts, err := gateway.QueueOptions(cfg, zerolog.Nop())
+		if err != nil {
+			fmt.Fprintf(stderr, "psgw backup: %v\n", err)
+			return 2
+		}
+		qopts.Listen = false
+		q, err := queue.OpenStore(qopts)
+		if err != nil {
+			fmt.Fprintf(stderr, "psgw backup: %v\n", err)
+			return 1
+		}
+		defer q.Close()
+		nc = q.Conn()
+	} else {
+		nc, err = adminConn(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "psgw backup: %v\n", err)
+			return 1
+		}
+		defer nc.Close()
 	}
-	defer nc.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m, err := queue.Backup(ctx, nc, fs.Arg(0), version)

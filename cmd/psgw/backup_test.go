@@ -95,10 +95,15 @@ log: {level: error}
 		return append([]string(nil), acked...)
 	}
 	waitFor(t, 30*time.Second, "200 incidents acknowledged", func() bool { return len(ackedNow()) >= 200 })
+	var out, errb bytes.Buffer
 
+	// Offline is for a stopped gateway: two servers on one store would corrupt it.
+	if code := dispatch([]string{"backup", "--config", cfgFile, "--offline", filepath.Join(dir, "refused")}, &bytes.Buffer{}, &errb); code != 1 || !strings.Contains(errb.String(), "in use") {
+		t.Errorf("backup --offline of a running gateway: exit %d, %q; want 1 and the data directory in use", code, errb.String())
+	}
+	errb.Reset()
 	before := ackedNow()
 	backupDir := filepath.Join(dir, "backup")
-	var out, errb bytes.Buffer
 	if code := dispatch([]string{"backup", "--config", cfgFile, backupDir}, &out, &errb); code != 0 {
 		t.Fatalf("psgw backup: exit %d: %s", code, errb.String())
 	}
@@ -111,6 +116,13 @@ log: {level: error}
 	close(stop)
 	<-done
 	gw.Stop(context.Background())
+
+	// Stopped, the store can be backed up offline too, and holds at least what the online
+	// backup did.
+	offlineDir := filepath.Join(dir, "offline")
+	if code := dispatch([]string{"backup", "--config", cfgFile, "--offline", offlineDir}, &out, &errb); code != 0 {
+		t.Fatalf("psgw backup --offline: exit %d: %s", code, errb.String())
+	}
 	if err := os.RemoveAll(dataDir); err != nil {
 		t.Fatal(err)
 	}

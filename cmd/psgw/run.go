@@ -37,16 +37,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "psgw run: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if *production {
+		// What production needs is said first and whole, even when the configuration is also
+		// invalid: an empty key file is both, and "set the key as a secret" is the fix.
+		if cfg, err := config.Load(*cfgPath, os.Environ()); err == nil {
+			if perr := cfg.CheckProduction(config.ProductionOptions{Demo: *demo, TLSByProxy: *tlsByProxy}); perr != nil {
+				fmt.Fprintf(stderr, "psgw run: refusing to start in production mode:\n%v\n", indent(perr))
+				if verr := cfg.Validate(); verr != nil {
+					fmt.Fprintf(stderr, "psgw run: invalid configuration:\n%v\n", verr)
+				}
+				return 2
+			}
+		}
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "psgw run: %v\n", err)
 		return 2
-	}
-	if *production {
-		if err := cfg.CheckProduction(config.ProductionOptions{Demo: *demo, TLSByProxy: *tlsByProxy}); err != nil {
-			fmt.Fprintf(stderr, "psgw run: refusing to start in production mode:\n%v\n", indent(err))
-			return 2
-		}
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if *production && *tlsByProxy && cfg.HTTP.TLSCertFile == "" {

@@ -34,20 +34,9 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: psgw backup [--config FILE] [--offline] DIR\n\nSnapshots every JetStream stream and bucket of the running gateway into DIR (new or empty),\nwhile it runs. Needs queue.admin_addr (embedded store) or queue.nats_url; --offline reads a\nstopped gateway's data_dir instead.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "psgw backup: give the directory to write the backup to")
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "psgw backup: %v\n", err)
-		return 2
+	cfg, dir, code, ok := dirCommand(fs, args, cfgPath, stderr, "the directory to write the backup to")
+	if !ok {
+		return code
 	}
 	var nc *nats.Conn
 	if *offline && cfg.Queue.NATSURL == "" {
@@ -65,8 +54,8 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 		defer q.Close()
 		nc = q.Conn()
 	} else {
-		nc, err = adminConn(cfg)
-		if err != nil {
+		var err error
+		if nc, err = adminConn(cfg); err != nil {
 			fmt.Fprintf(stderr, "psgw backup: %v\n", err)
 			return 1
 		}
@@ -74,7 +63,7 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m, err := queue.Backup(ctx, nc, fs.Arg(0), version)
+	m, err := queue.Backup(ctx, nc, dir, version)
 	if err != nil {
 		fmt.Fprintf(stderr, "psgw backup: %v (the directory is incomplete: it has no %s)\n", err, queue.ManifestFile)
 		return 1
@@ -86,8 +75,29 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 		bytes += s.Bytes
 	}
 	fmt.Fprintf(stdout, "backup of %d streams (%d messages, %d bytes) written to %s in %s\n",
-		len(m.Streams), msgs, bytes, fs.Arg(0), m.Finished.Sub(m.Started).Round(time.Millisecond))
+		len(m.Streams), msgs, bytes, dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
 	return 0
+}
+
+// dirCommand parses the flags of a command that takes one directory after them, and loads the
+// configuration its --config flag (cfgPath) names; when ok is false the command exits with code.
+func dirCommand(fs *flag.FlagSet, args []string, cfgPath *string, stderr io.Writer, what string) (cfg config.Config, dir string, code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return cfg, "", 0, false
+		}
+		return cfg, "", 2, false
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "%s: give %s\n", fs.Name(), what)
+		return cfg, "", 2, false
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return cfg, "", 2, false
+	}
+	return cfg, fs.Arg(0), 0, true
 }
 
 // adminConn connects to the store a running gateway uses.
@@ -128,29 +138,18 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: psgw restore [--config FILE] DIR\n\nCreates the gateway's store from the backup in DIR: the embedded server's data_dir, which\nmust be empty and not in use, or the external cluster at queue.nats_url (at queue.replicas).\nRun it with the gateway stopped.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	cfg, dir, code, ok := dirCommand(fs, args, cfgPath, stderr, "the backup directory to restore from")
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "psgw restore: give the backup directory to restore from")
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "psgw restore: %v\n", err)
-		return 2
-	}
-	if _, err := queue.ReadManifest(fs.Arg(0)); err != nil {
-		fmt.Fprintf(stderr, "psgw restore: %s: %v\n", fs.Arg(0), err)
+	if _, err := queue.ReadManifest(dir); err != nil {
+		fmt.Fprintf(stderr, "psgw restore: %s: %v\n", dir, err)
 		return 2
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := restore(ctx, cfg, fs.Arg(0), log)
+	res, err := restore(ctx, cfg, dir, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "psgw restore: %v\n", err)
 		return 1

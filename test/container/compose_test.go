@@ -102,7 +102,7 @@ func freePort(t *testing.T) string {
 
 // TestComposeDemoProfile is issue 18's must-show 2: `docker-compose --profile demo up` brings up
 // psgw and the simulator, built from this repository; an incident posted to psgw is delivered
-// to the simulator; `down -v` takes it all away again.
+// to the simulator; psgw backup runs in the container; `down -v` takes it all away again.
 func TestComposeDemoProfile(t *testing.T) {
 	httpPort, simPort := freePort(t), freePort(t)
 	c := newCompose(t, "demo", "PSGW_HTTP_PORT="+httpPort, "PSGW_MLLP_PORT="+freePort(t), "PSGW_SIM_PORT="+simPort)
@@ -115,10 +115,16 @@ func TestComposeDemoProfile(t *testing.T) {
 	if n := simCount(t, "http://127.0.0.1:"+simPort); n != 1 {
 		t.Fatalf("simulator holds %d events, want 1", n)
 	}
+	// psgw backup in the running container (read-only root file system) reaches the
+	// embedded server through its loopback admin port (docs/deploy.md, "Backup and restore").
+	out := c.must("exec", "-T", "psgw-demo", "psgw", "backup", "/var/lib/psgw/backup-test")
+	if !strings.Contains(out, "backup of ") {
+		t.Errorf("psgw backup in the container printed %q, want its summary", out)
+	}
 	// It listens where it was told: the host's loopback, not every interface.
-	out, err := exec.Command("docker", "port", c.container("psgw-demo"), "8080/tcp").CombinedOutput()
-	if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "127.0.0.1:") {
-		t.Errorf("docker port: %q %v, want it published on 127.0.0.1 only", out, err)
+	port, err := exec.Command("docker", "port", c.container("psgw-demo"), "8080/tcp").CombinedOutput()
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(string(port)), "127.0.0.1:") {
+		t.Errorf("docker port: %q %v, want it published on 127.0.0.1 only", port, err)
 	}
 }
 

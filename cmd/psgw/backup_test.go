@@ -110,6 +110,7 @@ log: {level: error}
 	if !strings.Contains(out.String(), "backup of ") {
 		t.Errorf("psgw backup printed %q, want a summary", out.String())
 	}
+	t.Logf("online, while ingesting: %s", strings.TrimSpace(out.String()))
 	// Ingest goes on a little past the backup, and delivery with it, then the install is lost.
 	n := len(ackedNow())
 	waitFor(t, 30*time.Second, "more incidents after the backup", func() bool { return len(ackedNow()) >= n+100 })

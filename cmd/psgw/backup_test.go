@@ -94,7 +94,7 @@ log: {level: error}
 		defer mu.Unlock()
 		return append([]string(nil), acked...)
 	}
-	waitFor(t, 30*time.Second, "200 incidents acknowledged", func() bool { return len(ackedNow()) >= 200 })
+	waitFor(t, 90*time.Second, "100 incidents acknowledged", func() bool { return len(ackedNow()) >= 100 })
 	var out, errb bytes.Buffer
 
 	// Offline is for a stopped gateway: two servers on one store would corrupt it.
@@ -113,7 +113,7 @@ log: {level: error}
 	t.Logf("online, while ingesting: %s", strings.TrimSpace(out.String()))
 	// Ingest goes on a little past the backup, and delivery with it, then the install is lost.
 	n := len(ackedNow())
-	waitFor(t, 30*time.Second, "more incidents after the backup", func() bool { return len(ackedNow()) >= n+100 })
+	waitFor(t, 90*time.Second, "more incidents after the backup", func() bool { return len(ackedNow()) >= n+50 })
 	close(stop)
 	<-done
 	gw.Stop(context.Background())

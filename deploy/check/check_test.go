@@ -88,8 +88,8 @@ func dashboardMetrics(t *testing.T, p parser.Parser) map[string]bool {
 		t.Fatal(err)
 	}
 	var d struct {
-		Title  string `json:"title"`
-		UID    string `json:"uid"`
+		Title      string `json:"title"`
+		UID        string `json:"uid"`
 		Templating struct {
 			List []struct {
 				Name  string `json:"name"`

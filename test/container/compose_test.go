@@ -187,4 +187,3 @@ func waitHealthy(t *testing.T, id string) {
 	}
 	t.Fatalf("container health %q after 90 s, want healthy", last)
 }
-

@@ -132,3 +132,44 @@ func TestDataDirLocked(t *testing.T) {
 	q = openAt(t, dir)
 	q.Close()
 }
+
+// BenchmarkBackupRestore measures a backup of a raw stream of 20,000 records of 1 KiB and its
+// restore into an empty store; the rate is in bytes of records (b.SetBytes).
+func BenchmarkBackupRestore(b *testing.B) {
+	ctx := context.Background()
+	src, err := Open(ctx, Options{DataDir: b.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 512 << 20,
+		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	const n, size = 20000, 1024
+	body := make([]byte, size)
+	for i := range n {
+		if _, err := src.Publish(ctx, RawSubject("incident", "datix", fmt.Sprint("k", i)), fmt.Sprint("m", i), body, nats.Header{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(n * size)
+	var backup, restore time.Duration
+	for b.Loop() {
+		dir := filepath.Join(b.TempDir(), "backup")
+		t0 := time.Now()
+		if _, err := Backup(ctx, src.Conn(), dir, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		dst, err := OpenStore(Options{DataDir: b.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, Logger: zerolog.Nop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Restore(ctx, dst.Conn(), dir, RestoreOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		restore += time.Since(t1)
+		backup += t1.Sub(t0)
+		dst.Close()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/backup.Seconds(), "records-backed-up/s")
+	b.ReportMetric(float64(n)*float64(b.N)/restore.Seconds(), "records-restored/s")
+}

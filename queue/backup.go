@@ -116,6 +116,16 @@ func ReadManifest(dir string) (Manifest, error) {
 	if m.Format != 1 {
 		return m, fmt.Errorf("%s: backup format %d, this psgw reads format 1", ManifestFile, m.Format)
 	}
+	for i, s := range m.Streams {
+		// A stream name never holds a separator or a dot, so a manifest cannot send the
+		// restore to read a file outside the backup.
+		if s.Name == "" || strings.ContainsAny(s.Name, `/\. *>`) || s.File != s.Name+".snap" {
+			return m, fmt.Errorf("%s: streams[%d]: name %q with file %q; want a stream name and <name>.snap", ManifestFile, i, s.Name, s.File)
+		}
+		if !json.Valid(s.Config) || !json.Valid(s.State) {
+			return m, fmt.Errorf("%s: streams[%d] (%s): config and state must be JSON objects", ManifestFile, i, s.Name)
+		}
+	}
 	return m, nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestBackupWhileIngestingThenRestore is issue 18's must-show 4: `psgw backup` of a running
@@ -94,7 +95,7 @@ log: {level: error}
 		defer mu.Unlock()
 		return append([]string(nil), acked...)
 	}
-	waitFor(t, 90*time.Second, "100 incidents acknowledged", func() bool { return len(ackedNow()) >= 100 })
+	wait.Until(t, 90*time.Second, "100 incidents acknowledged", func() bool { return len(ackedNow()) >= 100 })
 	var out, errb bytes.Buffer
 
 	// Offline is for a stopped gateway: two servers on one store would corrupt it.
@@ -113,7 +114,7 @@ log: {level: error}
 	t.Logf("online, while ingesting: %s", strings.TrimSpace(out.String()))
 	// Ingest goes on a little past the backup, and delivery with it, then the install is lost.
 	n := len(ackedNow())
-	waitFor(t, 90*time.Second, "more incidents after the backup", func() bool { return len(ackedNow()) >= n+50 })
+	wait.Until(t, 90*time.Second, "more incidents after the backup", func() bool { return len(ackedNow()) >= n+50 })
 	close(stop)
 	<-done
 	gw.Stop(context.Background())
@@ -147,19 +148,10 @@ log: {level: error}
 		var st string
 		// A message the old gateway held unacknowledged comes back after its consumer's
 		// AckWait (3 × national.timeout + 30 s for the outbox), as after a crash.
-		deadline := time.Now().Add(120 * time.Second)
-		for st = incidentState(base, id); st != "delivered" && st != "unknown"; st = incidentState(base, id) {
-			if time.Now().After(deadline) {
-				resp, _ := http.Get(base + "/api/v1/incidents/datix/" + id)
-				var b bytes.Buffer
-				if resp != nil {
-					_, _ = b.ReadFrom(resp.Body)
-					resp.Body.Close()
-				}
-				t.Fatalf("%s: state %q after 120 s, want delivered or unknown: %s", id, st, b.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		wait.For(t, 120*time.Second, id+" delivered or unknown", func() (bool, string) {
+			st = incidentState(base, id)
+			return st == "delivered" || st == "unknown", "state " + st
+		})
 		states[st]++
 	}
 	t.Logf("%d incidents acknowledged before the backup: %v", len(before), states)
@@ -208,17 +200,6 @@ func incidentState(base, id string) string {
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&rec)
 	return rec.State
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s after %s", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func freePort(t *testing.T) int {

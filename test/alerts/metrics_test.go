@@ -7,6 +7,7 @@ package alerts
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestAlertMetricsExist scrapes a gateway that has delivered one incident and had one
@@ -46,19 +48,10 @@ func TestAlertMetricsExist(t *testing.T) {
 	base := "http://" + gw.HTTPAddr()
 	post(t, base, "AL-1", "Dose given late.")
 	post(t, base, "AL-2", "Refuse this one [sim:reject]")
-	got := map[string]bool{}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		got = scrape(t, base)
-		missing := missingFrom(want, got)
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deploy/prometheus/metrics.txt names metrics psgw does not export: %v", missing)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	wait.For(t, 60*time.Second, "every metric of deploy/prometheus/metrics.txt on /metrics", func() (bool, string) {
+		missing := missingFrom(want, scrape(t, base))
+		return len(missing) == 0, fmt.Sprintf("missing %v", missing)
+	})
 }
 
 func missingFrom(want []string, got map[string]bool) []string {

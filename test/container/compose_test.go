@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/test/dockertest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // compose runs one project of the repository's docker-compose.yml: `docker compose` where the
@@ -142,25 +143,23 @@ func TestComposeProductionRefusesWithoutSecrets(t *testing.T) {
 		"PSGW_HTTP_PORT="+freePort(t), "PSGW_MLLP_PORT="+freePort(t), "PSGW_NATIONAL_BASE_URL=https://psims-uat.example")
 	c.must("up", "-d", "psgw")
 	id := c.container("psgw")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		// Refused, it exits and the engine keeps restarting it (restart: unless-stopped): the
-		// status is restarting or exited, and the last exit code stays.
+	// Refused, it exits and the engine keeps restarting it (restart: unless-stopped): the
+	// status is restarting or exited, and the last exit code stays.
+	var exit string
+	wait.For(t, 60*time.Second, "psgw to refuse to start", func() (bool, string) {
 		out, err := exec.Command("docker", "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", id).CombinedOutput()
 		if err != nil {
 			t.Fatalf("docker inspect: %v: %s", err, out)
 		}
 		f := strings.Fields(string(out))
 		if len(f) == 3 && (f[0] == "restarting" || f[0] == "exited") && f[1] != "0" {
-			if f[1] != "2" {
-				t.Fatalf("psgw exited %s, want 2 (a configuration refused)", f[1])
-			}
-			break
+			exit = f[1]
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("psgw still %q 60 s after up, want it to have refused to start", strings.TrimSpace(string(out)))
-		}
-		time.Sleep(200 * time.Millisecond)
+		return false, strings.TrimSpace(string(out))
+	})
+	if exit != "2" {
+		t.Fatalf("psgw exited %s, want 2 (a configuration refused)", exit)
 	}
 	logs := c.must("logs", "--no-color", "psgw")
 	for _, want := range []string{"refusing to start in production mode", "national.subscription_key_file", "ops.tokens_file"} {
@@ -176,14 +175,9 @@ func TestComposeProductionRefusesWithoutSecrets(t *testing.T) {
 // waitHealthy waits for the container's HEALTHCHECK (psgw health) to pass.
 func waitHealthy(t *testing.T, id string) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
+	wait.For(t, 90*time.Second, "the container's health check to pass", func() (bool, string) {
 		out, _ := exec.Command("docker", "inspect", "--format", "{{.State.Health.Status}}", id).Output()
-		if last = strings.TrimSpace(string(out)); last == "healthy" {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("container health %q after 90 s, want healthy", last)
+		st := strings.TrimSpace(string(out))
+		return st == "healthy", "health " + st
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/psgw/psgw/test/dockertest"
+	poll "github.com/psgw/psgw/test/wait"
 )
 
 const simKey = "container-test-key-0123456789"
@@ -117,7 +119,11 @@ func TestImageRunsAsTrustITDeploysIt(t *testing.T) {
 		// A source posts one incident after another while the engine stops the container
 		// (docker stop: SIGTERM, then SIGKILL after the timeout); every one answered 202 must
 		// be there after the start, delivered once.
-		var acked []string
+		var (
+			mu    sync.Mutex
+			acked []string
+		)
+		count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
@@ -130,11 +136,13 @@ func TestImageRunsAsTrustITDeploysIt(t *testing.T) {
 				}
 				id := fmt.Sprintf("LOAD-%04d", i)
 				if tryPost(base, "datix", id) {
+					mu.Lock()
 					acked = append(acked, id)
+					mu.Unlock()
 				}
 			}
 		}()
-		time.Sleep(2 * time.Second) // load running before the signal
+		poll.Until(t, 60*time.Second, "the load to be running before the signal", func() bool { return count() >= 20 })
 		timeout := 30 * time.Second
 		if err := psgw.Stop(ctx, &timeout); err != nil {
 			t.Fatalf("docker stop: %v", err)

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -118,20 +117,6 @@ func TestBackupRestoreIntoAnotherStore(t *testing.T) {
 		defer q.Close()
 		check(t, q.JetStream(), 1)
 	})
-}
-
-// TestDataDirLocked: a second process (or a restore) on a data directory in use is refused
-// with ErrDataDirInUse, and the lock goes with Close.
-func TestDataDirLocked(t *testing.T) {
-	dir := t.TempDir()
-	q := openAt(t, dir)
-	_, err := OpenStore(Options{DataDir: dir, MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, Logger: zerolog.Nop()})
-	if !errors.Is(err, ErrDataDirInUse) {
-		t.Fatalf("second open of a data dir in use: got %v, want ErrDataDirInUse", err)
-	}
-	q.Close()
-	q = openAt(t, dir)
-	q.Close()
 }
 
 // BenchmarkBackupRestore measures a backup of a raw stream of 20,000 records of 1 KiB and its

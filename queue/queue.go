@@ -77,7 +77,6 @@ type Options struct {
 type Queue struct {
 	opts Options
 	srv  *server.Server
-	lock *os.File
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	log  zerolog.Logger
@@ -137,12 +136,9 @@ func (q *Queue) startEmbedded() error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
-	if q.lock, err = lockDataDir(dir); err != nil {
-		return err
-	}
 	if q.opts.Listen && q.opts.Token == "" {
-		// Only now, holding the lock: a second process must not replace the token of the
-		// psgw that owns this store.
+		// The caller holds the data directory's lock (internal/dirlock), so this replaces
+		// no running psgw's token.
 		if q.opts.Token, err = NewAdminToken(dir); err != nil {
 			return err
 		}
@@ -175,8 +171,6 @@ func (q *Queue) startEmbedded() error {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		unlockDataDir(q.lock)
-		q.lock = nil
 		return errors.New("embedded nats server did not become ready within 30s")
 	}
 	q.srv = srv
@@ -324,10 +318,6 @@ func (q *Queue) Close() {
 		q.srv.Shutdown()
 		q.srv.WaitForShutdown()
 		q.srv = nil
-	}
-	if q.lock != nil {
-		unlockDataDir(q.lock)
-		q.lock = nil
 	}
 }
 

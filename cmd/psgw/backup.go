@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/internal/dirlock"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
@@ -46,6 +47,12 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		qopts.Listen = false
+		lock, err := dirlock.Acquire(cfg.DataDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "psgw backup: %v\n", err)
+			return 1
+		}
+		defer lock.Release()
 		q, err := queue.OpenStore(qopts)
 		if err != nil {
 			fmt.Fprintf(stderr, "psgw backup: %v\n", err)
@@ -179,6 +186,14 @@ func restore(ctx context.Context, cfg config.Config, dir string, log zerolog.Log
 		return res, err
 	}
 	qopts.Listen = false
+	if cfg.Queue.NATSURL == "" {
+		// The gateway must be stopped: a restore into a store in use would corrupt it.
+		lock, err := dirlock.Acquire(cfg.DataDir)
+		if err != nil {
+			return res, err
+		}
+		defer lock.Release()
+	}
 	q, err := queue.OpenStore(qopts)
 	if err != nil {
 		return res, err

@@ -147,7 +147,7 @@ log: {level: error}
 	for _, id := range before {
 		var st string
 		// A message the old gateway held unacknowledged comes back after its consumer's
-		// AckWait (3 × national.timeout + 30 s for the outbox), as after a crash.
+		// AckWait, as after a crash (docs/delivery.md, "Recovery after a crash").
 		wait.For(t, 120*time.Second, id+" delivered or unknown", func() (bool, string) {
 			st = incidentState(base, id)
 			return st == "delivered" || st == "unknown", "state " + st

@@ -122,6 +122,10 @@ type QueueConfig struct {
 	Sync string `yaml:"sync"`
 	// PublishTimeout bounds how long ingest waits for a PubAck before answering 503.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// AdminAddr, when set, is a loopback host:port where the embedded server takes NATS
+	// clients that present the token in <data_dir>/admin-token: `psgw backup` and the NATS
+	// tools (docs/deploy.md, "Backup and restore"). Empty: in-process connections only.
+	AdminAddr string `yaml:"admin_addr"`
 }
 
 // NationalConfig is the national service (LFPSE) and how psgw delivers to it.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -102,14 +103,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Registry = prometheus.NewRegistry()
 	g.received = newReceivedCounter(g.Registry)
 
-	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
-	// Every record an adapter accepts must fit in one message with its headers, or the store
-	// would refuse it as if it were only unavailable and the source would retry for ever.
-	// The embedded server is given room for the mapped resource too (it can be larger than
-	// its record); an external cluster must take at least the record itself.
-	maxPayload := cfg.MaxRecordBytes() + recordHeadroom
-	if cfg.Queue.NATSURL == "" {
-		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
+	qopts, err := QueueOptions(cfg, g.log.With().Str("component", "queue").Logger())
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Queue.NATSURL == "" {
 		// Before anything touches the store: a second gateway must not open it at all.
@@ -117,14 +113,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 			return nil, err
 		}
 	}
-	g.Queue, err = queue.Open(ctx, queue.Options{
-		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
-		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
-		RawMaxBytes: cfg.Queue.RawMaxBytes, RawMaxAge: cfg.Queue.RawMaxAge, OutboxMaxBytes: cfg.Queue.OutboxMaxBytes,
-		DuplicateWindow: cfg.Queue.DuplicateWindow, SyncAlways: cfg.Queue.Sync == "always", SyncInterval: syncEvery,
-		MaxPayload: maxPayload,
-		Logger:     g.log.With().Str("component", "queue").Logger(),
-	})
+	g.Queue, err = queue.Open(ctx, qopts)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +205,58 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.start(context.WithoutCancel(ctx))
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
+}
+
+// QueueOptions are the queue's options for cfg, as `psgw run` opens it; `psgw restore` opens
+// the same store with them.
+func QueueOptions(cfg config.Config, log zerolog.Logger) (queue.Options, error) {
+	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
+	// Every record an adapter accepts must fit in one message with its headers, or the store
+	// would refuse it as if it were only unavailable and the source would retry for ever.
+	// The embedded server is given room for the mapped resource too (it can be larger than
+	// its record); an external cluster must take at least the record itself.
+	maxPayload := cfg.MaxRecordBytes() + recordHeadroom
+	if cfg.Queue.NATSURL == "" {
+		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
+	}
+	admin, err := adminListener(cfg)
+	if err != nil {
+		return queue.Options{}, err
+	}
+	return queue.Options{
+		Listen: admin.listen, ListenHost: admin.host, ListenPort: admin.port,
+		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
+		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
+		RawMaxBytes: cfg.Queue.RawMaxBytes, RawMaxAge: cfg.Queue.RawMaxAge, OutboxMaxBytes: cfg.Queue.OutboxMaxBytes,
+		DuplicateWindow: cfg.Queue.DuplicateWindow, SyncAlways: cfg.Queue.Sync == "always", SyncInterval: syncEvery,
+		MaxPayload: maxPayload,
+		Logger:     log,
+	}, nil
+}
+
+// admin is the embedded server's admin port, when queue.admin_addr asks for one.
+type admin struct {
+	listen bool
+	host   string
+	port   int
+}
+
+// adminListener opens the admin port only on the embedded server; the queue guards it with a
+// fresh token written beside the store for `psgw backup` (docs/deploy.md, "Backup and
+// restore").
+func adminListener(cfg config.Config) (admin, error) {
+	if cfg.Queue.AdminAddr == "" || cfg.Queue.NATSURL != "" {
+		return admin{}, nil
+	}
+	host, p, err := net.SplitHostPort(cfg.Queue.AdminAddr)
+	if err != nil {
+		return admin{}, fmt.Errorf("queue.admin_addr: %w", err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return admin{}, fmt.Errorf("queue.admin_addr: port %q: %w", p, err)
+	}
+	return admin{listen: true, host: host, port: port}, nil
 }
 
 // runAdapters runs every adapter's runner until ctx ends: the adapters are one part, so that

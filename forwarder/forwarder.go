@@ -75,7 +75,7 @@ type Forwarder struct {
 // Why delivery is paused.
 const (
 	pauseNone int32 = iota
-	// pauseAuth: the national service refused the subscription key. Readiness fails.
+	// pauseAuth: the national service refused the subscription key; an operator must act.
 	pauseAuth
 	// pauseOutage: the national service is not answering (or only 502, 503, 504). Sending
 	// more would spend every queued incident's attempts on an outage that is nobody's
@@ -120,11 +120,12 @@ func New(cfg Config, q *queue.Queue, l *ledger.Ledger, client *Client, log zerol
 		probeNow: make(chan struct{}, 1)}
 }
 
-// Status is the forwarder's state for the status page, readiness and metrics.
+// Status is the forwarder's state for the status page, the status API and metrics.
 type Status struct {
 	Enabled bool `json:"enabled"`
 	Running bool `json:"running"`
-	// Paused: the national service refused the subscription key (readiness fails).
+	// Paused: the national service refused the subscription key. Readiness does not fail:
+	// ingest still stores.
 	Paused      bool   `json:"paused"`
 	PauseReason string `json:"pause_reason,omitempty"`
 	// Outage: the national service is not answering; delivery waits and probes it.
@@ -483,7 +484,7 @@ func (f *Forwarder) noteAnswer(out Outcome) {
 }
 
 // pauseFor pauses delivery. A refused key outranks an outage: it is the one that needs an
-// operator, and readiness must say so.
+// operator, and the page must say so.
 func (f *Forwarder) pauseFor(kind int32, reason string) {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
@@ -560,7 +561,7 @@ func (f *Forwarder) waitResumed(ctx context.Context) {
 func (f *Forwarder) ackWait() time.Duration { return 3*f.cfg.Timeout + 30*time.Second }
 
 // checkAtStart asks for the national service's CapabilityStatement before the first send, so
-// that a refused key pauses delivery (and fails readiness) at once rather than at the first
+// that a refused key pauses delivery (and shows on the page) at once rather than at the first
 // incident, and a service that does not list the configured taxonomy version is reported.
 // Anything else (no answer, a 5xx) is left to the sends themselves.
 func (f *Forwarder) checkAtStart(ctx context.Context) {

@@ -59,6 +59,11 @@ type HTTPConfig struct {
 	// page, metrics) speak TLS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// AllowedHosts are the names the status page and operations API answer to, beside
+	// loopback names, IP addresses and the listen address: a request with any other Host is
+	// refused, so a page on another site cannot reach them through DNS rebinding. "*"
+	// accepts any name.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // OpsConfig is access control for the status page, the operations API and its actions. With
@@ -78,6 +83,10 @@ type OpsConfig struct {
 	ProtectHealth  bool `yaml:"protect_health"`
 	// SessionTTL is how long a browser login lasts.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// AllowOpenActions lets anyone who can reach the listener replay, resolve and review
+	// when access control is off and http.addr is not a loopback address. Without it such a
+	// gateway refuses operator actions; with it the gateway warns at every start.
+	AllowOpenActions bool `yaml:"allow_open_actions"`
 }
 
 // QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 )
@@ -88,7 +89,23 @@ func (c *Config) validateOps(bad func(string, string, ...any)) {
 		}
 	}
 	positive(bad, "ops.session_ttl", c.Ops.SessionTTL)
+	for i, h := range c.HTTP.AllowedHosts {
+		if !validAllowedHost(h) {
+			bad(fmt.Sprintf("http.allowed_hosts[%d]", i), "must be a host name or IP address without scheme, port or path (psgw.trust.nhs.uk), or *")
+		}
+	}
 	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
 		bad("http.tls_cert_file", "http.tls_cert_file and http.tls_key_file must be set together")
 	}
+}
+
+// allowedHostShape is a DNS name (letters, digits, hyphens, dots, underscores) or an IP
+// address; a scheme, port or path would never match a Host header's name.
+var allowedHostShape = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})?$`)
+
+func validAllowedHost(h string) bool {
+	if h == "*" || allowedHostShape.MatchString(h) {
+		return true
+	}
+	return net.ParseIP(strings.Trim(h, "[]")) != nil
 }

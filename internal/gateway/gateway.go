@@ -150,11 +150,17 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}
 
 	useTLS := cfg.HTTP.TLSCertFile != ""
-	auth, err := ops.NewAuth(cfg.Ops, useTLS)
+	auth, err := ops.NewAuth(cfg.Ops, cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
-	if !auth.Enabled() {
+	switch {
+	case auth.Enabled():
+	case auth.OpenActionsOff() != "":
+		g.log.Warn().Str("http", cfg.HTTP.Addr).Msg("ops access control is off and http.addr is not loopback: operator actions are refused until ops.operator_tokens is set")
+	case cfg.Ops.AllowOpenActions:
+		g.log.Error().Str("http", cfg.HTTP.Addr).Msg("UNSAFE: ops.allow_open_actions is on and access control is off: anyone who can reach the listener can replay and resolve incidents")
+	default:
 		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
 	}
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -268,18 +267,9 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 
 func (h *harness) action(t *testing.T, localID, action string, body any, want int) ops.Record {
 	t.Helper()
-	var b []byte
-	if body != nil {
-		b, _ = json.Marshal(body)
-	}
-	resp, err := http.Post(h.base+"/api/v1/incidents/datix/"+localID+"/"+action, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: got %d (%s), want %d", action, localID, resp.StatusCode, data, want)
+	code, data := h.postJSON(t, "/api/v1/incidents/datix/"+localID+"/"+action, body)
+	if code != want {
+		t.Fatalf("%s %s: got %d (%s), want %d", action, localID, code, data, want)
 	}
 	var rec ops.Record
 	_ = json.Unmarshal(data, &rec)

@@ -87,7 +87,14 @@ type OpsConfig struct {
 	// when access control is off and http.addr is not a loopback address. Without it such a
 	// gateway refuses operator actions; with it the gateway warns at every start.
 	AllowOpenActions bool `yaml:"allow_open_actions"`
+
+	// FromTokensFile counts the entries at the end of ViewerTokens and OperatorTokens that
+	// came from TokensFile, so that ReloadTokensFile can replace them. Not a setting.
+	FromTokensFile TokensFileCounts `yaml:"-"`
 }
+
+// TokensFileCounts is how many viewer and operator tokens ops.tokens_file gave.
+type TokensFileCounts struct{ Viewers, Operators int }
 
 // QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.
 type QueueConfig struct {

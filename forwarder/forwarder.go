@@ -63,6 +63,8 @@ type Forwarder struct {
 	// probeNow wakes the probe loop when a pause begins, so that its first probe does not
 	// wait out an interval chosen before the pause.
 	probeNow chan struct{}
+	// keyChanged makes the probe loop probe at once: the key it would test has just changed.
+	keyChanged chan struct{}
 	// failStreak counts sends in a row that found the service unavailable; outageRounds
 	// counts the outage pauses since the last delivery, which space the outage probes out.
 	failStreak   atomic.Int32
@@ -117,7 +119,7 @@ func New(cfg Config, q *queue.Queue, l *ledger.Ledger, client *Client, log zerol
 	resumeCh := make(chan struct{})
 	close(resumeCh) // not paused
 	return &Forwarder{cfg: cfg, q: q, ledger: l, client: client, log: log, now: time.Now, resumeCh: resumeCh,
-		probeNow: make(chan struct{}, 1)}
+		probeNow: make(chan struct{}, 1), keyChanged: make(chan struct{}, 1)}
 }
 
 // Status is the forwarder's state for the status page, the status API and metrics.
@@ -523,6 +525,20 @@ func (f *Forwarder) pauseFor(kind int32, reason string) {
 	}
 }
 
+// SetKey replaces the subscription key, as when an operator fixed or rotated the key file,
+// and, if delivery is paused, probes the national service at once, so that a corrected key
+// resumes delivery without waiting out a probe interval. A no-op without a national endpoint.
+func (f *Forwarder) SetKey(key string) {
+	if f.client == nil {
+		return
+	}
+	f.client.SetKey(key)
+	select {
+	case f.keyChanged <- struct{}{}:
+	default:
+	}
+}
+
 func (f *Forwarder) resume() {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
@@ -612,7 +628,7 @@ func listsProfile(body []byte, version int) bool {
 // resumes delivery once it answers: every ProbeInterval for a refused key; for an outage
 // from BackoffInitial, doubling with each outage since the last delivery, up to
 // ProbeInterval (or BackoffMax, if smaller), so that a short outage ends quickly and a long
-// one is not polled hard.
+// one is not polled hard; and at once when SetKey changed the key.
 func (f *Forwarder) probeLoop(ctx context.Context) {
 	for {
 		wait := f.cfg.ProbeInterval
@@ -627,6 +643,8 @@ func (f *Forwarder) probeLoop(ctx context.Context) {
 		case <-f.probeNow:
 			t.Stop()
 			continue
+		case <-f.keyChanged:
+			t.Stop()
 		case <-t.C:
 		}
 		kind := f.pause.Load()

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,9 @@ const csrfHeader = "X-CSRF-Token"
 const maxSessions = 10000
 
 type session struct {
+	// token is the SHA-256 of the token signed in with, so that a reload of the tokens
+	// keeps the session exactly while its token is still configured.
+	token   [32]byte
 	id      Identity
 	csrf    string
 	expires time.Time
@@ -75,11 +79,14 @@ type session struct {
 
 // Auth checks the bearer tokens and browser sessions of the status page and operations API.
 // Tokens are compared by their SHA-256, so a lookup takes the same time whatever the guess.
-// Sessions live in memory: a restart logs everyone out, which is the safe direction. Safe for
+// Sessions live in memory: a restart logs everyone out, which is the safe direction; a reload
+// of the tokens (SetTokens) keeps every session whose token is still configured. Safe for
 // concurrent use; the zero value is not usable, build one with NewAuth.
 type Auth struct {
-	enabled        bool
-	tokens         map[[32]byte]Identity
+	// enabled turns on with the first token and stays on: a reload that removes every
+	// token locks everyone out rather than opening the gateway.
+	enabled        atomic.Bool
+	tokens         atomic.Pointer[map[[32]byte]Identity]
 	ttl            time.Duration
 	secureCookie   bool
 	protectMetrics bool
@@ -100,7 +107,7 @@ type Auth struct {
 // off and every request acts as "anonymous" with the operator role, or only the viewer role
 // when http.addr is not loopback and ops.allow_open_actions is off.
 func NewAuth(cfg config.OpsConfig, h config.HTTPConfig) (*Auth, error) {
-	a := &Auth{enabled: cfg.AuthEnabled(), tokens: map[[32]byte]Identity{}, ttl: cfg.SessionTTL,
+	a := &Auth{ttl: cfg.SessionTTL,
 		secureCookie: h.TLSCertFile != "", protectMetrics: cfg.ProtectMetrics, protectHealth: cfg.ProtectHealth,
 		now: time.Now, sessions: map[string]*session{}, exp: newExposure(cfg, h),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -110,27 +117,51 @@ func NewAuth(cfg config.OpsConfig, h config.HTTPConfig) (*Auth, error) {
 	if a.ttl <= 0 {
 		a.ttl = 12 * time.Hour
 	}
+	if err := a.SetTokens(cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// SetTokens replaces the viewer and operator tokens, as when ops.tokens_file changed. A
+// browser session stays signed in while its token is still configured, with the role the
+// token has now; the others end. On error nothing changes.
+func (a *Auth) SetTokens(cfg config.OpsConfig) error {
+	tokens := map[[32]byte]Identity{}
 	add := func(list []string, role Role) error {
 		for _, s := range list {
 			nt, err := config.ParseNamedToken(s)
 			if err != nil {
 				return err
 			}
-			a.tokens[sha256.Sum256([]byte(nt.Token))] = Identity{Name: nt.Name, Role: role}
+			tokens[sha256.Sum256([]byte(nt.Token))] = Identity{Name: nt.Name, Role: role}
 		}
 		return nil
 	}
 	if err := add(cfg.ViewerTokens, RoleViewer); err != nil {
-		return nil, fmt.Errorf("ops.viewer_tokens: %w", err)
+		return fmt.Errorf("ops.viewer_tokens: %w", err)
 	}
 	if err := add(cfg.OperatorTokens, RoleOperator); err != nil {
-		return nil, fmt.Errorf("ops.operator_tokens: %w", err)
+		return fmt.Errorf("ops.operator_tokens: %w", err)
 	}
-	return a, nil
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens.Store(&tokens)
+	if len(tokens) > 0 {
+		a.enabled.Store(true)
+	}
+	for sid, s := range a.sessions {
+		if id, ok := tokens[s.token]; ok {
+			s.id = id
+		} else {
+			delete(a.sessions, sid)
+		}
+	}
+	return nil
 }
 
 // Enabled reports whether access control is on.
-func (a *Auth) Enabled() bool { return a != nil && a.enabled }
+func (a *Auth) Enabled() bool { return a != nil && a.enabled.Load() }
 
 // exposure is the listener's side of the guard; a nil Auth (tests that build a Server by
 // hand) checks no Host and sends no HSTS.
@@ -145,7 +176,7 @@ func (a *Auth) lookupToken(token string) (Identity, bool) {
 	if token == "" {
 		return Identity{}, false
 	}
-	id, ok := a.tokens[sha256.Sum256([]byte(token))]
+	id, ok := (*a.tokens.Load())[sha256.Sum256([]byte(token))]
 	return id, ok
 }
 
@@ -208,7 +239,7 @@ func (a *Auth) login(w http.ResponseWriter, token string) (Identity, bool) {
 			}
 		}
 	}
-	a.sessions[sid] = &session{id: id, csrf: randomHex(16), expires: now.Add(a.ttl)}
+	a.sessions[sid] = &session{token: sha256.Sum256([]byte(strings.TrimSpace(token))), id: id, csrf: randomHex(16), expires: now.Add(a.ttl)}
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
 		Secure: a.secureCookie, SameSite: http.SameSiteStrictMode, MaxAge: int(a.ttl.Seconds())})

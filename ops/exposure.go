@@ -59,7 +59,7 @@ func newExposure(ops config.OpsConfig, h config.HTTPConfig) exposure {
 // OpenActionsOff reports why operator actions are refused to everyone, or "" when they
 // are not: access control is off and http.addr is not a loopback address.
 func (a *Auth) OpenActionsOff() string {
-	if a == nil {
+	if a == nil || a.Enabled() {
 		return ""
 	}
 	return a.exp.openActionsOff

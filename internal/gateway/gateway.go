@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,10 @@ type Options struct {
 	// StageHook, when set, wraps each pipeline stage's Run: tests use it to make a stage
 	// fail. Leave it nil otherwise.
 	StageHook func(stage string, run func(context.Context) error) func(context.Context) error
+	// SecretsPollInterval is how often the secret files (the national subscription key,
+	// the HTTP listener's TLS certificate and key, ops.tokens_file) are read to see whether
+	// they changed (reload.go). Zero means 5s.
+	SecretsPollInterval time.Duration
 }
 
 // Gateway is a running psgw. Start it once and Stop it once.
@@ -78,6 +83,14 @@ type Gateway struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
+
+	// setKey changes the running forwarder's subscription key; auth is the ops access
+	// control; cert is the HTTP listener's TLS certificate; secrets watches the files they
+	// come from (reload.go).
+	setKey  func(string)
+	auth    *ops.Auth
+	cert    atomic.Pointer[tls.Certificate]
+	secrets *secretFiles
 }
 
 // Start builds and starts every part. On error, whatever was started is stopped again.
@@ -154,6 +167,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
+	g.auth = auth
 	switch {
 	case auth.Enabled():
 	case auth.OpenActionsOff() != "":
@@ -181,7 +195,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		if err != nil {
 			return nil, fmt.Errorf("http.tls_cert_file: %w", err)
 		}
-		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		g.cert.Store(&cert)
+		// Each handshake takes the certificate in hand, so a reload serves the new one to
+		// the next connection without closing any open one.
+		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return g.cert.Load(), nil }})
 	}
 	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout,
 		IdleTimeout: 2 * time.Minute, ErrorLog: nil}
@@ -200,6 +218,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	// read of a key it knows has no entry.
 	g.goRun("ledger index", func() error { return g.Ledger.RunIndex(runCtx) })
 	g.stages.start(runCtx, &g.wg, "forwarder", runForwarder)
+	g.watchSecrets(runCtx, cfg)
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
 }

@@ -189,6 +189,9 @@ func exitFor(err error, stderr io.Writer, cmd string) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.As(err, new(flagError)) {
+		return 2 // the flag package printed it, with the usage
+	}
 	fmt.Fprintf(stderr, "psgw %s: %v\n", cmd, err)
 	if errors.Is(err, errUsage) {
 		return 2

@@ -133,6 +133,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
+	if err := g.checkDemoStore(ctx, opts.Demo, baseURL); err != nil {
+		return nil, err
+	}
 	if opts.Demo {
 		if err := g.startSim(); err != nil {
 			return nil, err

@@ -10,7 +10,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
-	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 )
 
@@ -23,11 +22,7 @@ func TestDemoDataDirRefusedForARealEndpoint(t *testing.T) {
 	defer national.Close()
 	dir := t.TempDir()
 	cfgFor := func(dataDir, baseURL string) config.Config {
-		cfg := config.Default()
-		cfg.DataDir = dataDir
-		cfg.HTTP.Addr = "127.0.0.1:0"
-		cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
-		cfg.Queue.Sync = "1s"
+		cfg := testConfig(dataDir)
 		cfg.National.BaseURL, cfg.National.SubscriptionKey = baseURL, "a-real-key"
 		return cfg
 	}

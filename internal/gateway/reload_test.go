@@ -23,13 +23,20 @@ import (
 	"github.com/psgw/psgw/test/tlstest"
 )
 
-func startReloading(t *testing.T, mutate func(*config.Config), poll time.Duration) *gateway.Gateway {
-	t.Helper()
+// testConfig is the defaults on dataDir, with the HTTP listener on a free loopback port and
+// no MLLP listener.
+func testConfig(dataDir string) config.Config {
 	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
 	cfg.Queue.Sync = "1s"
+	return cfg
+}
+
+func startReloading(t *testing.T, mutate func(*config.Config), poll time.Duration) *gateway.Gateway {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
 	mutate(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

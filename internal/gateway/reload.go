@@ -17,9 +17,12 @@ import (
 // Secret files are re-read while psgw runs (docs/api.md, "Changing keys, certificates and
 // tokens"): the national subscription key, the HTTP listener's TLS certificate and key, and
 // ops.tokens_file. Each is polled for a change of content (a hash, so a secret mounted
-// through a symlink that Kubernetes or Docker swaps is seen like an edit) and read on
-// SIGHUP. A file that cannot be read or parsed changes nothing: the running value stays,
-// and the error is logged without the file's content.
+// through a symlink that Kubernetes or Docker swaps is seen like an edit), and a change is
+// applied once two polls in a row read the same new content, so that a file caught half
+// written (truncated to nothing, say: no tokens, everyone signed out) is never applied. On
+// SIGHUP the files are read and applied at once: whoever sent it has finished writing. A
+// file that cannot be read or parsed changes nothing: the running value stays, and the
+// error is logged without the file's content.
 
 // secretFiles is what the gateway watches: each entry's files, the hash of their content
 // when last applied, and how to apply them.
@@ -32,8 +35,10 @@ type secretFile struct {
 	// key is the configuration key named in logs.
 	key   string
 	paths []string
-	sum   [32]byte
-	apply func() error
+	// sum is the hash of the content last applied (or refused); seen is the content the
+	// last poll read, which a poll applies only when it reads it again.
+	sum, seen [32]byte
+	apply     func() error
 }
 
 // watchSecrets sets up the watched files from cfg and polls them until ctx ends.
@@ -88,7 +93,7 @@ func (g *Gateway) watchSecrets(ctx context.Context, cfg config.Config) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				g.ReloadSecrets()
+				g.reloadSecrets(false)
 			}
 		}
 	})
@@ -97,13 +102,18 @@ func (g *Gateway) watchSecrets(ctx context.Context, cfg config.Config) {
 func (s *secretFiles) add(key string, paths []string, apply func() error) {
 	f := &secretFile{key: key, paths: paths, apply: apply}
 	f.sum, _ = hashFiles(paths) // what was read at start; unreadable now shows as a change later
+	f.seen = f.sum
 	s.entries = append(s.entries, f)
 }
 
-// ReloadSecrets reads every watched secret file and applies those whose content changed
-// since they were last applied; psgw run calls it on SIGHUP, and the poll every few
-// seconds. It returns the configuration keys it applied.
-func (g *Gateway) ReloadSecrets() []string {
+// ReloadSecrets reads every watched secret file and applies at once those whose content
+// changed since they were last applied; psgw run calls it on SIGHUP. It returns the
+// configuration keys it applied.
+func (g *Gateway) ReloadSecrets() []string { return g.reloadSecrets(true) }
+
+// reloadSecrets applies the changed files: at once when now is set, else only those whose
+// new content the previous poll read too.
+func (g *Gateway) reloadSecrets(now bool) []string {
 	s := g.secrets
 	if s == nil {
 		return nil
@@ -113,8 +123,17 @@ func (g *Gateway) ReloadSecrets() []string {
 	var applied []string
 	for _, f := range s.entries {
 		sum, err := hashFiles(f.paths)
-		if err != nil || sum == f.sum {
+		if err != nil {
 			continue // unreadable (mid-swap, or removed): keep what runs, try again later
+		}
+		if sum == f.sum {
+			f.seen = sum
+			continue
+		}
+		settled := sum == f.seen
+		f.seen = sum
+		if !now && !settled {
+			continue // maybe half written: apply it if the next poll reads the same
 		}
 		if err := f.apply(); err != nil {
 			g.log.Error().Str("key", f.key).Err(err).Msg("secret file changed but could not be used; the running value is kept")

@@ -8,6 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/internal/backoff"
+	"github.com/psgw/psgw/internal/supervise"
 )
 
 // index keeps a view of the ledger current. RunIndex feeds it from a watch on the ledger's
@@ -53,20 +56,14 @@ func (x *index) run(ctx context.Context, kv jetstream.KeyValue, log zerolog.Logg
 		x.live = false
 		x.mu.Unlock()
 	}()
-	delay := time.Second
-	for ctx.Err() == nil {
-		err := x.watchOnce(ctx, kv)
-		if ctx.Err() != nil {
-			return nil
-		}
-		log.Warn().Err(err).Dur("retry_in", delay).Msg("ledger watch ended; reopening")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 30*time.Second)
+	sup := supervise.Supervisor{
+		Run:     func(ctx context.Context) error { return x.watchOnce(ctx, kv) },
+		Backoff: backoff.Backoff{Initial: time.Second, Max: 30 * time.Second},
+		Failed: func(err error, wait time.Duration) {
+			log.Warn().Err(err).Dur("retry_in", wait).Msg("ledger watch ended; reopening")
+		},
 	}
+	sup.Supervise(ctx)
 	return nil
 }
 

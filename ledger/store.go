@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/internal/backoff"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -174,6 +174,9 @@ func (l *Ledger) UpdateFrom(ctx context.Context, key string, snap *Snapshot, fn 
 	}
 }
 
+// conflictBackoff draws a conflicting writer's pause from [0, attempt ms], at most 10 ms.
+var conflictBackoff = backoff.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, Linear: true, Jitter: true}
+
 // conflictPause spreads writers that keep losing the compare-and-set on one entry: the first
 // retries go at once, since a conflict is usually one other writer, and later ones wait a
 // random few milliseconds so that a crowd of writers stops colliding in lockstep.
@@ -181,7 +184,7 @@ func conflictPause(ctx context.Context, attempt int) error {
 	if attempt < 2 {
 		return nil
 	}
-	if err := queue.Sleep(ctx, rand.N(time.Duration(min(attempt, 10))*time.Millisecond)); err != nil {
+	if err := backoff.Sleep(ctx, conflictBackoff.Delay(attempt)); err != nil {
 		return fmt.Errorf("writing ledger entry: %w", err)
 	}
 	return nil

@@ -41,8 +41,8 @@ type secretFile struct {
 	apply     func() error
 }
 
-// watchSecrets sets up the watched files from cfg and polls them until ctx ends.
-func (g *Gateway) watchSecrets(ctx context.Context, cfg config.Config) {
+// addSecretsWatch sets up the watched files from cfg and adds the part that polls them.
+func (g *Gateway) addSecretsWatch(cfg config.Config) {
 	s := &secretFiles{}
 	if p := cfg.National.SubscriptionKeyFile; p != "" && !g.opts.Demo && g.setKey != nil {
 		s.add("national.subscription_key_file", []string{p}, func() error {
@@ -85,18 +85,18 @@ func (g *Gateway) watchSecrets(ctx context.Context, cfg config.Config) {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	g.wg.Go(func() {
+	g.parts.add(part{name: "secret files", run: func(ctx context.Context) error {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-t.C:
 				g.reloadSecrets(false)
 			}
 		}
-	})
+	}})
 }
 
 func (s *secretFiles) add(key string, paths []string, apply func() error) {

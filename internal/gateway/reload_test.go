@@ -21,6 +21,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/test/tlstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // testConfig is the defaults on dataDir, with the HTTP listener on a free loopback port and
@@ -102,8 +103,16 @@ func TestTokensFileReloaded(t *testing.T) {
 		carol = "carol-operator-token-0001"
 	)
 	tokens := filepath.Join(t.TempDir(), "ops-tokens")
+	// Written whole and renamed over the file, as an orchestrator swaps a secret: with a
+	// poll every 50 ms and a loaded machine, an in-place write could be read truncated on
+	// two polls in a row (a 5 s poll in production makes that implausible, not impossible;
+	// docs/api.md says to replace secret files whole).
 	write := func(text string) {
-		if err := os.WriteFile(tokens, []byte(text), 0o600); err != nil {
+		tmp := tokens + ".new"
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, tokens); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,7 +156,7 @@ func TestTokensFileReloaded(t *testing.T) {
 
 	// Carol added, bob removed, alice now a viewer.
 	write("viewer alice " + alice + "\noperator carol " + carol + "\n")
-	waitFor(t, 10*time.Second, "carol's token to work", func() (bool, string) { return status(carol) == 200, "" })
+	wait.For(t, 10*time.Second, "carol's token to work", func() (bool, string) { return status(carol) == 200, "" })
 	if got := status(bob); got != 401 {
 		t.Errorf("bob's removed token: got %d, want 401", got)
 	}
@@ -163,7 +172,7 @@ func TestTokensFileReloaded(t *testing.T) {
 	}
 
 	write("operator carol " + carol + "\n")
-	waitFor(t, 10*time.Second, "alice's session to end once her token is gone, carol still let in", func() (bool, string) {
+	wait.For(t, 10*time.Second, "alice's session to end once her token is gone, carol still let in", func() (bool, string) {
 		code, body := whoami()
 		return code == 401 && status(carol) == 200, body
 	})

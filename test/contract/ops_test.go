@@ -13,6 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
@@ -230,7 +232,7 @@ func TestOpsReadyzRefusedKey(t *testing.T) {
 	})
 	id := uid("KEY")
 	checkAccepted(t, g.postIncident(t, fullIncident(id)))
-	eventually(t, 20*time.Second, "the status API to show delivery paused after the national service refused the key", func() bool {
+	wait.Until(t, 20*time.Second, "the status API to show delivery paused after the national service refused the key", func() bool {
 		_, body := httpGet(t, g.url("/api/v1/status"))
 		return strings.Contains(string(body), `"paused":true`)
 	})
@@ -260,7 +262,7 @@ func TestOpsRetryingShowsInMetrics(t *testing.T) {
 	g.waitRecord(t, "datix", id, 20*time.Second, "retried", func(r record) bool {
 		return r.Attempts >= 2 && (r.State == "retrying" || r.State == "delivering")
 	})
-	eventually(t, 20*time.Second, "retries, outbox depth and oldest age to show", func() bool {
+	wait.Until(t, 20*time.Second, "retries, outbox depth and oldest age to show", func() bool {
 		fams := scrape(t, g)
 		var retries, depth, oldest float64
 		for name, f := range fams {
@@ -363,7 +365,7 @@ func TestOpsReadyzRefusedKeyAtStart(t *testing.T) {
 			"PSGW_NATIONAL_SUBSCRIPTION_KEY": "not-the-key",
 		},
 	})
-	eventually(t, 10*time.Second, "delivery paused with a refused key and nothing sent", func() bool {
+	wait.Until(t, 10*time.Second, "delivery paused with a refused key and nothing sent", func() bool {
 		_, body := httpGet(t, g.url("/api/v1/status"))
 		return strings.Contains(string(body), `"paused":true`)
 	})

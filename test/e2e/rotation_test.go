@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestKeyFileRotationResumesDelivery (issue 18, must-show 3): the national service refuses
@@ -66,7 +67,7 @@ func TestKeyFileRotationResumesDelivery(t *testing.T) {
 	stopProbing := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	defer stopProbing()
 
-	waitFor(t, 15*time.Second, "delivery paused on the refused key, with incidents waiting", func() (bool, string) {
+	wait.For(t, 15*time.Second, "delivery paused on the refused key, with incidents waiting", func() (bool, string) {
 		st := h.get("/api/v1/status")
 		return strings.Contains(st, `"paused":true`) && posted.Load() >= 3, st
 	})
@@ -78,7 +79,7 @@ func TestKeyFileRotationResumesDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixed := time.Now()
-	waitFor(t, 15*time.Second, "delivery resumed and every incident so far delivered", func() (bool, string) {
+	wait.For(t, 15*time.Second, "delivery resumed and every incident so far delivered", func() (bool, string) {
 		if strings.Contains(h.get("/api/v1/status"), `"paused":true`) {
 			return false, "still paused"
 		}
@@ -101,7 +102,7 @@ func TestKeyFileRotationResumesDelivery(t *testing.T) {
 	if len(notReady) > 0 {
 		t.Errorf("ingest not ready while the key was refused or changed (%d times), first: %s", len(notReady), notReady[0])
 	}
-	waitFor(t, 15*time.Second, "every incident posted delivered once", func() (bool, string) {
+	wait.For(t, 15*time.Second, "every incident posted delivered once", func() (bool, string) {
 		n := int(posted.Load())
 		return h.sim.Stats().Creates == n, fmt.Sprintf("%d creates, %d posted", h.sim.Stats().Creates, n)
 	})

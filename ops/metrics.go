@@ -37,7 +37,7 @@ func (s *Server) collector() *collector {
 		outboxDepth:     d("psgw_outbox_depth", "Mapped incidents waiting in the outbox stream for delivery (including held and retrying).", nil, nil),
 		outboxAge:       d("psgw_outbox_oldest_age_seconds", "Age of the oldest undelivered event: seconds since the first message still in the outbox was queued; 0 when empty.", nil, nil),
 		delivered5m:     d("psgw_delivered_last_5m", "Incidents delivered in the last five minutes, from the ledger (survives restarts).", nil, nil),
-		ready:           d("psgw_ready", "1 when JetStream is usable and delivery is not stopped by an auth failure (as /readyz).", nil, nil),
+		ready:           d("psgw_ready", "1 when the gateway can accept and durably store records (as /readyz); a delivery pause shows in psgw_forwarder_paused and psgw_forwarder_outage instead.", nil, nil),
 		jsUp:            d("psgw_jetstream_up", "1 when this scrape could read JetStream stream information.", nil, nil),
 		info:            d("psgw_build_info", "Always 1; labels say the version, taxonomy version and whether demo mode is on.", []string{"version", "taxonomy_version", "demo"}, nil),
 		streamMsgs:      d("psgw_jetstream_stream_messages", "Messages held in a JetStream stream (the raw, outbox and key-value streams).", []string{"stream"}, nil),

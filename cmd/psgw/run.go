@@ -80,7 +80,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		fmt.Fprintf(stderr, "\n  psgw is running in DEMO MODE: events go to the in-process simulator at %s, not to LFPSE.\n  API and status page: http://%s/\n\n", g.SimURL(), g.HTTPAddr())
 	}
-	<-ctx.Done()
+	// SIGHUP re-reads the secret files at once (they are also polled): docs/api.md,
+	// "Changing keys, certificates and tokens".
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			if keys := g.ReloadSecrets(); len(keys) == 0 {
+				log.Info().Msg("SIGHUP: no secret file changed")
+			}
+		}
+	}
 	log.Info().Msg("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,10 @@ type Options struct {
 	// StageHook, when set, wraps each pipeline stage's Run: tests use it to make a stage
 	// fail. Leave it nil otherwise.
 	StageHook func(stage string, run func(context.Context) error) func(context.Context) error
+	// SecretsPollInterval is how often the secret files (the national subscription key,
+	// the HTTP listener's TLS certificate and key, ops.tokens_file) are read to see whether
+	// they changed (reload.go). Zero means 5s.
+	SecretsPollInterval time.Duration
 }
 
 // Gateway is a running psgw. Start it once and Stop it once.
@@ -85,6 +90,14 @@ type Gateway struct {
 	// is built, and nothing runs before the last is.
 	parts    group
 	stopOnce sync.Once
+
+	// setKey changes the running forwarder's subscription key; auth is the ops access
+	// control; cert is the HTTP listener's TLS certificate; secrets watches the files they
+	// come from (reload.go).
+	setKey  func(string)
+	auth    *ops.Auth
+	cert    atomic.Pointer[tls.Certificate]
+	secrets *secretFiles
 }
 
 // Start builds every part and then starts them, in this order: the queue, the ledger's
@@ -136,6 +149,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.add(part{name: "ledger index", run: g.Ledger.RunIndex})
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
+	if err := g.checkDemoStore(ctx, opts.Demo, baseURL); err != nil {
+		return nil, err
+	}
 	if opts.Demo {
 		if err := g.addSim(); err != nil {
 			return nil, err
@@ -170,11 +186,18 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.add(part{name: "adapters", run: g.runAdapters})
 
 	useTLS := cfg.HTTP.TLSCertFile != ""
-	auth, err := ops.NewAuth(cfg.Ops, useTLS)
+	auth, err := ops.NewAuth(cfg.Ops, cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
-	if !auth.Enabled() {
+	g.auth = auth
+	switch {
+	case auth.Enabled():
+	case auth.OpenActionsOff() != "":
+		g.log.Warn().Str("http", cfg.HTTP.Addr).Msg("ops access control is off and http.addr is not loopback: operator actions are refused until ops.operator_tokens is set")
+	case cfg.Ops.AllowOpenActions:
+		g.log.Error().Str("http", cfg.HTTP.Addr).Msg("UNSAFE: ops.allow_open_actions is on and access control is off: anyone who can reach the listener can replay and resolve incidents")
+	default:
 		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
 	}
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
@@ -196,8 +219,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		if err != nil {
 			return nil, fmt.Errorf("http.tls_cert_file: %w", err)
 		}
-		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		g.cert.Store(&cert)
+		// Each handshake takes the certificate in hand, so a reload serves the new one to
+		// the next connection without closing any open one.
+		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return g.cert.Load(), nil }})
 	}
+	g.addSecretsWatch(cfg)
 	g.parts.add(serverPart("http", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute}, g.httpLn))
 

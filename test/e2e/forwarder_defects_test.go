@@ -285,10 +285,11 @@ func TestReceivedRecordShowsItsRevision(t *testing.T) {
 	})
 }
 
-// TestRefusedKeyFailsReadinessAtStart: a gateway started with a key the national service
-// refuses is not ready, before any incident has been sent; once the service takes the key,
-// readiness comes back by itself.
-func TestRefusedKeyFailsReadinessAtStart(t *testing.T) {
+// TestRefusedKeyPausesAtStartStillReady: a gateway started with a key the national service
+// refuses pauses delivery before any incident has been sent, and says so on the status API,
+// while /readyz stays 200 (it can still accept and store); once the service takes the key,
+// delivery resumes by itself.
+func TestRefusedKeyPausesAtStartStillReady(t *testing.T) {
 	const wrong = "a-key-the-national-service-refuses"
 	h := newHarness(t, func(c *config.Config) {
 		c.National.SubscriptionKey = wrong
@@ -302,11 +303,15 @@ func TestRefusedKeyFailsReadinessAtStart(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	wait.For(t, 15*time.Second, "not ready with a refused key, nothing sent", func() (bool, string) {
-		return readyz() == 503, fmt.Sprint(readyz())
+	paused := func() bool { return strings.Contains(h.get("/api/v1/status"), `"paused":true`) }
+	wait.For(t, 15*time.Second, "paused with a refused key, nothing sent", func() (bool, string) {
+		return paused(), h.get("/api/v1/status")
 	})
+	if code := readyz(); code != 200 {
+		t.Errorf("readyz with delivery paused: got %d, want 200", code)
+	}
 	h.sim.SetKeys(wrong)
-	wait.For(t, 15*time.Second, "ready once the key is taken", func() (bool, string) {
-		return readyz() == 200, fmt.Sprint(readyz())
+	wait.For(t, 15*time.Second, "delivery resumed once the key is taken", func() (bool, string) {
+		return !paused(), h.get("/api/v1/status")
 	})
 }

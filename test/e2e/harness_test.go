@@ -86,7 +86,7 @@ func (h *harness) logger() zerolog.Logger {
 
 func (h *harness) start() {
 	h.t.Helper()
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger()})
+	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), SecretsPollInterval: 50 * time.Millisecond})
 	if err != nil {
 		h.t.Fatalf("starting gateway: %v", err)
 	}

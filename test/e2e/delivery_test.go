@@ -36,7 +36,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 		return strings.Contains(st, `"outage":true`) && strings.Contains(st, `"status":"down"`), st
 	})
 	// It is the service's outage, not the gateway's: readiness holds, metrics say so.
-	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+	if resp, err := http.Get(h.Base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readyz during a national outage: %v %v, want 200", resp, err)
 	} else {
 		resp.Body.Close()
@@ -72,7 +72,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 		t.Errorf("%d attempts spent on %d incidents before the outage was noticed", before, n)
 	}
 	// A restart during the outage loses nothing either.
-	h.restart()
+	h.Restart()
 	h.sim.SetFaults(sim.Faults{})
 	wait.For(t, 60*time.Second, "the backlog drained", func() (bool, string) {
 		for i := 0; i < n; i++ {
@@ -107,7 +107,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 		}
 	}
 	wait.For(t, 10*time.Second, "delivery paused and readiness failing", func() (bool, string) {
-		resp, err := http.Get(h.base + "/readyz")
+		resp, err := http.Get(h.Base + "/readyz")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -143,7 +143,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 		}
 		return true, ""
 	})
-	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+	if resp, err := http.Get(h.Base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readiness after resume: %v %v", err, resp.StatusCode)
 	}
 	if m := h.get("/metrics"); !strings.Contains(m, "\npsgw_forwarder_paused 0\n") {
@@ -265,7 +265,7 @@ func (h *harness) action(t *testing.T, localID, action string, body any, want in
 	if body != nil {
 		b, _ = json.Marshal(body)
 	}
-	resp, err := http.Post(h.base+"/api/v1/incidents/datix/"+localID+"/"+action, "application/json", bytes.NewReader(b))
+	resp, err := http.Post(h.Base+"/api/v1/incidents/datix/"+localID+"/"+action, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func (h *harness) action(t *testing.T, localID, action string, body any, want in
 
 // get fetches path from the gateway and returns the body ("" on error).
 func (h *harness) get(path string) string {
-	resp, err := http.Get(h.base + path)
+	resp, err := http.Get(h.Base + path)
 	if err != nil {
 		h.t.Errorf("GET %s: %v", path, err)
 		return ""

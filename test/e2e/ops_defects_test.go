@@ -21,7 +21,7 @@ import (
 func (h *harness) postJSON(t *testing.T, path string, body any) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(h.base+path, "application/json", bytes.NewReader(b))
+	resp, err := http.Post(h.Base+path, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestReplayNeverResendsUnknown(t *testing.T) {
 	}
 
 	// The incident page offers resolve, not replay.
-	resp, err := http.Get(h.base + "/incidents/datix/UNK-1")
+	resp, err := http.Get(h.Base + "/incidents/datix/UNK-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestReplayRefusedWhileAwaitingResolution(t *testing.T) {
 	h.makeUnknown(t, "UNK-2")
 	key := ledger.Key("datix", ingest.IncidentKey("datix", "UNK-2"))
 	// As if revision 2 had arrived and failed validation while revision 1's POST is unknown.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+	if _, err := h.GW.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
 		e.Note(time.Now().UTC(), ledger.StateQuarantined, "revision 2: a field failed validation", "")
 		return nil
 	}); err != nil {
@@ -157,7 +157,7 @@ func TestResolveDeliveredRefusesAnotherNationalID(t *testing.T) {
 	held, _ := h.record("datix", "NID-1")
 	key := ledger.Key("datix", ingest.IncidentKey("datix", "NID-1"))
 	// As if an amendment's PUT had used up its retries.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+	if _, err := h.GW.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
 		e.Note(time.Now().UTC(), ledger.StateFailed, "HTTP 503 on PUT; retries used up", "")
 		return nil
 	}); err != nil {

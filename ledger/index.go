@@ -98,6 +98,7 @@ func (x *index) watchOnce(ctx context.Context, kv jetstream.KeyValue) error {
 				continue
 			}
 			r := decodeRow(e)
+			x.tell(e.Key(), r)
 			if initial {
 				building.apply(e.Key(), r, x.now())
 				continue
@@ -107,6 +108,22 @@ func (x *index) watchOnce(ctx context.Context, kv jetstream.KeyValue) error {
 			x.mu.Unlock()
 		}
 	}
+}
+
+// tell passes an entry the watch read to the ledger's observer (Options.Observe).
+func (x *index) tell(key string, r *indexed) {
+	if x.ledger.observe == nil || r == nil {
+		return
+	}
+	st := stateCodes[r.row.state]
+	if r.row.state == otherState {
+		st = r.extra.state
+	}
+	var delivered time.Time
+	if r.row.delivered != 0 {
+		delivered = time.Unix(0, r.row.delivered)
+	}
+	x.ledger.observe(key, st, delivered)
 }
 
 type watchError string

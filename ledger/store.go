@@ -23,6 +23,8 @@ type Ledger struct {
 	now   func() time.Time
 	index *index
 	log   zerolog.Logger
+	// observe is Options.Observe.
+	observe func(key string, state State, deliveredAt time.Time)
 	// absent says quickly that a key has no entry: the index's answer (see index.absent),
 	// replaced in tests.
 	absent func(key string) bool
@@ -33,6 +35,11 @@ type Options struct {
 	// Now is the clock of history entries (default time.Now).
 	Now    func() time.Time
 	Logger zerolog.Logger
+	// Observe, when set, is called by RunIndex with every entry its watch reads (all of them
+	// at start, then each change): its key, state and delivery time (zero when not
+	// delivered). It runs on the watch's goroutine and must return quickly. The learning
+	// store follows delivery states through it (docs/insights.md).
+	Observe func(key string, state State, deliveredAt time.Time)
 }
 
 // Open creates the ledger's buckets in q, or opens them (moving the entries of a ledger
@@ -50,7 +57,7 @@ func newLedger(kv jetstream.KeyValue, o Options) *Ledger {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Ledger{kv: kv, now: o.Now, log: o.Logger}
+	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, observe: o.Observe}
 	l.index = newIndex(l)
 	l.absent = l.index.absent
 	return l

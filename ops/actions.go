@@ -27,6 +27,7 @@ type Replayer interface {
 func (s *Server) actionRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{source}/{local_id...}", s.incidentAction)
 	mux.HandleFunc("POST /api/v1/replay", s.bulkReplay)
+	mux.HandleFunc("POST /api/v1/resolve", s.bulkResolve)
 }
 
 // incidentAction serves POST …/{source}/{local_id}/{replay|resolve|review}. The action is
@@ -152,14 +153,33 @@ type ActionError struct {
 	State  ledger.State `json:"state,omitempty"`
 }
 
+// BulkFilter selects incidents for a bulk action by source and last change (updated_at, as
+// the search does); every field is optional.
+type BulkFilter struct {
+	Source string    `json:"source"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// Limit caps the incidents matched: 1 to 100,000, which is also the default.
+	Limit  int  `json:"limit"`
+	DryRun bool `json:"dry_run"`
+}
+
+func (f BulkFilter) matches(e *ledger.Entry) bool {
+	return (f.Source == "" || e.Source == f.Source) &&
+		(f.From.IsZero() || !e.UpdatedAt.Before(f.From)) && (f.To.IsZero() || e.UpdatedAt.Before(f.To))
+}
+
+func (f BulkFilter) limit() int {
+	if f.Limit <= 0 || f.Limit > 100000 {
+		return 100000
+	}
+	return f.Limit
+}
+
 // BulkReplayRequest selects incidents to replay; every filter is optional.
 type BulkReplayRequest struct {
-	State  ledger.State `json:"state"`
-	Source string       `json:"source"`
-	From   time.Time    `json:"from"`
-	To     time.Time    `json:"to"`
-	Limit  int          `json:"limit"`
-	DryRun bool         `json:"dry_run"`
+	State ledger.State `json:"state"`
+	BulkFilter
 }
 
 // BulkReplayResult says what a bulk replay did. Outside a dry run, Matched is Replayed plus
@@ -196,9 +216,6 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if req.Limit <= 0 || req.Limit > 100000 {
-		req.Limit = 100000
-	}
 	var res BulkReplayResult
 	skip := func(e *ledger.Entry) bool {
 		code, why := e.ReplayRefusal()
@@ -214,14 +231,13 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	var keys []string
 	err := s.Ledger.List(r.Context(), func(key string, e *ledger.Entry) bool {
-		if (req.State == "" || e.State == req.State) && (req.Source == "" || e.Source == req.Source) &&
-			(req.From.IsZero() || !e.UpdatedAt.Before(req.From)) && (req.To.IsZero() || e.UpdatedAt.Before(req.To)) {
+		if (req.State == "" || e.State == req.State) && req.matches(e) {
 			res.Matched++
 			if !skip(e) {
 				keys = append(keys, key)
 			}
 		}
-		return res.Matched < req.Limit
+		return res.Matched < req.limit()
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})

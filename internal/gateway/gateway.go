@@ -20,6 +20,8 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/insights"
+	"github.com/psgw/psgw/internal/dirlock"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
@@ -58,15 +60,20 @@ type Gateway struct {
 
 	Queue  *queue.Queue
 	Ledger *ledger.Ledger
-	Mapper *mapper.Mapper
-	Sim    *sim.Simulator
-	Ops    *ops.Server
+	// Insights is the learning store (docs/insights.md).
+	Insights *insights.Store
+	Mapper   *mapper.Mapper
+	Sim      *sim.Simulator
+	Ops      *ops.Server
 	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
 	Registry *prometheus.Registry
 	// Patients is the demographics store fed by the EPR's ADT messages; nil when no enabled
 	// adapter feeds it (mllp.addr empty).
 	Patients *patients.Stage
 
+	// dirLock keeps a second gateway off the embedded server's data_dir; nil with an
+	// external NATS.
+	dirLock  *dirlock.Lock
 	httpLn   net.Listener
 	simURL   string
 	runners  []*ingest.Runner
@@ -104,6 +111,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if cfg.Queue.NATSURL == "" {
 		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
 	}
+	if cfg.Queue.NATSURL == "" {
+		// Before anything touches the store: a second gateway must not open it at all.
+		if g.dirLock, err = dirlock.Acquire(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	g.Queue, err = queue.Open(ctx, queue.Options{
 		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
 		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
@@ -116,7 +129,16 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		return nil, err
 	}
 	g.parts.add(part{name: "queue", stop: func(context.Context) error { g.Queue.Close(); return nil }})
-	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger()})
+	g.Insights, err = insights.Open(ctx, g.Queue, insights.Options{Logger: g.log.With().Str("component", "insights").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	// Added before the ledger's index, which feeds it, so that it stops after the index.
+	g.parts.add(part{name: "insights", run: g.Insights.Run})
+	// The learning store follows delivery states through the ledger's index, which reads
+	// every transition anyway, so no stage needs to know it.
+	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
+		Observe: func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) }})
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +164,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	enricher := g.addDemographics(cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
 		Enricher:   enricher,
+		Facts:      g.Insights,
 		Builder:    g.builder,
 		HeldReason: heldReason,
 		Metrics:    mapper.NewMetrics(g.Registry),
@@ -168,7 +191,8 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
-		Auth: auth, Registry: g.Registry, Version: opts.Version}
+		Auth: auth, Registry: g.Registry, Version: opts.Version,
+		Insights: g.Insights, InsightsRebuilder: g.Mapper, SuppressionThreshold: cfg.Insights.SuppressionThreshold}
 	if g.Patients != nil {
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
@@ -239,5 +263,6 @@ func (g *Gateway) Stop(ctx context.Context) {
 		if err := g.parts.stop(ctx); err != nil {
 			g.log.Error().Err(err).Msg("psgw did not stop cleanly")
 		}
+		g.dirLock.Release() // last: the store is closed
 	})
 }

@@ -348,7 +348,7 @@ func TestAmbiguousFloodPauses(t *testing.T) {
 				OutageReason string `json:"outage_reason"`
 			} `json:"forwarder"`
 		}
-		resp, err := http.Get(h.base + "/api/v1/status")
+		resp, err := http.Get(h.Base + "/api/v1/status")
 		if err != nil {
 			return false, err.Error()
 		}

@@ -100,10 +100,10 @@ type Gateway struct {
 	secrets *secretFiles
 }
 
-// Start builds every part and then starts them, in this order: the queue, the ledger's
-// index, the simulator (demo mode), the patients stage, the mapper, the forwarder, the
-// adapters and the HTTP server. Stop stops them in the reverse order. On error, whatever was
-// opened is released again.
+// Start builds every part and then starts them, in this order: the queue, the learning
+// store's index, the ledger's index, the simulator (demo mode), the patients stage, the
+// mapper, the forwarder, the adapters and the HTTP server. Stop stops them in the reverse
+// order. On error, whatever was opened is released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
 	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger}
 	g.parts.log = g.log

@@ -35,7 +35,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 		return strings.Contains(st, `"outage":true`) && strings.Contains(st, `"status":"down"`), st
 	})
 	// It is the service's outage, not the gateway's: readiness holds, metrics say so.
-	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+	if resp, err := http.Get(h.Base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readyz during a national outage: %v %v, want 200", resp, err)
 	} else {
 		resp.Body.Close()
@@ -71,7 +71,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 		t.Errorf("%d attempts spent on %d incidents before the outage was noticed", before, n)
 	}
 	// A restart during the outage loses nothing either.
-	h.restart()
+	h.Restart()
 	h.sim.SetFaults(sim.Faults{})
 	wait.For(t, 60*time.Second, "the backlog drained", func() (bool, string) {
 		for i := 0; i < n; i++ {
@@ -112,7 +112,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 		return strings.Contains(st, `"paused":true`) && strings.Contains(st, "paused: auth failure"), st
 	})
 	// Still ready: ingest can store, and a load balancer must keep sending.
-	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+	if resp, err := http.Get(h.Base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readyz while delivery is paused: %v %v, want 200", resp, err)
 	}
 	if r := h.post(incident("AUTH-LATE", 1, describe("AUTH-LATE", 1))); r.Status != 202 {
@@ -147,7 +147,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 		}
 		return true, ""
 	})
-	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+	if resp, err := http.Get(h.Base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readiness after resume: %v %v", err, resp.StatusCode)
 	}
 	if page := h.get("/"); !strings.Contains(page, "Nothing is stuck") {
@@ -279,7 +279,7 @@ func (h *harness) action(t *testing.T, localID, action string, body any, want in
 
 // get fetches path from the gateway and returns the body ("" on error).
 func (h *harness) get(path string) string {
-	resp, err := http.Get(h.base + path)
+	resp, err := http.Get(h.Base + path)
 	if err != nil {
 		h.t.Errorf("GET %s: %v", path, err)
 		return ""
@@ -346,7 +346,7 @@ func TestAmbiguousFloodPauses(t *testing.T) {
 				OutageReason string `json:"outage_reason"`
 			} `json:"forwarder"`
 		}
-		resp, err := http.Get(h.base + "/api/v1/status")
+		resp, err := http.Get(h.Base + "/api/v1/status")
 		if err != nil {
 			return false, err.Error()
 		}

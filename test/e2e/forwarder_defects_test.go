@@ -199,7 +199,7 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 		rec, _ := h.record("datix", "CONS-1")
 		return rec.State == "delivered", string(rec.State)
 	})
-	js := h.gw.Queue.JetStream()
+	js := h.GW.Queue.JetStream()
 	ctx := t.Context()
 	for _, c := range []struct{ stream, name string }{{queue.RawStream, "mapper"}, {queue.OutboxStream, "forwarder"}} {
 		if err := js.DeleteConsumer(ctx, c.stream, c.name); err != nil {
@@ -227,7 +227,7 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 	in := incident("BIG-1", 1, describe("BIG-1", 1))
 	in["padding"] = ""
 	b, _ := json.Marshal(in)
-	limit := h.cfg.Adapters[httppush.Section].(*httppush.Config).MaxBodyBytes
+	limit := h.Cfg.Adapters[httppush.Section].(*httppush.Config).MaxBodyBytes
 	in["padding"] = strings.Repeat("x", int(limit)-len(b))
 	if b, _ = json.Marshal(in); int64(len(b)) != limit {
 		t.Fatalf("built a body of %d bytes, want %d", len(b), limit)
@@ -245,7 +245,7 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 // read from the raw stream; it must still say which revision was accepted.
 func TestReceivedRecordShowsItsRevision(t *testing.T) {
 	h := newHarness(t, nil)
-	h.stop()
+	h.Stop()
 	release := make(chan struct{})
 	hook := func(name string, run func(context.Context) error) func(context.Context) error {
 		if name != "mapper" {
@@ -260,11 +260,11 @@ func TestReceivedRecordShowsItsRevision(t *testing.T) {
 			return run(ctx)
 		}
 	}
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), StageHook: hook})
+	gw, err := gateway.Start(context.Background(), h.Cfg, gateway.Options{Logger: h.Logger(), StageHook: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.gw, h.base = gw, "http://"+gw.HTTPAddr()
+	h.GW, h.Base = gw, "http://"+gw.HTTPAddr()
 	if r := h.post(incident("RCV-1", 3, describe("RCV-1", 3))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
@@ -296,7 +296,7 @@ func TestRefusedKeyPausesAtStartStillReady(t *testing.T) {
 		c.National.AuthProbeInterval = 50 * time.Millisecond
 	})
 	readyz := func() int {
-		resp, err := http.Get(h.base + "/readyz")
+		resp, err := http.Get(h.Base + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}

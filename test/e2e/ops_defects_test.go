@@ -21,7 +21,7 @@ import (
 func (h *harness) postJSON(t *testing.T, path string, body any) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, h.base+path, bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, h.Base+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-CSRF-Token", "e2e") // access control is off: any value (docs/api.md)
 	resp, err := http.DefaultClient.Do(req)
@@ -68,7 +68,7 @@ func TestReplayNeverResendsUnknown(t *testing.T) {
 	}
 
 	// The incident page offers resolve, not replay.
-	resp, err := http.Get(h.base + "/incidents/datix/UNK-1")
+	resp, err := http.Get(h.Base + "/incidents/datix/UNK-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestReplayRefusedWhileAwaitingResolution(t *testing.T) {
 	h.makeUnknown(t, "UNK-2")
 	key := ledger.Key("datix", ingest.IncidentKey("datix", "UNK-2"))
 	// As if revision 2 had arrived and failed validation while revision 1's POST is unknown.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+	if _, err := h.GW.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
 		e.Note(time.Now().UTC(), ledger.StateQuarantined, "revision 2: a field failed validation", "")
 		return nil
 	}); err != nil {
@@ -160,7 +160,7 @@ func TestResolveDeliveredRefusesAnotherNationalID(t *testing.T) {
 	held, _ := h.record("datix", "NID-1")
 	key := ledger.Key("datix", ingest.IncidentKey("datix", "NID-1"))
 	// As if an amendment's PUT had used up its retries.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+	if _, err := h.GW.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
 		e.Note(time.Now().UTC(), ledger.StateFailed, "HTTP 503 on PUT; retries used up", "")
 		return nil
 	}); err != nil {
@@ -185,7 +185,7 @@ func TestCrossSiteBodiesCannotResolve(t *testing.T) {
 	h := newHarness(t, nil)
 	h.makeUnknown(t, "XS-1")
 	attack := func(ctype, path, body string) int {
-		req, _ := http.NewRequest(http.MethodPost, h.base+path, strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, h.Base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -30,7 +30,7 @@ func TestKeyFileRotationResumesDelivery(t *testing.T) {
 		c.National.SubscriptionKey = refused // as config.Load reads it from the file
 		c.National.AuthProbeInterval = time.Hour
 	})
-	gw := h.gw
+	gw := h.GW
 
 	// Ingest must stay ready throughout: probe it until the end of the test.
 	var posted atomic.Int32
@@ -45,7 +45,7 @@ func TestKeyFileRotationResumesDelivery(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+			if resp, err := http.Get(h.Base + "/readyz"); err != nil || resp.StatusCode != 200 {
 				mu.Lock()
 				notReady = append(notReady, fmt.Sprintf("readyz: %v %v", resp, err))
 				mu.Unlock()
@@ -94,7 +94,7 @@ func TestKeyFileRotationResumesDelivery(t *testing.T) {
 	t.Logf("delivery resumed %s after the key file was fixed", time.Since(fixed).Round(time.Millisecond))
 	stopProbing()
 
-	if h.gw != gw {
+	if h.GW != gw {
 		t.Fatal("the gateway was restarted")
 	}
 	mu.Lock()

@@ -2,8 +2,8 @@
 // them: the alert rules with Prometheus's own rule parser (rulefmt), every expression of the
 // rules and of the Grafana dashboard with its PromQL parser. Every psgw metric they name must
 // be in deploy/prometheus/metrics.txt, which test/alerts holds to a running gateway's /metrics.
-// It is a module of its own so that psgw does not depend on Prometheus's server code; .ci/run
-// runs it.
+// It is a module of its own so that psgw does not depend on Prometheus's server code; test/alerts
+// (TestDeployCheck) runs it under go test ./..., and so .ci/run.
 package check
 
 import (

@@ -77,7 +77,7 @@ func TestOldRevisionAfterDuplicateWindow(t *testing.T) {
 // incident that arrived meanwhile is delivered.
 func TestDeadStageRestartedAndNotReady(t *testing.T) {
 	h := newHarness(t, nil)
-	h.stop()
+	h.Stop()
 	var (
 		broken atomic.Bool
 		mu     sync.Mutex
@@ -103,15 +103,15 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 			return err
 		}
 	}
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), StageHook: hook,
+	gw, err := gateway.Start(context.Background(), h.Cfg, gateway.Options{Logger: h.Logger(), StageHook: hook,
 		StageBackoff: 20 * time.Millisecond, StageBackoffMax: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.gw, h.base = gw, "http://"+gw.HTTPAddr()
+	h.GW, h.Base = gw, "http://"+gw.HTTPAddr()
 
 	readyz := func() (int, ops.Readiness) {
-		resp, err := http.Get(h.base + "/readyz")
+		resp, err := http.Get(h.Base + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		return resp.StatusCode, rd
 	}
 	mapperStage := func() ops.StageStatus {
-		resp, err := http.Get(h.base + "/api/v1/status")
+		resp, err := http.Get(h.Base + "/api/v1/status")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		st := mapperStage()
 		return st.State == ops.StageRestarting && st.Restarts >= 1 && strings.Contains(st.LastError, "injected"), st.State + " " + st.LastError
 	})
-	resp, err := http.Get(h.base + "/metrics")
+	resp, err := http.Get(h.Base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestUnreadableRows(t *testing.T) {
 		st := h.adapterStatus("sqlpoll")
 		return strings.Contains(st.LastError, "the row after cursor 19 cannot be read") && strings.Contains(st.LastError, "psgw sqlpoll skip"), st.LastError
 	})
-	resp, err := http.Post(h.base+"/api/v1/adapters/sqlpoll/skip", "application/json", bytes.NewReader([]byte(`{"past": ["20"]}`)))
+	resp, err := http.Post(h.Base+"/api/v1/adapters/sqlpoll/skip", "application/json", bytes.NewReader([]byte(`{"past": ["20"]}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ type adapterStatus struct {
 }
 
 func (h *harness) adapterStatus(name string) adapterStatus {
-	resp, err := http.Get(h.base + "/api/v1/status")
+	resp, err := http.Get(h.Base + "/api/v1/status")
 	if err != nil {
 		return adapterStatus{}
 	}

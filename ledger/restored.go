@@ -1,0 +1,74 @@
+package ledger
+
+import (
+	"context"
+	"time"
+)
+
+// RestoredDetail is the history line of an incident a restore moved to unknown.
+const RestoredDetail = "restored from a backup: it was not delivered when the backup was taken and may have reached the national service after that. Check LFPSE, then resolve it with its national id or resend"
+
+// RestoredUnsure moves an incident to unknown when the backup it was restored from cannot say
+// whether the national service has it: it was queued, being sent or waiting to retry, with no
+// national id yet, so a POST of it may have been answered after the backup was taken. Sending
+// it again could create a duplicate (docs/deploy.md, "What a restore brings back"). An
+// amendment waiting to be PUT to the id the entry holds is left to go: a PUT again to the same
+// id creates nothing. It returns ErrNoChange for an entry it leaves.
+func (e *Entry) RestoredUnsure(now time.Time) error {
+	switch e.State {
+	case StateQueued, StateDelivering, StateRetrying:
+	default:
+		return ErrNoChange
+	}
+	if e.NationalID != "" {
+		return ErrNoChange
+	}
+	e.UnknownHash = e.PayloadHash
+	if e.InFlight != nil && e.InFlight.PayloadHash != "" {
+		e.UnknownHash = e.InFlight.PayloadHash
+	}
+	if e.UnknownHash == "" {
+		e.UnknownHash = "restored"
+	}
+	e.InFlight = nil
+	e.LastError = "restored from a backup: outcome of any send after it unknown"
+	e.Note(now, StateUnknown, RestoredDetail, "")
+	return nil
+}
+
+// MarkRestored applies RestoredUnsure to every entry, for `psgw restore`, and returns how many
+// it moved to unknown.
+func (l *Ledger) MarkRestored(ctx context.Context) (int, error) {
+	var keys []string
+	err := l.List(ctx, func(key string, e *Entry) bool {
+		switch e.State {
+		case StateQueued, StateDelivering, StateRetrying:
+			if e.NationalID == "" {
+				keys = append(keys, key)
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, key := range keys {
+		moved := false
+		_, err := l.Update(ctx, key, func(e *Entry, exists bool) error {
+			if !exists {
+				return ErrNoChange
+			}
+			err := e.RestoredUnsure(l.now().UTC())
+			moved = err == nil
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+		if moved {
+			n++
+		}
+	}
+	return n, nil
+}

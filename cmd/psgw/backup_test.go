@@ -305,8 +305,8 @@ func TestRestoreOfUnmappedBacklog(t *testing.T) {
 			}
 			return e.State != ledger.StateQueued && e.State != ledger.StateDelivering, "state " + string(e.State)
 		})
-		if e.State != ledger.StateUnknown || !e.AwaitingResolution() || e.History[len(e.History)-1].Detail != ledger.RestoredDetail {
-			t.Errorf("%s after the restore: state %s, last history %+v; want unknown with %q", id, e.State, e.History[len(e.History)-1], ledger.RestoredDetail)
+		if e.State != ledger.StateUnknown || !e.AwaitingResolution() || e.History[len(e.History)-1].Detail != ledger.RestoredUnmappedDetail {
+			t.Errorf("%s after the restore: state %s, last history %+v; want unknown with %q", id, e.State, e.History[len(e.History)-1], ledger.RestoredUnmappedDetail)
 		}
 	}
 	wait.For(t, 60*time.Second, after+" delivered", func() (bool, string) {

@@ -140,6 +140,12 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		return code == 200, strings.Join(rd.Reasons, "; ")
 	})
 
+	// Ready can come before the mapper's run has begun: the parts start on their own.
+	wait.Until(t, 10*time.Second, "the mapper stage running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return kill != nil
+	})
 	broken.Store(true)
 	mu.Lock()
 	kill()

@@ -18,12 +18,19 @@ const RestoredUnmappedDetail = "restored from a backup: its record was stored bu
 // the backup, and the ledger that said so is lost. Sending it could create a duplicate
 // (docs/deploy.md, "What a restore brings back").
 func (e *Entry) restoredUnmapped(now time.Time) {
-	e.UnknownHash = e.PayloadHash
-	if e.UnknownHash == "" {
-		e.UnknownHash = "restored"
+	e.restoredUnknown(now, e.PayloadHash, RestoredUnmappedDetail)
+}
+
+// restoredUnknown moves the entry to unknown, waiting on a send of the payload hash (one is
+// made up when there is none, so that the entry awaits resolution), with detail in its history.
+func (e *Entry) restoredUnknown(now time.Time, hash, detail string) {
+	if hash == "" {
+		hash = "restored"
 	}
+	e.UnknownHash = hash
+	e.InFlight = nil
 	e.LastError = "restored from a backup: outcome of any send after it unknown"
-	e.Note(now, StateUnknown, RestoredUnmappedDetail, "")
+	e.Note(now, StateUnknown, detail, "")
 }
 
 // RestoredUnsure moves an incident to unknown when the backup it was restored from cannot say
@@ -41,16 +48,11 @@ func (e *Entry) RestoredUnsure(now time.Time) error {
 	if e.NationalID != "" {
 		return ErrNoChange
 	}
-	e.UnknownHash = e.PayloadHash
+	hash := e.PayloadHash
 	if e.InFlight != nil && e.InFlight.PayloadHash != "" {
-		e.UnknownHash = e.InFlight.PayloadHash
+		hash = e.InFlight.PayloadHash
 	}
-	if e.UnknownHash == "" {
-		e.UnknownHash = "restored"
-	}
-	e.InFlight = nil
-	e.LastError = "restored from a backup: outcome of any send after it unknown"
-	e.Note(now, StateUnknown, RestoredDetail, "")
+	e.restoredUnknown(now, hash, RestoredDetail)
 	return nil
 }
 

@@ -190,11 +190,16 @@ log: {level: error}
 	return nat, dir, dataDir, cfgFile, cfg, start
 }
 
-func postIncident(base, id string) bool {
-	body := fmt.Sprintf(`{"source":"datix","local_id":%q,"event_type":"incident","occurred_at":"2025-03-14T09:30:00Z",
+// incidentJSON is a valid incident datix/id for the HTTP push adapter, with more fields (each
+// followed by a comma) before the rest; its description names it ("case ID.").
+func incidentJSON(id, more string) string {
+	return fmt.Sprintf(`{"source":"datix","local_id":%q,%s"event_type":"incident","occurred_at":"2025-03-14T09:30:00Z",
 		"description":"Dose given late, case %s.","patients":[{"physical_harm":"none","psychological_harm":"none"}],
-		"location":{"organisation":"RRK"}}`, id, id)
-	resp, err := http.Post(base+"/api/v1/incidents", "application/json", strings.NewReader(body))
+		"location":{"organisation":"RRK"}}`, id, more, id)
+}
+
+func postIncident(base, id string) bool {
+	resp, err := http.Post(base+"/api/v1/incidents", "application/json", strings.NewReader(incidentJSON(id, "")))
 	if err != nil {
 		return false
 	}
@@ -254,9 +259,7 @@ func TestRestoreOfUnmappedBacklog(t *testing.T) {
 	var backlog []string
 	for i := range 5 {
 		id := fmt.Sprintf("BL-%03d", i)
-		body := fmt.Sprintf(`{"source":"datix","local_id":%q,"revision":1,"event_type":"incident","occurred_at":"2025-03-14T09:30:00Z",
-			"description":"Dose given late, case %s.","patients":[{"physical_harm":"none","psychological_harm":"none"}],
-			"location":{"organisation":"RRK"}}`, id, id)
+		body := incidentJSON(id, `"revision":1,`)
 		key := ingest.IncidentKey("datix", id)
 		env := queue.RawEnvelope{Kind: ingest.KindIncident, Source: "datix", LocalID: id, Key: key,
 			RecordID: ingest.IncidentRecordID("datix", key, 1, ""), Revision: 1, ReceivedAt: time.Now().UTC()}

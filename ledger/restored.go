@@ -8,6 +8,31 @@ import (
 // RestoredDetail is the history line of an incident a restore moved to unknown.
 const RestoredDetail = "restored from a backup: it was not delivered when the backup was taken and may have reached the national service after that. Check LFPSE, then resolve it with its national id or resend"
 
+// RestoredUnmappedDetail is the history line of an incident whose record was in a backup's raw
+// stream but not yet in its ledger, mapped after a restore and moved to unknown.
+const RestoredUnmappedDetail = "restored from a backup: its record was stored but not yet mapped when the backup was taken, and may have reached the national service after that. Check LFPSE, then resolve it with its national id or resend"
+
+// restoredUnmapped moves a new entry, just mapped and queued (or held) from a record the
+// backup the store was restored from held but its ledger did not (Options.RestoredThrough),
+// to unknown: the gateway the backup was taken from may have mapped and delivered it after
+// the backup, and the ledger that said so is lost. Sending it could create a duplicate
+// (docs/deploy.md, "What a restore brings back").
+func (e *Entry) restoredUnmapped(now time.Time) {
+	e.restoredUnknown(now, e.PayloadHash, RestoredUnmappedDetail)
+}
+
+// restoredUnknown moves the entry to unknown, waiting on a send of the payload hash (one is
+// made up when there is none, so that the entry awaits resolution), with detail in its history.
+func (e *Entry) restoredUnknown(now time.Time, hash, detail string) {
+	if hash == "" {
+		hash = "restored"
+	}
+	e.UnknownHash = hash
+	e.InFlight = nil
+	e.LastError = "restored from a backup: outcome of any send after it unknown"
+	e.Note(now, StateUnknown, detail, "")
+}
+
 // RestoredUnsure moves an incident to unknown when the backup it was restored from cannot say
 // whether the national service has it: it was queued, being sent or waiting to retry, with no
 // national id yet, so a POST of it may have been answered after the backup was taken. Sending
@@ -23,16 +48,11 @@ func (e *Entry) RestoredUnsure(now time.Time) error {
 	if e.NationalID != "" {
 		return ErrNoChange
 	}
-	e.UnknownHash = e.PayloadHash
+	hash := e.PayloadHash
 	if e.InFlight != nil && e.InFlight.PayloadHash != "" {
-		e.UnknownHash = e.InFlight.PayloadHash
+		hash = e.InFlight.PayloadHash
 	}
-	if e.UnknownHash == "" {
-		e.UnknownHash = "restored"
-	}
-	e.InFlight = nil
-	e.LastError = "restored from a backup: outcome of any send after it unknown"
-	e.Note(now, StateUnknown, RestoredDetail, "")
+	e.restoredUnknown(now, hash, RestoredDetail)
 	return nil
 }
 

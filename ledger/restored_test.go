@@ -56,3 +56,49 @@ func TestMarkRestored(t *testing.T) {
 		t.Errorf("second MarkRestored: %d, %v; want 0", n, err)
 	}
 }
+
+// TestMapRestoredBacklog: in a store restored from a backup whose raw stream ended at
+// sequence 10, a record up to it that creates an entry may have been delivered after the
+// backup, so it waits in unknown instead of being published; a record after the mark, a
+// record for an entry the backup holds, a replay, and a record that cannot be mapped go
+// their usual way.
+func TestMapRestoredBacklog(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(openAt(t, t.TempDir()).kv, Options{RestoredThrough: 10})
+	m := func(seq uint64) Mapping {
+		return Mapping{Source: "datix", LocalID: "L", RawSeq: seq, RecordID: "r" + string(rune('a'+seq)), PayloadHash: "h", TaxonomyVersion: 5}
+	}
+	e, res, err := l.Map(ctx, "datix.backlog", m(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Publish || e.State != StateUnknown || !e.AwaitingResolution() || e.History[len(e.History)-1].Detail != RestoredUnmappedDetail {
+		t.Errorf("a new entry from a record in the backup: publish %v, state %s, history %+v; want unknown, not published, with the restore's reason", res.Publish, e.State, e.History)
+	}
+	// Its next revision waits behind the unknown send, as after any unknown POST.
+	if e, res, err = l.Map(ctx, "datix.backlog", m(11)); err != nil || res.Publish || e.State != StateUnknown {
+		t.Errorf("a later revision of it: publish %v, state %s, err %v; want it to wait in unknown", res.Publish, e.State, err)
+	}
+	if e, res, err = l.Map(ctx, "datix.new", m(11)); err != nil || !res.Publish || e.State != StateQueued {
+		t.Errorf("a record after the backup: publish %v, state %s, err %v; want it queued", res.Publish, e.State, err)
+	}
+	if _, err := l.Update(ctx, "datix.known", func(x *Entry, _ bool) error {
+		*x = Entry{Source: "datix", State: StateDelivered, RawSeq: 3, NationalID: "n", DeliveredHash: "h0", PayloadHash: "h0", Revision: 1}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if e, res, err = l.Map(ctx, "datix.known", m(7)); err != nil || !res.Publish || e.State != StateQueued {
+		t.Errorf("an amendment of an incident the backup's ledger holds: publish %v, state %s, err %v; want it queued for its PUT", res.Publish, e.State, err)
+	}
+	bad := m(8)
+	bad.PayloadHash, bad.Problems = "", "occurred_at: required"
+	if e, _, err = l.Map(ctx, "datix.bad", bad); err != nil || e.State != StateQuarantined {
+		t.Errorf("a record that cannot be mapped: state %s, err %v; want quarantined", e.State, err)
+	}
+	replay := m(9)
+	replay.Replay = "ops"
+	if e, res, err = l.Map(ctx, "datix.replayed", replay); err != nil || !res.Publish || e.State != StateQueued {
+		t.Errorf("an operator's replay: publish %v, state %s, err %v; want it queued", res.Publish, e.State, err)
+	}
+}

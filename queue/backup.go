@@ -103,6 +103,25 @@ func Backup(ctx context.Context, nc *nats.Conn, dir, version string) (Manifest, 
 	return m, nil
 }
 
+// LastSeq is the last sequence of stream in the backup (0 when it holds no such stream or
+// none was ever stored in it): a restore marks the raw stream's, so that the mapper knows which
+// records the backup's ledger may be behind on (docs/deploy.md, "What a restore brings back").
+func (m Manifest) LastSeq(stream string) (uint64, error) {
+	for _, s := range m.Streams {
+		if s.Name != stream {
+			continue
+		}
+		var st struct {
+			LastSeq uint64 `json:"last_seq"`
+		}
+		if err := json.Unmarshal(s.State, &st); err != nil {
+			return 0, fmt.Errorf("%s: state of stream %s: %w", ManifestFile, stream, err)
+		}
+		return st.LastSeq, nil
+	}
+	return 0, nil
+}
+
 // ReadManifest reads a backup's manifest.
 func ReadManifest(dir string) (Manifest, error) {
 	var m Manifest

@@ -219,5 +219,14 @@ func restore(ctx context.Context, cfg config.Config, dir string, log zerolog.Log
 	if err != nil {
 		return res, fmt.Errorf("marking incidents whose delivery the backup cannot vouch for: %w", err)
 	}
+	// Records the backup's raw stream holds but its ledger does not (a mapping backlog) may
+	// have been delivered after it: the mapper records them unknown (ledger.Options.RestoredThrough).
+	rawSeq, err := m.LastSeq(queue.RawStream)
+	if err != nil {
+		return res, err
+	}
+	if err := gateway.MarkRestored(ctx, q, rawSeq); err != nil {
+		return res, err
+	}
 	return res, nil
 }

@@ -16,7 +16,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/ledger"
+	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
 	"github.com/psgw/psgw/test/wait"
 )
@@ -26,44 +30,7 @@ import (
 // started again. Every incident acknowledged before the backup began is there, delivered or
 // visibly unknown, and the national service holds none of them twice.
 func TestBackupWhileIngestingThenRestore(t *testing.T) {
-	const key = "backup-test-key-0123456789"
-	nat, err := gateway.NewSimulator([]string{key}, sim.Faults{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv := &http.Server{Handler: nat, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = simSrv.Serve(ln) }()
-	t.Cleanup(func() { _ = simSrv.Close() })
-
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	cfgFile := filepath.Join(dir, "psgw.yaml")
-	yaml := fmt.Sprintf(`data_dir: %s
-http: {addr: "127.0.0.1:0"}
-mllp: {addr: ""}
-queue: {admin_addr: "127.0.0.1:%d", sync: 1s}
-national: {base_url: "http://%s", subscription_key: %s, timeout: 5s}
-log: {level: error}
-`, dataDir, freePort(t), ln.Addr(), key)
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := func() *gateway.Gateway {
-		t.Helper()
-		gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Logger: zerolog.Nop()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return gw
-	}
+	nat, dir, dataDir, cfgFile, _, start := backupTestInstall(t)
 	gw := start()
 	base := "http://" + gw.HTTPAddr()
 
@@ -177,11 +144,62 @@ log: {level: error}
 	}
 }
 
-func postIncident(base, id string) bool {
-	body := fmt.Sprintf(`{"source":"datix","local_id":%q,"event_type":"incident","occurred_at":"2025-03-14T09:30:00Z",
+// backupTestInstall is an install for the backup tests: a national-service simulator, a config
+// file whose data_dir and admin port are the test's own, and start, which starts a gateway on
+// it.
+func backupTestInstall(t *testing.T) (nat *sim.Simulator, dir, dataDir, cfgFile string, cfg config.Config, start func() *gateway.Gateway) {
+	t.Helper()
+	const key = "backup-test-key-0123456789"
+	nat, err := gateway.NewSimulator([]string{key}, sim.Faults{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := &http.Server{Handler: nat, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = simSrv.Serve(ln) }()
+	t.Cleanup(func() { _ = simSrv.Close() })
+
+	dir = t.TempDir()
+	dataDir = filepath.Join(dir, "data")
+	cfgFile = filepath.Join(dir, "psgw.yaml")
+	yaml := fmt.Sprintf(`data_dir: %s
+http: {addr: "127.0.0.1:0"}
+mllp: {addr: ""}
+queue: {admin_addr: "127.0.0.1:%d", sync: 1s}
+national: {base_url: "http://%s", subscription_key: %s, timeout: 5s}
+log: {level: error}
+`, dataDir, freePort(t), ln.Addr(), key)
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = loadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = func() *gateway.Gateway {
+		t.Helper()
+		gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gw
+	}
+	return nat, dir, dataDir, cfgFile, cfg, start
+}
+
+// incidentJSON is a valid incident datix/id for the HTTP push adapter, with more fields (each
+// followed by a comma) before the rest; its description names it ("case ID.").
+func incidentJSON(id, more string) string {
+	return fmt.Sprintf(`{"source":"datix","local_id":%q,%s"event_type":"incident","occurred_at":"2025-03-14T09:30:00Z",
 		"description":"Dose given late, case %s.","patients":[{"physical_harm":"none","psychological_harm":"none"}],
-		"location":{"organisation":"RRK"}}`, id, id)
-	resp, err := http.Post(base+"/api/v1/incidents", "application/json", strings.NewReader(body))
+		"location":{"organisation":"RRK"}}`, id, more, id)
+}
+
+func postIncident(base, id string) bool {
+	resp, err := http.Post(base+"/api/v1/incidents", "application/json", strings.NewReader(incidentJSON(id, "")))
 	if err != nil {
 		return false
 	}
@@ -210,4 +228,107 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestRestoreOfUnmappedBacklog: a backup taken while records were stored but not yet mapped
+// (here, written to the raw stream with no mapper running) holds them in its raw stream and
+// not in its ledger. The gateway the backup came from then maps and delivers them. Restored,
+// the mapper maps them again and finds no entry: each must turn unknown with the reason, not
+// be POSTed a second time, while a record stored after the restore is delivered as usual
+// (docs/deploy.md, "What a restore brings back").
+func TestRestoreOfUnmappedBacklog(t *testing.T) {
+	nat, dir, dataDir, cfgFile, cfg, start := backupTestInstall(t)
+	ctx := context.Background()
+
+	// The backlog: records stored, acknowledged, and not mapped.
+	qopts, err := gateway.QueueOptions(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	qopts.Listen = false
+	q, err := queue.OpenStore(qopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.Open(ctx, q, ledger.Options{Logger: zerolog.Nop()}); err != nil {
+		t.Fatal(err)
+	}
+	var backlog []string
+	for i := range 5 {
+		id := fmt.Sprintf("BL-%03d", i)
+		body := incidentJSON(id, `"revision":1,`)
+		key := ingest.IncidentKey("datix", id)
+		env := queue.RawEnvelope{Kind: ingest.KindIncident, Source: "datix", LocalID: id, Key: key,
+			RecordID: ingest.IncidentRecordID("datix", key, 1, ""), Revision: 1, ReceivedAt: time.Now().UTC()}
+		if _, err := q.PublishRaw(ctx, env, []byte(body), 0); err != nil {
+			t.Fatal(err)
+		}
+		backlog = append(backlog, id)
+	}
+	q.Close()
+	var out, errb bytes.Buffer
+	backupDir := filepath.Join(dir, "backup")
+	if code := dispatch([]string{"backup", "--config", cfgFile, "--offline", backupDir}, &out, &errb); code != 0 {
+		t.Fatalf("psgw backup --offline: exit %d: %s", code, errb.String())
+	}
+
+	// After the backup, the gateway maps and delivers the backlog; then the install is lost.
+	gw := start()
+	base := "http://" + gw.HTTPAddr()
+	for _, id := range backlog {
+		wait.For(t, 60*time.Second, id+" delivered", func() (bool, string) {
+			st := incidentState(base, id)
+			return st == "delivered", "state " + st
+		})
+	}
+	gw.Stop(ctx)
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if code := dispatch([]string{"restore", "--config", cfgFile, backupDir}, &out, &errb); code != 0 {
+		t.Fatalf("psgw restore: exit %d: %s", code, errb.String())
+	}
+
+	gw = start()
+	t.Cleanup(func() { gw.Stop(context.Background()) })
+	base = "http://" + gw.HTTPAddr()
+	const after = "AF-001"
+	if !postIncident(base, after) {
+		t.Fatal("posting an incident after the restore was refused")
+	}
+	for _, id := range backlog {
+		var e *ledger.Entry
+		wait.For(t, 60*time.Second, id+" mapped again", func() (bool, string) {
+			e, err = gw.Ledger.Get(ctx, ledger.Key("datix", ingest.IncidentKey("datix", id)))
+			if err != nil {
+				return false, err.Error()
+			}
+			return e.State != ledger.StateQueued && e.State != ledger.StateDelivering, "state " + string(e.State)
+		})
+		if e.State != ledger.StateUnknown || !e.AwaitingResolution() || e.History[len(e.History)-1].Detail != ledger.RestoredUnmappedDetail {
+			t.Errorf("%s after the restore: state %s, last history %+v; want unknown with %q", id, e.State, e.History[len(e.History)-1], ledger.RestoredUnmappedDetail)
+		}
+	}
+	wait.For(t, 60*time.Second, after+" delivered", func() (bool, string) {
+		st := incidentState(base, after)
+		return st == "delivered", "state " + st
+	})
+
+	// The national service holds each incident once.
+	seen := map[string]int{}
+	for _, ev := range nat.Events() {
+		for _, id := range append(backlog, after) {
+			if bytes.Contains(ev.Resource, []byte("case "+id+".")) {
+				seen[id]++
+			}
+		}
+	}
+	for _, id := range append(backlog, after) {
+		if seen[id] != 1 {
+			t.Errorf("the national service holds %s %d times, want once", id, seen[id])
+		}
+	}
 }

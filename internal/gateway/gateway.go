@@ -139,8 +139,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.add(part{name: "insights", run: g.Insights.Run})
 	// The learning store follows delivery states through the ledger's index, which reads
 	// every transition anyway, so no stage needs to know it.
+	restored, err := restoredThrough(ctx, g.Queue)
+	if err != nil {
+		return nil, err
+	}
 	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
-		Observe: func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) }})
+		Observe:         func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) },
+		RestoredThrough: restored})
 	if err != nil {
 		return nil, err
 	}

@@ -104,6 +104,16 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("opening jetstream: %w", err)
 	}
+	if q.srv == nil {
+		if err := q.waitUsable(ctx, 500*time.Millisecond); err != nil {
+			q.Close()
+			return nil, err
+		}
+		if err := q.checkClusterSize(); err != nil {
+			q.Close()
+			return nil, err
+		}
+	}
 	if err := q.ensure(ctx); err != nil {
 		q.Close()
 		return nil, err
@@ -205,8 +215,12 @@ func (q *Queue) ensure(ctx context.Context) error {
 		Replicas:    q.opts.Replicas,
 	}}
 	for _, sc := range streams {
+		what := "stream " + sc.Name
+		if err := q.checkReplicas(ctx, q.js, sc.Name, what); err != nil {
+			return err
+		}
 		if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("creating stream %s: %w", sc.Name, err)
+			return fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
 		}
 	}
 	return nil
@@ -251,9 +265,15 @@ func (q *Queue) keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstr
 	if cfg.Replicas == 0 {
 		cfg.Replicas = q.opts.Replicas
 	}
+	what := "bucket " + cfg.Bucket
+	if cfg.Replicas == q.opts.Replicas {
+		if err := q.checkReplicas(ctx, js, "KV_"+cfg.Bucket, what); err != nil {
+			return nil, err
+		}
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
 	}
 	return kv, nil
 }
@@ -261,11 +281,12 @@ func (q *Queue) keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstr
 // Healthy reports whether JetStream can take writes now: connected and answering.
 func (q *Queue) Healthy(ctx context.Context) error {
 	if q.nc == nil || !q.nc.IsConnected() {
-		return ErrUnavailable
+		return fmt.Errorf("%w: %s", ErrUnavailable, CauseUnreachable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := q.js.AccountInfo(ctx); err != nil {
+	if err := q.probe(ctx); err != nil {
+		if cause := Cause(q.nc, err); cause != "" {
+			return fmt.Errorf("%w: %s: %v", ErrUnavailable, cause, err)
+		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil

@@ -95,7 +95,8 @@ func (e *Entry) StartSend(now time.Time, o Outgoing) (nationalID string) {
 	if e.FirstAttemptAt.IsZero() {
 		e.FirstAttemptAt = now
 	}
-	e.InFlight = &InFlight{Method: method, PayloadHash: o.PayloadHash, RawSeq: o.RawSeq, StartedAt: now}
+	e.InFlight = &InFlight{Method: method, PayloadHash: o.PayloadHash, RawSeq: o.RawSeq, StartedAt: now,
+		Replica: e.replica, Instance: e.instance}
 	if method == http.MethodPut {
 		// From here until a 2xx the national service may hold either version (a PUT can be
 		// applied and its answer lost), so no later payload may be skipped as "already

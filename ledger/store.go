@@ -26,6 +26,8 @@ type Ledger struct {
 	// absent says quickly that a key has no entry: the index's answer (see index.absent),
 	// replaced in tests.
 	absent func(key string) bool
+	// replica and instance name this gateway in the entries it changes (Options).
+	replica, instance string
 }
 
 // Options configure Open.
@@ -33,6 +35,9 @@ type Options struct {
 	// Now is the clock of history entries (default time.Now).
 	Now    func() time.Time
 	Logger zerolog.Logger
+	// Replica names this gateway in the history of every entry it changes, and Instance
+	// this run of it, in the in-flight marker of every send (docs/cluster.md).
+	Replica, Instance string
 }
 
 // Open creates the ledger's buckets in q, or opens them (moving the entries of a ledger
@@ -50,7 +55,7 @@ func newLedger(kv jetstream.KeyValue, o Options) *Ledger {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Ledger{kv: kv, now: o.Now, log: o.Logger}
+	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, replica: o.Replica, instance: o.Instance}
 	l.index = newIndex(l)
 	l.absent = l.index.absent
 	return l
@@ -146,6 +151,7 @@ func (l *Ledger) UpdateFrom(ctx context.Context, key string, snap *Snapshot, fn 
 				return nil, nil, fmt.Errorf("decoding ledger entry: %w", err)
 			}
 		}
+		e.replica, e.instance = l.replica, l.instance
 		if err := fn(&e, cur.exists); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				return &e, cur, nil
@@ -189,10 +195,12 @@ func conflictPause(ctx context.Context, attempt int) error {
 
 func isConflict(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		// A replicated bucket (queue.replicas > 1) answers a lost compare-and-set so.
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return true
 	}
-	return errors.Is(err, jetstream.ErrKeyExists)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // List calls fn for every entry, in key order within each bucket, until fn returns false.

@@ -41,6 +41,13 @@ type Config struct {
 	// TaxonomyVersion is the version the payloads follow; at start the national service's
 	// CapabilityStatement is checked for it.
 	TaxonomyVersion int
+	// Instance is this run of the gateway, as the ledger writes it into in-flight markers
+	// (ledger.Options.Instance), and Alive says whether the gateway run named by another
+	// marker is still running (docs/cluster.md, "Two gateways, one incident"). A send in
+	// flight at a live other gateway is waited for, never judged interrupted. Nil Alive:
+	// the gateway is alone on its store, and any marker not its own is a crash's.
+	Instance string
+	Alive    func(ctx context.Context, instance string) bool
 }
 
 // Forwarder consumes the outbox. Run it once; Status may be called at any time.
@@ -236,8 +243,12 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 
 	// The entry as read here is where the first write of a send starts from, so that a send
 	// costs one read instead of three (each write re-reads only after a conflict).
-	e, snap, err := f.ledger.Read(ctx, lkey)
+	e, snap, err := f.readSettled(ctx, lkey)
 	if err != nil {
+		if ctx.Err() != nil {
+			_ = m.NakWithDelay(queue.ShutdownNakDelay)
+			return false
+		}
 		log.Warn().Err(err).Msg("ledger unreadable; will retry")
 		_ = m.NakWithDelay(5 * time.Second)
 		return false
@@ -263,16 +274,36 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.Ack()
 		return false
 	case ledger.InterruptedPost:
+		// Judged on a read that may be stale (a replicated bucket's reads can come from a
+		// replica a write behind), so the write checks the marker is still the one judged.
+		judged := e.InFlight
 		if f.cfg.OnAmbiguousPost != "retry" {
+			_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+				if !sameInFlight(e.InFlight, judged) {
+					return errRaced
+				}
+				e.StoppedMidPost(f.now().UTC(), o.RawSeq, judged.PayloadHash)
+				return nil
+			})
+			if err != nil {
+				f.judgeAgain(m, err, log)
+				return false
+			}
 			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
-			inflightHash := e.InFlight.PayloadHash
-			f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.StoppedMidPost(f.now().UTC(), o.RawSeq, inflightHash) })
+			_ = m.Ack()
 			return false
 		}
-		_, snap, _ = f.ledger.UpdateFrom(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
+		_, snap, err = f.ledger.UpdateFrom(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
+			if !sameInFlight(e.InFlight, judged) {
+				return errRaced
+			}
 			e.FlagPossibleDuplicate()
 			return nil
 		})
+		if err != nil {
+			f.judgeAgain(m, err, log)
+			return false
+		}
 	}
 	switch f.pause.Load() {
 	case pauseAuth:
@@ -282,7 +313,7 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		// It keeps its state (queued or retrying): nothing is wrong with the incident.
 		return true
 	}
-	return f.send(ctx, m, lkey, snap, o, log)
+	return f.send(ctx, m, lkey, snap, e.InFlight, o, log)
 }
 
 // unreadable handles an outbox message whose envelope could not be read: it can never be sent
@@ -327,7 +358,9 @@ func (f *Forwarder) logUnreadable(env queue.OutboxEnvelope, seq uint64, err erro
 
 // send makes one request for m and records its outcome. It returns true when the key was
 // refused and m must wait for delivery to resume.
-func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *ledger.Snapshot, o ledger.Outgoing, log zerolog.Logger) bool {
+// judged is the in-flight marker the entry held when m was judged: a different one at the
+// write that starts the send means another gateway started a send meanwhile.
+func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *ledger.Snapshot, judged *ledger.InFlight, o ledger.Outgoing, log zerolog.Logger) bool {
 	now := f.now().UTC()
 	var nationalID string
 	// Ledger writes around a send are not cancelled by shutdown: an in-flight marker written
@@ -335,12 +368,16 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	wctx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelWrite()
 	_, snap, err := f.ledger.UpdateFrom(wctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
+		if !sameInFlight(e.InFlight, judged) {
+			return errRaced
+		}
 		nationalID = e.StartSend(now, o)
 		return nil
 	})
 	if err != nil {
-		log.Warn().Err(err).Msg("ledger write failed before send; will retry")
-		_ = m.NakWithDelay(5 * time.Second)
+		// errRaced: another gateway started a send of this incident between the read and
+		// this write, and sending too could create it twice.
+		f.judgeAgain(m, err, log)
 		return false
 	}
 	body := m.Data()

@@ -56,12 +56,21 @@ func TestCompareAndSetAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e, err := b.Get(ctx, "s.k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.Attempts != 2*writers*each {
-		t.Errorf("got %d, want %d: concurrent updates from two gateways were lost", e.Attempts, 2*writers*each)
+	// A read of a replicated bucket may come from a replica a write or two behind (it is
+	// why every update is compare-and-set), so the count is awaited, not read once.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, err := b.Get(ctx, "s.k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Attempts == 2*writers*each {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d, want %d: concurrent updates from two gateways were lost", e.Attempts, 2*writers*each)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

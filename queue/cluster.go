@@ -99,6 +99,23 @@ func (q *Queue) probe(ctx context.Context) error {
 	return err
 }
 
+// probeStream asks for the raw stream's info, which its stream leader answers: a server
+// that has lost the cluster's majority may still answer for the account (AccountInfo) from
+// what it knows, but no stream of three replicas has a leader there.
+func (q *Queue) probeStream(ctx context.Context) error {
+	if err := q.probe(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := q.js.Stream(ctx, RawStream)
+	if err != nil {
+		return err
+	}
+	_, err = s.Info(ctx)
+	return err
+}
+
 // checkClusterSize refuses a replica count the cluster cannot hold. A server outside a
 // cluster holds one replica; in a cluster the count is the servers the client has heard of
 // (the cluster gossips its members' client URLs), which counts a server that is down but

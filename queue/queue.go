@@ -283,7 +283,7 @@ func (q *Queue) Healthy(ctx context.Context) error {
 	if q.nc == nil || !q.nc.IsConnected() {
 		return fmt.Errorf("%w: %s", ErrUnavailable, CauseUnreachable)
 	}
-	if err := q.probe(ctx); err != nil {
+	if err := q.probeStream(ctx); err != nil {
 		if cause := Cause(q.nc, err); cause != "" {
 			return fmt.Errorf("%w: %s: %v", ErrUnavailable, cause, err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/queue/lease"
 	"github.com/psgw/psgw/sim"
 )
 
@@ -67,11 +68,16 @@ type Gateway struct {
 	// adapter feeds it (mllp.addr empty).
 	Patients *patients.Stage
 
-	httpSrv  *http.Server
-	httpLn   net.Listener
-	simSrv   *http.Server
-	simURL   string
-	runners  []*ingest.Runner
+	httpSrv *http.Server
+	httpLn  net.Listener
+	simSrv  *http.Server
+	simURL  string
+	runners []*ingest.Runner
+	// owned marks the runners whose adapter keeps state and so runs under a lease.
+	owned    map[*ingest.Runner]bool
+	replica  string
+	instance string
+	leases   *lease.Store
 	builder  *fhir.Builder
 	received *prometheus.CounterVec
 	stages   *supervisor
@@ -82,7 +88,8 @@ type Gateway struct {
 
 // Start builds and starts every part. On error, whatever was started is stopped again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger}
+	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
+	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
 	g.stages = newSupervisor(g.log, opts)
 	defer func() {
 		if err != nil {
@@ -114,8 +121,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
-	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger()})
+	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
+		Replica: g.replica, Instance: g.instance})
 	if err != nil {
+		return nil, err
+	}
+	if err := g.openLeases(ctx, cfg); err != nil {
 		return nil, err
 	}
 
@@ -160,7 +171,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
-		Auth: auth, Registry: g.Registry, Version: opts.Version}
+		Auth: auth, Registry: g.Registry, Version: opts.Version, Replica: g.replica}
 	if g.Patients != nil {
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
@@ -186,8 +197,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		}
 		return nil
 	})
+	if err := g.announce(runCtx, ctx); err != nil {
+		return nil, err
+	}
 	for _, r := range g.runners {
-		g.wg.Go(func() { r.Run(runCtx) })
+		g.wg.Go(func() { g.runAdapter(runCtx, r, g.owned[r]) })
 	}
 	g.stages.start(runCtx, &g.wg, "mapper", g.Mapper.Run)
 	// The ledger's index feeds the status page and spares the publisher and the mapper a

@@ -104,3 +104,17 @@ func TestReplicaNamedInHistory(t *testing.T) {
 		t.Error("the delivery record's JSON does not name the replica")
 	}
 }
+
+// TestUndeliverableTwiceKeepsUnknown: every replica hears JetStream's max-deliveries
+// advisory and records it. The first finds a POST in flight and makes the incident unknown;
+// the second must leave it so, not turn it failed, which a replay would POST again.
+func TestUndeliverableTwiceKeepsUnknown(t *testing.T) {
+	now := time.Now()
+	e := &Entry{RawSeq: 7, InFlight: &InFlight{Method: "POST", PayloadHash: "h", RawSeq: 7, StartedAt: now}}
+	if st, err := e.Undeliverable(now, 7, "delivered 28 times"); err != nil || st != StateUnknown {
+		t.Fatalf("first: got %s, %v; want unknown", st, err)
+	}
+	if st, err := e.Undeliverable(now, 7, "delivered 28 times"); err != ErrNoChange || st != StateUnknown {
+		t.Fatalf("second: got %s, %v; want unknown unchanged", st, err)
+	}
+}

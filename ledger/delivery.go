@@ -223,9 +223,10 @@ func (e *Entry) SendFailed(now time.Time, rawSeq uint64, detail string, maxAttem
 // delivery limit without a recorded outcome (detail says how often), and returns the state it
 // left the incident in: unknown if a POST was in flight (a replay must not quietly POST it
 // again), else failed. It returns ErrNoChange, with the state as it is, when a newer record
-// superseded the message or the incident is delivered.
+// superseded the message, or the incident is delivered, unknown or failed already.
 func (e *Entry) Undeliverable(now time.Time, rawSeq uint64, detail string) (State, error) {
-	if e.RawSeq > rawSeq || e.State == StateDelivered {
+	// Unknown or failed already: every replica hears the advisory, and the first recorded it.
+	if e.RawSeq > rawSeq || e.State == StateDelivered || e.State == StateUnknown || e.State == StateFailed {
 		return e.State, ErrNoChange
 	}
 	if e.postInFlight() {

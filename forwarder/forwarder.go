@@ -400,7 +400,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	switch out.Class {
 	case ClassDelivered:
 		var receivedAt time.Time
-		_, _, err := f.ledger.UpdateFrom(context.WithoutCancel(ctx), lkey, snap, func(e *ledger.Entry, _ bool) error {
+		err := f.writeOutcome(ctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
 			receivedAt = e.ReceivedAt
 			e.Delivered(now, o, ledger.Answer{Put: put, NationalID: out.NationalID, Reference: out.Reference,
 				Version: out.VersionID, Warnings: out.Warnings})
@@ -444,12 +444,35 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	return false
 }
 
+// writeOutcome writes a send's outcome into the ledger, trying again for up to a minute while
+// the store cannot take the write (a cluster electing a leader after a node is lost takes
+// seconds). Only this gateway knows what the national service answered (for a delivery, the
+// national id): were the write given up, the message's redelivery would find the POST's
+// in-flight marker and the incident would end unknown although the service answered.
+func (f *Forwarder) writeOutcome(ctx context.Context, lkey string, snap *ledger.Snapshot, fn func(e *ledger.Entry, exists bool) error) error {
+	wctx := context.WithoutCancel(ctx)
+	deadline := time.Now().Add(time.Minute)
+	pause := 250 * time.Millisecond
+	for {
+		_, _, err := f.ledger.UpdateFrom(wctx, lkey, snap, fn)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		f.log.Warn().Err(err).Str("incident", lkey).Msg("send answered; ledger write failed, trying again")
+		snap = nil // read afresh: the failed write may have been stored after all
+		time.Sleep(pause)
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
 // retry schedules the message again with backoff, or fails it when its attempts or age are
 // used up. possibleDuplicate flags the incident as possibly held twice nationally.
 func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, out Outcome, possibleDuplicate bool) {
 	now := f.now().UTC()
 	var failed, superseded bool
-	e, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+	var e *ledger.Entry
+	err := f.writeOutcome(ctx, lkey, nil, func(entry *ledger.Entry, _ bool) error {
+		e = entry
 		if possibleDuplicate {
 			e.FlagPossibleDuplicate()
 		}
@@ -485,7 +508,7 @@ func (f *Forwarder) backoff(attempt int, retryAfter time.Duration) time.Duration
 // settle records a final outcome with record (one of the ledger's settling transitions) and
 // removes the message from the outbox.
 func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, record func(e *ledger.Entry)) {
-	_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+	err := f.writeOutcome(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
 		record(e)
 		return nil
 	})

@@ -1,0 +1,107 @@
+// Package cluster is the test suite of psgw on a three-node JetStream cluster with two
+// gateway replicas, all in containers on the local Docker engine, built from this
+// repository (test/dockertest): a node killed, a node cut off, a replica killed, a rolling
+// restart, each with load running throughout (docs/cluster.md).
+package cluster
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// perCase is how many incidents each case sends (a third of them amended); four cases send
+// well over the thousand the issue asks for.
+const perCase = 300
+
+// TestCluster runs the cases in order on one cluster, each after the last has settled;
+// every case checks everything accepted so far, so a later fault that lost or repeated an
+// earlier incident is caught too.
+func TestCluster(t *testing.T) {
+	e := startEnv(t)
+	src := newSource(e)
+	ctx := t.Context()
+	check := func(t *testing.T, mayBeUnknown bool) []string {
+		unknown := src.settled(t, src.snapshot(), mayBeUnknown, 4*time.Minute)
+		held := e.createdOnce(t)
+		t.Logf("accepted %d incidents, the national service holds %d, %d unknown, %d 5xx answers so far",
+			len(src.snapshot()), held, len(unknown), src.fiveXX.Load())
+		return unknown
+	}
+	// underLoad runs fault while a case's load is sent, and waits for both.
+	underLoad := func(t *testing.T, name string, fault func()) {
+		done := make(chan struct{})
+		go func() { defer close(done); src.load(ctx, t, name, perCase) }()
+		time.Sleep(3 * time.Second) // the load is under way
+		fault()
+		<-done
+	}
+
+	t.Run("a NATS node killed and restarted", func(t *testing.T) {
+		underLoad(t, "K1", func() {
+			e.docker("kill", "--signal", "KILL", e.prefix+"-nats-2")
+			time.Sleep(10 * time.Second)
+			e.docker("start", e.prefix+"-nats-2")
+		})
+		check(t, false)
+	})
+
+	t.Run("a NATS node cut off for 30 s", func(t *testing.T) {
+		underLoad(t, "P2", func() {
+			node := e.prefix + "-nats-3"
+			e.docker("network", "disconnect", e.nw, node)
+			time.Sleep(30 * time.Second)
+			e.docker("network", "connect", "--alias", "nats-3", e.nw, node)
+		})
+		check(t, false)
+	})
+
+	t.Run("a replica killed mid-load", func(t *testing.T) {
+		holder, other := e.csvdropHolder(t)
+		underLoad(t, "R3", func() {
+			e.docker("kill", "--signal", "KILL", holder)
+		})
+		// The folder's lease expires and the other replica takes the drop folder.
+		csv := "local_id,revision,event_type,occurred_at,description,organisation,physical_harm,psychological_harm\n"
+		want := map[string]int{}
+		for i := range 20 {
+			id := fmt.Sprintf("CSV3-%04d", i)
+			csv += fmt.Sprintf("%s,1,incident,2025-03-14T09:30:00Z,Incident %s revision 1: dose given late.,RRK,none,none\n", id, id)
+			want[id] = 1
+		}
+		file := filepath.Join(t.TempDir(), "case3.csv")
+		writeFile(t, file, csv)
+		e.docker("exec", other, "/usr/local/bin/psgw", "version") // the survivor is up
+		e.docker("cp", file, other+":/var/lib/psgw/drop/case3.csv")
+		if got, _ := e.csvdropHolder(t); got != other {
+			t.Errorf("the drop folder is held by %s, want the survivor %s", got, other)
+		}
+		unknown := check(t, true)
+		src.settled(t, want, false, 2*time.Minute)
+		e.createdOnce(t)
+		e.docker("start", holder)
+		e.waitReady(holder, 2*time.Minute)
+		src.refresh()
+		if len(unknown) > 0 {
+			t.Logf("unknown after the kill (a POST in flight when it died): %v", unknown)
+		}
+	})
+
+	t.Run("a rolling restart with no 5xx", func(t *testing.T) {
+		before := src.fiveXX.Load()
+		underLoad(t, "RR4", func() {
+			for _, r := range e.replicas {
+				e.docker("stop", "--time", "45", r)
+				e.docker("start", r)
+				e.waitReady(r, 2*time.Minute)
+				src.refresh()
+			}
+		})
+		check(t, false)
+		if n := src.fiveXX.Load() - before; n > 0 {
+			t.Errorf("the source saw %d 5xx answers during the rolling restart, want none", n)
+		}
+	})
+}
+

@@ -368,7 +368,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	wctx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelWrite()
 	_, snap, err := f.ledger.UpdateFrom(wctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
-		if !sameInFlight(e.InFlight, judged) {
+		if !stillSend(e, o, judged) {
 			return errRaced
 		}
 		nationalID = e.StartSend(now, o)

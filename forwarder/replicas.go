@@ -54,6 +54,25 @@ func (f *Forwarder) inFlightElsewhere(ctx context.Context, fl *ledger.InFlight) 
 	return f.cfg.Alive(ctx, fl.Instance)
 }
 
+// stillSend reports whether the entry as it is now, at the write that starts a send, still
+// says to send o: the judgement was made on a read that may be stale (a replicated bucket's
+// reads can come from a replica a write behind) or that another gateway has changed since.
+// A send judged on an entry from before a newer revision was mapped would otherwise PUT the
+// older payload over the newer one nationally and leave the newer one undelivered.
+func stillSend(e *ledger.Entry, o ledger.Outgoing, judged *ledger.InFlight) bool {
+	if !sameInFlight(e.InFlight, judged) {
+		return false
+	}
+	switch e.Judge(o) {
+	case ledger.Send:
+		return true
+	case ledger.InterruptedPost:
+		// Judged so too, and flagged a possible duplicate under the retry policy.
+		return true
+	}
+	return false
+}
+
 // sameInFlight reports whether two markers are the same send.
 func sameInFlight(a, b *ledger.InFlight) bool {
 	if a == nil || b == nil {

@@ -9,6 +9,7 @@ package forwarder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -374,6 +375,14 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		nationalID = e.StartSend(now, o)
 		return nil
 	})
+	if err != nil && !errors.Is(err, errRaced) {
+		// The write's answer was lost (a cluster electing a leader) but it may be stored:
+		// then the marker is this send's, and leaving it would strand the incident.
+		var landed *ledger.Snapshot
+		if landed, nationalID = f.markerLanded(wctx, lkey, now, o); landed != nil {
+			snap, err = landed, nil
+		}
+	}
 	if err != nil {
 		// errRaced: another gateway started a send of this incident between the read and
 		// this write, and sending too could create it twice.

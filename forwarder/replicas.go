@@ -46,9 +46,15 @@ func (f *Forwarder) readSettled(ctx context.Context, lkey string) (*ledger.Entry
 	}
 }
 
-// inFlightElsewhere reports whether fl is a send of another gateway run that is alive.
+// inFlightElsewhere reports whether fl is a send of another gateway run that is alive and
+// may still finish it. A send outlives its request's timeout only by the writes of its
+// outcome (writeOutcome's minute); a marker older than that is one its gateway lost track
+// of (its write's answer was lost) and reads as interrupted, as a dead gateway's does.
 func (f *Forwarder) inFlightElsewhere(ctx context.Context, fl *ledger.InFlight) bool {
 	if fl == nil || f.cfg.Alive == nil || fl.Instance == "" || fl.Instance == f.cfg.Instance {
+		return false
+	}
+	if f.now().Sub(fl.StartedAt) > f.cfg.Timeout+2*time.Minute {
 		return false
 	}
 	return f.cfg.Alive(ctx, fl.Instance)
@@ -71,6 +77,24 @@ func stillSend(e *ledger.Entry, o ledger.Outgoing, judged *ledger.InFlight) bool
 		return true
 	}
 	return false
+}
+
+// markerLanded reads the entry after a write of a send's marker whose answer was lost, and
+// returns its snapshot and the national id to amend when the marker is this very send's (the
+// write was stored), else nil.
+func (f *Forwarder) markerLanded(ctx context.Context, lkey string, startedAt time.Time, o ledger.Outgoing) (*ledger.Snapshot, string) {
+	for range 5 {
+		e, snap, err := f.ledger.Read(ctx, lkey)
+		if err == nil {
+			fl := e.InFlight
+			if fl != nil && fl.Instance == f.cfg.Instance && fl.StartedAt.Equal(startedAt) && fl.PayloadHash == o.PayloadHash {
+				return snap, e.NationalID
+			}
+			// A stale read may not show it yet; a fresh one that does not, never will.
+		}
+		time.Sleep(time.Second)
+	}
+	return nil, ""
 }
 
 // sameInFlight reports whether two markers are the same send.

@@ -32,6 +32,7 @@ type Config struct {
 	National NationalConfig `yaml:"national"`
 	Mapping  MappingConfig  `yaml:"mapping"`
 	Ops      OpsConfig      `yaml:"ops"`
+	Insights InsightsConfig `yaml:"insights"`
 	// Sources, when not empty, is the list of source systems allowed to send incidents, with
 	// their code maps. With none configured any well-formed source name is accepted.
 	Sources map[string]SourceConfig `yaml:"sources"`
@@ -63,6 +64,14 @@ type HTTPConfig struct {
 	// page, metrics) speak TLS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+}
+
+// InsightsConfig is the learning data of /api/v1/insights and /insights (docs/insights.md).
+type InsightsConfig struct {
+	// SuppressionThreshold hides counts from 1 to this number, as NHS England publishes
+	// small numbers; 0 shows every count (for internal use only). An operator may also ask
+	// one answer without suppression (suppress=off).
+	SuppressionThreshold int `yaml:"suppression_threshold"`
 }
 
 // OpsConfig is access control for the status page, the operations API and its actions. With
@@ -241,6 +250,7 @@ func Default() Config {
 		Mapping: MappingConfig{AgeEncoding: "lfpse372", AgePrecision: "exact", Fallbacks: FallbacksWarn,
 			PlaceholderBirthDates: slices.Clone(fhir.DefaultPlaceholderBirthDates)},
 		Ops:      OpsConfig{SessionTTL: 12 * time.Hour},
+		Insights: InsightsConfig{SuppressionThreshold: 7},
 		Adapters: defaultAdapters(),
 	}
 }

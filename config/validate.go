@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	}
 	checkAddr(bad, "http.addr", c.HTTP.Addr)
 	c.validateOps(bad)
+	if n := c.Insights.SuppressionThreshold; n < 0 || n > 1000 {
+		bad("insights.suppression_threshold", "must be from 0 (no suppression) to 1000, got %d", n)
+	}
 	positive(bad, "http.read_timeout", c.HTTP.ReadTimeout)
 	// Each adapter checks its own section (ingest.Settings.Validate).
 	errs = append(errs, c.validateAdapters()...)

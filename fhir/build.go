@@ -70,6 +70,9 @@ type Result struct {
 	// unmapped are the values that had no code, quoted as the taxonomy quotes them: its
 	// value-set complaints about them repeat a problem already listed.
 	unmapped []string
+	// exactAgeBands are the age bands of the exact ages sent (AgeAtTimeOfIncidentDays), for
+	// Answers; a bracket sent as such is read from the payload.
+	exactAgeBands []string
 }
 
 // build is the state of one Build call.
@@ -469,6 +472,10 @@ func (st *build) ageYears(e *complexExt, prefix string, y int, fromBirth bool, b
 		return true
 	}
 	e.integer("AgeAtTimeOfIncidentDays", y*372)
+	if y > 0 {
+		// Under one year the band depends on months that are not known.
+		st.res.exactAgeBands = append(st.res.exactAgeBands, AgeBracket(y, 0))
+	}
 	if y == 0 {
 		st.warn(field, WarnAge, "sent as AgeAtTimeOfIncidentDays 0 (0 whole years): months and days under one year are not known; give date_of_birth for an exact age")
 	}
@@ -509,6 +516,7 @@ func (st *build) ageFromBirth(e *complexExt, prefix, dateOfBirth string, at time
 		return 0, false
 	}
 	e.integer("AgeAtTimeOfIncidentDays", age)
+	st.res.exactAgeBands = append(st.res.exactAgeBands, AgeBracket(y, AgeInDays(dob, at)))
 	return y, true
 }
 

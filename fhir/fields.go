@@ -57,9 +57,9 @@ func (add checker) yesNo(field, v string) {
 	}
 }
 
-// validateDetails checks the optional fields beyond CONTRACT §2's core: lengths, list sizes
-// and shapes. Whether a coded value maps is decided when the incident is mapped, against the
-// source's code maps, so that a fixed map can be replayed.
+// validateDetails checks the optional fields beyond the core of docs/api.md ("Ingest"): lengths,
+// list sizes and shapes. Whether a coded value maps is decided when the incident is mapped, against
+// the source's code maps, so that a fixed map can be replayed.
 func (in *Incident) validateDetails(add checker) {
 	add.text("occurred_approximately", in.OccurredApproximately)
 	add.code("time_of_day", in.TimeOfDay)

@@ -4,7 +4,7 @@ import "time"
 
 // Incident is psgw's canonical patient-safety event, whatever system it came from: the whole
 // LFPSE question set, in source-neutral words. The JSON names are the HTTP ingest API's
-// (CONTRACT §2); docs/incident.schema.json documents them. Only the core fields of the
+// (docs/api.md, "Ingest"); docs/incident.schema.json documents them. Only the core fields of the
 // contract are required; every other field is optional and, when given, must map.
 //
 // Coded answers (role, service area, ethnicity, ...) may be a source's local code or label,
@@ -276,7 +276,7 @@ type Governance struct {
 	DeprivationOfLiberty       *bool    `json:"deprivation_of_liberty,omitempty"`
 }
 
-// Event types (CONTRACT §2).
+// Event types (docs/api.md, "Ingest").
 const (
 	EventIncident = "incident"
 	EventRisk     = "risk"

@@ -30,7 +30,7 @@ func (p Problem) String() string {
 	return p.Field + ": " + p.Message
 }
 
-// Limits of the ingest API (CONTRACT §2).
+// Limits of the ingest API (docs/api.md, "Ingest").
 const (
 	MaxDescription = 32000
 	MaxPatients    = 100

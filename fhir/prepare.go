@@ -20,6 +20,9 @@ type Prepared struct {
 	Warnings []Warning
 	// Redacted counts them by kind (the label of the redaction metric).
 	Redacted privacy.Counts
+	// Answers are the payload's coded answers, for the learning data (docs/insights.md);
+	// zero when Payload is nil.
+	Answers Answers
 }
 
 // PrepareOptions are what PrepareWith needs beyond the incident and the Builder.
@@ -82,6 +85,7 @@ func (b *Builder) prepare(in *Incident, red *privacy.Redactor) Prepared {
 		return out
 	}
 	out.Payload = encodeDoc(make([]byte, 0, 4096), doc)
+	out.Answers = codedAnswersOf(res.Resource, res.exactAgeBands)
 	return out
 }
 

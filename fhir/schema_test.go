@@ -13,7 +13,7 @@ import (
 
 const schemaFile = "../docs/incident.schema.json"
 
-// schemaRules are the ingest rules of CONTRACT §2 and of Validate, by JSON path.
+// schemaRules are the ingest rules of docs/api.md ("Ingest") and of Validate, by JSON path.
 var schemaRules = map[string]map[string]any{
 	"source":                                    {"pattern": "^[a-z0-9_-]{1,64}$", "description": "the sending system"},
 	"local_id":                                  {"minLength": 1, "maxLength": MaxLocalID, "description": "the incident's id in the source system"},
@@ -48,7 +48,7 @@ func incidentSchema() map[string]any {
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://github.com/psgw/psgw/docs/incident.schema.json"
 	s["title"] = "psgw incident"
-	s["description"] = "One patient-safety event as psgw's HTTP ingest API accepts it (CONTRACT §2). Coded answers take a source's local code (through its code maps), an LFPSE code or an LFPSE display; docs/mapping.md says where each field goes."
+	s["description"] = "One patient-safety event as psgw's HTTP ingest API accepts it (docs/api.md, Ingest). Coded answers take a source's local code (through its code maps), an LFPSE code or an LFPSE display; docs/mapping.md says where each field goes."
 	s["required"] = []string{"source", "local_id", "event_type", "description"}
 	return s
 }

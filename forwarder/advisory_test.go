@@ -12,21 +12,9 @@ import (
 
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
+	"github.com/psgw/psgw/test/wait"
 )
-
-func openQueue(t *testing.T) *queue.Queue {
-	t.Helper()
-	q, err := queue.Open(context.Background(), queue.Options{
-		DataDir: t.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
-		Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
-	return q
-}
 
 // openLedger opens the delivery ledger in q.
 func openLedger(t *testing.T, q *queue.Queue) *ledger.Ledger {
@@ -43,7 +31,7 @@ func openLedger(t *testing.T, q *queue.Queue) *ledger.Ledger {
 // removed rather than left sitting unnoticed.
 func TestMaxDeliveriesAdvisoryFailsTheIncident(t *testing.T) {
 	ctx := context.Background()
-	q := openQueue(t)
+	q := jstest.Open(t, t.TempDir())
 	l := openLedger(t, q)
 	f := New(Config{MaxAttempts: 3}, q, l, nil, zerolog.Nop())
 
@@ -65,36 +53,22 @@ func TestMaxDeliveriesAdvisoryFailsTheIncident(t *testing.T) {
 	if err := q.Conn().Publish("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+queue.OutboxStream+"."+consumerName, adv); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "the incident failed after the advisory", func() (bool, string) {
 		e, err := l.Get(ctx, lkey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.State == ledger.StateFailed {
-			if e.LastError == "" {
-				t.Error("failed without a reason")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("incident is %s, want failed after the advisory", e.State)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return e.State == ledger.StateFailed, "state " + string(e.State)
+	})
+	if e, _ := l.Get(ctx, lkey); e.LastError == "" {
+		t.Error("failed without a reason")
 	}
 	s, err := q.JetStream().Stream(ctx, queue.OutboxStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
+	wait.Until(t, 5*time.Second, "the outbox message removed after the advisory", func() bool {
 		_, err := s.GetMsg(ctx, pub)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox message still there after the advisory: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	})
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// LFPSE submission API paths (CONTRACT §4).
+// LFPSE submission API paths (docs/delivery.md, "The national API").
 const (
 	pathAdverseEvent = "/adverse-event/fhir/AdverseEvent"
 	pathMetadata     = "/adverse-event/fhir/metadata"

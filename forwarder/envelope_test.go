@@ -14,6 +14,8 @@ import (
 
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestUnreadableOutboxMessageFailsTheIncident: an outbox message whose envelope does not parse
@@ -32,7 +34,7 @@ func TestUnreadableOutboxMessageFailsTheIncident(t *testing.T) {
 		_, _ = w.Write([]byte(`{"resourceType":"CapabilityStatement"}`))
 	}))
 	defer srv.Close()
-	q := openQueue(t)
+	q := jstest.Open(t, t.TempDir())
 	l := openLedger(t, q)
 	lkey := ledger.Key("datix", "k1")
 	if _, err := l.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error {
@@ -60,7 +62,7 @@ func TestUnreadableOutboxMessageFailsTheIncident(t *testing.T) {
 		}
 	}()
 
-	await(t, "the incident to fail", func() bool {
+	wait.Until(t, 10*time.Second, "the incident to fail", func() bool {
 		e, err := l.Get(ctx, lkey)
 		return err == nil && e.State == ledger.StateFailed
 	})
@@ -71,7 +73,7 @@ func TestUnreadableOutboxMessageFailsTheIncident(t *testing.T) {
 	if !strings.Contains(e.LastError, "Psgw-Raw-Seq") || strings.Contains(e.LastError, "seven") {
 		t.Errorf("got last error %q, want it to name the header Psgw-Raw-Seq without quoting its value", e.LastError)
 	}
-	await(t, "the outbox to empty", func() bool {
+	wait.Until(t, 10*time.Second, "the outbox to empty", func() bool {
 		si, err := q.StreamInfo(ctx, queue.OutboxStream)
 		return err == nil && si.State.Msgs == 0
 	})

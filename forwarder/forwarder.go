@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/internal/backoff"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
@@ -503,15 +503,11 @@ func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, raw
 	_ = m.NakWithDelay(f.backoff(e.Attempts, out.RetryAfter))
 }
 
-// backoff is exponential with full jitter, capped, and never shorter than Retry-After.
+// backoff is exponential with full jitter, capped, and never shorter than Retry-After: the
+// national service's word on when to come back is policy here, not the backoff's.
 func (f *Forwarder) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceil := f.cfg.BackoffInitial
-	for i := 1; i < attempt && ceil < f.cfg.BackoffMax; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, f.cfg.BackoffMax)
-	d := time.Duration(rand.Int64N(int64(ceil) + 1))
-	return max(d, retryAfter)
+	b := backoff.Backoff{Initial: f.cfg.BackoffInitial, Max: f.cfg.BackoffMax, Jitter: true}
+	return max(b.Delay(attempt), retryAfter)
 }
 
 // settle records a final outcome with record (one of the ledger's settling transitions) and
@@ -719,11 +715,8 @@ func (f *Forwarder) outageProbeWait() time.Duration {
 	if f.cfg.BackoffMax > 0 {
 		limit = min(limit, f.cfg.BackoffMax)
 	}
-	d := max(f.cfg.BackoffInitial, 100*time.Millisecond)
-	for i := int32(1); i < f.outageRounds.Load() && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
+	b := backoff.Backoff{Initial: max(f.cfg.BackoffInitial, 100*time.Millisecond), Max: limit}
+	return b.Delay(int(f.outageRounds.Load()))
 }
 
 // withID puts "id" first in a JSON object, for a PUT whose body must carry the target id.

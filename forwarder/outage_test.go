@@ -11,6 +11,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 func gauge(t *testing.T, g interface{ Write(*dto.Metric) error }) float64 {
@@ -109,7 +111,7 @@ func TestOutageProbedUntilItAnswers(t *testing.T) {
 	if !f.Status().Outage {
 		t.Fatal("no outage after 20 failures")
 	}
-	await(t, "three probes of the outage", func() bool { return probes.Load() >= 3 })
+	wait.Until(t, 10*time.Second, "three probes of the outage", func() bool { return probes.Load() >= 3 })
 	if !f.Status().Outage {
 		t.Fatal("resumed while the service still fails")
 	}
@@ -124,19 +126,8 @@ func TestOutageProbedUntilItAnswers(t *testing.T) {
 
 	refuse.Store(true)
 	f.noteAnswer(Outcome{Class: ClassTransient, Detail: "connection refused"}) // half-open: pauses at once
-	await(t, "the outage turned into an auth pause", func() bool { return f.Status().Paused })
+	wait.Until(t, 10*time.Second, "the outage turned into an auth pause", func() bool { return f.Status().Paused })
 	if st := f.Status(); st.Outage || !strings.Contains(st.PauseReason, "subscription key") {
 		t.Errorf("got %+v, want paused for the key", st)
-	}
-}
-
-func await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // publishOutbox stores one outbox message for incident key k1 at raw sequence 7.
@@ -27,7 +28,7 @@ func publishOutbox(t *testing.T, q *queue.Queue) uint64 {
 // must be unknown (resolve or resend), not failed, or a replay would POST it again unflagged.
 func TestUndeliverableWithPOSTInFlightIsUnknown(t *testing.T) {
 	ctx := context.Background()
-	q := openQueue(t)
+	q := jstest.Open(t, t.TempDir())
 	l := openLedger(t, q)
 	lkey := ledger.Key("datix", "k1")
 	if _, err := l.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error {

@@ -11,11 +11,12 @@ import (
 // indirectly. It sees the pipeline through ingest.Publisher, its settings through
 // ingest.Deps, and is found by the gateway through the registry, so it needs nothing else:
 // not the queue, the forwarder, the mapper, the patients stage, the config package or the
-// gateway (internal/...). Its tests may also use psgw's test helpers (test/pgtest).
+// gateway (internal/gateway). It may use the house's leaf packages, which import nothing of
+// psgw's (internal/backoff, internal/supervise). Its tests may also use psgw's test helpers (test/pgtest).
 const module = "github.com/psgw/psgw/"
 
 var (
-	allowed     = []string{module + "ingest", module + "fhir"}
+	allowed     = []string{module + "ingest", module + "fhir", module + "internal/backoff", module + "internal/supervise"}
 	testHelpers = []string{module + "test/"}
 	// forbidden are outside packages an adapter must not reach for either.
 	forbidden = []string{"github.com/nats-io/"}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/internal/backoff"
+	"github.com/psgw/psgw/internal/supervise"
 )
 
 // Adapter states reported in Status.State.
@@ -108,43 +110,33 @@ func NewRunner(factory Factory, deps Deps) (*Runner, error) {
 func (r *Runner) Adapter() Adapter { return r.adapter }
 
 // Run runs the adapter until ctx is cancelled, restarting it after failures with exponential
-// backoff and full jitter. It returns once the adapter's Run has returned after cancellation.
+// backoff and full jitter (a supervise.Supervisor). It returns once the adapter's Run has
+// returned after cancellation.
 func (r *Runner) Run(ctx context.Context) {
-	delay := max(r.BackoffMin, time.Millisecond)
-	for {
-		r.setState(StateRunning)
-		started := time.Now()
-		err := r.runOnce(ctx)
-		if ctx.Err() != nil {
-			r.setState(StateStopped)
-			return
-		}
-		if err == nil {
-			err = errors.New("adapter stopped without being asked to")
-		}
-		r.ReportError(err)
-		r.metrics.errors(ReasonRun).Inc()
-		r.metrics.restarts.Inc()
-		r.mu.Lock()
-		r.status.Restarts++
-		r.status.State = StateRestarting
-		r.mu.Unlock()
-		if time.Since(started) > r.BackoffMax {
-			delay = max(r.BackoffMin, time.Millisecond) // it ran well for a while: start over
-		}
-		// Full jitter keeps several failing adapters from retrying in step.
-		wait := time.Duration(rand.Int64N(int64(delay))) + r.BackoffMin/2
-		r.log.Error().Err(err).Dur("retry_in", wait).Msg("adapter failed; restarting")
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			r.setState(StateStopped)
-			return
-		case <-t.C:
-		}
-		delay = min(delay*2, max(r.BackoffMax, time.Millisecond))
+	sup := supervise.Supervisor{
+		Run: r.runOnce,
+		// Full jitter keeps several failing adapters from retrying in step; half the first
+		// delay on top keeps a restart from coming at once.
+		Backoff: backoff.Backoff{Initial: max(r.BackoffMin, time.Millisecond), Max: max(r.BackoffMax, time.Millisecond),
+			Jitter: true, Floor: r.BackoffMin / 2},
+		Failed: func(err error, wait time.Duration) {
+			if errors.Is(err, supervise.ErrReturned) {
+				err = errors.New("adapter stopped without being asked to")
+			}
+			r.ReportError(err)
+			r.metrics.errors(ReasonRun).Inc()
+			r.metrics.restarts.Inc()
+			r.mu.Lock()
+			r.status.Restarts++
+			r.status.State = StateRestarting
+			r.mu.Unlock()
+			r.log.Error().Err(err).Dur("retry_in", wait).Msg("adapter failed; restarting")
+		},
+		Restarted: func() { r.setState(StateRunning) },
 	}
+	r.setState(StateRunning)
+	sup.Supervise(ctx)
+	r.setState(StateStopped)
 }
 
 // runOnce calls the adapter's Run, turning a panic into an error so that one broken adapter

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/internal/backoff"
 )
 
 // ConnHandler serves one accepted connection until the peer goes away or ctx is cancelled.
@@ -222,6 +224,10 @@ func ConnBusy(ctx context.Context) {
 	}
 }
 
+// acceptBackoff is the pause after a failed Accept (out of file descriptors and the like):
+// 5 ms, doubling, at most a second, as net/http's.
+var acceptBackoff = backoff.Backoff{Initial: 5 * time.Millisecond, Max: time.Second}
+
 // ServeConns is ServeConnsLimited with no limit but maxConns (0: no limit).
 func ServeConns(ctx context.Context, ln net.Listener, maxConns int, deps Deps, handle ConnHandler) error {
 	return ServeConnsLimited(ctx, ln, ConnLimits{Max: maxConns}, deps, handle)
@@ -269,7 +275,7 @@ func ServeConnsLimited(ctx context.Context, ln net.Listener, lim ConnLimits, dep
 	defer stop()
 
 	var err error
-	delay := 5 * time.Millisecond
+	failures := 0
 	for {
 		var c net.Conn
 		c, err = ln.Accept()
@@ -282,17 +288,14 @@ func ServeConnsLimited(ctx context.Context, ln net.Listener, lim ConnLimits, dep
 			if errors.As(err, &ne) && ne.Timeout() {
 				// Out of file descriptors and the like: wait a little and try again, as
 				// net/http does.
-				select {
-				case <-ctx.Done():
-				case <-time.After(delay):
-				}
-				delay = min(2*delay, time.Second)
+				failures++
+				_ = backoff.Sleep(ctx, acceptBackoff.Delay(failures))
 				continue
 			}
 			err = fmt.Errorf("accepting connections: %w", err)
 			break
 		}
-		delay = 5 * time.Millisecond
+		failures = 0
 		addr := peerAddr(c)
 		if !allowed(lim.Allowed, addr) {
 			// Count before closing, so that whoever sees the close also sees the count.

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // BenchmarkLedgerUpdate is one ledger write as the mapper and forwarder make them: read the
@@ -22,15 +20,9 @@ func BenchmarkLedgerUpdate(b *testing.B) {
 			name = "sync=1s"
 		}
 		b.Run(name, func(b *testing.B) {
-			q, err := queue.Open(context.Background(), queue.Options{
-				DataDir: b.TempDir(), MaxStoreBytes: 4 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-				RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute,
-				SyncAlways: syncAlways, SyncInterval: time.Second, Logger: zerolog.Nop(),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(q.Close)
+			o := jstest.Options(b.TempDir())
+			o.MaxStoreBytes, o.SyncAlways = 4<<30, syncAlways
+			q := jstest.OpenWith(b, o)
 			l := openLedger(b, q)
 			ctx := context.Background()
 			now := time.Now().UTC()

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 	"github.com/psgw/psgw/test/natstest"
 )
 
@@ -77,7 +78,7 @@ func TestCompareAndSetAcrossReplicas(t *testing.T) {
 // TestReplicaNamedInHistory: each gateway's changes are recorded under its replica name,
 // so an operator can see which replica did what.
 func TestReplicaNamedInHistory(t *testing.T) {
-	q := openQueue(t, t.TempDir())
+	q := jstest.Open(t, t.TempDir())
 	l, err := Open(context.Background(), q, Options{Logger: zerolog.Nop(), Replica: "psgw-a"})
 	if err != nil {
 		t.Fatal(err)

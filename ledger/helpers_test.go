@@ -3,27 +3,12 @@ package ledger
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
-
-// openQueue is a real embedded JetStream with its data in dir, closed when the test ends.
-func openQueue(t testing.TB, dir string) *queue.Queue {
-	t.Helper()
-	q, err := queue.Open(context.Background(), queue.Options{
-		DataDir: dir, MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
-		Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
-	return q
-}
 
 // openLedger opens the ledger in q.
 func openLedger(t testing.TB, q *queue.Queue) *Ledger {
@@ -36,4 +21,4 @@ func openLedger(t testing.TB, q *queue.Queue) *Ledger {
 }
 
 // openAt is a ledger on a fresh embedded JetStream with its data in dir.
-func openAt(t testing.TB, dir string) *Ledger { return openLedger(t, openQueue(t, dir)) }
+func openAt(t testing.TB, dir string) *Ledger { return openLedger(t, jstest.Open(t, dir)) }

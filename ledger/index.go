@@ -8,6 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/internal/backoff"
+	"github.com/psgw/psgw/internal/supervise"
 )
 
 // index keeps a view of the ledger current. RunIndex feeds it from a watch on the ledger's
@@ -53,20 +56,14 @@ func (x *index) run(ctx context.Context, kv jetstream.KeyValue, log zerolog.Logg
 		x.live = false
 		x.mu.Unlock()
 	}()
-	delay := time.Second
-	for ctx.Err() == nil {
-		err := x.watchOnce(ctx, kv)
-		if ctx.Err() != nil {
-			return nil
-		}
-		log.Warn().Err(err).Dur("retry_in", delay).Msg("ledger watch ended; reopening")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 30*time.Second)
+	sup := supervise.Supervisor{
+		Run:     func(ctx context.Context) error { return x.watchOnce(ctx, kv) },
+		Backoff: backoff.Backoff{Initial: time.Second, Max: 30 * time.Second},
+		Failed: func(err error, wait time.Duration) {
+			log.Warn().Err(err).Dur("retry_in", wait).Msg("ledger watch ended; reopening")
+		},
 	}
+	sup.Supervise(ctx)
 	return nil
 }
 
@@ -101,6 +98,7 @@ func (x *index) watchOnce(ctx context.Context, kv jetstream.KeyValue) error {
 				continue
 			}
 			r := decodeRow(e)
+			x.tell(e.Key(), r)
 			if initial {
 				building.apply(e.Key(), r, x.now())
 				continue
@@ -110,6 +108,22 @@ func (x *index) watchOnce(ctx context.Context, kv jetstream.KeyValue) error {
 			x.mu.Unlock()
 		}
 	}
+}
+
+// tell passes an entry the watch read to the ledger's observer (Options.Observe).
+func (x *index) tell(key string, r *indexed) {
+	if x.ledger.observe == nil || r == nil {
+		return
+	}
+	st := stateCodes[r.row.state]
+	if r.row.state == otherState {
+		st = r.extra.state
+	}
+	var delivered time.Time
+	if r.row.delivered != 0 {
+		delivered = time.Unix(0, r.row.delivered)
+	}
+	x.ledger.observe(key, st, delivered)
 }
 
 type watchError string

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // TestLedgerShards: keys spread over every shard, each key reads back from where it was
@@ -61,7 +63,7 @@ func TestLedgerShards(t *testing.T) {
 func TestLedgerSpreadsAnUnshardedLedger(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	q := openQueue(t, dir)
+	q := jstest.Open(t, dir)
 	if _, err := Open(ctx, q, Options{Logger: zerolog.Nop()}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestLedgerSpreadsAnUnshardedLedger(t *testing.T) {
 	}
 	q.Close()
 
-	q = openQueue(t, dir)
+	q = jstest.Open(t, dir)
 	kv := openLedger(t, q).kv
 	old, err = q.JetStream().KeyValue(ctx, Bucket)
 	if err != nil {

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/internal/backoff"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -23,6 +23,8 @@ type Ledger struct {
 	now   func() time.Time
 	index *index
 	log   zerolog.Logger
+	// observe is Options.Observe.
+	observe func(key string, state State, deliveredAt time.Time)
 	// absent says quickly that a key has no entry: the index's answer (see index.absent),
 	// replaced in tests.
 	absent func(key string) bool
@@ -38,6 +40,11 @@ type Options struct {
 	// Replica names this gateway in the history of every entry it changes, and Instance
 	// this run of it, in the in-flight marker of every send (docs/cluster.md).
 	Replica, Instance string
+	// Observe, when set, is called by RunIndex with every entry its watch reads (all of them
+	// at start, then each change): its key, state and delivery time (zero when not
+	// delivered). It runs on the watch's goroutine and must return quickly. The learning
+	// store follows delivery states through it (docs/insights.md).
+	Observe func(key string, state State, deliveredAt time.Time)
 }
 
 // Open creates the ledger's buckets in q, or opens them (moving the entries of a ledger
@@ -55,7 +62,7 @@ func newLedger(kv jetstream.KeyValue, o Options) *Ledger {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, replica: o.Replica, instance: o.Instance}
+	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, observe: o.Observe, replica: o.Replica, instance: o.Instance}
 	l.index = newIndex(l)
 	l.absent = l.index.absent
 	return l
@@ -180,6 +187,9 @@ func (l *Ledger) UpdateFrom(ctx context.Context, key string, snap *Snapshot, fn 
 	}
 }
 
+// conflictBackoff draws a conflicting writer's pause from [0, attempt ms], at most 10 ms.
+var conflictBackoff = backoff.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, Linear: true, Jitter: true}
+
 // conflictPause spreads writers that keep losing the compare-and-set on one entry: the first
 // retries go at once, since a conflict is usually one other writer, and later ones wait a
 // random few milliseconds so that a crowd of writers stops colliding in lockstep.
@@ -187,7 +197,7 @@ func conflictPause(ctx context.Context, attempt int) error {
 	if attempt < 2 {
 		return nil
 	}
-	if err := queue.Sleep(ctx, rand.N(time.Duration(min(attempt, 10))*time.Millisecond)); err != nil {
+	if err := backoff.Sleep(ctx, conflictBackoff.Delay(attempt)); err != nil {
 		return fmt.Errorf("writing ledger entry: %w", err)
 	}
 	return nil

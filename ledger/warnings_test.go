@@ -11,6 +11,7 @@ import (
 
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/fhir/privacy"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestRecordMappingKeepsWarnings: every mapping replaces the entry's warnings (a replay
@@ -155,29 +156,18 @@ func TestIndexKeepsWideRevisionsAndSourceCounts(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- l.RunIndex(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "the index loaded", func() (bool, string) {
 		c, err := l.Counts(ctx)
-		if err == nil && !c.Loading && c.Sources["datix"].Incidents == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("index did not load: %+v %v", c, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && !c.Loading && c.Sources["datix"].Incidents == 3, fmt.Sprintf("%+v %v", c, err)
+	})
 	check("watch")
 
 	// A newer mapping without warnings takes the incident out of the counts.
 	put("datix.a", 1<<33+1)
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	wait.Until(t, 10*time.Second, "no fallbacks counted", func() bool {
 		c, _ := l.Counts(ctx)
-		if c.Sources["datix"].Fallbacks == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return c.Sources["datix"].Fallbacks == 0
+	})
 	want["datix"] = SourceCounts{Incidents: 3, Warned: 1}
 	c, _ := l.Counts(ctx)
 	if diff := cmp.Diff(want, c.Sources); diff != "" {

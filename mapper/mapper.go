@@ -22,6 +22,7 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/insights"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
 )
@@ -46,12 +47,22 @@ func (NoEnrichment) Enrich(context.Context, *fhir.Incident, uint64) (privacy.Kno
 	return privacy.Known{}, nil
 }
 
+// Facts is the learning store as the mapper writes it (insights.Store): one identifier-free
+// fact per incident, from the record the ledger now holds (docs/insights.md). Delete and Keys
+// serve RebuildInsights.
+type Facts interface {
+	Put(ctx context.Context, key string, f insights.Fact) error
+	Delete(ctx context.Context, key string) error
+	Keys(ctx context.Context, fn func(key string)) error
+}
+
 // Mapper consumes raw incident records. Run it once.
 type Mapper struct {
 	q        *queue.Queue
 	ledger   *ledger.Ledger
 	builder  *fhir.Builder
 	enricher Enricher
+	facts    Facts
 	// heldReason is set when no national endpoint is configured: mapped incidents wait in
 	// the outbox in state held, with the reason.
 	heldReason string
@@ -65,6 +76,8 @@ type Mapper struct {
 type Options struct {
 	Builder  *fhir.Builder
 	Enricher Enricher
+	// Facts, when set, gets the learning store's fact of every incident mapped.
+	Facts Facts
 	// HeldReason, when set, marks queued incidents as held with this reason (no national
 	// endpoint configured): they wait in the outbox.
 	HeldReason string
@@ -88,7 +101,7 @@ func New(q *queue.Queue, l *ledger.Ledger, o Options) *Mapper {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	return &Mapper{q: q, ledger: l, builder: o.Builder, enricher: o.Enricher,
+	return &Mapper{q: q, ledger: l, builder: o.Builder, enricher: o.Enricher, facts: o.Facts,
 		heldReason: o.HeldReason, workers: o.Workers, metrics: o.Metrics, log: o.Logger, now: time.Now}
 }
 
@@ -166,18 +179,29 @@ func (mp *Mapper) Map(ctx context.Context, raw Raw, replay string) error {
 	return mp.mapRecord(ctx, raw, replay, false)
 }
 
-// mapRecord is Map; resend allows a replay of an incident waiting on an unknown POST.
-func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend bool) error {
+// reading is one raw record read and mapped: the incident (nil when it could not be read),
+// the payload or the problems, and what enrichment knew of its patients.
+type reading struct {
+	env      queue.RawEnvelope
+	received time.Time
+	in       *fhir.Incident
+	prep     fhir.Prepared
+	opt      fhir.PrepareOptions
+	problems []fhir.Problem
+}
+
+// read reads and maps a raw record without recording anything. ok is false for a record with
+// no source or key in its envelope, which nothing can be recorded against.
+func (mp *Mapper) read(ctx context.Context, raw Raw) (r reading, ok bool, err error) {
 	env, envErr := queue.ReadRawEnvelope(raw.Header)
 	if env.Source == "" || env.Key == "" {
-		// No incident to record it against: report it, since it can never be mapped.
-		mp.log.Error().Err(envErr).Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
-		return nil
+		return r, false, nil
 	}
-	received := env.ReceivedAt
-	if received.IsZero() {
-		received = mp.now()
+	r.env, r.received = env, env.ReceivedAt
+	if r.received.IsZero() {
+		r.received = mp.now()
 	}
+	received := r.received
 
 	var in *fhir.Incident
 	var problems []fhir.Problem
@@ -198,7 +222,7 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	if len(problems) == 0 {
 		known, err := mp.enricher.Enrich(ctx, in, raw.Seq)
 		if err != nil {
-			return fmt.Errorf("enriching incident: %w", err)
+			return r, false, fmt.Errorf("enriching incident: %w", err)
 		}
 		opt.Known = known
 		prep = mp.builder.PrepareWith(in, opt)
@@ -211,6 +235,22 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	} else if in != nil {
 		prep.Warnings = in.Warnings // the fields it did not know, beside why it cannot be read
 	}
+	r.in, r.prep, r.opt, r.problems = in, prep, opt, problems
+	return r, true, nil
+}
+
+// mapRecord is Map; resend allows a replay of an incident waiting on an unknown POST.
+func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend bool) error {
+	r, ok, err := mp.read(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// No incident to record it against: report it, since it can never be mapped.
+		mp.log.Error().Uint64("seq", raw.Seq).Msg("raw record without source headers; skipped")
+		return nil
+	}
+	env, received, in, prep, opt, problems := r.env, r.received, r.in, r.prep, r.opt, r.problems
 	m := ledger.Mapping{Source: env.Source, LocalID: env.LocalID, ReceivedAt: received, RawSeq: raw.Seq, RecordID: env.RecordID,
 		Redacted: prep.Redacted, Warnings: ledgerWarnings(prep.Warnings), TaxonomyVersion: mp.builder.Version,
 		Replay: replay, Resend: resend, HeldReason: mp.heldReason}
@@ -234,6 +274,13 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 	}
 	if res.Quarantined {
 		mp.metrics.Quarantined.Inc()
+	}
+	if mp.facts != nil && entry.RawSeq == raw.Seq {
+		// The ledger holds this record now (a new one, a replay, or one redelivered after a
+		// crash before its fact was written): its fact is the incident's.
+		if err := mp.facts.Put(ctx, ledger.Key(env.Source, env.Key), r.fact(entry)); err != nil {
+			return err
+		}
 	}
 	if !res.Publish {
 		return nil
@@ -263,6 +310,16 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		mp.metrics.countRedactions(prep.Redacted)
 	}
 	return nil
+}
+
+// fact is the learning store's fact of the record, which entry now holds.
+func (r reading) fact(entry *ledger.Entry) insights.Fact {
+	f := insights.FactOf(r.env.Source, r.in, r.prep.Answers, r.received, string(entry.State))
+	f.Revision = entry.Revision
+	if !entry.DeliveredAt.IsZero() && entry.State == ledger.StateDelivered {
+		f.Delivered = fhir.CalendarDate(entry.DeliveredAt).Format(time.DateOnly)
+	}
+	return f
 }
 
 // ledgerWarnings are the mapping's warnings as the delivery record keeps them.

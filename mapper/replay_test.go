@@ -12,6 +12,7 @@ import (
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // body is a valid incident from datix, local id U-1.
@@ -20,15 +21,7 @@ var body = []byte(`{"source":"datix","local_id":"U-1","event_type":"incident","o
 // openMapper is a mapper (taxonomy v5, no enrichment) on a real embedded JetStream and ledger.
 func openMapper(t *testing.T) (*queue.Queue, *ledger.Ledger, *Mapper) {
 	t.Helper()
-	q, err := queue.Open(context.Background(), queue.Options{
-		DataDir: t.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 64 << 20,
-		RawMaxAge: time.Hour, OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Second,
-		Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
+	q := jstest.Open(t, t.TempDir())
 	l, err := ledger.Open(context.Background(), q, ledger.Options{Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)

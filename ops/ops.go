@@ -64,6 +64,11 @@ type Server struct {
 	Version string
 	// Replica is this gateway's name where several share one cluster (config key replica).
 	Replica string
+	// Insights is the learning store, InsightsRebuilder rebuilds it; nil serves none
+	// (docs/insights.md). SuppressionThreshold is insights.suppression_threshold.
+	Insights             InsightsReader
+	InsightsRebuilder    InsightsRebuilder
+	SuppressionThreshold int
 }
 
 // ForwarderReporter is the delivery stage (the forwarder) as readiness and the status page see
@@ -86,6 +91,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	handle("GET /api/v1/adapters", RoleViewer, s.adaptersJSON)
 	handle("GET /api/v1/whoami", RoleViewer, s.whoami)
 	s.pageRoutes(handle)
+	s.insightsRoutes(mux, handle)
 	if s.Registry != nil {
 		s.Registry.MustRegister(s.collector())
 		if s.Auth != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/test/wait"
 )
 
 const (
@@ -102,18 +103,12 @@ func call(t *testing.T, method, url, token string, body any) (int, []byte) {
 // waitState polls the API until the incident reaches want.
 func waitState(t *testing.T, base, localID, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var got string
-	for time.Now().Before(deadline) {
+	wait.For(t, 20*time.Second, localID+" "+want, func() (bool, string) {
 		_, b := call(t, "GET", base+"/api/v1/incidents/datix/"+localID, viewerToken, nil)
 		var r ops.Record
 		_ = json.Unmarshal(b, &r)
-		if got = string(r.State); got == want {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: got state %q, want %q", localID, got, want)
+		return string(r.State) == want, "state " + string(r.State)
+	})
 }
 
 func TestMetricsScrape(t *testing.T) {
@@ -165,8 +160,7 @@ func TestMetricsScrape(t *testing.T) {
 		return true
 	}
 	var fams map[string]*dto.MetricFamily
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.Until(t, 10*time.Second, "every metric at its value", func() bool {
 		code, body := call(t, "GET", base+"/metrics", "", nil)
 		if code != http.StatusOK {
 			t.Fatalf("GET /metrics: got %d, want 200 (metrics are open by default)", code)
@@ -176,11 +170,8 @@ func TestMetricsScrape(t *testing.T) {
 		if fams, err = parser.TextToMetricFamilies(bytes.NewReader(body)); err != nil {
 			t.Fatalf("parsing /metrics: %v", err)
 		}
-		if settled(fams) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return settled(fams)
+	})
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s%v", tc.name, tc.labels), func(t *testing.T) {
 			got := value(fams, tc.name, tc.labels)
@@ -361,16 +352,12 @@ func TestSearchAPI(t *testing.T) {
 	waitState(t, base, "OTHER/with slash", "delivered")
 
 	var p ledger.Page
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "4 delivered incidents listed", func() (bool, string) {
 		_, b := call(t, "GET", base+"/api/v1/incidents?state=delivered&limit=2", viewerToken, nil)
 		p = ledger.Page{}
 		_ = json.Unmarshal(b, &p)
-		if p.Total == 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return p.Total == 4, fmt.Sprintf("total %d", p.Total)
+	})
 	if p.Total != 4 || len(p.Items) != 2 {
 		t.Fatalf("state=delivered&limit=2: got total %d, %d items, want 4 and 2", p.Total, len(p.Items))
 	}

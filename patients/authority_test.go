@@ -10,6 +10,7 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/patients"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // adtPID3 builds an ADT message whose PID-3 (and, for A40, MRG-1) is given as sent: CX
@@ -28,7 +29,7 @@ func adtPID3(event, control string, at time.Time, pid3, dob, sex, mrg1 string) [
 }
 
 func TestLocalIDsOfTwoAuthoritiesAreTwoPatients(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	// Two trusts merged: each issued hospital number H100, to two different people.
 	r.adt(adtPID3("A04", "M1", t0, jane.NHS+"^^^NHS^NH~H100^^^RGT^MR", "19650412", "F", ""))
@@ -79,7 +80,7 @@ func TestLocalIDsOfTwoAuthoritiesAreTwoPatients(t *testing.T) {
 }
 
 func TestA40WithoutAuthorityInMRG1(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(adtPID3("A04", "M1", t0, "E500^^^RGT^MR", "19500101", "M", ""))
 	r.adt(adtPID3("A04", "M2", t0, "F600^^^RGT^MR", "19650412", "F", ""))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // mapped parses the raw incident as the mapper does (on every mapping and replay), enriches
@@ -62,7 +63,7 @@ func (r *rig) mapped(b *fhir.Builder, raw string, seq uint64) (age int, warnings
 // correction, carries the corrected age too. The store is the real one, on an embedded
 // JetStream.
 func TestDateOfBirthCorrectionReachesThePayload(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	b := &fhir.Builder{Version: 5}
 	raw := func(id, occurred string) string {
@@ -96,7 +97,7 @@ func TestDateOfBirthCorrectionReachesThePayload(t *testing.T) {
 // registration into the surviving record, an incident that names the merged-away NHS
 // number gets the surviving patient's facts, as last corrected, whatever its date.
 func TestMergedNHSNumberGetsTheSurvivorsCorrections(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A28", "M1", t0, bob))
 	r.adt(mllptest.ADT("A28", "M2", t0, jane))
@@ -116,7 +117,7 @@ func TestMergedNHSNumberGetsTheSurvivorsCorrections(t *testing.T) {
 // stored date of birth of the next day is not filled in, even though the end of the UK day
 // and the end of the UTC day differ by an hour in summer.
 func TestBirthAfterADateOnlyIncidentInSummer(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	baby := mllptest.Patient{NHS: jane.NHS, DOB: "20250615", Sex: "F"}
 	r.adt(mllptest.ADT("A28", "B1", time.Date(2025, 6, 14, 23, 30, 0, 0, time.UTC), baby))

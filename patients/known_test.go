@@ -10,6 +10,7 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/fhir/privacy"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // TestEnrichReturnsTheStoresIdentifiers: for an incident that names a patient the EPR told
@@ -17,7 +18,7 @@ import (
 // A40) and dates of birth the store holds, even when the incident needs no demographics, so
 // that the mapper can remove them from its free text (issue 15: "names, from the EPR").
 func TestEnrichReturnsTheStoresIdentifiers(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	named := jane
 	named.Family, named.Given, named.DOB = "QUILLFEATHER", "ZEBEDIAH", "19000101"

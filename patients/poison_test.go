@@ -3,6 +3,7 @@ package patients_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/patients"
+	"github.com/psgw/psgw/test/jstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // logBuffer is a zerolog writer that tests read back.
@@ -49,17 +52,12 @@ func checkNoIdentifier(t *testing.T, what, s string) {
 // waitStatus polls the stage's status until ok holds or d passes.
 func waitStatus(t *testing.T, s *patients.Stage, d time.Duration, what string, ok func(patients.Status) bool) patients.Status {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		st := s.Status()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: status %+v, want %s", d, st, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var st patients.Status
+	wait.For(t, d, what, func() (bool, string) {
+		st = s.Status()
+		return ok(st), fmt.Sprintf("%+v", st)
+	})
+	return st
 }
 
 func demographicsBucket(t *testing.T, r *rig) jetstream.KeyValue {
@@ -73,7 +71,7 @@ func demographicsBucket(t *testing.T, r *rig) jetstream.KeyValue {
 
 func TestRecordsThatCanNeverBeAppliedAreSkipped(t *testing.T) {
 	var logs logBuffer
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.stage = patients.New(r.q, patients.Options{Source: "epr", EnrichWait: 10 * time.Second, Logger: zerolog.New(&logs)})
 	// An entry that no version of the stage can read, e.g. written by hand or by a newer
 	// version: every update to Jane hits it.
@@ -109,7 +107,7 @@ func TestRecordsThatCanNeverBeAppliedAreSkipped(t *testing.T) {
 }
 
 func TestApplyingPanicsIsSkipped(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	patients.SetApplyHook(r.stage, func(data []byte) {
 		if bytes.Contains(data, []byte(jane.NHS)) {
 			panic("a bug")
@@ -125,7 +123,7 @@ func TestApplyingPanicsIsSkipped(t *testing.T) {
 }
 
 func TestStoreUnavailableIsRetriedInOrder(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A04", "M0", t0, mllptest.Patient{Local: "RGT5555555", DOB: "20011231", Sex: "M"}))
 	r.enrich(incident("2025-03-02", fhir.Patient{LocalPatientID: "RGT5555555"}), r.incidentSeq())

@@ -56,8 +56,8 @@ func LocalKey(source, authority, localID string) string {
 	return localPrefix + hashID("local-authority", source+"\x00"+authority+"\x00"+localID)
 }
 
-// AliasKey is the bucket key of the alias entry of a local patient id without its authority,
-// as incidents name patients (CONTRACT §2). The entry lists the LocalKey of every authority
+// AliasKey is the bucket key of the alias entry of a local patient id without its authority, as
+// incidents name patients (docs/api.md, "Ingest"). The entry lists the LocalKey of every authority
 // that issued the id in source's feed; it holds no demographics.
 func AliasKey(source, localID string) string {
 	return aliasPrefix + hashID("local-alias", source+"\x00"+localID)

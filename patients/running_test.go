@@ -13,6 +13,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
 
 // timedEnrich enriches in and returns how long it took.
@@ -32,7 +33,7 @@ func notWaitingRig(t *testing.T, q *queue.Queue) *rig {
 }
 
 func TestEnrichDoesNotWaitForAStoppedStage(t *testing.T) {
-	r := notWaitingRig(t, openQueue(t))
+	r := notWaitingRig(t, jstest.Open(t, t.TempDir()))
 	r.start()
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))
 	r.enrich(incident("2025-03-02", fhir.Patient{NHSNumber: jane.NHS}), r.incidentSeq())
@@ -59,7 +60,7 @@ func TestEnrichDoesNotWaitForAStoppedStage(t *testing.T) {
 }
 
 func TestEnrichWaitsForAStageThatComesBack(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	// A DownWait that outlasts a slow restart on a loaded machine; the default is a second.
 	r.stage = patients.New(r.q, patients.Options{Source: "epr", EnrichWait: 10 * time.Second, DownWait: 10 * time.Second, Logger: zerolog.Nop()})
 	r.start()
@@ -75,6 +76,8 @@ func TestEnrichWaitsForAStageThatComesBack(t *testing.T) {
 		_, _ = r.stage.Enrich(context.Background(), in, seq)
 		done <- in
 	}()
+	// Enrich must be waiting for the stage that is down before it starts: give it the time,
+	// since nothing tells when it has begun to wait.
 	time.Sleep(50 * time.Millisecond)
 	r.start()
 	if in := <-done; in.Patients[0].Sex != "male" {
@@ -87,7 +90,7 @@ func TestEnrichWaitsForAStageThatComesBack(t *testing.T) {
 }
 
 func TestEnrichDoesNotWaitForAStageThatFailed(t *testing.T) {
-	q := openQueue(t)
+	q := jstest.Open(t, t.TempDir())
 	r := notWaitingRig(t, q)
 	// Run cannot start without the raw stream.
 	if err := q.JetStream().DeleteStream(context.Background(), queue.RawStream); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/internal/backoff"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -203,7 +204,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 				s.setErrorLocked(fmt.Errorf("fetching ADT records: %w", err))
 				s.mu.Unlock()
 				s.log.Warn().Err(err).Msg("fetching ADT records failed; retrying")
-				_ = queue.Sleep(ctx, time.Second)
+				_ = backoff.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -283,14 +284,11 @@ func (s *Stage) handle(ctx context.Context, m jetstream.Msg) {
 	s.advance(seq)
 }
 
-// retryDelay is how long to wait before delivering a record again that has been delivered n
+// retryBackoff is how long to wait before delivering a record again that has been delivered n
 // times: 1s, doubling, at most 30s.
-func retryDelay(n uint64) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	return min(time.Second<<min(n-1, 5), 30*time.Second)
-}
+var retryBackoff = backoff.Backoff{Initial: time.Second, Max: 30 * time.Second}
+
+func retryDelay(n uint64) time.Duration { return retryBackoff.Delay(int(min(n, 64))) }
 
 func (s *Stage) skipped(seq uint64, reason string) {
 	s.mu.Lock()

@@ -14,20 +14,8 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/jstest"
 )
-
-func openQueue(t *testing.T) *queue.Queue {
-	t.Helper()
-	q, err := queue.Open(context.Background(), queue.Options{
-		DataDir: t.TempDir(), MaxStoreBytes: 1 << 30, MaxMemoryBytes: 64 << 20, RawMaxBytes: 256 << 20,
-		OutboxMaxBytes: 256 << 20, DuplicateWindow: time.Minute, SyncInterval: time.Minute, Logger: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
-	return q
-}
 
 type rig struct {
 	t      *testing.T
@@ -99,7 +87,7 @@ func incident(occurred string, p fhir.Patient) *fhir.Incident {
 }
 
 func TestEnrichSeesTheADTStoredJustBefore(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	for i := range 20 {
 		// Many updates, the last of which the incident must see without any polling.
@@ -118,7 +106,7 @@ func TestEnrichSeesTheADTStoredJustBefore(t *testing.T) {
 }
 
 func TestEnrichByLocalIDAndNeverOverwrites(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A04", "M1", t0, mllptest.Patient{Local: "RGT5555555", DOB: "20011231", Sex: "M"}))
 	in := &fhir.Incident{OccurredAt: "2025-03-05", Patients: []fhir.Patient{
@@ -134,7 +122,7 @@ func TestEnrichByLocalIDAndNeverOverwrites(t *testing.T) {
 }
 
 func TestA40MergesTwoPatients(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))
 	r.adt(mllptest.ADT("A01", "M2", t0, bob))
@@ -174,7 +162,7 @@ func TestA40MergesTwoPatients(t *testing.T) {
 // person, so the latest value applies to incidents of any date (a correction, not a change
 // that happened later); location describes the stay and stays as at the incident.
 func TestFactsAboutThePersonAsLastCorrected(t *testing.T) {
-	r := newRig(t, openQueue(t), 10*time.Second)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 10*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))
 	p := jane
@@ -201,7 +189,7 @@ func TestFactsAboutThePersonAsLastCorrected(t *testing.T) {
 }
 
 func TestEnrichGivesUpWaitingAndGoesOn(t *testing.T) {
-	r := newRig(t, openQueue(t), 300*time.Millisecond)
+	r := newRig(t, jstest.Open(t, t.TempDir()), 300*time.Millisecond)
 	// DownWait counts from New, so the default second could pass while the ADT is stored on
 	// a loaded machine, and Enrich would not wait at all.
 	r.stage = patients.New(r.q, patients.Options{Source: "epr", EnrichWait: 300 * time.Millisecond, DownWait: 10 * time.Second, Logger: zerolog.Nop()})
@@ -220,7 +208,7 @@ func TestEnrichGivesUpWaitingAndGoesOn(t *testing.T) {
 }
 
 func TestRestartKeepsProgress(t *testing.T) {
-	q := openQueue(t)
+	q := jstest.Open(t, t.TempDir())
 	r := newRig(t, q, 20*time.Second)
 	r.start()
 	r.adt(mllptest.ADT("A01", "M1", t0, jane))

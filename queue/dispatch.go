@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/internal/backoff"
 )
 
 // DispatchOptions configure Dispatch.
@@ -115,7 +117,7 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			}
 			if ctx.Err() == nil {
 				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
-				_ = Sleep(ctx, time.Second)
+				_ = backoff.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -134,7 +136,7 @@ func Dispatch(ctx context.Context, cons jetstream.Consumer, o DispatchOptions, h
 			}
 			if ctx.Err() == nil {
 				o.Logger.Warn().Err(err).Msg("fetching messages failed; retrying")
-				_ = Sleep(ctx, time.Second)
+				_ = backoff.Sleep(ctx, time.Second)
 			}
 		}
 	}
@@ -251,13 +253,6 @@ func (d *dispatcher) release(n int) {
 
 // Sleep waits for d or until ctx is done, and then returns ctx's error, if any: the pause of
 // a consumer that backs off before it tries the queue again.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+//
+// Deprecated: use backoff.Sleep (internal/backoff), which it calls.
+func Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }

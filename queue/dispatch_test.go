@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestDispatchSlowKeyHoldsUpOnlyItself: while the messages of one incident wait behind a
@@ -75,19 +77,12 @@ func TestDispatchSlowKeyHoldsUpOnlyItself(t *testing.T) {
 		t.Fatalf("other incidents stalled behind the slow one: %d of %d handled", handled, (keys-1)*perKey)
 	}
 	close(release)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, "every message of the slow incident handled after release", func() (bool, string) {
 		mu.Lock()
 		n := len(seen[slow])
 		mu.Unlock()
-		if n == perKey {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slow incident: %d of %d messages handled after release", n, perKey)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n == perKey, fmt.Sprintf("%d of %d", n, perKey)
+	})
 	cancel()
 	<-done
 	for subj, got := range seen {

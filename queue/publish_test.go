@@ -3,12 +3,15 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 func TestPublishTTLExpiresOnlyThatRecord(t *testing.T) {
@@ -26,17 +29,10 @@ func TestPublishTTLExpiresOnlyThatRecord(t *testing.T) {
 	if _, err := q.LastRaw(ctx, adt); err != nil {
 		t.Fatalf("ADT record just stored: got %v, want it readable", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "the ADT record with a 1s TTL gone", func() (bool, string) {
 		_, err := q.LastRaw(ctx, adt)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ADT record with a 1s TTL still there after 10s (err %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return errors.Is(err, jetstream.ErrMsgNotFound), fmt.Sprint(err)
+	})
 	if _, err := q.LastRaw(ctx, inc); err != nil {
 		t.Fatalf("incident record without a TTL: got %v, want it kept", err)
 	}

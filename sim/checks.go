@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// forbiddenKeys are elements that carry patient identifiers. The LFPSE profiles have no use
-// for them, and none may leave the gateway (CONTRACT §6), so any key of these names, at any
-// depth, is refused.
+// forbiddenKeys are elements that carry patient identifiers. The LFPSE profiles have no use for
+// them, and none may leave the gateway (docs/privacy.md, "What never leaves"), so any key of these
+// names, at any depth, is refused.
 var forbiddenKeys = map[string]bool{
 	"identifier": true, "name": true, "birthDate": true, "address": true, "telecom": true,
 }

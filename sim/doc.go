@@ -1,13 +1,13 @@
 // Package sim is a stand-in for NHS England's LFPSE submission API, for demos and tests.
 //
-// A Simulator is an http.Handler that speaks the national API of CONTRACT.md §4: it creates
-// and amends AdverseEvents, serves a CapabilityStatement, demands the APIM subscription key,
-// and checks payloads as strictly as it can without the real service: profile and taxonomy
-// version, contained references, no patient identifiers or NHS numbers, and (through an
-// injected function) codes against the taxonomy. It keeps everything it accepted, so tests
-// can check exactly what the gateway sent, and it can be told to misbehave the ways the real
-// service may: 5xx answers, 429 storms, latency, connection resets, and events stored whose
-// answer never arrives.
+// A Simulator is an http.Handler that speaks the national API of docs/delivery.md "The national
+// API": it creates and amends AdverseEvents, serves a CapabilityStatement, demands the APIM
+// subscription key, and checks payloads as strictly as it can without the real service: profile and
+// taxonomy version, contained references, no patient identifiers or NHS numbers, and (through an
+// injected function) codes against the taxonomy. It keeps everything it accepted, so tests can
+// check exactly what the gateway sent, and it can be told to misbehave the ways the real service
+// may: 5xx answers, 429 storms, latency, connection resets, and events stored whose answer never
+// arrives.
 //
 // National API (every request needs the Ocp-Apim-Subscription-Key header):
 //

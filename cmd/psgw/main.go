@@ -25,6 +25,7 @@ Usage:
   psgw resolve SOURCE LOCAL_ID --delivered --national-id ID | --resend
                                         settle an incident whose send is unknown
   psgw review SOURCE LOCAL_ID           mark a stuck incident reviewed
+  psgw insights rebuild                 rewrite the learning store of /insights from the raw stream
   psgw health [--config FILE]           exit 0 when the local gateway is ready (for HEALTHCHECK)
   psgw version                          print the version
 
@@ -80,6 +81,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdReview(args[1:], stdout, stderr)
 	case "health":
 		return cmdHealth(args[1:], stdout, stderr)
+	case "insights":
+		return cmdInsights(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0

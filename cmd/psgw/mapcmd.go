@@ -27,11 +27,11 @@ var errUsage = errors.New("usage")
 // problems (the resource is not sent), which are written unprefixed, one per line.
 const warningPrefix = "warning: "
 
-// cmdMap is the dry run of CONTRACT §1: the resource on stdout, problems on stderr, exit 0
-// (valid), 1 (invalid) or 2 (usage). With problems the resource printed is the one built
-// with validation skipped, so an operator can see where an unmapped value landed; it is
-// never what the gateway would send. Warnings go to stderr too, each line prefixed
-// "warning: ", and do not change the exit status.
+// cmdMap is the dry run of README.md, "Commands": the resource on stdout, problems on stderr, exit
+// 0 (valid), 1 (invalid) or 2 (usage). With problems the resource printed is the one built with
+// validation skipped, so an operator can see where an unmapped value landed; it is never what the
+// gateway would send. Warnings go to stderr too, each line prefixed "warning: ", and do not change
+// the exit status.
 func cmdMap(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("psgw map", flag.ContinueOnError)
 	fs.SetOutput(stderr)

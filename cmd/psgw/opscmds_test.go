@@ -16,6 +16,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestOperatorCommands runs status, events, replay, review and resolve against a real gateway
@@ -59,15 +60,11 @@ func TestOperatorCommands(t *testing.T) {
 	op := []string{"--url", base, "--token-file", tokFile}
 
 	// Wait (through the CLI itself) until both rejections are listed.
-	deadline := time.Now().Add(20 * time.Second)
 	var out string
-	for time.Now().Before(deadline) {
+	wait.Until(t, 20*time.Second, "both rejections listed", func() bool {
 		_, out, _ = run(append([]string{"events", "--state", "rejected"}, op...)...)
-		if strings.Contains(out, "of 2") {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return strings.Contains(out, "of 2")
+	})
 	if !strings.Contains(out, "C-2") || !strings.Contains(out, "C-3") || !strings.Contains(out, "LOCAL ID") {
 		t.Fatalf("events --state rejected: got\n%s\nwant a table with C-2 and C-3", out)
 	}

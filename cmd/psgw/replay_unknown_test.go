@@ -16,6 +16,7 @@ import (
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestReplaySkipsUnknown: psgw replay never re-POSTs an unknown incident. A single replay is
@@ -45,21 +46,16 @@ func TestReplaySkipsUnknown(t *testing.T) {
 	}
 	waitState := func(id, want string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		var rec ops.Record
-		for time.Now().Before(deadline) {
+		wait.For(t, 20*time.Second, id+" "+want, func() (bool, string) {
 			resp, err := http.Get(base + "/api/v1/incidents/datix/" + id)
 			if err != nil {
 				t.Fatal(err)
 			}
+			var rec ops.Record
 			_ = json.NewDecoder(resp.Body).Decode(&rec)
 			resp.Body.Close()
-			if string(rec.State) == want {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("%s: got state %q, want %q", id, rec.State, want)
+			return string(rec.State) == want, "state " + string(rec.State)
+		})
 	}
 	gw.Sim.SetFaults(sim.Faults{LostResponseRate: 1})
 	post("U-1", "Medication given late.")

@@ -31,7 +31,7 @@ func (f Finding) String() string { return f.Path + ": " + f.Message }
 
 // identifierNames are element names, and inner extension urls, that only
 // ever carry patient identifiers. LFPSE profiles define none of them, so
-// their presence anywhere means a mapper leaked data (CONTRACT.md §6).
+// their presence anywhere means a mapper leaked data (docs/privacy.md, "What never leaves").
 var identifierNames = []string{
 	"identifier", "name", "birthDate", "address", "telecom", "photo",
 	"contact", "postalCode", "postcode",

@@ -10,7 +10,7 @@ import (
 )
 
 // MaxDescription is the most characters (not bytes) AdverseEvent.description
-// may hold, as for the ingest API's description (CONTRACT.md §2).
+// may hold, as for the ingest API's description (docs/api.md, "Ingest").
 const MaxDescription = 32000
 
 // baseElements are the AdverseEvent elements psgw may send. Anything else

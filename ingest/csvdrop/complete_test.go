@@ -15,6 +15,7 @@ import (
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/csvdrop"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // storedIDs lists the local ids of the incidents stored, each once.
@@ -76,13 +77,10 @@ func TestExportPausedPastSettleTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprint([]string{"DX-1", "DX-2", "DX-3", "DX-4", "DX-5", "DX-6"})
-	deadline := time.Now().Add(20 * time.Second)
-	for fmt.Sprint(storedIDs(store)) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("stored %v, want %s: the rows written after the pause were lost", storedIDs(store), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, 20*time.Second, "every row stored, those written after the pause too", func() (bool, string) {
+		got := fmt.Sprint(storedIDs(store))
+		return got == want, "stored " + got
+	})
 }
 
 // TestFileChangedWhileRead: a file that grows while its rows are being stored is not moved
@@ -148,11 +146,8 @@ func TestExportPausedMidRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprint([]string{"DX-10", "DX-11", "DX-12", "DX-13", "export.csv#line4"})
-	deadline := time.Now().Add(20 * time.Second)
-	for fmt.Sprint(storedIDs(store)) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("stored %v, want %s", storedIDs(store), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, 20*time.Second, "stored "+want, func() (bool, string) {
+		got := fmt.Sprint(storedIDs(store))
+		return got == want, "stored " + got
+	})
 }

@@ -139,11 +139,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		wait := a.cfg.PollInterval
-		if a.failures > 0 {
-			wait = min(a.cfg.PollInterval<<min(a.failures, 8), max(time.Minute, a.cfg.PollInterval))
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(ingest.PollWait(a.cfg.PollInterval, a.failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -17,6 +17,7 @@ import (
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/csvdrop"
+	"github.com/psgw/psgw/test/wait"
 )
 
 var columns = map[string]string{
@@ -129,22 +130,27 @@ func run(t *testing.T, cfg csvdrop.Config, store ingest.Publisher, state ingest.
 
 // waitGone waits until name has left dir, and reports where it went.
 func waitGone(t *testing.T, dir, name string) string {
+	return waitGoneWithin(t, dir, name, 30*time.Second)
+}
+
+// waitGoneWithin waits up to d until name has left dir, and reports where it went: failed,
+// processed, or gone.
+func waitGoneWithin(t *testing.T, dir, name string, d time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
-			if _, err := os.Stat(filepath.Join(dir, "failed", name)); err == nil {
-				return "failed"
-			}
-			if _, err := os.Stat(filepath.Join(dir, "processed", name)); err == nil {
-				return "processed"
-			}
-			return "gone"
+	where := ""
+	wait.Until(t, d, name+" out of the drop folder", func() bool {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			return false
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("%s still in the drop folder after 30s", name)
-	return ""
+		where = "gone"
+		for _, sub := range []string{"processed", "failed"} { // failed wins, as it says more
+			if _, err := os.Stat(filepath.Join(dir, sub, name)); err == nil {
+				where = sub
+			}
+		}
+		return true
+	})
+	return where
 }
 
 func reasonFile(t *testing.T, dir, name string) string {
@@ -420,19 +426,12 @@ func (c *fakeClock) waitReads(t *testing.T, n int) {
 	c.mu.Lock()
 	want := c.reads + n
 	c.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "the adapter polling (reading its clock)", func() (bool, string) {
 		c.mu.Lock()
 		got := c.reads
 		c.mu.Unlock()
-		if got >= want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("clock read %d times, want %d: the adapter is not polling", got, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return got >= want, fmt.Sprintf("clock read %d times, want %d", got, want)
+	})
 }
 
 // TestResumeAfterCrash stops the adapter while a file is half stored, then starts a new one on

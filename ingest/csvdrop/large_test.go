@@ -109,19 +109,3 @@ func TestLargeExport(t *testing.T) {
 		t.Errorf("heap grew by %d MB while streaming an %d MB file, want at most 32 MB", grew>>20, info.Size()>>20)
 	}
 }
-
-func waitGoneWithin(t *testing.T, dir, name string, d time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
-			if _, err := os.Stat(filepath.Join(dir, "processed", name)); err == nil {
-				return "processed"
-			}
-			return "failed"
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s still in the drop folder after %s", name, d)
-	return ""
-}

@@ -9,7 +9,8 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 )
 
-// dribble writes b a byte at a time, every, until it is written or a write fails.
+// dribble writes b a byte at a time, every, until it is written or a write fails: the sleep
+// is the slow peer under test, not a wait for something to happen.
 func dribble(c *mllptest.Client, b []byte, every time.Duration) {
 	for i := range b {
 		if _, err := c.Conn.Write(b[i : i+1]); err != nil {

@@ -142,7 +142,7 @@ func (a *Adapter) Routes(mux *http.ServeMux) {
 }
 
 // Accepted is the 202 body. Warnings name what the gateway did not use or fell back on
-// (CONTRACT §2); nothing the source sent is dropped without one.
+// (docs/api.md, "Ingest"); nothing the source sent is dropped without one.
 type Accepted struct {
 	ID        string         `json:"id"`
 	Status    string         `json:"status"`

@@ -232,7 +232,7 @@ func TestRefusalsAreCounted(t *testing.T) {
 }
 
 // TestWarnings: a misspelt field used to vanish with a bare 202. Now the 202 names it with
-// a suggestion (CONTRACT §2), mapping warnings join it when MapWarnings is set, and with
+// a suggestion (docs/api.md, "Ingest"), mapping warnings join it when MapWarnings is set, and with
 // UnknownFields "reject" the same warnings are a 400 and nothing is stored.
 func TestWarnings(t *testing.T) {
 	misspelt := `{"source":"datix","local_id":"W-1","event_type":"incident","occurred_at":"2025-03-14","description":"Fall",

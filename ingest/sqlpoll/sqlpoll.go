@@ -131,11 +131,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		default:
 			failures = 0
 		}
-		wait := a.cfg.PollInterval
-		if failures > 0 {
-			wait = min(a.cfg.PollInterval<<min(failures, 8), max(time.Minute, a.cfg.PollInterval))
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(ingest.PollWait(a.cfg.PollInterval, failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()

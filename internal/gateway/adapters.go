@@ -42,10 +42,10 @@ func storeRecordLimit(maxPayload int64) int64 {
 	return 0
 }
 
-// startDemographics starts the demographics store's stage when an enabled adapter feeds it
+// addDemographics builds the demographics store's stage when an enabled adapter feeds it
 // (the HL7 listener, mllp.addr set) and returns the mapper's Enricher, which reads the store;
 // with no feed it is mapper.NoEnrichment. Config.Validate allows at most one feed.
-func (g *Gateway) startDemographics(runCtx context.Context, cfg config.Config) mapper.Enricher {
+func (g *Gateway) addDemographics(cfg config.Config) mapper.Enricher {
 	for _, a := range cfg.EnabledAdapters() {
 		feed, ok := a.Settings.(ingest.DemographicsFeed)
 		if !ok {
@@ -60,14 +60,15 @@ func (g *Gateway) startDemographics(runCtx context.Context, cfg config.Config) m
 			Source: d.Source, EnrichWait: enrichWait, MaxAge: d.MaxAge,
 			Logger: g.log.With().Str("component", "patients").Logger(),
 		})
-		g.stages.start(runCtx, &g.wg, "patients", g.Patients.Run)
+		g.parts.add(part{name: "patients", run: g.stages.add("patients", g.Patients.Run)})
 		return g.Patients
 	}
 	return mapper.NoEnrichment{}
 }
 
 // buildAdapters builds a runner for every enabled adapter, in kind order, into g.runners, and
-// mounts the routes of those served on the gateway's HTTP server on mux. Start runs them.
+// mounts the routes of those served on the gateway's HTTP server on mux. Start runs them, all
+// as one part, so that they stop together.
 func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux) error {
 	shared := cfg.Shared()
 	codes := CodeMaps(cfg)

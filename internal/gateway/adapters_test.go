@@ -17,6 +17,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/example" // the one line that adds an adapter (ingest/all holds the shipped ones)
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestAnAdapterIsAddedByItsFolderAndOneImport proves docs/adapters.md's recipe with the
@@ -85,7 +86,7 @@ queue:
 
 	// Stored and mapped: the ledger holds it, held for want of a national endpoint.
 	api := "http://" + g.HTTPAddr()
-	waitFor(t, 30*time.Second, "the incident held in the ledger", func() (bool, string) {
+	wait.For(t, 30*time.Second, "the incident held in the ledger", func() (bool, string) {
 		var rec struct {
 			State string `json:"state"`
 		}
@@ -141,22 +142,4 @@ func getJSON(t *testing.T, url string, v any) int {
 		}
 	}
 	return resp.StatusCode
-}
-
-// waitFor polls cond until it holds, failing with what and cond's last word after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s (last: %s)", what, timeout, last)
-		}
-		<-tick.C
-	}
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -35,8 +34,9 @@ func SimValidate(version int, res map[string]any) []sim.Issue {
 	return out
 }
 
-// startSim runs the simulator on a free loopback port for demo mode.
-func (g *Gateway) startSim() error {
+// addSim builds the simulator on a free loopback port for demo mode, to be served in its
+// turn: before the forwarder, so that it outlives the forwarder's last in-flight send.
+func (g *Gateway) addSim() error {
 	s, err := NewSimulator([]string{DemoKey}, sim.Faults{}, g.log.With().Str("component", "simulator").Logger())
 	if err != nil {
 		return fmt.Errorf("starting simulator: %w", err)
@@ -47,12 +47,6 @@ func (g *Gateway) startSim() error {
 	}
 	g.Sim = s
 	g.simURL = "http://" + ln.Addr().String()
-	g.simSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	// Not in g.wg: the simulator must outlive the forwarder's last in-flight send at Stop.
-	go func() {
-		if err := g.simSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error().Err(err).Msg("simulator stopped")
-		}
-	}()
+	g.parts.add(serverPart("simulator", &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}, ln))
 	return nil
 }

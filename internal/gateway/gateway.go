@@ -20,6 +20,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/insights"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
@@ -59,18 +60,18 @@ type Gateway struct {
 
 	Queue  *queue.Queue
 	Ledger *ledger.Ledger
-	Mapper *mapper.Mapper
-	Sim    *sim.Simulator
-	Ops    *ops.Server
+	// Insights is the learning store (docs/insights.md).
+	Insights *insights.Store
+	Mapper   *mapper.Mapper
+	Sim      *sim.Simulator
+	Ops      *ops.Server
 	// Registry holds every psgw metric; /metrics serves it. Never the global registry.
 	Registry *prometheus.Registry
 	// Patients is the demographics store fed by the EPR's ADT messages; nil when no enabled
 	// adapter feeds it (mllp.addr empty).
 	Patients *patients.Stage
 
-	httpSrv *http.Server
 	httpLn  net.Listener
-	simSrv  *http.Server
 	simURL  string
 	runners []*ingest.Runner
 	// owned marks the runners whose adapter keeps state and so runs under a lease.
@@ -81,23 +82,26 @@ type Gateway struct {
 	builder  *fhir.Builder
 	received *prometheus.CounterVec
 	stages   *supervisor
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// parts starts and stops every part in order (lifecycle.go): each is added below as it
+	// is built, and nothing runs before the last is.
+	parts    group
 	stopOnce sync.Once
 }
 
-// Start builds and starts every part. On error, whatever was started is stopped again.
+// Start builds every part and then starts them, in this order: the queue, the ledger's
+// index, the simulator (demo mode), the patients stage, the mapper, the forwarder, the
+// adapters and the HTTP server. Stop stops them in the reverse order. On error, whatever was
+// opened is released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
 	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
 	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
+	g.parts.log = g.log
 	g.stages = newSupervisor(g.log, opts)
 	defer func() {
 		if err != nil {
 			g.Stop(context.Background())
 		}
 	}()
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	g.cancel = cancel
 	g.Registry = prometheus.NewRegistry()
 	g.received = newReceivedCounter(g.Registry)
 
@@ -121,7 +125,17 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err != nil {
 		return nil, err
 	}
+	g.parts.add(part{name: "queue", stop: func(context.Context) error { g.Queue.Close(); return nil }})
+	g.Insights, err = insights.Open(ctx, g.Queue, insights.Options{Logger: g.log.With().Str("component", "insights").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	// Added before the ledger's index, which feeds it, so that it stops after the index.
+	g.parts.add(part{name: "insights", run: g.Insights.Run})
+	// The learning store follows delivery states through the ledger's index, which reads
+	// every transition anyway, so no stage needs to know it.
 	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
+		Observe: func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) },
 		Replica: g.replica, Instance: g.instance})
 	if err != nil {
 		return nil, err
@@ -129,10 +143,15 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err := g.openLeases(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// Before the forwarder, so that other replicas see this run alive before its first send.
+	g.parts.add(part{name: "presence", run: g.holdPresence})
+	// The ledger's index feeds the status page and spares the publisher and the mapper a
+	// read of a key it knows has no entry; it reopens its own watch.
+	g.parts.add(part{name: "ledger index", run: g.Ledger.RunIndex})
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
 	if opts.Demo {
-		if err := g.startSim(); err != nil {
+		if err := g.addSim(); err != nil {
 			return nil, err
 		}
 		baseURL, key = g.simURL, DemoKey
@@ -143,22 +162,26 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		heldReason = NoEndpointReason
 		g.log.Warn().Msg("no national endpoint configured: events will be accepted and held")
 	}
-	runForwarder, forwarderStatus := g.newForwarder(cfg, baseURL, key)
 
 	g.builder = NewBuilder(cfg)
-	enricher := g.startDemographics(runCtx, cfg)
+	enricher := g.addDemographics(cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
 		Enricher:   enricher,
+		Facts:      g.Insights,
 		Builder:    g.builder,
 		HeldReason: heldReason,
 		Metrics:    mapper.NewMetrics(g.Registry),
 		Logger:     g.log.With().Str("component", "mapper").Logger(),
 	})
+	g.parts.add(part{name: "mapper", run: g.stages.add("mapper", g.Mapper.Run)})
+	runForwarder, forwarderStatus := g.newForwarder(cfg, baseURL, key)
+	g.parts.add(part{name: "forwarder", run: g.stages.add("forwarder", runForwarder)})
 
 	mux := http.NewServeMux()
 	if err := g.buildAdapters(ctx, cfg, mux); err != nil {
 		return nil, err
 	}
+	g.parts.add(part{name: "adapters", run: g.runAdapters})
 
 	useTLS := cfg.HTTP.TLSCertFile != ""
 	auth, err := ops.NewAuth(cfg.Ops, useTLS)
@@ -171,7 +194,8 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
-		Auth: auth, Registry: g.Registry, Version: opts.Version, Replica: g.replica}
+		Auth: auth, Registry: g.Registry, Version: opts.Version, Replica: g.replica,
+		Insights: g.Insights, InsightsRebuilder: g.Mapper, SuppressionThreshold: cfg.Insights.SuppressionThreshold}
 	if g.Patients != nil {
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
@@ -188,39 +212,46 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		}
 		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout,
-		IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	g.parts.add(serverPart("http", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute}, g.httpLn))
 
-	g.goRun("http", func() error {
-		if err := g.httpSrv.Serve(g.httpLn); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	if err := g.announce(runCtx, ctx); err != nil {
+	// Every part runs until Stop, not until ctx, which only bounds the start.
+	g.parts.start(context.WithoutCancel(ctx))
+	if err := g.waitPresent(ctx); err != nil {
 		return nil, err
 	}
-	for _, r := range g.runners {
-		g.wg.Go(func() { g.runAdapter(runCtx, r, g.owned[r]) })
-	}
-	g.stages.start(runCtx, &g.wg, "mapper", g.Mapper.Run)
-	// The ledger's index feeds the status page and spares the publisher and the mapper a
-	// read of a key it knows has no entry.
-	g.goRun("ledger index", func() error { return g.Ledger.RunIndex(runCtx) })
-	g.stages.start(runCtx, &g.wg, "forwarder", runForwarder)
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
 }
 
-// goRun runs a long-lived part that is not a pipeline stage (the HTTP server, the ledger's
-// index, which reopens its own watch) and logs if it stops with an error. Pipeline stages run
-// under g.stages, which restarts them.
-func (g *Gateway) goRun(name string, fn func() error) {
-	g.wg.Go(func() {
-		if err := fn(); err != nil {
-			g.log.Error().Err(err).Str("part", name).Msg("part stopped with an error")
-		}
-	})
+// runAdapters runs every adapter's runner until ctx ends: the adapters are one part, so that
+// they stop together.
+func (g *Gateway) runAdapters(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, r := range g.runners {
+		wg.Go(func() { g.runAdapter(ctx, r, g.owned[r]) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// serverPart serves srv on ln; its stop lets in-flight requests finish within the stop's
+// context (http.Server.Shutdown), and closes ln even if srv never served it.
+func serverPart(name string, srv *http.Server, ln net.Listener) part {
+	return part{
+		name: name,
+		run: func(context.Context) error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+		stop: func(ctx context.Context) error {
+			err := srv.Shutdown(ctx)
+			_ = ln.Close() // already closed if srv served it
+			return err
+		},
+	}
 }
 
 // HTTPAddr is the address the API listens on (useful with port 0).
@@ -229,22 +260,14 @@ func (g *Gateway) HTTPAddr() string { return g.httpLn.Addr().String() }
 // SimURL is the in-process simulator's base URL in demo mode.
 func (g *Gateway) SimURL() string { return g.simURL }
 
-// Stop shuts everything down: it stops taking requests, lets in-flight ones finish within
-// ctx, stops the stages and closes the queue.
+// Stop shuts everything down in the reverse order of Start: it stops taking requests and
+// lets in-flight ones finish within ctx, stops the adapters, the stages one after another
+// (each finishes what it is doing first), the simulator and the index, and closes the queue.
+// A part that did not stop cleanly is logged.
 func (g *Gateway) Stop(ctx context.Context) {
 	g.stopOnce.Do(func() {
-		if g.httpSrv != nil {
-			_ = g.httpSrv.Shutdown(ctx)
-		}
-		if g.cancel != nil {
-			g.cancel()
-		}
-		g.wg.Wait()
-		if g.simSrv != nil {
-			_ = g.simSrv.Shutdown(ctx)
-		}
-		if g.Queue != nil {
-			g.Queue.Close()
+		if err := g.parts.stop(ctx); err != nil {
+			g.log.Error().Err(err).Msg("psgw did not stop cleanly")
 		}
 	})
 }

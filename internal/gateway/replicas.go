@@ -54,11 +54,17 @@ func (g *Gateway) openLeases(ctx context.Context, cfg config.Config) error {
 	return err
 }
 
-// announce holds this instance's presence lease until ctx ends, and waits until it is held,
-// so that no send starts before another gateway can see this one is alive.
-func (g *Gateway) announce(runCtx, startCtx context.Context) error {
+// holdPresence holds this run's presence lease until ctx ends: other replicas read it to
+// tell a send this run has in flight from one whose gateway died (docs/cluster.md).
+func (g *Gateway) holdPresence(ctx context.Context) error {
+	g.leases.Run(ctx, presenceLease(g.instance), nil, func(ctx context.Context) { <-ctx.Done() })
+	return nil
+}
+
+// waitPresent waits until the presence lease is held, so that Start returns only once other
+// replicas can see this run alive.
+func (g *Gateway) waitPresent(startCtx context.Context) error {
 	name := presenceLease(g.instance)
-	g.wg.Go(func() { g.leases.Run(runCtx, name, nil, func(ctx context.Context) { <-ctx.Done() }) })
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	deadline := time.After(30 * time.Second)

@@ -15,7 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/internal/supervise"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // syncBuffer is a log sink safe for the supervisor's goroutine and the test to share.
@@ -50,7 +52,7 @@ func TestSupervisorRestartsWithCappedBackoff(t *testing.T) {
 	const failures = 5
 	var calls atomic.Int32
 	running := make(chan struct{})
-	s.start(ctx, &wg, "flaky", func(ctx context.Context) error {
+	goStage(ctx, &wg, s, "flaky", func(ctx context.Context) error {
 		n := calls.Add(1)
 		if n <= failures {
 			return fmt.Errorf("failure %d", n)
@@ -59,7 +61,7 @@ func TestSupervisorRestartsWithCappedBackoff(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	})
-	s.start(ctx, &wg, "steady", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	goStage(ctx, &wg, s, "steady", func(ctx context.Context) error { <-ctx.Done(); return nil })
 
 	select {
 	case <-running:
@@ -118,21 +120,24 @@ func TestSupervisorReportsDownStage(t *testing.T) {
 	s := newSupervisor(zerolog.Nop(), Options{StageBackoff: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	s.start(ctx, &wg, "quitter", func(context.Context) error { return nil })
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stages()[0].State != ops.StageRestarting {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %+v, want restarting", s.Stages()[0])
-		}
-		time.Sleep(time.Millisecond)
-	}
+	goStage(ctx, &wg, s, "quitter", func(context.Context) error { return nil })
+	wait.For(t, 10*time.Second, "the stage restarting", func() (bool, string) {
+		st := s.Stages()[0]
+		return st.State == ops.StageRestarting, fmt.Sprintf("%+v", st)
+	})
 	st := s.Stages()[0]
-	if !st.Down() || st.LastError != errStageReturned.Error() || st.NextRestartAt.Sub(st.DownSince) != time.Hour {
-		t.Errorf("got %+v, want down with %q and a restart an hour after it stopped", st, errStageReturned)
+	if !st.Down() || st.LastError != supervise.ErrReturned.Error() || st.NextRestartAt.Sub(st.DownSince) != time.Hour {
+		t.Errorf("got %+v, want down with %q and a restart an hour after it stopped", st, supervise.ErrReturned)
 	}
 	cancel()
 	wg.Wait()
 	if st := s.Stages()[0]; st.State != ops.StageStopped || !errors.Is(ctx.Err(), context.Canceled) {
 		t.Errorf("after stop: got %+v, want stopped", st)
 	}
+}
+
+// goStage adds a stage to s and runs it in wg until ctx ends, as the gateway's group does.
+func goStage(ctx context.Context, wg *sync.WaitGroup, s *supervisor, name string, run func(context.Context) error) {
+	supervised := s.add(name, run)
+	wg.Go(func() { _ = supervised(ctx) })
 }

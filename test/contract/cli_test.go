@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // §1: unknown keys are an error at start-up, with the key's name in the message.
@@ -210,7 +212,7 @@ func startNATSProc(t *testing.T) (string, string, func()) {
 		<-done
 	}
 	t.Cleanup(stop)
-	eventually(t, 15*time.Second, "nats-server to serve /healthz", func() bool {
+	wait.Until(t, 15*time.Second, "nats-server to serve /healthz", func() bool {
 		resp, err := http.Get("http://" + mon + "/healthz")
 		if err != nil {
 			return false

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // §2, §3: 202 and AA come only after durable storage: SIGKILL straight after them loses
@@ -72,7 +74,7 @@ func TestJetStreamUnavailable(t *testing.T) {
 	}})
 	checkAccepted(t, g.postIncident(t, incident(uid("JS"))))
 	stopNATS()
-	eventually(t, 20*time.Second, "/readyz to answer 503 with JetStream gone", func() bool {
+	wait.Until(t, 20*time.Second, "/readyz to answer 503 with JetStream gone", func() bool {
 		code, _ := httpGet(t, g.url("/readyz"))
 		return code == http.StatusServiceUnavailable
 	})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // The end-to-end proofs of issue 14 ("nothing dropped in silence") and issue 15 ("no quoted
@@ -100,12 +102,12 @@ func TestMisspeltFieldIsWarnedEverywhere(t *testing.T) {
 	}
 
 	// The fallback is counted: in the metrics by source and kind, and on the source's row.
-	eventually(t, 10*time.Second, "the warnings metric", func() bool {
+	wait.Until(t, 10*time.Second, "the warnings metric", func() bool {
 		_, b := httpGet(t, e.gw.url("/metrics"))
 		return strings.Contains(string(b), `psgw_mapper_warnings_total{kind="other",source="datix"}`) &&
 			strings.Contains(string(b), `psgw_mapper_warnings_total{kind="unknown_field",source="datix"}`)
 	})
-	eventually(t, 10*time.Second, "the source's row", func() bool {
+	wait.Until(t, 10*time.Second, "the source's row", func() bool {
 		_, b := httpGet(t, e.gw.url("/api/v1/status"))
 		var o struct {
 			Sources []struct {

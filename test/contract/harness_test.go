@@ -1,9 +1,9 @@
-// Package contract is a black-box test of psgw against its external contract
-// (/work/shared/CONTRACT.md, sections 1 to 6). It builds cmd/psgw once, runs the gateway and
-// the national-service simulator as real subprocesses on free ports, and speaks to them only
-// through their public interfaces: the command line, the HTTP ingest and ops API, HL7 v2 over
-// MLLP, the simulator's LFPSE API and its /_sim/events test endpoint, and their logs. The
-// tests are written from the contract alone; where the product deviates they fail.
+// Package contract is a black-box test of psgw against its external contract (the command line of
+// README.md, docs/api.md, docs/delivery.md "The national API" and docs/privacy.md). It builds
+// cmd/psgw once, runs the gateway and the national-service simulator as real subprocesses on free
+// ports, and speaks to them only through their public interfaces: the command line, the HTTP ingest
+// and ops API, HL7 v2 over MLLP, the simulator's LFPSE API and its /_sim/events test endpoint, and
+// their logs. The tests are written from the contract alone; where the product deviates they fail.
 package contract
 
 import (
@@ -403,7 +403,7 @@ func launchGateway(o gwOpts, tempDir func() string) (*gateway, error) {
 }
 
 // startGateway runs `psgw run` for one test. At the end it is stopped and its log is checked
-// for patient identifiers (CONTRACT §6).
+// for patient identifiers (docs/privacy.md, "What never leaves").
 func startGateway(t *testing.T, o gwOpts) *gateway {
 	t.Helper()
 	g, err := launchGateway(o, t.TempDir)
@@ -706,18 +706,6 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-// eventually polls cond until it returns true or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(40 * time.Millisecond)
-	}
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
@@ -229,7 +231,7 @@ func TestOpsReadyzRefusedKey(t *testing.T) {
 	})
 	id := uid("KEY")
 	checkAccepted(t, g.postIncident(t, fullIncident(id)))
-	eventually(t, 20*time.Second, "/readyz to answer 503 after the national service refused the key", func() bool {
+	wait.Until(t, 20*time.Second, "/readyz to answer 503 after the national service refused the key", func() bool {
 		code, _ := httpGet(t, g.url("/readyz"))
 		return code == http.StatusServiceUnavailable
 	})
@@ -255,7 +257,7 @@ func TestOpsRetryingShowsInMetrics(t *testing.T) {
 	g.waitRecord(t, "datix", id, 20*time.Second, "retried", func(r record) bool {
 		return r.Attempts >= 2 && (r.State == "retrying" || r.State == "delivering")
 	})
-	eventually(t, 20*time.Second, "retries, outbox depth and oldest age to show", func() bool {
+	wait.Until(t, 20*time.Second, "retries, outbox depth and oldest age to show", func() bool {
 		fams := scrape(t, g)
 		var retries, depth, oldest float64
 		for name, f := range fams {
@@ -359,7 +361,7 @@ func TestOpsReadyzRefusedKeyAtStart(t *testing.T) {
 			"PSGW_NATIONAL_SUBSCRIPTION_KEY": "not-the-key",
 		},
 	})
-	eventually(t, 10*time.Second, "/readyz to answer 503 with a refused key and nothing sent", func() bool {
+	wait.Until(t, 10*time.Second, "/readyz to answer 503 with a refused key and nothing sent", func() bool {
 		code, _ := httpGet(t, g.url("/readyz"))
 		return code == http.StatusServiceUnavailable
 	})

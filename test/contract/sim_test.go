@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 const aePath = "/adverse-event/fhir/AdverseEvent"
@@ -346,7 +348,7 @@ func TestSimFaultFlags(t *testing.T) {
 		if err != nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("during the storm: want 429 with Retry-After, got %v %v", resp, err)
 		}
-		eventually(t, 30*time.Second, "the storm to end", func() bool {
+		wait.Until(t, 30*time.Second, "the storm to end", func() bool {
 			resp, err := post(t, s)
 			return err == nil && resp.StatusCode == 201
 		})
@@ -379,7 +381,7 @@ func TestSimFaultFlags(t *testing.T) {
 		if resp, err := post(t, s); err == nil && resp.StatusCode == 201 {
 			t.Fatalf("--lost-response-rate 1: got 201")
 		}
-		eventually(t, 5*time.Second, "the lost write to be stored", func() bool { return len(s.events(t)) == 1 })
+		wait.Until(t, 5*time.Second, "the lost write to be stored", func() bool { return len(s.events(t)) == 1 })
 	})
 	t.Run("down", func(t *testing.T) {
 		t.Parallel()

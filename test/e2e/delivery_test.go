@@ -13,6 +13,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestOutageDrainsInOrder: while the national service is down, incidents and their amendments
@@ -30,7 +31,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, 20*time.Second, "the outage noticed and delivery waiting", func() (bool, string) {
+	wait.For(t, 20*time.Second, "the outage noticed and delivery waiting", func() (bool, string) {
 		st := h.get("/api/v1/status")
 		return strings.Contains(st, `"outage":true`) && strings.Contains(st, `"status":"down"`), st
 	})
@@ -54,7 +55,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 	probed := func(more int) {
 		t.Helper()
 		down := h.sim.Stats().Faults[sim.FaultDown]
-		waitFor(t, 10*time.Second, "the outage probed again", func() (bool, string) {
+		wait.For(t, 10*time.Second, "the outage probed again", func() (bool, string) {
 			got := h.sim.Stats().Faults[sim.FaultDown]
 			return got >= down+more, fmt.Sprintf("%d requests refused by the outage, %d at the start", got, down)
 		})
@@ -73,7 +74,7 @@ func TestOutageDrainsInOrder(t *testing.T) {
 	// A restart during the outage loses nothing either.
 	h.restart()
 	h.sim.SetFaults(sim.Faults{})
-	waitFor(t, 60*time.Second, "the backlog drained", func() (bool, string) {
+	wait.For(t, 60*time.Second, "the backlog drained", func() (bool, string) {
 		for i := 0; i < n; i++ {
 			id := fmt.Sprintf("OUT-%02d", i)
 			rec, _ := h.record("datix", id)
@@ -105,7 +106,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 			t.Fatalf("got %d", r.Status)
 		}
 	}
-	waitFor(t, 10*time.Second, "delivery paused and readiness failing", func() (bool, string) {
+	wait.For(t, 10*time.Second, "delivery paused and readiness failing", func() (bool, string) {
 		resp, err := http.Get(h.base + "/readyz")
 		if err != nil {
 			return false, err.Error()
@@ -123,7 +124,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 	}
 	// Let the probe fail a few times: attempts must not grow while paused.
 	unauthorized := h.sim.Stats().Unauthorized
-	waitFor(t, 10*time.Second, "several failed probes", func() (bool, string) {
+	wait.For(t, 10*time.Second, "several failed probes", func() (bool, string) {
 		return h.sim.Stats().Unauthorized >= unauthorized+3, fmt.Sprint(h.sim.Stats().Unauthorized)
 	})
 	for i := 0; i < 5; i++ {
@@ -133,7 +134,7 @@ func TestAuthFailurePausesDelivery(t *testing.T) {
 		}
 	}
 	h.sim.SetKeys(simKey)
-	waitFor(t, 15*time.Second, "delivery resumed", func() (bool, string) {
+	wait.For(t, 15*time.Second, "delivery resumed", func() (bool, string) {
 		for i := 0; i < 5; i++ {
 			rec, _ := h.record("datix", fmt.Sprintf("AUTH-%d", i))
 			if rec.State != "delivered" {
@@ -161,7 +162,7 @@ func TestRejectedThenReplayed(t *testing.T) {
 	if r := h.post(incident("REJ-1", 1, describe("REJ-1", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "rejection", func() (bool, string) {
+	wait.For(t, 10*time.Second, "rejection", func() (bool, string) {
 		rec, _ := h.record("datix", "REJ-1")
 		return rec.State == "rejected", string(rec.State)
 	})
@@ -171,7 +172,7 @@ func TestRejectedThenReplayed(t *testing.T) {
 	}
 	// Replaying unchanged is refused again; the record says so.
 	rec = h.action(t, "REJ-1", "replay", nil, 200)
-	waitFor(t, 10*time.Second, "rejected again", func() (bool, string) {
+	wait.For(t, 10*time.Second, "rejected again", func() (bool, string) {
 		rec, _ := h.record("datix", "REJ-1")
 		return rec.State == "rejected" && strings.Count(historyText(rec.History), "rejected") >= 2, historyText(rec.History)
 	})
@@ -181,7 +182,7 @@ func TestRejectedThenReplayed(t *testing.T) {
 	// The simulator stops refusing (the cause is fixed); a replay now delivers it.
 	h.rejectWrites.Store(false)
 	h.action(t, "REJ-1", "replay", nil, 200)
-	waitFor(t, 10*time.Second, "delivered after replay", func() (bool, string) {
+	wait.For(t, 10*time.Second, "delivered after replay", func() (bool, string) {
 		rec, _ := h.record("datix", "REJ-1")
 		return rec.State == "delivered", string(rec.State)
 	})
@@ -197,7 +198,7 @@ func TestLostResponseIsUnknownThenResolved(t *testing.T) {
 	if r := h.post(incident("LOST-1", 1, describe("LOST-1", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "unknown", func() (bool, string) {
+	wait.For(t, 10*time.Second, "unknown", func() (bool, string) {
 		rec, _ := h.record("datix", "LOST-1")
 		return rec.State == "unknown", string(rec.State)
 	})
@@ -206,7 +207,7 @@ func TestLostResponseIsUnknownThenResolved(t *testing.T) {
 	if r := h.post(incident("LOST-1", 2, describe("LOST-1", 2))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "amendment noted as waiting", func() (bool, string) {
+	wait.For(t, 10*time.Second, "amendment noted as waiting", func() (bool, string) {
 		rec, _ := h.record("datix", "LOST-1")
 		return rec.State == "unknown" && strings.Contains(historyText(rec.History), "waits"), historyText(rec.History)
 	})
@@ -215,7 +216,7 @@ func TestLostResponseIsUnknownThenResolved(t *testing.T) {
 		t.Fatalf("simulator holds %d events, want the 1 whose answer was lost", len(evs))
 	}
 	h.action(t, "LOST-1", "resolve", map[string]string{"action": "delivered", "national_id": evs[0].ID, "national_reference": evs[0].Reference}, 200)
-	waitFor(t, 10*time.Second, "amendment PUT after resolve", func() (bool, string) {
+	wait.For(t, 10*time.Second, "amendment PUT after resolve", func() (bool, string) {
 		rec, _ := h.record("datix", "LOST-1")
 		return rec.State == "delivered" && rec.Revision == 2 && strings.Contains(historyText(rec.History), "PUT amended"), historyText(rec.History)
 	})
@@ -241,7 +242,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	if r := h.post(incident("RL-1", 1, describe("RL-1", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 15*time.Second, "delivered after the storm", func() (bool, string) {
+	wait.For(t, 15*time.Second, "delivered after the storm", func() (bool, string) {
 		rec, _ := h.record("datix", "RL-1")
 		return rec.State == "delivered", string(rec.State)
 	})

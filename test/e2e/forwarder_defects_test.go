@@ -18,6 +18,7 @@ import (
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // frontedHarness puts a test-controlled front before the harness's simulator: front sees
@@ -58,7 +59,7 @@ func TestRevertAfterAmbiguousPUTIsSent(t *testing.T) {
 	if r := h.post(incident("REV-1", 1, textA)); r.Status != 202 {
 		t.Fatalf("r1: got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "r1 delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "r1 delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "REV-1")
 		return rec.State == "delivered", string(rec.State)
 	})
@@ -66,19 +67,19 @@ func TestRevertAfterAmbiguousPUTIsSent(t *testing.T) {
 	if r := h.post(incident("REV-1", 2, textB)); r.Status != 202 {
 		t.Fatalf("r2: got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "r2's PUT stored with its answer lost", func() (bool, string) {
+	wait.For(t, 10*time.Second, "r2's PUT stored with its answer lost", func() (bool, string) {
 		evs := h.sim.Events()
 		return len(evs) == 1 && strings.Contains(string(evs[0].Resource), "(B)"), fmt.Sprint(h.sim.Stats())
 	})
 	if r := h.post(incident("REV-1", 3, textA)); r.Status != 202 {
 		t.Fatalf("r3: got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "r3 taken up", func() (bool, string) {
+	wait.For(t, 10*time.Second, "r3 taken up", func() (bool, string) {
 		rec, _ := h.record("datix", "REV-1")
 		return rec.Revision == 3 && rec.State != "queued", fmt.Sprintf("%s r%d", rec.State, rec.Revision)
 	})
 	h.sim.SetFaults(sim.Faults{})
-	waitFor(t, 20*time.Second, "r3 delivered", func() (bool, string) {
+	wait.For(t, 20*time.Second, "r3 delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "REV-1")
 		return rec.State == "delivered" && rec.Revision == 3, fmt.Sprintf("%s r%d %s", rec.State, rec.Revision, historyText(rec.History))
 	})
@@ -122,7 +123,7 @@ func TestSlowIncidentHoldsUpOnlyItself(t *testing.T) {
 			t.Fatalf("%s: got %d", id, r.Status)
 		}
 	}
-	waitFor(t, 60*time.Second, "every other incident delivered while three sends hang", func() (bool, string) {
+	wait.For(t, 60*time.Second, "every other incident delivered while three sends hang", func() (bool, string) {
 		for i := range n {
 			id := fmt.Sprintf("FAST-%02d", i)
 			if rec, _ := h.record("datix", id); rec.State != "delivered" {
@@ -132,7 +133,7 @@ func TestSlowIncidentHoldsUpOnlyItself(t *testing.T) {
 		return true, ""
 	})
 	once.Do(func() { close(release) })
-	waitFor(t, 30*time.Second, "the slow incidents delivered once released", func() (bool, string) {
+	wait.For(t, 30*time.Second, "the slow incidents delivered once released", func() (bool, string) {
 		for i := range 3 {
 			id := fmt.Sprintf("SLOW-%d", i)
 			if rec, _ := h.record("datix", id); rec.State != "delivered" {
@@ -168,7 +169,7 @@ func TestAuthRefusedOnlyForWritesBurnsNothing(t *testing.T) {
 	if r := h.post(incident("AUTHW-1", 1, describe("AUTHW-1", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 60*time.Second, "60 refused POSTs", func() (bool, string) {
+	wait.For(t, 60*time.Second, "60 refused POSTs", func() (bool, string) {
 		return refused.Load() >= 60, fmt.Sprint(refused.Load())
 	})
 	rec, _ := h.record("datix", "AUTHW-1")
@@ -176,7 +177,7 @@ func TestAuthRefusedOnlyForWritesBurnsNothing(t *testing.T) {
 		t.Fatalf("after %d refused POSTs: state %s with %d attempts, want waiting with no attempt spent", refused.Load(), rec.State, rec.Attempts)
 	}
 	refuse.Store(false)
-	waitFor(t, 20*time.Second, "delivered once writes are accepted", func() (bool, string) {
+	wait.For(t, 20*time.Second, "delivered once writes are accepted", func() (bool, string) {
 		rec, _ := h.record("datix", "AUTHW-1")
 		return rec.State == "delivered", fmt.Sprintf("%s %s", rec.State, historyText(rec.History))
 	})
@@ -194,7 +195,7 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 	if r := h.post(incident("CONS-1", 1, describe("CONS-1", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "CONS-1 delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "CONS-1 delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "CONS-1")
 		return rec.State == "delivered", string(rec.State)
 	})
@@ -208,7 +209,7 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 	if r := h.post(incident("CONS-2", 1, describe("CONS-2", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 30*time.Second, "CONS-2 delivered through consumers created again", func() (bool, string) {
+	wait.For(t, 30*time.Second, "CONS-2 delivered through consumers created again", func() (bool, string) {
 		rec, _ := h.record("datix", "CONS-2")
 		return rec.State == "delivered", string(rec.State)
 	})
@@ -234,7 +235,7 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 	if r := h.post(in); r.Status != 202 {
 		t.Fatalf("a body of exactly the limit: got %d, want 202", r.Status)
 	}
-	waitFor(t, 10*time.Second, "BIG-1 delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "BIG-1 delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "BIG-1")
 		return rec.State == "delivered", string(rec.State) + " " + rec.LastError
 	})
@@ -277,7 +278,7 @@ func TestReceivedRecordShowsItsRevision(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, 20*time.Second, "both delivered once mapping runs", func() (bool, string) {
+	wait.For(t, 20*time.Second, "both delivered once mapping runs", func() (bool, string) {
 		a, _ := h.record("datix", "RCV-1")
 		b, _ := h.record("datix", "RCV-2")
 		return a.State == "delivered" && b.State == "delivered", string(a.State) + " " + string(b.State)
@@ -301,11 +302,11 @@ func TestRefusedKeyFailsReadinessAtStart(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitFor(t, 15*time.Second, "not ready with a refused key, nothing sent", func() (bool, string) {
+	wait.For(t, 15*time.Second, "not ready with a refused key, nothing sent", func() (bool, string) {
 		return readyz() == 503, fmt.Sprint(readyz())
 	})
 	h.sim.SetKeys(wrong)
-	waitFor(t, 15*time.Second, "ready once the key is taken", func() (bool, string) {
+	wait.For(t, 15*time.Second, "ready once the key is taken", func() (bool, string) {
 		return readyz() == 200, fmt.Sprint(readyz())
 	})
 }

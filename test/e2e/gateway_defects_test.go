@@ -15,6 +15,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestOldRevisionAfterDuplicateWindow: after JetStream's duplicate window has passed, the
@@ -34,12 +35,12 @@ func TestOldRevisionAfterDuplicateWindow(t *testing.T) {
 	post(rev2, false, "revision 2")
 	contentA, contentB := incident("OLD-2", 0, "first text of OLD-2"), incident("OLD-2", 0, "second text of OLD-2")
 	post(contentA, false, "no revision, content A")
-	waitFor(t, 10*time.Second, "OLD-2 content A delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "OLD-2 content A delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "OLD-2")
 		return rec.State == "delivered", string(rec.State)
 	})
 	post(contentB, false, "no revision, content B")
-	waitFor(t, 10*time.Second, "both delivered, newest mapped", func() (bool, string) {
+	wait.For(t, 10*time.Second, "both delivered, newest mapped", func() (bool, string) {
 		a, _ := h.record("datix", "OLD-1")
 		b, _ := h.record("datix", "OLD-2")
 		return a.State == "delivered" && a.Revision == 2 && b.State == "delivered" && b.Revision == 2,
@@ -57,7 +58,7 @@ func TestOldRevisionAfterDuplicateWindow(t *testing.T) {
 	post(rev3, false, "revision 3")
 	post(rev3, true, "revision 3 again at once")
 
-	waitFor(t, 10*time.Second, "OLD-1 revision 3 delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "OLD-1 revision 3 delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "OLD-1")
 		return rec.State == "delivered" && rec.Revision == 3, string(rec.State)
 	})
@@ -134,7 +135,7 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		}
 		return ops.StageStatus{}
 	}
-	waitFor(t, 10*time.Second, "ready at start", func() (bool, string) {
+	wait.For(t, 10*time.Second, "ready at start", func() (bool, string) {
 		code, rd := readyz()
 		return code == 200, strings.Join(rd.Reasons, "; ")
 	})
@@ -143,12 +144,12 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 	mu.Lock()
 	kill()
 	mu.Unlock()
-	waitFor(t, 10*time.Second, "/readyz 503 naming the mapper", func() (bool, string) {
+	wait.For(t, 10*time.Second, "/readyz 503 naming the mapper", func() (bool, string) {
 		code, rd := readyz()
 		reasons := strings.Join(rd.Reasons, "; ")
 		return code == 503 && !rd.Ready && strings.Contains(reasons, "mapper stage is restarting") && strings.Contains(reasons, "injected"), reasons
 	})
-	waitFor(t, 10*time.Second, "status shows the mapper restarting, restarted at least once", func() (bool, string) {
+	wait.For(t, 10*time.Second, "status shows the mapper restarting, restarted at least once", func() (bool, string) {
 		st := mapperStage()
 		return st.State == ops.StageRestarting && st.Restarts >= 1 && strings.Contains(st.LastError, "injected"), st.State + " " + st.LastError
 	})
@@ -166,11 +167,11 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 	}
 
 	broken.Store(false)
-	waitFor(t, 10*time.Second, "ready again", func() (bool, string) {
+	wait.For(t, 10*time.Second, "ready again", func() (bool, string) {
 		code, rd := readyz()
 		return code == 200, strings.Join(rd.Reasons, "; ")
 	})
-	waitFor(t, 10*time.Second, "the incident stored meanwhile delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "the incident stored meanwhile delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "STAGE-1")
 		return rec.State == "delivered", string(rec.State)
 	})

@@ -160,22 +160,6 @@ func (h *harness) record(source, localID string) (ops.Record, int) {
 	return r, resp.StatusCode
 }
 
-// waitFor polls cond until it holds or the deadline passes; it reports what it last saw.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
-}
-
 func incident(localID string, revision int, description string) map[string]any {
 	in := map[string]any{
 		"source":            "datix",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestHeldWithoutEndpoint: with no national endpoint, incidents are accepted and held, the
@@ -21,7 +22,7 @@ func TestHeldWithoutEndpoint(t *testing.T) {
 	if r := h.post(incident("HELD-1", 1, describe("HELD-1", 1))); r.Status != http.StatusAccepted {
 		t.Fatalf("got %d, want 202", r.Status)
 	}
-	waitFor(t, 10*time.Second, "held state", func() (bool, string) {
+	wait.For(t, 10*time.Second, "held state", func() (bool, string) {
 		rec, _ := h.record("datix", "HELD-1")
 		return rec.State == "held", string(rec.State)
 	})
@@ -46,7 +47,7 @@ func TestHeldWithoutEndpoint(t *testing.T) {
 	h.cfg.National.BaseURL = h.simSrv.URL
 	h.cfg.National.SubscriptionKey = simKey
 	h.restart()
-	waitFor(t, 15*time.Second, "delivery after the endpoint is configured", func() (bool, string) {
+	wait.For(t, 15*time.Second, "delivery after the endpoint is configured", func() (bool, string) {
 		rec, _ := h.record("datix", "HELD-1")
 		return rec.State == "delivered", string(rec.State)
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/httppush"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestIngestBadInput sends input breaking the incident's rules (docs/incident.schema.json;
@@ -137,7 +138,7 @@ func TestIngestBadInput(t *testing.T) {
 		if r := h.post(good("AFTER-BAD")); r.Status != http.StatusAccepted {
 			t.Fatalf("got %d (%s), want 202", r.Status, r.Error)
 		}
-		waitFor(t, 10*time.Second, "delivery", func() (bool, string) {
+		wait.For(t, 10*time.Second, "delivery", func() (bool, string) {
 			rec, _ := h.record("datix", "AFTER-BAD")
 			return rec.State == "delivered", string(rec.State)
 		})
@@ -207,7 +208,7 @@ func TestIngestStorageFull(t *testing.T) {
 		t.Fatal("nothing was accepted before the stream filled")
 	}
 	// Everything accepted is still there and is delivered.
-	waitFor(t, 30*time.Second, "every accepted incident delivered", func() (bool, string) {
+	wait.For(t, 30*time.Second, "every accepted incident delivered", func() (bool, string) {
 		for i := 0; i < accepted; i++ {
 			id := fmt.Sprintf("FILL-%03d", i)
 			if rec, _ := h.record("datix", id); rec.State != "delivered" {
@@ -226,7 +227,7 @@ func TestResendAfterDuplicateWindow(t *testing.T) {
 	if r := h.post(in); r.Status != 202 || r.Duplicate {
 		t.Fatalf("got %d duplicate=%v", r.Status, r.Duplicate)
 	}
-	waitFor(t, 10*time.Second, "delivery", func() (bool, string) {
+	wait.For(t, 10*time.Second, "delivery", func() (bool, string) {
 		rec, _ := h.record("datix", "WIN-1")
 		return rec.State == "delivered", string(rec.State)
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // postJSON posts body to path on the gateway and returns the status and the raw answer.
@@ -37,7 +38,7 @@ func (h *harness) makeUnknown(t *testing.T, localID string) {
 	if r := h.post(incident(localID, 1, describe(localID, 1))); r.Status != 202 {
 		t.Fatalf("POST %s: got %d, want 202", localID, r.Status)
 	}
-	waitFor(t, 10*time.Second, localID+" unknown", func() (bool, string) {
+	wait.For(t, 10*time.Second, localID+" unknown", func() (bool, string) {
 		rec, _ := h.record("datix", localID)
 		return rec.State == "unknown", string(rec.State)
 	})
@@ -99,7 +100,7 @@ func TestReplayNeverResendsUnknown(t *testing.T) {
 
 	// The explicit resend is the way to send it again.
 	h.action(t, "UNK-1", "resolve", map[string]string{"action": "resend"}, 200)
-	waitFor(t, 10*time.Second, "resent and delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "resent and delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "UNK-1")
 		return rec.State == "delivered" && rec.PossibleDuplicate, string(rec.State)
 	})
@@ -149,7 +150,7 @@ func TestResolveDeliveredRefusesAnotherNationalID(t *testing.T) {
 	if r := h.post(incident("NID-1", 1, describe("NID-1", 1))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
-	waitFor(t, 10*time.Second, "delivered", func() (bool, string) {
+	wait.For(t, 10*time.Second, "delivered", func() (bool, string) {
 		rec, _ := h.record("datix", "NID-1")
 		return rec.State == "delivered", string(rec.State)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
 	"github.com/psgw/psgw/test/natstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // replicaHarness is a gateway named name on the cluster at url, at replicas 3, delivering
@@ -79,7 +80,7 @@ func TestTwoReplicasOneCluster(t *testing.T) {
 	wg.Wait()
 	seen := map[string]bool{}
 	for _, h := range []*harness{a, b} {
-		waitFor(t, 90*time.Second, "every incident delivered in revision 2, as each replica shows it", func() (bool, string) {
+		wait.For(t, 90*time.Second, "every incident delivered in revision 2, as each replica shows it", func() (bool, string) {
 			for i := range total {
 				id := fmt.Sprintf("INC-%04d", i)
 				rec, code := h.record("datix", id)

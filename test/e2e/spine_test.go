@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestSpineExactlyOnce is the spine's promise: incidents posted, some re-sent and some
@@ -73,7 +75,7 @@ func spineScenario(t *testing.T, h *harness) {
 		return 1
 	}
 	waitAllDelivered := func() {
-		waitFor(t, 60*time.Second, "every incident delivered in its final revision", func() (bool, string) {
+		wait.For(t, 60*time.Second, "every incident delivered in its final revision", func() (bool, string) {
 			for i := 0; i < total; i++ {
 				id := fmt.Sprintf("INC-%04d", i)
 				rec, code := h.record("datix", id)

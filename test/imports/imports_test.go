@@ -42,6 +42,13 @@ var rules = []rule{
 	{"ledger", "ingest", "the ledger knows incidents by key, not adapters"},
 	{"queue", "ledger", "the queue is below the ledger: generic streams and buckets only"},
 	{"ingest", "ledger", "adapters see the pipeline only through ingest.Publisher"},
+	{"insights", "mapper", "the learning store is below the stages: the mapper writes it through mapper.Facts"},
+	{"insights", "forwarder", "the learning store is below the stages: it follows states through the ledger"},
+	{"insights", "patients", "the learning store is below the stages"},
+	{"insights", "ops", "the learning store is below its presentation"},
+	{"insights", "ingest", "the learning store knows incidents by key and coded answers, not adapters"},
+	{"ledger", "insights", "the ledger knows no reader of its states: it reports them through ledger.Options.Observe"},
+	{"queue", "insights", "the queue is below the learning store: generic streams and buckets only"},
 }
 
 // fileRule allows dep in package from only in the named file: the gateway wires every part,

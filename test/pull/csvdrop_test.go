@@ -12,6 +12,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/csvdrop"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/test/wait"
 )
 
 const datixHeader = `"Ref","Version","Type","Incident date","Description","Action taken","NHS number","DOB","Sex","Harm","Psychological harm","Site","Reporter role","Reporting org"`
@@ -105,7 +106,7 @@ func TestCSVExportsEndToEnd(t *testing.T) {
 	// ragged row's cells may have shifted, but Ref is the first column and DX-0099 has the
 	// shape of the file's ids: it is filed under the incident's id.
 	const badID = "DX-0099"
-	waitFor(t, 10*time.Second, "the ragged row quarantined", func() (bool, string) {
+	wait.For(t, 10*time.Second, "the ragged row quarantined", func() (bool, string) {
 		r, code := h.record(badID)
 		return code == 200 && r.State == "quarantined", fmt.Sprint(code, " ", r.State)
 	})
@@ -116,7 +117,7 @@ func TestCSVExportsEndToEnd(t *testing.T) {
 
 	// Every file in processed/, none left or failed.
 	for _, name := range []string{"datix-2025-03-14-a.csv", "datix-2025-03-14-b.csv", "datix-2025-03-15.csv"} {
-		waitFor(t, 10*time.Second, name+" in processed/", func() (bool, string) {
+		wait.For(t, 10*time.Second, name+" in processed/", func() (bool, string) {
 			_, err := os.Stat(filepath.Join(dir, "processed", name))
 			return err == nil, fmt.Sprint(err)
 		})
@@ -182,7 +183,7 @@ func TestCSVCrashMidFile(t *testing.T) {
 		}
 		return info.State.Msgs
 	}
-	waitFor(t, 60*time.Second, "a part of the file stored", func() (bool, string) {
+	wait.For(t, 60*time.Second, "a part of the file stored", func() (bool, string) {
 		n := rawCount()
 		return n >= 150, fmt.Sprint(n)
 	})
@@ -192,7 +193,7 @@ func TestCSVCrashMidFile(t *testing.T) {
 	}
 	h.start()
 	unknown := h.waitSettled(want)
-	waitFor(t, 10*time.Second, "file in processed/", func() (bool, string) {
+	wait.For(t, 10*time.Second, "file in processed/", func() (bool, string) {
 		_, err := os.Stat(filepath.Join(dir, "processed", "big-export.csv"))
 		return err == nil, fmt.Sprint(err)
 	})

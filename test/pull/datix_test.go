@@ -15,6 +15,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/csvdrop"
 	"github.com/psgw/psgw/ingest/hl7mllp"
+	"github.com/psgw/psgw/test/wait"
 )
 
 var sentDate = regexp.MustCompile(`"date":"[^"]*"`)
@@ -60,7 +61,7 @@ func (h *harness) recordOf(localID string) (state, lastError string, code int) {
 func (h *harness) waitState(localID, state string) string {
 	h.t.Helper()
 	var last string
-	waitFor(h.t, 60*time.Second, localID+" "+state, func() (bool, string) {
+	wait.For(h.t, 60*time.Second, localID+" "+state, func() (bool, string) {
 		st, why, code := h.recordOf(localID)
 		last = why
 		return code == 200 && st == state, fmt.Sprint(code, " ", st, " ", why)

@@ -25,6 +25,7 @@ import (
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 const simKey = "pull-subscription-key"
@@ -178,22 +179,6 @@ func (h *harness) accepted() []write {
 	return append([]write(nil), h.writes...)
 }
 
-// waitFor polls cond until it holds or the deadline passes; it reports what it last saw.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
-}
-
 // waitSettled waits until every incident in want is delivered at the given revision, or
 // unknown: a send whose outcome the gateway could not know (a POST slower than the national
 // timeout, a stop mid-POST). Unknown is a legitimate, visible outcome; the caller checks that
@@ -201,7 +186,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 func (h *harness) waitSettled(want map[string]int) map[string]bool {
 	h.t.Helper()
 	unknown := map[string]bool{}
-	waitFor(h.t, 60*time.Second, "incidents delivered or unknown", func() (bool, string) {
+	wait.For(h.t, 60*time.Second, "incidents delivered or unknown", func() (bool, string) {
 		for id, rev := range want {
 			if unknown[id] {
 				continue
@@ -223,7 +208,7 @@ func (h *harness) waitSettled(want map[string]int) map[string]bool {
 // waitDelivered waits until every incident in want is delivered at the given revision.
 func (h *harness) waitDelivered(want map[string]int) {
 	h.t.Helper()
-	waitFor(h.t, 60*time.Second, "incidents delivered", func() (bool, string) {
+	wait.For(h.t, 60*time.Second, "incidents delivered", func() (bool, string) {
 		for id, rev := range want {
 			r, code := h.record(id)
 			if code != 200 || r.State != "delivered" || r.Revision != rev {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/csvdrop"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestExportPausedPastSettleTime is issue 16's fifth must-show: an export job writes half a
@@ -49,7 +50,7 @@ func TestExportPausedPastSettleTime(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The pause: longer than the settle time, so the half file is taken.
-			waitFor(t, 30*time.Second, "the half file taken", func() (bool, string) {
+			wait.For(t, 30*time.Second, "the half file taken", func() (bool, string) {
 				_, err := os.Stat(filepath.Join(dir, "processed", "scheduled-export.csv"))
 				return err == nil, fmt.Sprint(err)
 			})

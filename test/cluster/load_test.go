@@ -284,7 +284,13 @@ func (e *env) csvdropHolder(t *testing.T) (holder, other string) {
 			var st struct {
 				Adapters []struct{ Name, State string } `json:"adapters"`
 			}
-			resp, err := http.Get(e.url(r, "8080") + "/api/v1/status")
+			// A killed replica publishes no port: ask the others.
+			out, err := e.dockerErr("port", r, "8080")
+			if err != nil || out == "" {
+				continue
+			}
+			base := "http://" + strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1)
+			resp, err := http.Get(base + "/api/v1/status")
 			if err != nil {
 				continue
 			}

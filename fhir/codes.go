@@ -267,6 +267,17 @@ var ethnicLetters = map[string]string{
 // follow the order of the four types (lfpse README §3).
 var eventCodes = map[string]string{EventIncident: "1", EventRisk: "2", EventOutcome: "3", EventGoodCare: "4"}
 
+// EventTypeOfCode is the event type (EventIncident, …) whose LFPSE code is code, or "" for a
+// code that is not one.
+func EventTypeOfCode(code string) string {
+	for word, c := range eventCodes {
+		if c == code {
+			return word
+		}
+	}
+	return ""
+}
+
 // Agent-type codes (agent-type-5) for the parts of Agents.
 const (
 	agentMedications   = "4"

@@ -22,10 +22,12 @@ const (
 	ClassRejected
 	// ClassAuth: the key was refused; pause all delivery, burn no attempts.
 	ClassAuth
-	// ClassTransient: try again later (408, 429, 5xx, a connection that failed before sending).
+	// ClassTransient: try again later: a POST that provably stored nothing (not sent; 408, 429,
+	// 503), or a PUT that failed.
 	ClassTransient
-	// ClassAmbiguous: the request was sent and no usable answer came back; the service may or
-	// may not hold the event.
+	// ClassAmbiguous: the request was sent and no answer came back that says whether it was
+	// stored (any other 5xx, a reset or timeout after sending, a body cut short, a success
+	// without an id); the service may or may not hold the event.
 	ClassAmbiguous
 )
 
@@ -46,35 +48,52 @@ type Outcome struct {
 	RetryAfter time.Duration
 }
 
-// Classify turns a response to a POST (put=false) or PUT (put=true) into an Outcome.
+// Classify turns a response to a POST (put=false) or PUT (put=true) into an Outcome. It is the
+// table of docs/delivery.md, "Classification", row by row. The national API has no idempotency
+// key and no read-back, so a POST is classed transient (sent again) only when its answer
+// proves nothing was stored: nothing was sent, or 408, 429 or 503, which the API gateway in
+// front answers without passing the request on. Every other failure of a POST may have been
+// stored and is ambiguous. A PUT to a held national id is idempotent, so whatever failure it
+// meets it is only ever sent again.
 func Classify(r Response, put bool) Outcome {
-	if r.Status == 0 {
-		detail := "no answer"
-		if r.Err != nil {
-			detail = r.Err.Error()
-		}
-		if r.Sent {
-			return Outcome{Class: ClassAmbiguous, Detail: "request sent but no answer: " + detail}
-		}
-		return Outcome{Class: ClassTransient, Detail: detail}
-	}
 	o := Outcome{Status: r.Status, RetryAfter: r.RetryAfter}
-	switch {
-	case r.Status >= 200 && r.Status < 300:
-		if r.Err != nil {
-			o.Class, o.Detail = ClassAmbiguous, r.Err.Error()
-			return o
-		}
+	switch s := r.Status; {
+	case s == 0 && !r.Sent:
+		// Connection refused, DNS failure, TLS handshake failure: the request never left.
+		o.Class, o.Detail = ClassTransient, "not sent: "+errText(r.Err)
+	case s == 0:
+		// A reset or timeout after the request was written.
+		o.Class, o.Detail = ClassAmbiguous, "request sent but no answer: "+errText(r.Err)
+	case s >= 200 && s < 300 && r.Err != nil:
+		// A success whose body was cut short: the service acted, but its id is lost.
+		o.Class, o.Detail = ClassAmbiguous, "HTTP "+strconv.Itoa(s)+" with its body cut short: "+r.Err.Error()
+	case s >= 200 && s < 300:
+		// With an id, delivered; a POST's success without an id is ambiguous.
 		return classifySuccess(o, r.Body, put)
-	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
-		o.Class, o.Detail = ClassAuth, errorText(r.Body, r.Status)
-	case r.Status == http.StatusRequestTimeout || r.Status == http.StatusTooManyRequests || r.Status >= 500:
-		o.Class, o.Detail = ClassTransient, errorText(r.Body, r.Status)
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		o.Class, o.Detail = ClassAuth, errorText(r.Body, s)
+	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable:
+		// The gateway in front refused it before the backend saw it.
+		o.Class, o.Detail = ClassTransient, errorText(r.Body, s)
+	case s >= 500 && put:
+		o.Class, o.Detail = ClassTransient, errorText(r.Body, s)
+	case s >= 500:
+		// 500, 502, 504 and any other 5xx: the backend may have committed before it failed
+		// (a 504 is what the gateway answers when the backend was merely slow).
+		o.Class, o.Detail = ClassAmbiguous, errorText(r.Body, s)+" after the request was sent: the service may have stored it"
 	default:
-		// 400, 422, 404 on a PUT, and any other 4xx: the payload or target is wrong.
-		o.Class, o.Detail = ClassRejected, errorText(r.Body, r.Status)
+		// 400, 422, 404 on a PUT, any other 4xx, and a 3xx (never followed: a redirecting
+		// endpoint is a wrong base URL): the payload or target is wrong.
+		o.Class, o.Detail = ClassRejected, errorText(r.Body, s)
 	}
 	return o
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no answer"
+	}
+	return err.Error()
 }
 
 func classifySuccess(o Outcome, body []byte, put bool) Outcome {

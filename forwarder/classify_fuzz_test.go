@@ -85,8 +85,11 @@ func FuzzClassify(f *testing.F) {
 			want = []Class{ClassDelivered, ClassAmbiguous}
 		case status == 401 || status == 403:
 			want = []Class{ClassAuth}
-		case status == 408 || status == 429 || status >= 500:
+		case status == 408 || status == 429 || status == 503 || (status >= 500 && put):
 			want = []Class{ClassTransient}
+		case status >= 500:
+			// A POST's other 5xx may have been stored (docs/delivery.md, "Classification").
+			want = []Class{ClassAmbiguous}
 		default:
 			want = []Class{ClassRejected}
 		}

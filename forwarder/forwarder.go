@@ -75,9 +75,18 @@ type Forwarder struct {
 	// counts the outage pauses since the last delivery, which space the outage probes out.
 	failStreak   atomic.Int32
 	outageRounds atomic.Int32
-	running      atomic.Bool
-	delivered    atomic.Uint64
-	lastSuccess  atomic.Int64
+	// ambStreak counts ambiguous answers in a row: each may leave an incident unknown, so a
+	// shorter run of them pauses delivery (ambiguousStreak).
+	ambStreak atomic.Int32
+	// halfOpen is set when delivery resumes after an outage: until a send meets an answer
+	// that is not "unavailable", sends go one at a time (canary holds the one), so a
+	// service whose metadata answers while its writes fail costs one send per probe, and
+	// one unknown at most, not a round of them.
+	halfOpen    atomic.Bool
+	canary      chan struct{}
+	running     atomic.Bool
+	delivered   atomic.Uint64
+	lastSuccess atomic.Int64
 }
 
 // Why delivery is paused.
@@ -95,12 +104,23 @@ const (
 // pauses for an outage: enough that the occasional failure among successes never trips it.
 func (f *Forwarder) outageStreak() int32 { return int32(max(20, 2*f.cfg.Concurrency)) }
 
-// unavailable reports whether an outcome says the service is not there: no answer at all, or
-// 502, 503 or 504 (what a gateway in front of a service that is down answers). A 500 is the
-// service answering that it failed on this request, not an outage: it breaks a run, so a
-// service that keeps failing some payloads still has those incidents retried and, in the end,
-// failed.
+// ambiguousStreak is how many ambiguous answers in a row pause delivery. Each one may turn an
+// incident unknown, a person's job, so the run is shorter than outageStreak; it is still long
+// enough that scattered ambiguous answers among successes never trip it, and about what is in
+// flight at once anyway when the service turns bad.
+func (f *Forwarder) ambiguousStreak() int32 { return int32(max(5, f.cfg.Concurrency)) }
+
+// unavailable reports whether an outcome says the service is not there or not working: no
+// answer at all; 502, 503 or 504 (what a gateway in front of a service that is down answers);
+// or any answer to a POST that cannot say whether it was stored (ambiguous: a service that
+// stores and then fails every write would otherwise turn the whole queue unknown). A 500 to
+// a PUT is the service answering that it failed on this request, not an outage: it breaks a
+// run, so a service that keeps failing some payloads still has those incidents retried and,
+// in the end, failed.
 func unavailable(out Outcome) bool {
+	if out.Class == ClassAmbiguous {
+		return true
+	}
 	switch out.Status {
 	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
@@ -125,7 +145,7 @@ func New(cfg Config, q *queue.Queue, l *ledger.Ledger, client *Client, log zerol
 	resumeCh := make(chan struct{})
 	close(resumeCh) // not paused
 	return &Forwarder{cfg: cfg, q: q, ledger: l, client: client, log: log, now: time.Now, resumeCh: resumeCh,
-		probeNow: make(chan struct{}, 1)}
+		probeNow: make(chan struct{}, 1), canary: make(chan struct{}, 1)}
 }
 
 // Status is the forwarder's state for the status page, readiness and metrics.
@@ -314,7 +334,41 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		// It keeps its state (queued or retrying): nothing is wrong with the incident.
 		return true
 	}
+	if f.halfOpen.Load() {
+		release, wait := f.takeCanary(ctx)
+		if wait {
+			return true
+		}
+		if ctx.Err() != nil {
+			_ = m.NakWithDelay(queue.ShutdownNakDelay)
+			return false
+		}
+		defer release()
+	}
+	if e.NationalID == "" {
+		o.SentAs = sentAs(m.Data()) // a POST: kept for the operator should its outcome be unknown
+	}
 	return f.send(ctx, m, lkey, snap, e.InFlight, o, log)
+}
+
+// takeCanary waits, after an outage, for the turn to send alone. It returns wait when
+// delivery paused again meanwhile; otherwise release must be called after the send (it does
+// nothing when the service answered another send first and half-open ended).
+func (f *Forwarder) takeCanary(ctx context.Context) (release func(), wait bool) {
+	select {
+	case f.canary <- struct{}{}:
+	case <-ctx.Done():
+		return func() {}, false
+	}
+	if f.pause.Load() != pauseNone {
+		<-f.canary
+		return nil, true
+	}
+	if !f.halfOpen.Load() {
+		<-f.canary
+		return func() {}, false
+	}
+	return func() { <-f.canary }, false
 }
 
 // unreadable handles an outbox message whose envelope could not be read: it can never be sent
@@ -540,10 +594,21 @@ func (f *Forwarder) noteAnswer(out Outcome) {
 	}
 	if !unavailable(out) {
 		f.failStreak.Store(0)
+		f.ambStreak.Store(0)
+		f.halfOpen.Store(false)
 		return
 	}
-	if n := f.failStreak.Add(1); n >= f.outageStreak() {
-		f.pauseFor(pauseOutage, fmt.Sprintf("%d sends in a row found the service unavailable (no answer, 502, 503 or 504); the last: %s", n, out.Detail))
+	var amb int32
+	if out.Class == ClassAmbiguous {
+		amb = f.ambStreak.Add(1)
+	} else {
+		f.ambStreak.Store(0)
+	}
+	switch n := f.failStreak.Add(1); {
+	case amb >= f.ambiguousStreak():
+		f.pauseFor(pauseOutage, fmt.Sprintf("%d sends in a row got an answer that may hide a stored event (docs/delivery.md, \"Classification\"); the last: %s", amb, out.Detail))
+	case n >= f.outageStreak():
+		f.pauseFor(pauseOutage, fmt.Sprintf("%d sends in a row found the service unavailable (no answer, 502, 503 or 504, or an ambiguous answer); the last: %s", n, out.Detail))
 	}
 }
 
@@ -590,22 +655,28 @@ func (f *Forwarder) pauseFor(kind int32, reason string) {
 func (f *Forwarder) resume() {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
-	prev := f.pause.Swap(pauseNone)
-	if prev == pauseNone {
+	prev := f.pause.Load()
+	switch prev {
+	case pauseNone:
 		return
+	case pauseAuth:
+		f.failStreak.Store(0)
+	case pauseOutage:
+		// Half-open, set before anyone can see the pause end: one send goes alone
+		// (takeCanary), and if it fails the same way it pauses again at once, so a service
+		// whose metadata answers while its writes fail costs one send per probe, not a
+		// streak or a round of them.
+		f.failStreak.Store(f.outageStreak() - 1)
+		f.ambStreak.Store(f.ambiguousStreak() - 1)
+		f.halfOpen.Store(true)
 	}
+	f.pause.Store(pauseNone)
 	f.cfg.Metrics.Paused.Set(0)
 	f.cfg.Metrics.Outage.Set(0)
 	close(f.resumeCh) // last: a woken worker's delivery already finds the gauges at 0
-	switch prev {
-	case pauseAuth:
-		f.failStreak.Store(0)
+	if prev == pauseAuth {
 		f.log.Info().Msg("national service accepts the subscription key again; delivery resumed")
-	case pauseOutage:
-		// Half-open: the next send that fails the same way pauses again at once, so a
-		// service whose metadata answers while its writes fail costs one round of sends
-		// per probe, not a full streak.
-		f.failStreak.Store(f.outageStreak() - 1)
+	} else {
 		f.log.Info().Msg("national service answers again; delivery resumed")
 	}
 }
@@ -621,8 +692,16 @@ func (f *Forwarder) waitResumed(ctx context.Context) {
 	}
 }
 
-// ackWait is the outbox consumer's AckWait: long enough for a send and its ledger writes.
-func (f *Forwarder) ackWait() time.Duration { return 3*f.cfg.Timeout + 30*time.Second }
+// OutboxAckWait is the outbox consumer's AckWait: how long after a crash the messages the dead
+// gateway held come back to the next one. It is short, whatever national.timeout is, because
+// a send that takes longer is kept by heartbeats instead: queue.Dispatch reports every message
+// it holds in progress three times per AckWait. Only held messages get them (at most
+// queue.DispatchOptions.MaxHeld, 4 × national.concurrency), never the backlog queued behind,
+// so the heartbeats cost the same with 100,000 incidents queued as with ten
+// (docs/delivery.md, "Recovery after a crash").
+const OutboxAckWait = 10 * time.Second
+
+func (f *Forwarder) ackWait() time.Duration { return OutboxAckWait }
 
 // checkAtStart asks for the national service's CapabilityStatement before the first send, so
 // that a refused key pauses delivery (and fails readiness) at once rather than at the first

@@ -131,3 +131,75 @@ func TestOutageProbedUntilItAnswers(t *testing.T) {
 		t.Errorf("got %+v, want paused for the key", st)
 	}
 }
+
+// TestAmbiguousRunPauses: a run of answers that may hide a stored event (a POST's 500 or 504
+// after storing, say) pauses delivery after ambiguousStreak of them, sooner than an outage's
+// run, so a service that stores and then fails every write leaves a handful of incidents
+// unknown, not the queue; scattered ones among other answers do not.
+func TestAmbiguousRunPauses(t *testing.T) {
+	f := New(Config{Concurrency: 4}, nil, nil, nil, zerolog.Nop()) // a run of 5
+	amb := func(n, status int) {
+		for range n {
+			f.noteAnswer(Classify(Response{Status: status, Sent: true}, false))
+		}
+	}
+	amb(4, 504)
+	f.noteAnswer(Outcome{Class: ClassDelivered, Status: 201})
+	amb(4, 500)
+	f.noteAnswer(Outcome{Class: ClassRejected, Status: 422})
+	amb(4, 599)
+	if st := f.Status(); st.Outage {
+		t.Fatalf("paused by ambiguous answers broken up by others: %+v", st)
+	}
+	amb(1, 500)
+	if st := f.Status(); !st.Outage || !strings.Contains(st.OutageReason, "5 sends in a row got an answer that may hide a stored event") {
+		t.Fatalf("after 5 ambiguous answers in a row: %+v, want an outage saying so", st)
+	}
+	// Resumed half-open: the next ambiguous answer pauses again at once.
+	f.resume()
+	if !f.halfOpen.Load() {
+		t.Fatal("not half-open after an outage")
+	}
+	amb(1, 504)
+	if !f.Status().Outage {
+		t.Fatal("an ambiguous answer right after resuming did not pause again")
+	}
+	f.resume()
+	f.noteAnswer(Outcome{Class: ClassDelivered, Status: 201})
+	if f.halfOpen.Load() {
+		t.Error("still half-open after a delivery")
+	}
+}
+
+// TestHalfOpenSendsOneAtATime: after an outage, one send goes alone; the others wait for its
+// answer, and go on only if it was not another failure of the same kind.
+func TestHalfOpenSendsOneAtATime(t *testing.T) {
+	f := New(Config{Concurrency: 4}, nil, nil, nil, zerolog.Nop())
+	for range 20 {
+		f.noteAnswer(Outcome{Class: ClassTransient, Detail: "connection refused"})
+	}
+	f.resume()
+	ctx := context.Background()
+	release, wait := f.takeCanary(ctx)
+	if wait {
+		t.Fatal("the first send after resuming was told to wait")
+	}
+	got := make(chan bool, 1)
+	go func() {
+		r, w := f.takeCanary(ctx)
+		if !w {
+			r()
+		}
+		got <- w
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second send went while the first was out")
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.noteAnswer(Outcome{Class: ClassTransient, Detail: "connection refused"}) // the canary fails: paused again
+	release()
+	if w := <-got; !w {
+		t.Error("the second send went on although delivery paused again")
+	}
+}

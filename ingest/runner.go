@@ -58,6 +58,11 @@ type Status struct {
 	// Peers are the open connections of an adapter with a listener of its own, by peer
 	// address and certificate subject (PeerLister).
 	Peers []Peer `json:"peers,omitempty"`
+	// FoundLate counts source rows a cursor adapter found behind its cursor and stored: rows
+	// its cursor had passed over (LateFinder), shown so that an operator sees the cursor
+	// method missing rows. LastFoundLateAt is when the latest was found.
+	FoundLate       uint64    `json:"found_late,omitempty"`
+	LastFoundLateAt time.Time `json:"last_found_late_at,omitzero"`
 }
 
 // Runner owns one adapter: it restarts it with backoff when Run fails, scopes its logger,
@@ -175,6 +180,9 @@ func (r *Runner) Status() Status {
 	}
 	if pl, ok := r.adapter.(PeerLister); ok {
 		st.Peers = pl.Peers()
+	}
+	if lf, ok := r.adapter.(LateFinder); ok {
+		st.FoundLate, st.LastFoundLateAt = lf.FoundLate()
 	}
 	return st
 }

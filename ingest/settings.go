@@ -165,3 +165,19 @@ func (p *Problems) Err() error { return errors.Join(p.errs...) }
 
 // sourceName is the rule for a source system's name (docs/incident.schema.json, source).
 var sourceName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// CursorSkipper is implemented by adapters that read their source from a cursor (sqlpoll): an
+// operator can move the cursor past a source record that cannot be read at all, which would
+// otherwise stop the feed (docs/adapters.md, "Stepping past a row"). SkipPast sets the cursor
+// to values, typed like the cursor it replaces, and returns the cursor as it was, for the
+// record of what was stepped over. It may be called while Run runs.
+type CursorSkipper interface {
+	SkipPast(ctx context.Context, values []string) (previous string, err error)
+}
+
+// LateFinder is implemented by cursor adapters that re-read behind their cursor (sqlpoll):
+// the runner shows how many rows they found there, and when the latest was, in the adapter's
+// Status.
+type LateFinder interface {
+	FoundLate() (n uint64, last time.Time)
+}

@@ -20,6 +20,8 @@ type Outgoing struct {
 	PayloadHash string
 	// Replay: an operator asked for it, so it is sent even where its record has settled.
 	Replay bool
+	// SentAs summarises the payload of a POST for the operator, should its outcome be unknown.
+	SentAs SentAs
 }
 
 // Verdict is what the forwarder is to do with an outbox message.
@@ -95,8 +97,11 @@ func (e *Entry) StartSend(now time.Time, o Outgoing) (nationalID string) {
 	if e.FirstAttemptAt.IsZero() {
 		e.FirstAttemptAt = now
 	}
-	e.InFlight = &InFlight{Method: method, PayloadHash: o.PayloadHash, RawSeq: o.RawSeq, StartedAt: now,
+	e.InFlight = &InFlight{Method: method, PayloadHash: o.PayloadHash, RawSeq: o.RawSeq, StartedAt: now, Revision: o.Revision,
 		Replica: e.replica, Instance: e.instance}
+	if method == http.MethodPost {
+		e.InFlight.SentAs = o.SentAs
+	}
 	if method == http.MethodPut {
 		// From here until a 2xx the national service may hold either version (a PUT can be
 		// applied and its answer lost), so no later payload may be skipped as "already
@@ -157,13 +162,23 @@ func (e *Entry) Reject(now time.Time, rawSeq uint64, detail string) {
 func (e *Entry) AnswerLost(now time.Time, rawSeq uint64, payloadHash, detail string) {
 	e.LastError = detail
 	e.UnknownHash = payloadHash
+	e.noteUnknownSend()
 	e.settle(now, rawSeq, StateUnknown, detail+"; the national service may hold the event. Resolve it with its national id or resend")
+}
+
+// noteUnknownSend keeps the in-flight POST as the send an operator must resolve.
+func (e *Entry) noteUnknownSend() {
+	if e.InFlight != nil {
+		sent := *e.InFlight
+		e.UnknownSend = &sent
+	}
 }
 
 // StoppedMidPost records that the gateway stopped while a POST of payloadHash was in flight:
 // the national service may hold the event, so it is unknown until an operator resolves it.
 func (e *Entry) StoppedMidPost(now time.Time, rawSeq uint64, payloadHash string) {
 	e.UnknownHash = payloadHash
+	e.noteUnknownSend()
 	e.settle(now, rawSeq, StateUnknown, "the gateway stopped while a POST was in flight; the national service may hold the event. Resolve it with its national id or resend")
 }
 
@@ -231,6 +246,7 @@ func (e *Entry) Undeliverable(now time.Time, rawSeq uint64, detail string) (Stat
 	}
 	if e.postInFlight() {
 		e.UnknownHash = e.InFlight.PayloadHash
+		e.noteUnknownSend()
 		e.InFlight = nil
 		e.LastError = detail + "; a POST was in flight, so the national service may hold the event"
 		e.Note(now, StateUnknown, e.LastError+". Resolve it with its national id or resend", "")

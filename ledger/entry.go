@@ -55,6 +55,9 @@ type Entry struct {
 	// UnknownHash is the payload hash of the POST whose outcome is unknown, so that resolving
 	// it as delivered records what the national service holds.
 	UnknownHash string `json:"unknown_hash,omitempty"`
+	// UnknownSend is that POST: when it was sent and what an operator needs to find it in
+	// LFPSE's own view of the organisation's submissions. Cleared once resolved.
+	UnknownSend *InFlight `json:"unknown_send,omitempty"`
 	// PossibleDuplicate marks an incident resent after an ambiguous POST.
 	PossibleDuplicate bool      `json:"possible_duplicate,omitempty"`
 	Redactions        int       `json:"redactions,omitempty"`
@@ -110,12 +113,25 @@ type InFlight struct {
 	PayloadHash string    `json:"payload_hash"`
 	RawSeq      uint64    `json:"raw_seq"`
 	StartedAt   time.Time `json:"started_at"`
+	Revision    int       `json:"revision,omitempty"`
 	// Replica and Instance name the gateway process sending it (Instance is new at every
 	// start), so that another replica can tell a send still in progress elsewhere from one
 	// its sender died in (docs/cluster.md, "Two gateways, one incident"). Empty in markers
 	// written before replicas existed: those read as the gateway's own.
 	Replica  string `json:"replica,omitempty"`
 	Instance string `json:"instance,omitempty"`
+	SentAs
+}
+
+// SentAs is what a POST told the national service that lets a person find the event there:
+// LFPSE's organisation view lists submissions by these. None of it identifies a patient.
+type SentAs struct {
+	// EventType is the incident's event type (incident, risk, outcome, good_care).
+	EventType string `json:"event_type,omitempty"`
+	// EventDate is the date (and time, if known) the event happened, as sent.
+	EventDate string `json:"event_date,omitempty"`
+	// Location is the ODS code of the organisation where it happened, as sent.
+	Location string `json:"location,omitempty"`
 }
 
 // AwaitingResolution reports whether a POST of this incident had an unknown outcome that no

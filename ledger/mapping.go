@@ -113,7 +113,7 @@ func (e *Entry) RecordMapping(m Mapping, exists bool, now time.Time) (Mapped, er
 			return res, fmt.Errorf("%w: %w; resolve it with its national id, or resend it", ErrNotResolvable, ErrAwaitingResolution)
 		}
 		// Resending after an unknown outcome: the national service may now hold it twice.
-		e.PossibleDuplicate, e.UnknownHash = true, ""
+		e.PossibleDuplicate, e.UnknownHash, e.UnknownSend = true, "", nil
 	}
 	if res.NewRecord = m.RawSeq != e.RawSeq; res.NewRecord {
 		// Counted once per record: a replay of the same record redacts the same strings.

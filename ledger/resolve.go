@@ -85,7 +85,7 @@ func (l *Ledger) ResolveDelivered(ctx context.Context, key, nationalID, referenc
 		}
 		e.NationalID, e.NationalReference = nationalID, strings.TrimSpace(reference)
 		e.DeliveredHash, e.DeliveredRevision, e.DeliveredAt = held, e.Revision, l.now().UTC()
-		e.InFlight, e.UnknownHash, e.LastError = nil, "", ""
+		e.InFlight, e.UnknownHash, e.UnknownSend, e.LastError = nil, "", nil, ""
 		stale = e.PayloadHash != "" && e.PayloadHash != held
 		e.Note(l.now().UTC(), StateDelivered, "resolved: the national service holds it as "+nationalID, actor)
 		return nil

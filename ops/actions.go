@@ -27,6 +27,42 @@ type Replayer interface {
 func (s *Server) actionRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{source}/{local_id...}", s.incidentAction)
 	mux.HandleFunc("POST /api/v1/replay", s.bulkReplay)
+	mux.HandleFunc("POST /api/v1/resolve", s.bulkResolve)
+	mux.HandleFunc("POST /api/v1/adapters/{name}/skip", s.adapterSkip)
+}
+
+// adapterSkip serves POST /api/v1/adapters/{name}/skip {"past": [V1, ...]}: it moves a
+// cursor adapter's cursor past a source row that cannot be read at all (docs/api.md).
+func (s *Server) adapterSkip(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req struct {
+		Past []string `json:"past"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || len(req.Past) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be {"past": [value, ...]}, one value per cursor column`})
+		return
+	}
+	for _, run := range s.Adapters {
+		if run.Status().Name != name {
+			continue
+		}
+		sk, ok := run.Adapter().(ingest.CursorSkipper)
+		if !ok {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "adapter " + name + " has no cursor to move"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+		defer cancel()
+		previous, err := sk.SkipPast(ctx, req.Past)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.Log.Warn().Str("adapter", name).Str("actor", Actor(r.Context())).Str("from", previous).Msg("adapter cursor moved by an operator")
+		writeJSON(w, http.StatusOK, map[string]any{"adapter": name, "previous": previous, "past": req.Past})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no adapter " + name})
 }
 
 // incidentAction serves POST …/{source}/{local_id}/{replay|resolve|review}. The action is
@@ -152,14 +188,33 @@ type ActionError struct {
 	State  ledger.State `json:"state,omitempty"`
 }
 
+// BulkFilter selects incidents for a bulk action by source and last change (updated_at, as
+// the search does); every field is optional.
+type BulkFilter struct {
+	Source string    `json:"source"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// Limit caps the incidents matched: 1 to 100,000, which is also the default.
+	Limit  int  `json:"limit"`
+	DryRun bool `json:"dry_run"`
+}
+
+func (f BulkFilter) matches(e *ledger.Entry) bool {
+	return (f.Source == "" || e.Source == f.Source) &&
+		(f.From.IsZero() || !e.UpdatedAt.Before(f.From)) && (f.To.IsZero() || e.UpdatedAt.Before(f.To))
+}
+
+func (f BulkFilter) limit() int {
+	if f.Limit <= 0 || f.Limit > 100000 {
+		return 100000
+	}
+	return f.Limit
+}
+
 // BulkReplayRequest selects incidents to replay; every filter is optional.
 type BulkReplayRequest struct {
-	State  ledger.State `json:"state"`
-	Source string       `json:"source"`
-	From   time.Time    `json:"from"`
-	To     time.Time    `json:"to"`
-	Limit  int          `json:"limit"`
-	DryRun bool         `json:"dry_run"`
+	State ledger.State `json:"state"`
+	BulkFilter
 }
 
 // BulkReplayResult says what a bulk replay did. Outside a dry run, Matched is Replayed plus
@@ -196,9 +251,6 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if req.Limit <= 0 || req.Limit > 100000 {
-		req.Limit = 100000
-	}
 	var res BulkReplayResult
 	skip := func(e *ledger.Entry) bool {
 		code, why := e.ReplayRefusal()
@@ -214,14 +266,13 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	var keys []string
 	err := s.Ledger.List(r.Context(), func(key string, e *ledger.Entry) bool {
-		if (req.State == "" || e.State == req.State) && (req.Source == "" || e.Source == req.Source) &&
-			(req.From.IsZero() || !e.UpdatedAt.Before(req.From)) && (req.To.IsZero() || e.UpdatedAt.Before(req.To)) {
+		if (req.State == "" || e.State == req.State) && req.matches(e) {
 			res.Matched++
 			if !skip(e) {
 				keys = append(keys, key)
 			}
 		}
-		return res.Matched < req.Limit
+		return res.Matched < req.limit()
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})

@@ -105,6 +105,8 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	s.actionRoutes(actions)
 	mux.Handle("POST /api/v1/incidents/{source}/{rest...}", s.guard(RoleOperator, actions))
 	mux.Handle("POST /api/v1/replay", s.guard(RoleOperator, actions))
+	mux.Handle("POST /api/v1/resolve", s.guard(RoleOperator, actions))
+	mux.Handle("POST /api/v1/adapters/{name}/skip", s.guard(RoleOperator, actions))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -170,6 +172,18 @@ type Record struct {
 	ReceivedAt        time.Time        `json:"received_at,omitzero"`
 	UpdatedAt         time.Time        `json:"updated_at,omitzero"`
 	DeliveredAt       time.Time        `json:"delivered_at,omitzero"`
+	// UnknownSend is the POST whose outcome is unknown, until it is resolved: what an operator
+	// needs to look the event up in LFPSE (docs/delivery.md, "Resolving unknown").
+	UnknownSend *UnknownSend `json:"unknown_send,omitempty"`
+}
+
+// UnknownSend is a POST whose outcome is unknown, as an operator looks for it in LFPSE.
+type UnknownSend struct {
+	SentAt    time.Time `json:"sent_at"`
+	Revision  int       `json:"revision,omitempty"`
+	EventType string    `json:"event_type,omitempty"`
+	EventDate string    `json:"event_date,omitempty"`
+	Location  string    `json:"location,omitempty"`
 }
 
 // RecordOf renders a ledger entry.
@@ -188,7 +202,16 @@ func RecordOf(e *ledger.Entry) Record {
 		LastError: e.LastError, History: h, Warnings: ws, NationalVersion: e.NationalVersion,
 		PossibleDuplicate: e.PossibleDuplicate, Redactions: e.Redactions,
 		ReceivedAt: e.ReceivedAt, UpdatedAt: e.UpdatedAt, DeliveredAt: e.DeliveredAt,
+		UnknownSend: unknownSendOf(e),
 	}
+}
+
+func unknownSendOf(e *ledger.Entry) *UnknownSend {
+	u := e.UnknownSend
+	if u == nil || !e.AwaitingResolution() {
+		return nil
+	}
+	return &UnknownSend{SentAt: u.StartedAt, Revision: u.Revision, EventType: u.EventType, EventDate: u.EventDate, Location: u.Location}
 }
 
 func (s *Server) incident(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -141,6 +142,9 @@ type searchView struct {
 	PrevURL  string
 	NextURL  string
 	From, To int
+	// ResendBody is the bulk resolve request for the search, when it selects unknown
+	// incidents only: the page offers to send them all again.
+	ResendBody string
 }
 
 func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +173,10 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if v.Page.Offset+v.Page.Limit < v.Page.Total {
 		v.NextURL = page(v.Page.Offset + v.Page.Limit)
+	}
+	if err == nil && v.Page.Total > 0 && len(q.States) == 1 && q.States[0] == ledger.StateUnknown && q.LocalID == "" {
+		b, _ := json.Marshal(BulkResolveRequest{Action: "resend", BulkFilter: BulkFilter{Source: q.Source, From: q.From, To: q.To}})
+		v.ResendBody = string(b)
 	}
 	v.Sources, _ = s.Ledger.Sources(r.Context(), 200)
 	slices.Sort(v.Sources)

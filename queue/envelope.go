@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,6 +28,7 @@ const (
 	hdrRawSeq       = "Psgw-Raw-Seq"
 	hdrHash         = "Psgw-Payload-Hash"
 	hdrReplay       = "Psgw-Replay"
+	hdrRecordID     = "Psgw-Record-Id"
 )
 
 // RawEnvelope is what travels with a raw record in the raw stream: written by the ingest
@@ -39,8 +42,14 @@ type RawEnvelope struct {
 	// which subjects and ledger keys use instead.
 	LocalID string
 	Key     string
-	// RecordID is the record's message id (Nats-Msg-Id), on which JetStream drops re-sends.
+	// RecordID is the record's id: its revision, or with none a hash of its content. It is
+	// the Nats-Msg-Id, on which JetStream drops re-sends, unless After is set.
 	RecordID string
+	// After, when set, is the RecordID of the incident's newest record already in the stream
+	// when this one was stored. The Nats-Msg-Id is then RecordID and a hash of After, so that
+	// content changed back to an earlier text (A, B, A) is a new message while a re-send of
+	// the newest record is still dropped (docs/architecture.md, "1. Ingest").
+	After string
 	// Revision is the source's revision of the incident; 0 when it sends none.
 	Revision   int
 	ReceivedAt time.Time
@@ -74,7 +83,19 @@ func (e RawEnvelope) header() nats.Header {
 	if e.Origin != "" {
 		h.Set(hdrOrigin, e.Origin)
 	}
+	if e.After != "" {
+		h.Set(hdrRecordID, e.RecordID)
+	}
 	return h
+}
+
+// MsgID is the record's Nats-Msg-Id: RecordID, followed by a hash of After when it is set.
+func (e RawEnvelope) MsgID() string {
+	if e.After == "" {
+		return e.RecordID
+	}
+	sum := sha256.Sum256([]byte(e.After))
+	return e.RecordID + ".a" + hex.EncodeToString(sum[:8])
 }
 
 // PublishRaw stores a raw record durably with its envelope, on the envelope's subject with
@@ -84,7 +105,7 @@ func (q *Queue) PublishRaw(ctx context.Context, env RawEnvelope, data []byte, tt
 	if env.Kind == "" || env.Source == "" || env.Key == "" || env.RecordID == "" {
 		return PubResult{}, errors.New("raw record needs kind, source, key and record id")
 	}
-	return q.PublishTTL(ctx, env.Subject(), env.RecordID, data, env.header(), ttl)
+	return q.PublishTTL(ctx, env.Subject(), env.MsgID(), data, env.header(), ttl)
 }
 
 // ReadRawEnvelope reads a stored raw record's envelope. Source and key are required; the other
@@ -95,6 +116,9 @@ func (q *Queue) PublishRaw(ctx context.Context, env RawEnvelope, data []byte, tt
 func ReadRawEnvelope(h nats.Header) (RawEnvelope, error) {
 	e := RawEnvelope{Kind: h.Get(hdrKind), Source: h.Get(hdrSource), LocalID: h.Get(hdrLocalID), Key: h.Get(hdrKey),
 		RecordID: h.Get(nats.MsgIdHdr), RejectReason: h.Get(hdrRejectReason), Origin: h.Get(hdrOrigin)}
+	if id := h.Get(hdrRecordID); id != "" {
+		e.RecordID = id // stored after another record: the message id also names that one
+	}
 	var errs []error
 	errs = append(errs, required(hdrSource, e.Source), required(hdrKey, e.Key))
 	if v := h.Get(hdrRevision); v != "" {

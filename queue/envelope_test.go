@@ -183,3 +183,40 @@ func FuzzReadRawEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordStoredAfterAnother: a record stored after another of its incident (After set) has
+// a message id of its own, distinct from the same record stored first, so that content
+// changed back (A, B, A) is not dropped as a duplicate; it reads back with its record id, and
+// LastRawEnvelope finds it as the incident's newest. The same record after the same one is
+// still dropped by JetStream.
+func TestRecordStoredAfterAnother(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	defer q.Close()
+	ctx := context.Background()
+	a := RawEnvelope{Kind: "incident", Source: "datix", Key: "0123abcd", RecordID: "datix.0123abcd.hA"}
+	b := a
+	b.RecordID, b.After = "datix.0123abcd.hB", a.RecordID
+	again := a
+	again.After = b.RecordID
+	var seqs []uint64
+	for i, env := range []RawEnvelope{a, b, again, again} {
+		res, err := q.PublishRaw(ctx, env, []byte(`{}`), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate != (i == 3) {
+			t.Errorf("publish %d (%s after %q): duplicate %v, want %v", i, env.RecordID, env.After, res.Duplicate, i == 3)
+		}
+		seqs = append(seqs, res.Seq)
+	}
+	last, seq, err := q.LastRawEnvelope(ctx, a.Subject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.RecordID != a.RecordID || seq != seqs[2] {
+		t.Errorf("newest record: %s at %d, want %s at %d", last.RecordID, seq, a.RecordID, seqs[2])
+	}
+	if a.MsgID() != a.RecordID || again.MsgID() == a.MsgID() || !strings.HasPrefix(again.MsgID(), a.RecordID+".a") {
+		t.Errorf("message ids: first %q, after B %q; want the record id, then the record id and a hash of B's", a.MsgID(), again.MsgID())
+	}
+}

@@ -98,6 +98,36 @@ func (q *Queue) LastRaw(ctx context.Context, subject string) (*jetstream.RawStre
 	return s.GetLastMsgForSubject(ctx, subject)
 }
 
+// LastRawEnvelope returns the envelope and sequence of the newest raw record on subject, or
+// jetstream.ErrMsgNotFound. It is on the ingest path (one per incident record stored), so the
+// stream handle is looked up once, not per call.
+func (q *Queue) LastRawEnvelope(ctx context.Context, subject string) (RawEnvelope, uint64, error) {
+	s, err := q.rawStream(ctx)
+	if err != nil {
+		return RawEnvelope{}, 0, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return RawEnvelope{}, 0, err
+	}
+	env, _ := ReadRawEnvelope(m.Header)
+	return env, m.Sequence, nil
+}
+
+func (q *Queue) rawStream(ctx context.Context) (jetstream.Stream, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.raw != nil {
+		return q.raw, nil
+	}
+	s, err := q.js.Stream(ctx, RawStream)
+	if err != nil {
+		return nil, fmt.Errorf("opening raw stream: %w", err)
+	}
+	q.raw = s
+	return s, nil
+}
+
 // Consumer creates or updates a durable consumer on stream.
 func (q *Queue) Consumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	c, err := q.js.CreateOrUpdateConsumer(ctx, stream, cfg)

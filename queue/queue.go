@@ -78,6 +78,8 @@ type Queue struct {
 	mu sync.Mutex
 	// ownConns are the connections of buckets opened with KeyValueOwnConn.
 	ownConns []*nats.Conn
+	// raw is the raw stream's handle, once LastRawEnvelope has looked it up.
+	raw jetstream.Stream
 }
 
 // Open starts the embedded server (or connects to the external one) and creates or updates the

@@ -14,6 +14,10 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodGet) {
 			writeJSON(w, http.StatusOK, "application/json", s.Events())
 		}
+	case "/_sim/requests":
+		if allow(w, r, http.MethodGet) {
+			writeJSON(w, http.StatusOK, "application/json", s.Requests())
+		}
 	case "/_sim/stats":
 		if allow(w, r, http.MethodGet) {
 			writeJSON(w, http.StatusOK, "application/json", s.Stats())
@@ -56,7 +60,10 @@ func (s *Simulator) putFaults(w http.ResponseWriter, r *http.Request) {
 	f = s.Faults()
 	s.log.Info().Float64("error_rate", f.ErrorRate).Float64("rate_limit_rate", f.RateLimitRate).
 		Dur("latency", f.Latency).Float64("reset_rate", f.ResetRate).
-		Float64("lost_response_rate", f.LostResponseRate).Bool("down", f.Down).
+		Float64("lost_response_rate", f.LostResponseRate).Float64("store_then_error_rate", f.StoreThenErrorRate).
+		Int("store_then_status", f.StoreThenStatus).Float64("store_then_slow_rate", f.StoreThenSlowRate).
+		Dur("store_then_slow_for", f.StoreThenSlowFor).Float64("store_then_reset_rate", f.StoreThenResetRate).
+		Float64("truncate_rate", f.TruncateRate).Bool("down", f.Down).
 		Time("storm_until", f.StormUntil).Msg("faults changed")
 	writeJSON(w, http.StatusOK, "application/json", f)
 }

@@ -7,7 +7,7 @@
 // injected function) codes against the taxonomy. It keeps everything it accepted, so tests can
 // check exactly what the gateway sent, and it can be told to misbehave the ways the real service
 // may: 5xx answers, 429 storms, latency, connection resets, and events stored whose answer never
-// arrives.
+// arrives, arrives late, is a 5xx, is a reset or is cut short (docs/simulator.md).
 //
 // National API (every request needs the Ocp-Apim-Subscription-Key header):
 //
@@ -19,6 +19,7 @@
 //
 //	GET  /_sim/events   JSON array of Event, oldest first, stored resource included
 //	GET  /_sim/stats    Stats
+//	GET  /_sim/requests JSON array of Request: what was done with each national API request
 //	GET  /_sim/faults   Faults as JSON (durations as Go duration strings, e.g. "250ms")
 //	PUT  /_sim/faults   replace the Faults (fields left out are zero); "storm_for" starts a 429 storm now
 //	PUT  /_sim/keys     JSON array of accepted subscription keys (rotation)

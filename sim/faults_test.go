@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -206,23 +205,8 @@ func TestLatency(t *testing.T) {
 
 	// A client that gives up is not kept waiting, and nothing is stored for it.
 	h.sim.SetFaults(Faults{Latency: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+collectionPath,
-		strings.NewReader(string(marshal(t, payload(t, "5")))))
-	req.Header.Set(keyHeader, testKey)
-	req.Header.Set("Content-Type", "application/json")
-	if _, err := h.client.Do(req); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want the client's deadline", err)
-	}
-	// httptest's Close waits for handlers, so a handler stuck in the hour would hang here.
-	done := make(chan struct{})
-	go func() { h.srv.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the handler kept sleeping after the client left")
-	}
+	h.postAndGiveUp(100 * time.Millisecond)
+	h.closeSoon()
 	if n := len(h.sim.Events()); n != 1 {
 		t.Errorf("events: got %d, want 1", n)
 	}

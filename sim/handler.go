@@ -63,7 +63,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	kind, method, id := route(r.URL.Path)
 	sw.id = id
+	var label string
 	defer func() {
+		s.note(r, sw, start, label)
 		ev := s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).
 			Int("status", sw.status).Dur("took", time.Since(start))
 		if sw.id != "" {
@@ -85,6 +87,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// consumed, so Latency can end early. MaxBytesReader gets w, not sw, so that net/http
 	// can see the limit was hit and close the connection after the 413.
 	body, bodyErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if s.label != nil && bodyErr == nil {
+		label = s.label(body)
+	}
 	f := s.Faults()
 	if f.Latency > 0 {
 		s.count(func(st *Stats) { st.Faults[FaultLatency]++ })
@@ -177,17 +182,13 @@ func (s *Simulator) create(w *statusWriter, r *http.Request, body []byte, bodyEr
 		Created: now, Updated: now, Resource: body}
 	s.store.order = append(s.store.order, id)
 	s.stats.Creates++
-	lost := s.loseResponseLocked()
+	fault, f := s.rollAfterStoreLocked()
 	s.mu.Unlock()
 
-	w.id = id
-	if lost {
-		s.loseResponse(w)
-		return
-	}
+	w.id, w.stored = id, true
 	w.Header().Set("Location", absoluteURL(r, collectionPath+"/"+id+"/_history/1"))
 	w.Header().Set("ETag", `W/"1"`)
-	writeBody(w, http.StatusCreated, fhirJSON, body)
+	s.answerStored(w, r, fault, f, http.StatusCreated, body)
 }
 
 func (s *Simulator) update(w *statusWriter, r *http.Request, id string, body []byte, bodyErr error) {
@@ -236,24 +237,12 @@ func (s *Simulator) update(w *statusWriter, r *http.Request, id string, body []b
 	e.VersionID, e.Version, e.Updated, e.Resource = vid, version, now, body
 	e.Updates++
 	s.stats.Updates++
-	lost := s.loseResponseLocked()
+	fault, f := s.rollAfterStoreLocked()
 	s.mu.Unlock()
 
-	if lost {
-		s.loseResponse(w)
-		return
-	}
+	w.stored = true
 	w.Header().Set("ETag", `W/"`+vid+`"`)
-	writeBody(w, http.StatusOK, fhirJSON, body)
-}
-
-func (s *Simulator) loseResponse(w *statusWriter) {
-	s.count(func(st *Stats) {
-		st.LostResponses++
-		st.Faults[FaultLostResponse]++
-	})
-	s.log.Info().Str("fault", FaultLostResponse).Str("id", w.id).Msg("injecting fault")
-	dropConnection(w, false)
+	s.answerStored(w, r, fault, f, http.StatusOK, body)
 }
 
 func (s *Simulator) known(id string) bool {

@@ -32,10 +32,78 @@ func (s *Simulator) rollFault() (kind string, status int, f Faults) {
 	return "", 0, f
 }
 
-// loseResponseLocked rolls LostResponseRate for a write just stored. Caller holds s.mu.
-func (s *Simulator) loseResponseLocked() bool {
-	r := s.faults.LostResponseRate
-	return r > 0 && s.dice.Float64() < r
+// rollAfterStoreLocked picks the fault, if any, for a write just stored: at most one of
+// LostResponseRate and the stored-then faults. Caller holds s.mu.
+func (s *Simulator) rollAfterStoreLocked() (kind string, f Faults) {
+	f = s.faults
+	rates := f.afterStoreRates()
+	some := false
+	for _, r := range rates {
+		some = some || r.rate > 0
+	}
+	if !some {
+		return "", f
+	}
+	x, acc := s.dice.Float64(), 0.0
+	for _, r := range rates {
+		if acc += r.rate; x < acc {
+			return r.kind, f
+		}
+	}
+	return "", f
+}
+
+// answerStored answers a write that was stored, with the fault kind rolled for it ("" for
+// none): status and body are the answer a well-behaved service gives.
+func (s *Simulator) answerStored(w *statusWriter, r *http.Request, kind string, f Faults, status int, body []byte) {
+	if kind == "" {
+		writeBody(w, status, fhirJSON, body)
+		return
+	}
+	s.count(func(st *Stats) {
+		st.Faults[kind]++
+		if kind == FaultLostResponse {
+			st.LostResponses++
+		}
+	})
+	w.fault = kind
+	ev := s.log.Info().Str("fault", kind).Str("id", w.id)
+	switch kind {
+	case FaultLostResponse:
+		ev.Msg("injecting fault")
+		dropConnection(w, false)
+	case FaultStoreThenReset:
+		ev.Msg("injecting fault")
+		dropConnection(w, true)
+	case FaultStoreThenError:
+		code := f.StoreThenStatus
+		if code == 0 {
+			code = http.StatusGatewayTimeout
+		}
+		ev.Int("status", code).Msg("injecting fault")
+		w.Header().Del("Location")
+		w.Header().Del("ETag")
+		writeServerError(w, code)
+	case FaultStoreThenSlow:
+		d := f.StoreThenSlowFor
+		if d <= 0 {
+			d = DefaultStoreThenSlowFor
+		}
+		ev.Dur("for", d).Msg("injecting fault")
+		if !wait(r.Context(), d) {
+			w.dropped = true // the client gave up before the answer
+			return
+		}
+		writeBody(w, status, fhirJSON, body)
+	case FaultTruncated:
+		ev.Msg("injecting fault")
+		w.Header().Set("Content-Type", fhirJSON)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(status)
+		_, _ = w.Write(body[:len(body)/2])
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+		dropConnection(w, false)
+	}
 }
 
 // wait sleeps for d and reports whether the client is still there.
@@ -53,6 +121,7 @@ func wait(ctx context.Context, d time.Duration) bool {
 // injectFault answers a request with the fault kind picked for it.
 func (s *Simulator) injectFault(w *statusWriter, kind string, status int, f Faults) {
 	s.count(func(st *Stats) { st.Faults[kind]++ })
+	w.fault = kind
 	ev := s.log.Info().Str("fault", kind)
 	if status != 0 {
 		ev = ev.Int("status", status)
@@ -68,16 +137,24 @@ func (s *Simulator) injectFault(w *statusWriter, kind string, status int, f Faul
 		n := f.retryAfterSeconds()
 		w.Header().Set("Retry-After", strconv.Itoa(n))
 		writeAPIM(w, status, "Rate limit is exceeded. Try again in "+strconv.Itoa(n)+" seconds.")
-	case status == http.StatusInternalServerError:
-		// LFPSE itself failing answers in FHIR; the gateway in front answers in its own shapes.
+	default:
+		writeServerError(w, status)
+	}
+}
+
+// writeServerError answers a 5xx in the shape its source would use: LFPSE itself failing
+// answers in FHIR (500); the gateway in front answers in its own shapes.
+func writeServerError(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusInternalServerError:
 		writeOutcome(w, status, Issue{Code: "exception", Rule: "sim-internal-error", Message: "simulated internal server error"})
-	case status == http.StatusBadGateway:
+	case http.StatusBadGateway:
 		// A bare text body, because the forwarder's decoder must cope with one too.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte("Bad Gateway"))
 	default:
-		writeAPIM(w, http.StatusServiceUnavailable, "Service Unavailable")
+		writeAPIM(w, status, http.StatusText(status))
 	}
 }
 

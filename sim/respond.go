@@ -13,6 +13,8 @@ type statusWriter struct {
 	status  int
 	id      string // the AdverseEvent id the request concerned, once known
 	dropped bool   // the connection was taken away without an answer
+	fault   string // the fault injected, if any (a Fault* kind)
+	stored  bool   // the write was stored
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -44,6 +44,10 @@ type Options struct {
 	Now func() time.Time
 	// Seed seeds the fault dice; 0 means a fixed default, so runs are reproducible.
 	Seed int64
+	// Label, when set, names the request body in the request journal (Requests), so a test
+	// can tell which of its records a request carried. It gets the raw body, must not keep it,
+	// and is called from many goroutines at once.
+	Label func(body []byte) string
 }
 
 // Issue is one problem found in a payload. It becomes one OperationOutcome issue with
@@ -64,6 +68,7 @@ type Simulator struct {
 	log      zerolog.Logger
 	now      func() time.Time
 	refTag   string // distinguishes references of this instance from those of earlier runs
+	label    func([]byte) string
 
 	mu     sync.Mutex // guards everything below
 	keys   []string
@@ -71,6 +76,9 @@ type Simulator struct {
 	dice   *mrand.Rand
 	store  store
 	stats  Stats
+	// journal holds the last MaxJournal national API requests, oldest first.
+	journal []Request
+	reqSeq  int
 }
 
 // New returns a Simulator configured by opts. It fails when no subscription key is given,
@@ -100,6 +108,7 @@ func New(opts Options) (*Simulator, error) {
 		log:      opts.Logger.With().Str("component", "sim").Logger(),
 		now:      opts.Now,
 		refTag:   randomHex(2),
+		label:    opts.Label,
 		keys:     slices.Clone(opts.SubscriptionKeys),
 	}
 	if s.marker == "" {
@@ -174,6 +183,7 @@ func (s *Simulator) Reset() {
 	defer s.mu.Unlock()
 	s.store.init()
 	s.stats = Stats{Faults: map[string]int{}}
+	s.journal, s.reqSeq = nil, 0
 }
 
 // randomHex returns n random bytes as 2n lowercase hex digits.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -197,11 +198,19 @@ func cmdResolve(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("resolve", `Usage:
   psgw resolve SOURCE LOCAL_ID --delivered --national-id ID [--reference REF]
   psgw resolve SOURCE LOCAL_ID --resend
+  psgw resolve --state unknown [--source NAME] [--local-id TEXT] [--from T] [--to T] --resend [--yes] [--dry-run]
 
 --delivered: LFPSE already holds the incident (look it up there first); it is never created twice.
 --resend: it is not there; send it again, accepting that a lost first POST may make a duplicate.
+With filters instead of SOURCE LOCAL_ID, every unknown incident they select is sent again (only
+--resend: each one LFPSE holds needs its own national id). It lists them, asks first (unless
+--yes) and shows progress.
+Exit status: 0 all resolved, 1 some failed or the gateway refused, 2 usage error.
 `, stderr)
 	cf := addClientFlags(fs)
+	ef := addEventFilters(fs)
+	yes := fs.Bool("yes", false, "do not ask before a bulk resend")
+	dry := fs.Bool("dry-run", false, "list what a bulk resend would send again, and stop")
 	delivered := fs.Bool("delivered", false, "the national service holds it")
 	resend := fs.Bool("resend", false, "send it again (may duplicate)")
 	nid := fs.String("national-id", "", "the national `id` LFPSE shows for it (with --delivered)")
@@ -211,9 +220,18 @@ func cmdResolve(args []string, stdout, stderr io.Writer) int {
 		return exitFor(usageErr(err), stderr, "resolve")
 	}
 	body := map[string]string{}
+	filtered := *ef.state != "" || *ef.source != "" || *ef.localID != "" || *ef.from != "" || *ef.to != ""
 	switch {
+	case len(pos) == 0 && filtered && *delivered:
+		err = errors.New("a bulk resolve only resends: resolve each incident LFPSE holds on its own, with --delivered --national-id")
+	case len(pos) == 0 && filtered && !*resend:
+		err = errors.New("a bulk resolve needs --resend")
+	case len(pos) == 0 && filtered && *ef.state != "" && *ef.state != string(ledger.StateUnknown):
+		err = errors.New("a bulk resolve acts on --state unknown only (replay the others)")
+	case len(pos) == 0 && filtered:
+		return bulkResend(cf, ef, *yes, *dry, stdout, stderr)
 	case len(pos) != 2:
-		err = errors.New("give SOURCE LOCAL_ID")
+		err = errors.New("give SOURCE LOCAL_ID, or filters such as --state unknown --source NAME with --resend")
 	case *delivered == *resend:
 		err = errors.New("give exactly one of --delivered or --resend")
 	case *delivered && *nid == "":
@@ -242,6 +260,62 @@ func cmdResolve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// bulkResend sends again every unknown incident the filters select, one by one with progress,
+// after listing them and asking.
+func bulkResend(cf clientFlags, ef eventFilters, yes, dry bool, stdout, stderr io.Writer) int {
+	c, err := cf.client()
+	if err != nil {
+		return exitFor(fmt.Errorf("%w: %v", errUsage, err), stderr, "resolve")
+	}
+	ctx := context.Background()
+	q := ef.values()
+	q.Set("state", string(ledger.StateUnknown))
+	var matched []ledger.Summary
+	if err := eachPage(ctx, c, q, 0, 0, true, func(p ledger.Page) { matched = append(matched, p.Items...) }); err != nil {
+		return exitFor(err, stderr, "resolve")
+	}
+	if len(matched) == 0 {
+		fmt.Fprintln(stdout, "No unknown incidents match; nothing to resend.")
+		return 0
+	}
+	if dry {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "SOURCE\tLOCAL ID\tCHANGED\n")
+		for _, it := range matched {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Source, it.LocalID, it.UpdatedAt.UTC().Format("2006-01-02 15:04:05Z"))
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(stdout, "\n%d would be sent again, each flagged as a possible duplicate.\n", len(matched))
+		return 0
+	}
+	if !yes && !confirm(stderr, fmt.Sprintf("Send %d unknown incident(s) again? Only if LFPSE shows none of them: any it holds would be duplicated.", len(matched))) {
+		fmt.Fprintln(stderr, "Nothing sent.")
+		return 1
+	}
+	prog := newProgress(stderr, len(matched))
+	var failures []string
+	for i, it := range matched {
+		if err := c.do(ctx, "POST", incidentURL(it.Source, it.LocalID)+"/resolve", map[string]string{"action": "resend"}, nil); err != nil {
+			failures = append(failures, fmt.Sprintf("%s/%s: %v", it.Source, it.LocalID, err))
+			var ae *apiError
+			if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
+				prog.done(i+1, len(failures))
+				return exitFor(err, stderr, "resolve")
+			}
+		}
+		prog.done(i+1, len(failures))
+	}
+	prog.finish()
+	fmt.Fprintf(stdout, "Sent again %d of %d.\n", len(matched)-len(failures), len(matched))
+	for _, f := range failures {
+		fmt.Fprintf(stderr, "failed: %s\n", f)
+	}
+	if len(failures) > 0 {
+		return 1
+	}
+	return 0
+}
+
 // cmdReview marks a stuck incident reviewed, so it leaves the overview's lists.
 func cmdReview(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("review", "Usage: psgw review SOURCE LOCAL_ID\n\nMarks a rejected, quarantined, failed or unknown incident reviewed (operator role).\n", stderr)
@@ -261,6 +335,41 @@ func cmdReview(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, stderr, "review")
 	}
 	fmt.Fprintf(stdout, "%s/%s marked reviewed\n", pos[0], pos[1])
+	return 0
+}
+
+// cmdSQLPoll serves "psgw sqlpoll skip NAME --past V1[,V2...]": it moves the SQL poller NAME's
+// cursor past a row that cannot be read even on its own (docs/adapters.md, "Stepping past a
+// row").
+func cmdSQLPoll(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sqlpoll", `Usage: psgw sqlpoll skip NAME --past V1[,V2...]
+
+Moves the cursor of the SQL poller NAME (its adapter name, "sqlpoll" by default) to the given
+values, one per cursor column, typed like the cursor it replaces (operator role). The next
+poll reads the rows after them: use it to step past a row whose cursor cannot be read, which
+the adapter's error names. It refuses to move the cursor back.
+`, stderr)
+	cf := addClientFlags(fs)
+	past := fs.String("past", "", "the cursor values to step past, comma-separated, in cursor_columns order")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitFor(usageErr(err), stderr, "sqlpoll")
+	}
+	if len(pos) != 2 || pos[0] != "skip" || *past == "" {
+		return exitFor(fmt.Errorf("%w: give skip NAME --past V1[,V2...]", errUsage), stderr, "sqlpoll")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return exitFor(fmt.Errorf("%w: %v", errUsage, err), stderr, "sqlpoll")
+	}
+	var res struct {
+		Previous string `json:"previous"`
+	}
+	body := map[string][]string{"past": strings.Split(*past, ",")}
+	if err := c.do(context.Background(), "POST", "/api/v1/adapters/"+url.PathEscape(pos[1])+"/skip", body, &res); err != nil {
+		return exitFor(err, stderr, "sqlpoll")
+	}
+	fmt.Fprintf(stdout, "%s: cursor moved from %s past %s\n", pos[1], res.Previous, *past)
 	return 0
 }
 

@@ -26,6 +26,7 @@ Usage:
                                         settle an incident whose send is unknown
   psgw review SOURCE LOCAL_ID           mark a stuck incident reviewed
   psgw insights rebuild                 rewrite the learning store of /insights from the raw stream
+  psgw sqlpoll skip NAME --past V1[,V2]  move an SQL poller's cursor past a row it cannot read
   psgw health [--config FILE]           exit 0 when the local gateway is ready (for HEALTHCHECK)
   psgw version                          print the version
 
@@ -83,6 +84,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdHealth(args[1:], stdout, stderr)
 	case "insights":
 		return cmdInsights(args[1:], stdout, stderr)
+	case "sqlpoll":
+		return cmdSQLPoll(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0

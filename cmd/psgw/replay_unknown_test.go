@@ -23,17 +23,7 @@ import (
 // refused with the two resolve commands to use instead; a bulk replay, even --state unknown,
 // skips it, says so, replays the rest, and exits 1.
 func TestReplaySkipsUnknown(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
-	cfg.Queue.Sync = "1s"
-	gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Demo: true, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Stop(context.Background()) })
-	base := "http://" + gw.HTTPAddr()
+	gw, base := startDemo(t)
 	post := func(id, desc string) {
 		t.Helper()
 		b, _ := json.Marshal(map[string]any{"source": "datix", "local_id": id, "revision": 1, "event_type": "incident",
@@ -100,4 +90,77 @@ func TestReplaySkipsUnknown(t *testing.T) {
 	if st := gw.Sim.Stats(); st.Creates != 1 {
 		t.Errorf("simulator creates: got %d, want 1 (the unknown POST must not be sent again)", st.Creates)
 	}
+}
+
+// TestBulkResendUnknown: psgw resolve with filters and --resend lists the unknown incidents
+// they select (--dry-run) and sends each again; it refuses --delivered and other states.
+func TestBulkResendUnknown(t *testing.T) {
+	gw, base := startDemo(t)
+	state := func(id string) ops.Record {
+		resp, err := http.Get(base + "/api/v1/incidents/datix/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rec ops.Record
+		_ = json.NewDecoder(resp.Body).Decode(&rec)
+		return rec
+	}
+	gw.Sim.SetFaults(sim.Faults{StoreThenErrorRate: 1})
+	for _, id := range []string{"B-1", "B-2"} {
+		b, _ := json.Marshal(map[string]any{"source": "datix", "local_id": id, "revision": 1, "event_type": "incident",
+			"occurred_at": "2025-03-14", "description": "Fall on the ward."})
+		resp, err := http.Post(base+"/api/v1/incidents", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		wait.Until(t, 20*time.Second, id+" unknown", func() bool { return state(id).State == "unknown" })
+	}
+	gw.Sim.SetFaults(sim.Faults{})
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := dispatch(append(args, "--url", base), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, errOut := run("resolve", "--state", "unknown", "--delivered", "--national-id", "x"); code != 2 || !strings.Contains(errOut, "only resends") {
+		t.Errorf("bulk --delivered: got %d %q, want 2 and why", code, errOut)
+	}
+	if code, _, errOut := run("resolve", "--state", "failed", "--resend"); code != 2 || !strings.Contains(errOut, "--state unknown only") {
+		t.Errorf("bulk --state failed: got %d %q, want 2 and why", code, errOut)
+	}
+	code, out, _ := run("resolve", "--state", "unknown", "--source", "datix", "--resend", "--dry-run")
+	if code != 0 || !strings.Contains(out, "B-1") || !strings.Contains(out, "B-2") || !strings.Contains(out, "2 would be sent again") {
+		t.Errorf("dry run: got %d %q, want B-1 and B-2 listed", code, out)
+	}
+	if c := gw.Sim.Stats().Creates; c != 2 {
+		t.Fatalf("after the dry run: %d creates, want 2", c)
+	}
+	code, out, errOut := run("resolve", "--source", "datix", "--resend", "--yes")
+	if code != 0 || !strings.Contains(out, "Sent again 2 of 2") {
+		t.Fatalf("bulk resend: got %d %q %q, want both sent again", code, out, errOut)
+	}
+	for _, id := range []string{"B-1", "B-2"} {
+		wait.Until(t, 20*time.Second, id+" delivered", func() bool { return state(id).State == "delivered" })
+		if rec := state(id); rec.State != "delivered" || !rec.PossibleDuplicate {
+			t.Errorf("%s: got %s possible_duplicate=%v, want delivered and flagged", id, rec.State, rec.PossibleDuplicate)
+		}
+	}
+}
+
+// startDemo starts a gateway in demo mode (with its in-process simulator) on a temp dir and
+// returns it with its API's base URL.
+func startDemo(t *testing.T) (*gateway.Gateway, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
+	cfg.Queue.Sync = "1s"
+	gw, err := gateway.Start(context.Background(), cfg, gateway.Options{Demo: true, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Stop(context.Background()) })
+	return gw, "http://" + gw.HTTPAddr()
 }

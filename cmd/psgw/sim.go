@@ -27,7 +27,7 @@ func cmdSim(args []string, stdout, stderr io.Writer) int {
 	var faults sim.Faults
 	faults.BindFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: psgw sim [--addr HOST:PORT] [flags]\n\nRuns the LFPSE national-service simulator. Test endpoints: GET /_sim/events, GET /_sim/stats,\nGET|PUT /_sim/faults, PUT /_sim/keys, POST /_sim/reset.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: psgw sim [--addr HOST:PORT] [flags]\n\nRuns the LFPSE national-service simulator. Test endpoints: GET /_sim/events, GET /_sim/stats,\nGET /_sim/requests, GET|PUT /_sim/faults, PUT /_sim/keys, POST /_sim/reset.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -39,6 +39,25 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// QueryTimeout bounds one query, connection included.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// MaxBatchBytes ends a batch early once its rows' cells hold this many bytes, so that a
+	// batch of large rows is bounded in memory as well as in rows.
+	MaxBatchBytes int `yaml:"max_batch_bytes"`
+	// PublishConcurrency is how many rows of a batch are stored at once (one incident's rows
+	// one after another); the cursor still moves only past rows stored.
+	PublishConcurrency int `yaml:"publish_concurrency"`
+	// RereadWindow is how far back a re-read pass starts: where the head cursor was that long
+	// ago (and, for a time cursor, that long before its time; an hour more for a timestamp
+	// without time zone). A row committed up to this late is found. 0 turns re-reading off.
+	RereadWindow time.Duration `yaml:"reread_window"`
+	// RereadInterval is how often a re-read pass runs, when the head is caught up.
+	RereadInterval time.Duration `yaml:"reread_interval"`
+	// ReconcileInterval is how often the whole query is read again from the start up to the
+	// head, catching any row the cursor and the re-read window passed over. 0 turns it off.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// AmendSameRevision makes a row whose content changed under the same revision an
+	// amendment, for a source that does not always bump its revision column. Off, such a row
+	// is a duplicate of the revision already stored.
+	AmendSameRevision bool `yaml:"amend_same_revision"`
 
 	// Columns maps an incident field (fhir.RecordFields) to a result column. Result columns
 	// named like a field (local_id, occurred_at, patient.sex) map to it without an entry.
@@ -62,6 +81,12 @@ func Defaults() Config {
 		PollInterval:  15 * time.Second,
 		QueryTimeout:  30 * time.Second,
 		StateKey:      "cursor",
+
+		MaxBatchBytes:      16 << 20,
+		PublishConcurrency: 16,
+		RereadWindow:       15 * time.Minute,
+		RereadInterval:     time.Minute,
+		ReconcileInterval:  24 * time.Hour,
 	}
 }
 
@@ -88,6 +113,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StateKey == "" {
 		c.StateKey = d.StateKey
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = d.MaxBatchBytes
+	}
+	if c.PublishConcurrency <= 0 {
+		c.PublishConcurrency = d.PublishConcurrency
+	}
+	if c.RereadInterval <= 0 {
+		c.RereadInterval = d.RereadInterval
 	}
 	return c
 }
@@ -121,6 +155,19 @@ func (c Config) Validate(shared ingest.Shared) error {
 	}
 	p.Positive("poll_interval", c.PollInterval)
 	p.Positive("query_timeout", c.QueryTimeout)
+	if c.MaxBatchBytes < 1<<10 {
+		p.Add("max_batch_bytes", "must be at least 1024, got %d", c.MaxBatchBytes)
+	}
+	if c.PublishConcurrency < 1 || c.PublishConcurrency > 256 {
+		p.Add("publish_concurrency", "must be 1 to 256, got %d", c.PublishConcurrency)
+	}
+	if c.RereadWindow < 0 {
+		p.Add("reread_window", "must not be negative (0 turns re-reading off), got %s", c.RereadWindow)
+	}
+	p.Positive("reread_interval", c.RereadInterval)
+	if c.ReconcileInterval < 0 {
+		p.Add("reconcile_interval", "must not be negative (0 turns reconciliation off), got %s", c.ReconcileInterval)
+	}
 	return p.Err()
 }
 

@@ -31,6 +31,8 @@ func FuzzCursor(f *testing.F) {
 		`{"values":[{"type":"int","value":"99999999999999999999"},{"type":"int","value":"-0x10"},{"type":"time","value":"yesterday"}]}`,
 		`{"values":[{"type":"time","value":"0001-01-01T00:00:00Z"},{"type":"time","value":"9999-12-31T23:59:59.999999999-23:59"}]}`,
 		`{"values":[{"type":"uuid","value":"5f0c"},{"type":"","value":""},{}]}`,
+		`{"values":[{"type":"timestamp","value":"2025-10-26 01:30:00.5"},{"type":"date","value":"2025-02-30"}]}`,
+		`{"values":[{"type":"text","value":"18446744073709551615"},{"type":"timestamp","value":"2025-10-26T01:30:00"}]}`,
 		`{"values":[]}`, `{"values":null}`, `{}`, `{"values":[null]}`, `{"values":[{"type":"null","value":""},{"type":"text","value":"DX-1"}]}`, `{"values":[{"type":"text","value":"a\u0000\ud800"}]}`,
 	} {
 		f.Add([]byte(s), uint8(2))
@@ -83,6 +85,15 @@ func FuzzCursor(f *testing.F) {
 		var back cursor
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("saved cursor does not decode: %v\n%s", err, b)
+		}
+		// Ordering and the re-read window's start never panic, and a cursor is equal to
+		// itself.
+		if c := cur.compare(cur); c != 0 {
+			t.Fatalf("cursor compares %d with itself", c)
+		}
+		_ = cur.compare(back)
+		if b, ok := cur.before(time.Hour); ok && len(b.Values) != len(cur.Values) {
+			t.Fatalf("window start has %d values, want %d", len(b.Values), len(cur.Values))
 		}
 		again := back.args(n)
 		for i := range args {

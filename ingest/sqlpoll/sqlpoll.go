@@ -1,9 +1,8 @@
 // Package sqlpoll is the ingest adapter for incident systems that can only be read from their
 // database. It runs a configured query on a timer, with a cursor (for example updated_at and
 // id) kept in the gateway's state store, maps each result row to an incident by column name
-// and publishes it. The cursor moves past a batch only after every row of it was durably
-// stored, so a crash or a lost connection re-reads rows (dropped as duplicates by their ids)
-// and never skips one.
+// and publishes it. The cursor moves past a row only after it and every row before it were
+// durably stored, so a crash or a lost connection re-reads rows (dropped as duplicates).
 //
 // The query receives the cursor values as $1..$k (SQL NULL before the first row) and the batch
 // size as $k+1. It must return rows in cursor order, strictly after the cursor, for example:
@@ -12,29 +11,39 @@
 //	WHERE $1::timestamptz IS NULL OR (updated_at, id) > ($1, $2)
 //	ORDER BY updated_at, id LIMIT $3
 //
-// A row updated later comes back with a newer cursor value and is a new revision: the
-// source's revision column when the mapping has one, else a change of content. Rows with the
-// same timestamp across a page boundary are kept apart by the tie-breaking cursor column.
-// Query errors, lost connections and permission errors end Run with the error, so that the
-// runner reports it on the adapter's status and retries with backoff.
+// A cursor alone can pass a row over for good: a transaction that commits after a later one
+// (an id or a timestamp taken early, committed late), or a wall clock that goes back. So
+// besides the cursor (the head) the adapter re-reads: every reread_interval it runs the query
+// again from where the head was reread_window ago, and every reconcile_interval from the
+// start, each up to the head, publishing what it reads. Rows psgw already holds at that
+// content are duplicates and cost nothing; a row that is not is stored, counted and logged,
+// since the cursor missed it. For PostgreSQL, docs/adapters.md ("Commit order") shows a query
+// that never passes a row over: its cursor is the writing transaction's id, held behind the
+// oldest transaction still open.
+//
+// One row the query cannot produce (a cast failing on it) does not stop the feed: the batch is
+// read again in halves down to that one row, whose cursor and id are read without the failing
+// columns, and the row is quarantined under its id. Query errors, lost connections and
+// permission errors end Run with the error, naming the cursor, so that the runner reports it on
+// the adapter's status and retries with backoff.
 //
 // It runs on database/sql; PostgreSQL through pgx (driver name "pgx") is the tested driver.
 package sqlpoll
 
 import (
-	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
@@ -49,6 +58,30 @@ const (
 type Adapter struct {
 	cfg  Config
 	deps ingest.Deps
+	// late counts rows a re-read pass found behind the cursor, by pass.
+	late *prometheus.CounterVec
+	// behind: the last batch at the head was full, so the head reads on before any pass.
+	behind bool
+	// stepMu is held for each poll and by SkipPast, so that an operator's cursor and a
+	// poll's are never saved over each other.
+	stepMu sync.Mutex
+	// foundLate and lastLate (unix nanoseconds) count the rows the passes found, for Status.
+	foundLate, lastLate atomic.Int64
+}
+
+var (
+	_ ingest.CursorSkipper = (*Adapter)(nil)
+	_ ingest.LateFinder    = (*Adapter)(nil)
+)
+
+// FoundLate returns how many rows the re-read passes found behind the cursor, and when the
+// latest was.
+func (a *Adapter) FoundLate() (uint64, time.Time) {
+	n, at := a.foundLate.Load(), a.lastLate.Load()
+	if n == 0 {
+		return 0, time.Time{}
+	}
+	return uint64(n), time.Unix(0, at).UTC()
 }
 
 var _ ingest.Adapter = (*Adapter)(nil)
@@ -97,236 +130,28 @@ func Factory(deps ingest.Deps) (ingest.Adapter, error) {
 // New builds the adapter. It does no I/O.
 func New(cfg Config, deps ingest.Deps) *Adapter {
 	deps.Now = deps.Clock()
-	return &Adapter{cfg: cfg.withDefaults(), deps: deps}
+	return &Adapter{cfg: cfg.withDefaults(), deps: deps, late: lateCounter(deps.Metrics)}
 }
 
-// Run opens the database and polls until ctx is cancelled. Any database error ends it with
-// that error; the runner restarts it with backoff.
-func (a *Adapter) Run(ctx context.Context) error {
-	db, err := sql.Open(a.cfg.Driver, a.cfg.DSN)
-	if err != nil {
-		return fmt.Errorf("opening database: %w", err)
+// lateCounter registers psgw_sqlpoll_rows_found_late_total, or finds the one another sqlpoll
+// adapter registered.
+func lateCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "psgw_sqlpoll_rows_found_late_total",
+		Help: "Rows a re-read pass (reread, reconcile) found behind an SQL poller's cursor and stored: rows the cursor had passed over.",
+	}, []string{"adapter", "found_by"})
+	if reg == nil {
+		return c
 	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	failures := 0
-	for {
-		n, err := a.pollOnce(ctx, db)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var pe *publishError
-		switch {
-		case errors.As(err, &pe):
-			// Not stored: the cursor stays, and the batch is read again after a backoff. The
-			// runner has already put the failure on the adapter's status.
-			failures++
-			a.deps.Logger.Warn().Err(err).Msg("batch not stored; will read it again")
-		case err != nil:
-			return err
-		case n >= a.cfg.BatchSize:
-			failures = 0
-			continue // more are waiting
-		default:
-			failures = 0
-		}
-		t := time.NewTimer(ingest.PollWait(a.cfg.PollInterval, failures))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// cursorValue is one cursor column's value, typed so that it goes back to the driver as the
-// same SQL type.
-type cursorValue struct {
-	Type  string `json:"type"` // time, int, float, text, bytes, null
-	Value string `json:"value"`
-}
-
-// cursorNull is the type of a cursor value that was SQL NULL. It goes back as NULL, never as
-// an empty string, which a typed parameter would refuse on every poll.
-const cursorNull = "null"
-
-type cursor struct {
-	Values []cursorValue `json:"values"`
-}
-
-func (c cursor) args(n int) []any {
-	out := make([]any, n)
-	for i := range out {
-		if i >= len(c.Values) {
-			continue // nil: SQL NULL, before the first row
-		}
-		v := c.Values[i]
-		switch v.Type {
-		case cursorNull:
-			out[i] = nil
-		case "time":
-			t, _ := time.Parse(time.RFC3339Nano, v.Value)
-			out[i] = t
-		case "int":
-			n, _ := strconv.ParseInt(v.Value, 10, 64)
-			out[i] = n
-		case "float":
-			f, _ := strconv.ParseFloat(v.Value, 64)
-			out[i] = f
-		case "bytes":
-			b, _ := hex.DecodeString(v.Value)
-			out[i] = b
-		default:
-			out[i] = v.Value
-		}
-	}
-	return out
-}
-
-func toCursorValue(v any) cursorValue {
-	switch x := v.(type) {
-	case time.Time:
-		return cursorValue{"time", x.Format(time.RFC3339Nano)}
-	case int64:
-		return cursorValue{"int", strconv.FormatInt(x, 10)}
-	case int32:
-		return cursorValue{"int", strconv.FormatInt(int64(x), 10)}
-	case float64:
-		return cursorValue{"float", strconv.FormatFloat(x, 'g', -1, 64)}
-	case []byte:
-		return cursorValue{"bytes", hex.EncodeToString(x)}
-	case nil:
-		return cursorValue{cursorNull, ""}
-	default:
-		return cursorValue{"text", fmt.Sprint(x)}
-	}
-}
-
-// row is one result row, read before anything is published so that the connection is free.
-type row struct {
-	cells  []string
-	cursor cursor
-}
-
-// pollOnce runs the query once, publishes every row, then moves the cursor. It returns the
-// number of rows.
-func (a *Adapter) pollOnce(ctx context.Context, db *sql.DB) (int, error) {
-	var cur cursor
-	b, err := a.deps.State.Get(ctx, a.cfg.StateKey)
-	if err != nil {
-		return 0, fmt.Errorf("reading cursor: %w", err)
-	}
-	if b != nil {
-		if err := json.Unmarshal(b, &cur); err != nil {
-			return 0, fmt.Errorf("cursor %s is unreadable (delete it to start over): %w", a.cfg.StateKey, err)
-		}
-	}
-	header, rows, err := a.query(ctx, db, cur)
-	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	cols := a.mapping(header)
-	if _, ok := cols["local_id"]; !ok {
-		return 0, errors.New("the query returns no local_id column (name one local_id, or map it in sources.NAME.csv_columns)")
-	}
-	next, nulls := -1, 0
-	for i, r := range rows {
-		rec := a.record(header, cols, r)
-		pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
-		_, err := a.deps.Publisher.Publish(pctx, rec)
-		cancel()
-		if errors.Is(err, ingest.ErrTooLarge) {
-			// The row can never be stored as it is: quarantine it without its data, or the
-			// cursor could never move past it.
-			big := a.rejectAs(rec.LocalID, r, nil, fmt.Sprintf("the row is %d bytes as an incident, more than the gateway's store takes in one message", len(rec.Data)))
-			pctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
-			_, err = a.deps.Publisher.Publish(pctx, big)
-			cancel()
-		}
-		if err != nil {
-			return 0, &publishError{fmt.Errorf("storing row %s: %w", rec.ID, err)}
-		}
-		if r.cursor.hasNull() {
-			nulls++
-		} else {
-			next = i
-		}
-	}
-	if nulls > 0 {
-		// Stored, but a NULL cannot be a position to resume from: the cursor moves to the
-		// last row with a whole cursor, and the query decides whether the others come back.
-		a.deps.Logger.Warn().Int("rows", nulls).Strs("cursor_columns", a.cfg.CursorColumns).
-			Msg("rows with a NULL cursor value were stored but cannot move the cursor; exclude or COALESCE NULLs in the query")
-	}
-	if next < 0 {
-		if len(rows) >= a.cfg.BatchSize {
-			return 0, fmt.Errorf("every row of a full batch has a NULL in a cursor column (%s), so the cursor cannot move past them: "+
-				"exclude NULL cursor values in sqlpoll.query or COALESCE them", strings.Join(a.cfg.CursorColumns, ", "))
-		}
-		return len(rows), nil
-	}
-	last, _ := json.Marshal(rows[next].cursor)
-	if err := a.deps.State.Put(ctx, a.cfg.StateKey, last); err != nil {
-		return 0, fmt.Errorf("saving cursor: %w", err)
-	}
-	return len(rows), nil
-}
-
-func (a *Adapter) query(ctx context.Context, db *sql.DB, cur cursor) ([]string, []row, error) {
-	qctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
-	defer cancel()
-	args := append(cur.args(len(a.cfg.CursorColumns)), a.cfg.BatchSize)
-	rs, err := db.QueryContext(qctx, a.cfg.Query, args...)
-	if err != nil {
-		return nil, nil, dbError("running query", err)
-	}
-	defer rs.Close()
-	header, err := rs.Columns()
-	if err != nil {
-		return nil, nil, dbError("reading columns", err)
-	}
-	types, _ := rs.ColumnTypes()
-	cursorAt := make([]int, len(a.cfg.CursorColumns))
-	for i, c := range a.cfg.CursorColumns {
-		cursorAt[i] = -1
-		for j, h := range header {
-			if h == c {
-				cursorAt[i] = j
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
 			}
 		}
-		if cursorAt[i] < 0 {
-			return nil, nil, fmt.Errorf("cursor column %q is not among the query's columns %v", c, header)
-		}
 	}
-	var out []row
-	vals := make([]any, len(header))
-	ptrs := make([]any, len(header))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rs.Next() {
-		if err := rs.Scan(ptrs...); err != nil {
-			return nil, nil, dbError("reading row", err)
-		}
-		r := row{cells: make([]string, len(header))}
-		for i, v := range vals {
-			dbType := ""
-			if i < len(types) {
-				dbType = types[i].DatabaseTypeName()
-			}
-			r.cells[i] = cellText(v, dbType)
-		}
-		for _, j := range cursorAt {
-			r.cursor.Values = append(r.cursor.Values, toCursorValue(vals[j]))
-		}
-		out = append(out, r)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, nil, dbError("reading rows", err)
-	}
-	return header, out, nil
+	return c
 }
 
 // dbError wraps a database error for the adapter's status and logs. PostgreSQL's message text
@@ -339,7 +164,7 @@ func dbError(what string, err error) error {
 	if !errors.As(err, &pe) {
 		var se interface{ SQLState() string }
 		if errors.As(err, &se) { // another driver's server error: its text is unknown
-			return fmt.Errorf("%s: %s (SQLSTATE %s)", what, sqlStateClass(se.SQLState()), se.SQLState())
+			return &serverError{fmt.Sprintf("%s: %s (SQLSTATE %s)", what, sqlStateClass(se.SQLState()), se.SQLState()), se.SQLState()}
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -348,8 +173,15 @@ func dbError(what string, err error) error {
 	case "08", "28", "3D", "42", "53", "57", "58":
 		msg = pe.Message
 	}
-	return fmt.Errorf("%s: %s (SQLSTATE %s)", what, msg, pe.Code)
+	return &serverError{fmt.Sprintf("%s: %s (SQLSTATE %s)", what, msg, pe.Code), pe.Code}
 }
+
+// serverError is the database server's error as dbError words it, keeping its SQLSTATE so
+// that a data exception on one row can be told from a failing query.
+type serverError struct{ msg, code string }
+
+func (e *serverError) Error() string    { return e.msg }
+func (e *serverError) SQLState() string { return e.code }
 
 // sqlStateClass describes a SQLSTATE's class in words holding no data.
 func sqlStateClass(code string) string {
@@ -412,7 +244,7 @@ func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.
 	data, problems := fhir.IncidentFromRecord(a.cfg.Source, cols, header, r.cells)
 	now := a.deps.Now().UTC()
 	if len(problems) == 0 {
-		in, ps := fhir.ParseIncident(data, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources})
+		in, ps := fhir.ParseIncident(data, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources, Codes: a.deps.Codes})
 		if len(ps) == 0 {
 			if p := ingest.LocalIDProblem(in.LocalID); p != "" {
 				// The id column holds text, not an id (a wrong mapping, a shifted view): it
@@ -420,13 +252,19 @@ func (a *Adapter) record(header []string, cols map[string]string, r row) ingest.
 				return a.rejectAs("", r, data, fmt.Sprintf("column %q (local_id) does not hold an incident id: %s", cols["local_id"], p))
 			}
 			key := ingest.IncidentKey(in.Source, in.LocalID)
-			sum := sha256.Sum256(data)
+			h := sha256.Sum256(data)
+			sum := hex.EncodeToString(h[:12])
+			// The revision column's value, or the content: a re-read row is a duplicate, a
+			// changed one an amendment.
+			id := ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), sum)
+			if a.cfg.AmendSameRevision && in.RevisionOr(0) > 0 {
+				// The source does not always bump its revision: changed content under the
+				// same revision is an amendment too.
+				id += ".h" + sum
+			}
 			return ingest.Record{
 				Kind: ingest.KindIncident, Source: in.Source, LocalID: in.LocalID, Key: key,
-				// The revision column's value, or the content: a re-read row is a duplicate, a
-				// changed one an amendment.
-				ID:       ingest.IncidentRecordID(in.Source, key, in.RevisionOr(0), hex.EncodeToString(sum[:12])),
-				Revision: in.RevisionOr(0), Data: data, ReceivedAt: now,
+				ID: id, Revision: in.RevisionOr(0), Data: data, ReceivedAt: now,
 			}
 		}
 		problems = ps
@@ -501,3 +339,13 @@ type publishError struct{ err error }
 
 func (e *publishError) Error() string { return e.err.Error() }
 func (e *publishError) Unwrap() error { return e.err }
+
+// row is one result row, read before anything is published so that the connection is free.
+type row struct {
+	cells  []string
+	cursor cursor
+	// unreadable, when set, is why the query could not produce the row: it has only its
+	// cursor and localID, the id column's text.
+	unreadable string
+	localID    string
+}

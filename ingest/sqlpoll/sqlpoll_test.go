@@ -385,14 +385,18 @@ func TestServerErrorTextStaysOut(t *testing.T) {
 	table := newTable(t, pg, db)
 	pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ('DX-1', now(), 'Mrs Jane Doe fell')`)
 	q := strings.Replace(query(table, false), "narrative AS description", "narrative AS description, narrative::int AS revision", 1)
-	a := sqlpoll.New(sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: q, CursorColumns: []string{"updated_at", "local_id"}, PollInterval: time.Millisecond},
-		ingest.Deps{Name: "sqlpoll", Publisher: adaptertest.NewStore(), State: adaptertest.NewState(), Logger: zerolog.Nop()})
-	err := a.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "SQLSTATE 22P02") || !strings.Contains(err.Error(), "data exception") {
-		t.Fatalf("Run: got %v, want the SQLSTATE 22P02 and a generic message", err)
+	// The cast fails on the row: it is quarantined with the server's error, as the adapter
+	// words it, for its reason (issue 17: one such row no longer stops the feed).
+	store := adaptertest.NewStore()
+	startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: q, CursorColumns: []string{"updated_at", "local_id"}, PollInterval: time.Millisecond},
+		store, adaptertest.NewState())
+	recs := waitRecords(t, store, 1)
+	reason := recs[0].Reason
+	if recs[0].LocalID != "DX-1" || !strings.Contains(reason, "SQLSTATE 22P02") || !strings.Contains(reason, "data exception") {
+		t.Fatalf("record %s, reason %q: want DX-1 quarantined with the SQLSTATE 22P02 and a generic message", recs[0].LocalID, reason)
 	}
-	if strings.Contains(err.Error(), "Jane") {
-		t.Errorf("the error quotes the row: %v", err)
+	if strings.Contains(reason, "Jane") {
+		t.Errorf("the reason quotes the row: %v", reason)
 	}
 }
 
@@ -432,5 +436,46 @@ func TestRowTooLargeToStoreIsQuarantined(t *testing.T) {
 		if r.LocalID == "DX-2" && (!strings.Contains(r.Reason, "more than the gateway's store takes") || len(r.Data) > 2000) {
 			t.Errorf("DX-2: reason %q with %d bytes of data, want it quarantined as too large, without its data", r.Reason, len(r.Data))
 		}
+	}
+}
+
+// TestAmendSameRevision: a source that edits a row without bumping its revision column. By
+// default the edit is a duplicate of the revision stored; with amend_same_revision it is an
+// amendment, and the unchanged row read again is still a duplicate.
+func TestAmendSameRevision(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.DB()
+	for _, amend := range []bool{false, true} {
+		t.Run(fmt.Sprint("amend_same_revision ", amend), func(t *testing.T) {
+			table := newTable(t, pg, db)
+			pg.Exec(db, `INSERT INTO `+table+` (id, updated_at, narrative) VALUES ('DX-1', clock_timestamp(), 'No harm')`)
+			store := adaptertest.NewStore()
+			p := startPoller(t, sqlpoll.Config{DSN: pg.DSN(), Source: "datix", Query: query(table, true), AmendSameRevision: amend,
+				CursorColumns: []string{"updated_at", "local_id"}, PollInterval: 5 * time.Millisecond}, store, adaptertest.NewState())
+			waitRecords(t, store, 1)
+			pg.Exec(db, `UPDATE `+table+` SET narrative = 'Severe harm', updated_at = clock_timestamp() WHERE id = 'DX-1'`)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := store.WaitCalls(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			if amend {
+				waitRecords(t, store, 2)
+			}
+			pg.Exec(db, `UPDATE `+table+` SET updated_at = clock_timestamp() WHERE id = 'DX-1'`) // touched, not changed
+			if _, err := store.WaitCalls(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.stop(); err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if amend {
+				want = 2
+			}
+			if got := len(store.Records()); got != want {
+				t.Errorf("records stored: got %d, want %d", got, want)
+			}
+		})
 	}
 }

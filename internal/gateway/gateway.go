@@ -21,6 +21,7 @@ import (
 	"github.com/psgw/psgw/fhir"
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/insights"
+	"github.com/psgw/psgw/internal/dirlock"
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/mapper"
 	"github.com/psgw/psgw/ops"
@@ -71,6 +72,9 @@ type Gateway struct {
 	// adapter feeds it (mllp.addr empty).
 	Patients *patients.Stage
 
+	// dirLock keeps a second gateway off the embedded server's data_dir; nil with an
+	// external NATS.
+	dirLock *dirlock.Lock
 	httpLn  net.Listener
 	simURL  string
 	runners []*ingest.Runner
@@ -113,6 +117,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	maxPayload := cfg.MaxRecordBytes() + recordHeadroom
 	if cfg.Queue.NATSURL == "" {
 		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
+	}
+	if cfg.Queue.NATSURL == "" {
+		// Before anything touches the store: a second gateway must not open it at all.
+		if g.dirLock, err = dirlock.Acquire(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	g.Queue, err = queue.Open(ctx, queue.Options{
 		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
@@ -269,5 +279,6 @@ func (g *Gateway) Stop(ctx context.Context) {
 		if err := g.parts.stop(ctx); err != nil {
 			g.log.Error().Err(err).Msg("psgw did not stop cleanly")
 		}
+		g.dirLock.Release() // last: the store is closed
 	})
 }

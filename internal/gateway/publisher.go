@@ -61,8 +61,14 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 	if rec.Kind == ingest.KindADT {
 		ttl = p.adtTTL
 	}
-	res, err := p.q.PublishRaw(ctx, queue.RawEnvelope{Kind: rec.Kind, Source: rec.Source, LocalID: rec.LocalID, Key: rec.Key,
-		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason, Origin: rec.Origin}, rec.Data, ttl)
+	env := queue.RawEnvelope{Kind: rec.Kind, Source: rec.Source, LocalID: rec.LocalID, Key: rec.Key,
+		RecordID: rec.ID, Revision: rec.Revision, ReceivedAt: at, RejectReason: rec.Reason, Origin: rec.Origin}
+	if rec.Kind == ingest.KindIncident {
+		if seq, dup := p.after(ctx, &env); dup {
+			return ingest.PublishResult{Seq: seq, Duplicate: true}, nil
+		}
+	}
+	res, err := p.q.PublishRaw(ctx, env, rec.Data, ttl)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
@@ -76,4 +82,23 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 		p.received.WithLabelValues(p.labels.Label(rec.Source), rec.Kind).Inc()
 	}
 	return ingest.PublishResult{Seq: res.Seq, Duplicate: res.Duplicate}, nil
+}
+
+// after compares an incident record with the newest record the raw stream holds for its
+// incident: the same record (or an older revision) is a re-send, answered as a duplicate
+// without storing it; any other is stored after that one (env.After), so that JetStream's
+// duplicate window drops a re-send of the newest record but not content that changed back to
+// an earlier text, A then B then A (docs/architecture.md, "1. Ingest"). Two copies of a record
+// stored at once name the same newest record, so JetStream still drops one of them. When the
+// lookup fails the record is stored under its own id, as before the stream held any.
+func (p queuePublisher) after(ctx context.Context, env *queue.RawEnvelope) (uint64, bool) {
+	last, seq, err := p.q.LastRawEnvelope(ctx, env.Subject())
+	if err != nil || last.RecordID == "" {
+		return 0, false
+	}
+	if last.RecordID == env.RecordID || (env.Revision > 0 && env.Revision < last.Revision) {
+		return seq, true
+	}
+	env.After = last.RecordID
+	return 0, false
 }

@@ -290,3 +290,99 @@ func (h *harness) get(path string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestStoredThenAmbiguousNeverDuplicates: a national service that stores the event and then
+// answers 500, 502 or 504, resets, or cuts the body short must not get the POST again (issue
+// 13: 504 was retried and created the event twice). Each incident ends unknown, held once.
+func TestStoredThenAmbiguousNeverDuplicates(t *testing.T) {
+	h := newHarness(t, nil)
+	cases := []struct {
+		id     string
+		faults sim.Faults
+		detail string
+	}{
+		{"AMB-504", sim.Faults{StoreThenErrorRate: 1}, "HTTP 504"},
+		{"AMB-500", sim.Faults{StoreThenErrorRate: 1, StoreThenStatus: 500}, "HTTP 500"},
+		{"AMB-502", sim.Faults{StoreThenErrorRate: 1, StoreThenStatus: 502}, "HTTP 502"},
+		{"AMB-599", sim.Faults{StoreThenErrorRate: 1, StoreThenStatus: 599}, "HTTP 599"},
+		{"AMB-RST", sim.Faults{StoreThenResetRate: 1}, "no answer"},
+		{"AMB-CUT", sim.Faults{TruncateRate: 1}, "body"},
+	}
+	for _, tc := range cases {
+		h.sim.SetFaults(tc.faults)
+		before := h.sim.Stats().Creates
+		if r := h.post(incident(tc.id, 1, describe(tc.id, 1))); r.Status != 202 {
+			t.Fatalf("%s: got %d", tc.id, r.Status)
+		}
+		wait.For(t, 10*time.Second, tc.id+" unknown", func() (bool, string) {
+			rec, _ := h.record("datix", tc.id)
+			return rec.State == "unknown", fmt.Sprintf("%s %s; %d creates", rec.State, rec.LastError, h.sim.Stats().Creates-before)
+		})
+		rec, _ := h.record("datix", tc.id)
+		if !strings.Contains(rec.LastError, tc.detail) {
+			t.Errorf("%s: last_error %q, want it to name %q", tc.id, rec.LastError, tc.detail)
+		}
+		if n := h.sim.Stats().Creates - before; n != 1 {
+			t.Errorf("%s: created %d times at the national service, want 1", tc.id, n)
+		}
+	}
+}
+
+// TestAmbiguousFloodPauses: a national service that stores every event and then answers 504
+// leaves a handful of incidents unknown and pauses delivery (an outage on the status API);
+// the rest wait, queued, spending nothing, and go once the service answers properly again.
+func TestAmbiguousFloodPauses(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(sim.Faults{StoreThenErrorRate: 1})
+	const n = 40
+	for i := range n {
+		id := fmt.Sprintf("FLOOD-%02d", i)
+		if r := h.post(incident(id, 1, describe(id, 1))); r.Status != 202 {
+			t.Fatalf("%s: got %d", id, r.Status)
+		}
+	}
+	wait.For(t, 10*time.Second, "an outage", func() (bool, string) {
+		var st struct {
+			Forwarder struct {
+				Outage       bool   `json:"outage"`
+				OutageReason string `json:"outage_reason"`
+			} `json:"forwarder"`
+		}
+		resp, err := http.Get(h.base + "/api/v1/status")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return st.Forwarder.Outage && strings.Contains(st.Forwarder.OutageReason, "may hide a stored event"), st.Forwarder.OutageReason
+	})
+	// Let a few probes go by: each costs at most one more send.
+	time.Sleep(time.Second)
+	unknown := 0
+	for i := range n {
+		if rec, _ := h.record("datix", fmt.Sprintf("FLOOD-%02d", i)); rec.State == "unknown" {
+			unknown++
+		}
+	}
+	creates := h.sim.Stats().Creates
+	t.Logf("%d of %d incidents unknown, %d created, while the service stored and answered 504", unknown, n, creates)
+	if unknown != creates {
+		t.Errorf("%d unknown but %d created: every create must be an unknown incident", unknown, creates)
+	}
+	if unknown > n/2 {
+		t.Errorf("%d of %d incidents unknown: the pause did not stop the flood", unknown, n)
+	}
+	h.sim.SetFaults(sim.Faults{})
+	wait.For(t, 30*time.Second, "the rest delivered", func() (bool, string) {
+		settled := 0
+		for i := range n {
+			if rec, _ := h.record("datix", fmt.Sprintf("FLOOD-%02d", i)); rec.State == "delivered" || rec.State == "unknown" {
+				settled++
+			}
+		}
+		return settled == n, fmt.Sprintf("%d settled", settled)
+	})
+	if c := h.sim.Stats().Creates; c != n {
+		t.Errorf("%d creates at the national service, want %d (one per incident)", c, n)
+	}
+}

@@ -39,6 +39,8 @@ type options struct {
 	profileScenario string
 	repeat          int
 	csvRows         int
+	sqlRows         int
+	pgDSN           string
 	psgwEnv         []string
 }
 
@@ -61,11 +63,13 @@ const csvLanes = 4
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "raw,http,mllp,e2e,backlog", "comma-separated: raw, http, mllp, mllp-paced, e2e, backlog, csv")
+	flag.StringVar(&o.scenarios, "scenarios", "raw,http,mllp,e2e,backlog", "comma-separated: raw, http, mllp, mllp-paced, e2e, backlog, csv, sql")
 	flag.IntVar(&o.n, "n", 20000, "records per scenario")
 	flag.IntVar(&o.c, "c", 16, "concurrent senders (HTTP clients, MLLP connections, raw publishers)")
 	flag.IntVar(&o.mllpRate, "mllp-rate", 1000, "target ADT messages per second for mllp-paced")
 	flag.IntVar(&o.csvRows, "csv-rows", 1000000, "rows in the exported file, for csv")
+	flag.IntVar(&o.sqlRows, "sql-rows", 100000, "rows in the polled table, for sql")
+	flag.StringVar(&o.pgDSN, "pg-dsn", "", "a PostgreSQL the sql scenario may create the table psgw_load_incidents in")
 	flag.IntVar(&o.backlog, "backlog", 100000, "incidents queued before the national service comes back, for backlog")
 	flag.StringVar(&o.sync, "sync", "always", "queue.sync for the gateway and the ceiling: always or an interval such as 1s")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "upper bound for each scenario")
@@ -155,6 +159,7 @@ func run(o options) error {
 		{"e2e", "incident", endToEnd},
 		{"backlog", "incident", backlogDrain},
 		{"csv", "csv", csvBackfill},
+		{"sql", "", sqlBackfill},
 	}
 	for _, st := range steps {
 		if !want[st.name] {

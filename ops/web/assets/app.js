@@ -63,7 +63,9 @@
           toast((j && j.error) || ("Refused (" + r.status + ")"), "refused");
           return;
         }
-        if (typeof j.matched === "number") {
+        if (typeof j.resolved === "number") {
+          toast("Sent again: " + j.resolved + " of " + j.matched + (j.errors && j.errors.length ? " · " + j.errors.length + " failed" : ""), "done");
+        } else if (typeof j.matched === "number") {
           toast("Replayed " + j.replayed + " of " + j.matched + (j.errors && j.errors.length ? " · " + j.errors.length + " failed" : "") +
             (j.skipped ? " · " + j.skipped + " skipped (unknown: resolve each instead)" : ""), "done");
         } else if (j.state) {

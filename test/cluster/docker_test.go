@@ -93,8 +93,17 @@ func startEnv(t *testing.T) *env {
 func (e *env) cleanup() {
 	if e.t.Failed() {
 		for _, r := range e.replicas {
-			out, _ := e.dockerErr("logs", "--tail", "40", r)
-			e.t.Logf("last log lines of %s:\n%s", r, out)
+			out, _ := e.dockerErr("logs", r)
+			var keep []string
+			for _, l := range strings.Split(out, "\n") {
+				if !strings.Contains(l, `"level":"info"`) && !strings.Contains(l, `"level":"debug"`) {
+					keep = append(keep, l)
+				}
+			}
+			if len(keep) > 150 {
+				keep = keep[len(keep)-150:]
+			}
+			e.t.Logf("warnings and errors of %s (last 150):\n%s", r, strings.Join(keep, "\n"))
 		}
 	}
 	out, _ := e.dockerErr("ps", "-aq", "--filter", "name="+e.prefix)

@@ -171,6 +171,10 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 	last := ""
 	for len(pending) > 0 {
 		if time.Now().After(deadline) {
+			for id := range pending {
+				t.Logf("not settled: %s", s.raw("/api/v1/incidents/datix/"+id))
+				break
+			}
 			t.Fatalf("%d incidents not delivered within %v; e.g. %s", len(pending), within, last)
 		}
 		for id, rev := range pending {
@@ -184,6 +188,12 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 			case rec.State == "unknown" && mayBeUnknown:
 				unknown = append(unknown, id)
 				delete(pending, id)
+			case rec.State == "unknown":
+				// Unknown is final until an operator resolves it: waiting on would only
+				// hide the cause, so the record and its history are shown now.
+				t.Errorf("%s is unknown, which nothing in this case explains:\n%s", id, s.raw("/api/v1/incidents/datix/"+id))
+				unknown = append(unknown, id)
+				delete(pending, id)
 			default:
 				last = fmt.Sprintf("%s: state %s revision %d (want %d) %s", id, rec.State, rec.Revision, rev, rec.LastError)
 			}
@@ -193,6 +203,17 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 		}
 	}
 	return unknown
+}
+
+// raw is path's answer from whichever replica answers, for a failure's message.
+func (s *source) raw(path string) string {
+	var v json.RawMessage
+	if !s.get(path, &v) {
+		return "(no replica answered " + path + ")"
+	}
+	var b bytes.Buffer
+	_ = json.Indent(&b, v, "", "  ")
+	return b.String()
 }
 
 // get reads path from whichever replica answers into v.

@@ -7,12 +7,14 @@
 package lease
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -27,6 +29,7 @@ const DefaultTTL = 15 * time.Second
 // Store takes and keeps leases for one holder (a gateway process). Safe for concurrent use.
 type Store struct {
 	kv     jetstream.KeyValue // nil: single gateway, every lease held
+	nc     *nats.Conn
 	holder string
 	ttl    time.Duration
 	log    zerolog.Logger
@@ -35,9 +38,10 @@ type Store struct {
 	held map[string]bool
 }
 
-// Creator makes the bucket: queue.Queue's KeyValue.
+// Creator makes the bucket and reads it through its stream's leader: queue.Queue.
 type Creator interface {
 	KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error)
+	Conn() *nats.Conn
 }
 
 // Open opens the lease bucket in q for holder, a name unique to this process (the replica
@@ -53,7 +57,7 @@ func Open(ctx context.Context, q Creator, holder string, ttl time.Duration, log 
 	if err != nil {
 		return nil, err
 	}
-	return &Store{kv: kv, holder: holder, ttl: ttl, log: log, held: map[string]bool{}}, nil
+	return &Store{kv: kv, nc: q.Conn(), holder: holder, ttl: ttl, log: log, held: map[string]bool{}}, nil
 }
 
 // Single is the store of a gateway that is alone on its store (the embedded server): every
@@ -72,7 +76,10 @@ func (s *Store) Held(name string) bool {
 	return s.held[name]
 }
 
-// HolderOf returns who holds the named lease now, "" when nobody does.
+// HolderOf returns who holds the named lease now, "" when nobody does. It asks the bucket's
+// stream leader, not any replica: a replica that was cut off from the others for longer than
+// the TTL has expired the key on its own and answers "nobody" until it catches up, which
+// would make a live gateway read as dead (docs/cluster.md, "Work with one owner").
 func (s *Store) HolderOf(ctx context.Context, name string) (string, error) {
 	if s.kv == nil {
 		if s.Held(name) {
@@ -80,15 +87,39 @@ func (s *Store) HolderOf(ctx context.Context, name string) (string, error) {
 		}
 		return "", nil
 	}
-	e, err := s.kv.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", nil
-	}
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + Bucket + "." + name})
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+Bucket, req)
 	if err != nil {
 		return "", fmt.Errorf("reading lease %s: %w", name, err)
 	}
-	return string(e.Value()), nil
+	var got struct {
+		Message *struct {
+			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &got); err != nil {
+		return "", fmt.Errorf("reading lease %s: %w", name, err)
+	}
+	switch {
+	case got.Error != nil && got.Error.ErrCode == errNoMessage:
+		return "", nil
+	case got.Error != nil:
+		return "", fmt.Errorf("reading lease %s: %s (%d)", name, got.Error.Description, got.Error.ErrCode)
+	case got.Message == nil:
+		return "", fmt.Errorf("reading lease %s: empty answer", name)
+	case bytes.Contains(got.Message.Hdrs, []byte("KV-Operation")):
+		return "", nil // deleted or purged: let go
+	}
+	return string(got.Message.Data), nil
 }
+
+// errNoMessage is JetStream's error code for a subject with no message.
+const errNoMessage = 10037
 
 // Run runs work while this store holds the named lease, until ctx ends: it waits for the
 // lease, runs work with a context cancelled as soon as a renewal fails, and after work

@@ -97,8 +97,15 @@ func TestOneOwnerAndHandOver(t *testing.T) {
 	start := time.Now()
 	waitFor(t, testTTL, "taken over by b before the TTL", func() bool { return b.Held("csvdrop") })
 	t.Logf("hand-over after a graceful stop took %v", time.Since(start))
+	if h, err := a.HolderOf(t.Context(), "csvdrop"); h != "b" {
+		t.Errorf("HolderOf after the hand-over: got %q, %v; want b", h, err)
+	}
 	stopB()
 	wg.Wait()
+	// b let go: its delete marker reads as nobody.
+	if h, err := a.HolderOf(t.Context(), "csvdrop"); h != "" || err != nil {
+		t.Errorf("HolderOf after both let go: got %q, %v; want none", h, err)
+	}
 	if got := o.startedBy(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Errorf("work started by %v, want [a b]", got)
 	}

@@ -34,9 +34,9 @@ func TestCluster(t *testing.T) {
 		for _, id := range unknown {
 			wasUnknown[id] = true
 		}
-		held := e.createdOnce(t)
-		t.Logf("accepted %d incidents, the national service holds %d, %d unknown, %d 5xx answers so far",
-			len(src.snapshot()), held, len(wasUnknown), src.fiveXX.Load())
+		held, twice := e.createdOnce(t)
+		t.Logf("so far: accepted %d over HTTP, the national service holds %d (CSV rows included), %d of them twice, %d unknown, %d 5xx answers seen",
+			len(src.snapshot()), held, twice, len(wasUnknown), src.fiveXX.Load())
 		return unknown
 	}
 	// underLoad runs fault while a case's load is sent, and waits for both.

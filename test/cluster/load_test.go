@@ -241,8 +241,8 @@ func (s *source) get(path string, v any) bool {
 var describedID = regexp.MustCompile(`Incident ([A-Za-z0-9]+-[0-9]+) revision`)
 
 // createdOnce reads the simulator's events and fails the test for an incident it holds
-// twice; it returns how many incidents it holds.
-func (e *env) createdOnce(t *testing.T) int {
+// twice; it returns how many incidents it holds and how many of them more than once.
+func (e *env) createdOnce(t *testing.T) (held, twice int) {
 	t.Helper()
 	resp, err := http.Get(e.url(e.sim, "8090") + "/_sim/events")
 	if err != nil {
@@ -263,17 +263,17 @@ func (e *env) createdOnce(t *testing.T) int {
 		}
 		count[string(m[1])]++
 	}
-	var twice []string
+	var more []string
 	for id, n := range count {
 		if n > 1 {
-			twice = append(twice, fmt.Sprintf("%s×%d", id, n))
+			more = append(more, fmt.Sprintf("%s×%d", id, n))
 		}
 	}
-	sort.Strings(twice)
-	if len(twice) > 0 {
-		t.Errorf("the national service holds %d incidents more than once: %v", len(twice), twice)
+	sort.Strings(more)
+	if len(more) > 0 {
+		t.Errorf("the national service holds %d incidents more than once: %v", len(more), more)
 	}
-	return len(count)
+	return len(count), len(more)
 }
 
 // waitReady waits until a replica's /readyz answers 200.

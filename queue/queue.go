@@ -169,7 +169,13 @@ func (q *Queue) connect(name string) (*nats.Conn, error) {
 	if q.srv != nil {
 		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1))
 	}
+	// A server cut off from the network sends no reset: with the client's default pings (every
+	// two minutes) a connection to it hangs that long, every write on it times out, and the
+	// gateway's presence lease expires while it is alive. Pings every second find it gone in
+	// about three and the client moves to another server (docs/cluster.md, "What each
+	// failure costs").
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			q.log.Warn().Err(err).Str("connection", name).Msg("disconnected from nats")
 		}),

@@ -435,6 +435,8 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		var landed *ledger.Snapshot
 		if landed, nationalID = f.markerLanded(wctx, lkey, now, o); landed != nil {
 			snap, err = landed, nil
+		} else {
+			f.withdrawMarker(ctx, lkey, now, log)
 		}
 	}
 	if err != nil {
@@ -505,6 +507,41 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		f.retry(ctx, m, lkey, o.RawSeq, out, false)
 	}
 	return false
+}
+
+// errNoEntry: the incident has no ledger entry, so there is no marker to withdraw.
+var errNoEntry = errors.New("no ledger entry")
+
+// withdrawMarker makes sure a marker this gateway wrote at startedAt for a send it gives up
+// is not left in the ledger: its write's answer was lost, reads did not show it, and yet it
+// may be stored (a read can be a write behind). Nothing was sent, so the marker must not be
+// read later as a POST interrupted (the incident would end unknown: test/cluster, a node
+// killed). Every try writes, so that its compare-and-set, not a possibly stale read, decides;
+// it tries for up to a minute, as writeOutcome does.
+func (f *Forwarder) withdrawMarker(ctx context.Context, lkey string, startedAt time.Time, log zerolog.Logger) {
+	wctx := context.WithoutCancel(ctx)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var found bool
+		_, err := f.ledger.Update(wctx, lkey, func(e *ledger.Entry, exists bool) error {
+			if !exists {
+				return errNoEntry
+			}
+			found = e.SendNotMade(f.now().UTC(), startedAt)
+			return nil
+		})
+		if err == nil || errors.Is(err, errNoEntry) {
+			if found {
+				log.Info().Msg("a send given up before its request was withdrawn from the ledger")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Error().Err(err).Msg("a send given up before its request could not be withdrawn from the ledger; it may read as interrupted")
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // writeOutcome writes a send's outcome into the ledger, trying again for up to a minute while

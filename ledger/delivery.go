@@ -112,6 +112,24 @@ func (e *Entry) StartSend(now time.Time, o Outgoing) (nationalID string) {
 	return e.NationalID
 }
 
+// SendNotMade withdraws the in-flight marker this gateway wrote at startedAt for a send it
+// then gave up before any request went out (the marker's write answer was lost and it could
+// not find the marker): left, the marker would read as a POST interrupted and make the
+// incident unknown although nothing was sent. It reports whether the marker was found; the
+// incident is queued again.
+func (e *Entry) SendNotMade(now, startedAt time.Time) bool {
+	fl := e.InFlight
+	if fl == nil || fl.Instance != e.instance || !fl.StartedAt.Equal(startedAt) {
+		return false
+	}
+	e.InFlight = nil
+	if e.Attempts > 0 {
+		e.Attempts--
+	}
+	e.State, e.UpdatedAt = StateQueued, now
+	return true
+}
+
 // Answer is what the national service said when it accepted a send.
 type Answer struct {
 	// Put: the send amended the national id the entry holds; else it created NationalID.

@@ -1,7 +1,7 @@
 // Package cluster is the test suite of psgw on a three-node JetStream cluster with two
 // gateway replicas, all in containers on the local Docker engine, built from this
 // repository (test/dockertest): a node killed, a node cut off, a replica killed, a rolling
-// restart, each with load running throughout (docs/cluster.md).
+// restart, each with load over HTTP and MLLP running throughout (docs/cluster.md).
 package cluster
 
 import (
@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// perCase is how many incidents each case sends (a third of them amended); four cases send
-// well over the thousand the issue asks for.
+// perCase is how many incidents each case sends over HTTP (a third of them amended), and
+// twice how many ADT messages it sends over MLLP; four cases send well over the thousand the
+// issue asks for.
 const perCase = 300
 
 // TestCluster runs the cases in order on one cluster, each after the last has settled;
@@ -21,6 +22,7 @@ const perCase = 300
 func TestCluster(t *testing.T) {
 	e := startEnv(t)
 	src := newSource(e)
+	epr := &mllpSource{e: e}
 	ctx := t.Context()
 	// wasUnknown are the incidents a replica's death left unknown (case 3): settled for good,
 	// they are left out of the later cases' checks.
@@ -35,17 +37,21 @@ func TestCluster(t *testing.T) {
 			wasUnknown[id] = true
 		}
 		held, twice := e.createdOnce(t)
-		t.Logf("so far: accepted %d over HTTP, the national service holds %d (CSV rows included), %d of them twice, %d unknown, %d 5xx answers seen",
-			len(src.snapshot()), held, twice, len(wasUnknown), src.fiveXX.Load())
+		epr.check(t)
+		t.Logf("so far: accepted %d over HTTP, the national service holds %d (CSV rows included), %d of them twice, %d unknown, %d 5xx answers seen; MLLP: %d ADT acknowledged AA, %d AE, %d sent again",
+			len(src.snapshot()), held, twice, len(wasUnknown), src.fiveXX.Load(), epr.aa.Load(), epr.ae.Load(), epr.resent.Load())
 		return unknown
 	}
 	// underLoad runs fault while a case's load is sent, and waits for both.
 	underLoad := func(t *testing.T, name string, fault func()) {
 		done := make(chan struct{})
+		adt := make(chan struct{})
 		go func() { defer close(done); src.load(ctx, t, name, perCase) }()
+		go func() { defer close(adt); epr.load(ctx, name, perCase/2) }()
 		time.Sleep(3 * time.Second) // the load is under way
 		fault()
 		<-done
+		<-adt
 	}
 
 	t.Run("a NATS node killed and restarted", func(t *testing.T) {

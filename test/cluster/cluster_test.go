@@ -42,20 +42,24 @@ func TestCluster(t *testing.T) {
 			len(src.snapshot()), held, twice, len(wasUnknown), src.fiveXX.Load(), epr.aa.Load(), epr.ae.Load(), epr.resent.Load())
 		return unknown
 	}
-	// underLoad runs fault while a case's load is sent, and waits for both.
-	underLoad := func(t *testing.T, name string, fault func()) {
+	// underLoad runs fault while a case's load, spread over spread, is sent, and waits for
+	// both; it logs how many HTTP sends were accepted while the fault lasted.
+	underLoad := func(t *testing.T, name string, spread time.Duration, fault func()) {
 		done := make(chan struct{})
 		adt := make(chan struct{})
-		go func() { defer close(done); src.load(ctx, t, name, perCase) }()
-		go func() { defer close(adt); epr.load(ctx, name, perCase/2) }()
+		go func() { defer close(done); src.load(ctx, t, name, perCase, spread) }()
+		go func() { defer close(adt); epr.load(ctx, name, perCase/2, spread) }()
 		time.Sleep(3 * time.Second) // the load is under way
+		before := src.acceptedN.Load()
 		fault()
+		during := src.acceptedN.Load() - before
 		<-done
 		<-adt
+		t.Logf("%d HTTP sends (amendments included) accepted while the fault lasted", during)
 	}
 
 	t.Run("a NATS node killed and restarted", func(t *testing.T) {
-		underLoad(t, "K1", func() {
+		underLoad(t, "K1", 25*time.Second, func() {
 			e.docker("kill", "--signal", "KILL", e.prefix+"-nats-2")
 			time.Sleep(10 * time.Second)
 			e.docker("start", e.prefix+"-nats-2")
@@ -64,7 +68,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a NATS node cut off for 30 s", func(t *testing.T) {
-		underLoad(t, "P2", func() {
+		underLoad(t, "P2", 40*time.Second, func() {
 			node := e.prefix + "-nats-3"
 			e.docker("network", "disconnect", e.nw, node)
 			time.Sleep(30 * time.Second)
@@ -75,7 +79,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a replica killed mid-load", func(t *testing.T) {
 		holder, other := e.csvdropHolder(t)
-		underLoad(t, "R3", func() {
+		underLoad(t, "R3", 15*time.Second, func() {
 			e.docker("kill", "--signal", "KILL", holder)
 		})
 		// The folder's lease expires and the other replica takes the drop folder.
@@ -106,7 +110,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a rolling restart with no 5xx", func(t *testing.T) {
 		before := src.fiveXX.Load()
-		underLoad(t, "RR4", func() {
+		underLoad(t, "RR4", 40*time.Second, func() {
 			for _, r := range e.replicas {
 				e.docker("stop", "--time", "45", r)
 				e.docker("start", r)

@@ -27,7 +27,9 @@ type source struct {
 	accepted map[string]int
 	bases    []string
 	fiveXX   atomic.Int64
-	next     atomic.Int64
+	// acceptedN counts 202 answers, amendments included.
+	acceptedN atomic.Int64
+	next      atomic.Int64
 }
 
 func newSource(e *env) *source {
@@ -88,6 +90,7 @@ func (s *source) send(ctx context.Context, id string, rev int) error {
 		resp.Body.Close()
 		switch {
 		case resp.StatusCode == http.StatusAccepted:
+			s.acceptedN.Add(1)
 			s.mu.Lock()
 			s.accepted[id] = max(s.accepted[id], rev)
 			s.mu.Unlock()
@@ -110,8 +113,9 @@ func (s *source) send(ctx context.Context, id string, rev int) error {
 }
 
 // load sends n incidents named prefix-NNNN from 4 senders, amending every third (revision 2
-// right after revision 1), until done or ctx ends.
-func (s *source) load(ctx context.Context, t *testing.T, prefix string, n int) {
+// right after revision 1), spread evenly over spread so that the load runs through the
+// case's fault, until done or ctx ends.
+func (s *source) load(ctx context.Context, t *testing.T, prefix string, n int, spread time.Duration) {
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for range 4 {
@@ -130,9 +134,13 @@ func (s *source) load(ctx context.Context, t *testing.T, prefix string, n int) {
 			}
 		})
 	}
+	start := time.Now()
 	for i := range n {
 		if ctx.Err() != nil {
 			break
+		}
+		if wait := time.Until(start.Add(spread * time.Duration(i) / time.Duration(n))); wait > 0 {
+			time.Sleep(wait)
 		}
 		work <- i
 	}

@@ -45,12 +45,14 @@ func (s *mllpSource) addr(i int) string {
 	return s.addrs[i%len(s.addrs)]
 }
 
-// load sends n ADT messages named prefix from 2 connections until each is acknowledged AA,
-// or two minutes pass for one (then it is recorded as not acknowledged).
-func (s *mllpSource) load(ctx context.Context, prefix string, n int) {
+// load sends n ADT messages named prefix from 2 connections, spread evenly over spread,
+// each until it is acknowledged AA, or two minutes pass (then it is recorded as not
+// acknowledged).
+func (s *mllpSource) load(ctx context.Context, prefix string, n int, spread time.Duration) {
 	s.refresh()
 	var wg sync.WaitGroup
 	var next atomic.Int64
+	start := time.Now()
 	for w := range 2 {
 		wg.Go(func() {
 			var cl *mllptest.Client
@@ -61,6 +63,9 @@ func (s *mllpSource) load(ctx context.Context, prefix string, n int) {
 			}()
 			turn := w
 			for i := int(next.Add(1)); i <= n && ctx.Err() == nil; i = int(next.Add(1)) {
+				if wait := time.Until(start.Add(spread * time.Duration(i-1) / time.Duration(n))); wait > 0 {
+					time.Sleep(wait)
+				}
 				control := fmt.Sprintf("%s%06d", prefix, i)
 				msg := mllptest.ADT("A08", control, time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), mllptest.Patient{
 					Local: fmt.Sprintf("%s%06d", prefix, i), DOB: "19750301", Sex: "F", Ethnicity: "A", Location: "WARD7",

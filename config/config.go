@@ -64,6 +64,11 @@ type HTTPConfig struct {
 	// page, metrics) speak TLS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// AllowedHosts are the names the status page and operations API answer to, beside
+	// loopback names, IP addresses and the listen address: a request with any other Host is
+	// refused, so a page on another site cannot reach them through DNS rebinding. "*"
+	// accepts any name.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // InsightsConfig is the learning data of /api/v1/insights and /insights (docs/insights.md).
@@ -91,7 +96,18 @@ type OpsConfig struct {
 	ProtectHealth  bool `yaml:"protect_health"`
 	// SessionTTL is how long a browser login lasts.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// AllowOpenActions lets anyone who can reach the listener replay, resolve and review
+	// when access control is off and http.addr is not a loopback address. Without it such a
+	// gateway refuses operator actions; with it the gateway warns at every start.
+	AllowOpenActions bool `yaml:"allow_open_actions"`
+
+	// FromTokensFile counts the entries at the end of ViewerTokens and OperatorTokens that
+	// came from TokensFile, so that ReloadTokensFile can replace them. Not a setting.
+	FromTokensFile TokensFileCounts `yaml:"-"`
 }
+
+// TokensFileCounts is how many viewer and operator tokens ops.tokens_file gave.
+type TokensFileCounts struct{ Viewers, Operators int }
 
 // QueueConfig sets up JetStream: embedded by default, or an external NATS cluster.
 type QueueConfig struct {
@@ -126,6 +142,10 @@ type QueueConfig struct {
 	Sync string `yaml:"sync"`
 	// PublishTimeout bounds how long ingest waits for a PubAck before answering 503.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// AdminAddr, when set, is a loopback host:port where the embedded server takes NATS
+	// clients that present the token in <data_dir>/admin-token: `psgw backup` and the NATS
+	// tools (docs/deploy.md, "Backup and restore"). Empty: in-process connections only.
+	AdminAddr string `yaml:"admin_addr"`
 }
 
 // NationalConfig is the national service (LFPSE) and how psgw delivers to it.

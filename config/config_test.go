@@ -156,6 +156,8 @@ func TestValidateNamesFields(t *testing.T) {
 		{"source name", func(c *Config) { c.Sources = map[string]SourceConfig{"Bad Name": {}} }, "sources.Bad Name"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"adt max age too short", func(c *Config) { c.Queue.ADTMaxAge = time.Second }, "queue.adt_max_age: must be at least 1m"},
+		{"allowed host with a port", func(c *Config) { c.HTTP.AllowedHosts = []string{"psgw.example:8443"} }, "http.allowed_hosts[0]: must be a host name"},
+		{"allowed host as a URL", func(c *Config) { c.HTTP.AllowedHosts = []string{"ok.example", "https://psgw.example"} }, "http.allowed_hosts[1]"},
 		{"adt max age over raw max age", func(c *Config) { c.Queue.ADTMaxAge = 100 * 24 * time.Hour }, "queue.adt_max_age: must not exceed queue.raw_max_age"},
 	}
 	for _, tc := range cases {

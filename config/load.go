@@ -472,23 +472,31 @@ func textItem(elem reflect.Type, text string) (reflect.Value, error) {
 // file or the environment.
 func readSecretFiles(cfg *Config) error {
 	if p := cfg.National.SubscriptionKeyFile; p != "" {
-		b, err := os.ReadFile(p)
+		key, err := ReadSubscriptionKeyFile(p)
 		if err != nil {
-			return fmt.Errorf("national.subscription_key_file: %w", err)
+			return err
 		}
-		cfg.National.SubscriptionKey = strings.TrimSpace(string(b))
+		cfg.National.SubscriptionKey = key
 	}
 	if err := readAdapterSecrets(cfg); err != nil {
 		return err
 	}
-	if p := cfg.Ops.TokensFile; p != "" {
-		b, err := os.ReadFile(p)
+	if cfg.Ops.TokensFile != "" {
+		ops, err := cfg.Ops.ReloadTokensFile()
 		if err != nil {
-			return fmt.Errorf("ops.tokens_file: %w", err)
+			return err
 		}
-		if err := addOpsTokens(&cfg.Ops, string(b)); err != nil {
-			return fmt.Errorf("ops.tokens_file: %w", err)
-		}
+		cfg.Ops = ops
 	}
 	return nil
+}
+
+// ReadSubscriptionKeyFile reads national.subscription_key_file as Load does: the key is the
+// file's text without surrounding white space.
+func ReadSubscriptionKeyFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("national.subscription_key_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

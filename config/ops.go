@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -34,6 +37,39 @@ func ParseNamedToken(s string) (NamedToken, error) {
 
 // AuthEnabled reports whether any ops token is configured, which turns access control on.
 func (o OpsConfig) AuthEnabled() bool { return len(o.ViewerTokens)+len(o.OperatorTokens) > 0 }
+
+// ReloadTokensFile returns o with the tokens of ops.tokens_file read afresh: those the file
+// gave before are replaced, those of ops.viewer_tokens and ops.operator_tokens kept. It
+// checks every token as Validate does, and the error never quotes one.
+func (o OpsConfig) ReloadTokensFile() (OpsConfig, error) {
+	out := o
+	out.ViewerTokens = slices.Clone(o.ViewerTokens[:len(o.ViewerTokens)-o.FromTokensFile.Viewers])
+	out.OperatorTokens = slices.Clone(o.OperatorTokens[:len(o.OperatorTokens)-o.FromTokensFile.Operators])
+	out.FromTokensFile = TokensFileCounts{}
+	if o.TokensFile == "" {
+		return out, nil
+	}
+	b, err := os.ReadFile(o.TokensFile)
+	if err != nil {
+		return o, fmt.Errorf("ops.tokens_file: %w", err)
+	}
+	nv, no := len(out.ViewerTokens), len(out.OperatorTokens)
+	if err := addOpsTokens(&out, string(b)); err != nil {
+		return o, fmt.Errorf("ops.tokens_file: %w", err)
+	}
+	out.FromTokensFile = TokensFileCounts{Viewers: len(out.ViewerTokens) - nv, Operators: len(out.OperatorTokens) - no}
+	c := Config{Ops: out}
+	var problems []string
+	c.validateOps(func(key, format string, args ...any) {
+		if strings.HasPrefix(key, "ops.viewer_tokens") || strings.HasPrefix(key, "ops.operator_tokens") {
+			problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+		}
+	})
+	if len(problems) > 0 {
+		return o, fmt.Errorf("ops.tokens_file: %s", strings.Join(problems, "; "))
+	}
+	return out, nil
+}
 
 // addOpsTokens reads an ops.tokens_file: one "role name token" per line, where the name may
 // not contain spaces here; blank lines and # comments are skipped.
@@ -88,7 +124,23 @@ func (c *Config) validateOps(bad func(string, string, ...any)) {
 		}
 	}
 	positive(bad, "ops.session_ttl", c.Ops.SessionTTL)
+	for i, h := range c.HTTP.AllowedHosts {
+		if !validAllowedHost(h) {
+			bad(fmt.Sprintf("http.allowed_hosts[%d]", i), "must be a host name or IP address without scheme, port or path (psgw.trust.nhs.uk), or *")
+		}
+	}
 	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
 		bad("http.tls_cert_file", "http.tls_cert_file and http.tls_key_file must be set together")
 	}
+}
+
+// allowedHostShape is a DNS name (letters, digits, hyphens, dots, underscores) or an IP
+// address; a scheme, port or path would never match a Host header's name.
+var allowedHostShape = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})?$`)
+
+func validAllowedHost(h string) bool {
+	if h == "*" || allowedHostShape.MatchString(h) {
+		return true
+	}
+	return net.ParseIP(strings.Trim(h, "[]")) != nil
 }

@@ -55,6 +55,14 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if a := c.Queue.AdminAddr; a != "" {
+		switch {
+		case c.Queue.NATSURL != "":
+			bad("queue.admin_addr", "is for the embedded server only; an external cluster has its own listeners")
+		case !loopbackAddr(a):
+			bad("queue.admin_addr", "must be a loopback address such as 127.0.0.1:4222 (the store holds patient data), got %q", a)
+		}
+	}
 	if c.Queue.Replicas < 1 || c.Queue.Replicas > 5 {
 		bad("queue.replicas", "must be 1 to 5, got %d", c.Queue.Replicas)
 	}

@@ -71,6 +71,8 @@ type Forwarder struct {
 	// probeNow wakes the probe loop when a pause begins, so that its first probe does not
 	// wait out an interval chosen before the pause.
 	probeNow chan struct{}
+	// keyChanged makes the probe loop probe at once: the key it would test has just changed.
+	keyChanged chan struct{}
 	// failStreak counts sends in a row that found the service unavailable; outageRounds
 	// counts the outage pauses since the last delivery, which space the outage probes out.
 	failStreak   atomic.Int32
@@ -92,7 +94,7 @@ type Forwarder struct {
 // Why delivery is paused.
 const (
 	pauseNone int32 = iota
-	// pauseAuth: the national service refused the subscription key. Readiness fails.
+	// pauseAuth: the national service refused the subscription key; an operator must act.
 	pauseAuth
 	// pauseOutage: the national service is not answering (or only 502, 503, 504). Sending
 	// more would spend every queued incident's attempts on an outage that is nobody's
@@ -145,14 +147,15 @@ func New(cfg Config, q *queue.Queue, l *ledger.Ledger, client *Client, log zerol
 	resumeCh := make(chan struct{})
 	close(resumeCh) // not paused
 	return &Forwarder{cfg: cfg, q: q, ledger: l, client: client, log: log, now: time.Now, resumeCh: resumeCh,
-		probeNow: make(chan struct{}, 1), canary: make(chan struct{}, 1)}
+		probeNow: make(chan struct{}, 1), keyChanged: make(chan struct{}, 1), canary: make(chan struct{}, 1)}
 }
 
-// Status is the forwarder's state for the status page, readiness and metrics.
+// Status is the forwarder's state for the status page, the status API and metrics.
 type Status struct {
 	Enabled bool `json:"enabled"`
 	Running bool `json:"running"`
-	// Paused: the national service refused the subscription key (readiness fails).
+	// Paused: the national service refused the subscription key. Readiness does not fail:
+	// ingest still stores.
 	Paused      bool   `json:"paused"`
 	PauseReason string `json:"pause_reason,omitempty"`
 	// Outage: the national service is not answering; delivery waits and probes it.
@@ -650,7 +653,7 @@ func (f *Forwarder) noteAnswer(out Outcome) {
 }
 
 // pauseFor pauses delivery. A refused key outranks an outage: it is the one that needs an
-// operator, and readiness must say so.
+// operator, and the page must say so.
 func (f *Forwarder) pauseFor(kind int32, reason string) {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
@@ -685,6 +688,20 @@ func (f *Forwarder) pauseFor(kind int32, reason string) {
 	f.pause.Store(kind)
 	select {
 	case f.probeNow <- struct{}{}:
+	default:
+	}
+}
+
+// SetKey replaces the subscription key, as when an operator fixed or rotated the key file,
+// and, if delivery is paused, probes the national service at once, so that a corrected key
+// resumes delivery without waiting out a probe interval. A no-op without a national endpoint.
+func (f *Forwarder) SetKey(key string) {
+	if f.client == nil {
+		return
+	}
+	f.client.SetKey(key)
+	select {
+	case f.keyChanged <- struct{}{}:
 	default:
 	}
 }
@@ -741,7 +758,7 @@ const OutboxAckWait = 10 * time.Second
 func (f *Forwarder) ackWait() time.Duration { return OutboxAckWait }
 
 // checkAtStart asks for the national service's CapabilityStatement before the first send, so
-// that a refused key pauses delivery (and fails readiness) at once rather than at the first
+// that a refused key pauses delivery (and shows on the page) at once rather than at the first
 // incident, and a service that does not list the configured taxonomy version is reported.
 // Anything else (no answer, a 5xx) is left to the sends themselves.
 func (f *Forwarder) checkAtStart(ctx context.Context) {
@@ -792,7 +809,7 @@ func listsProfile(body []byte, version int) bool {
 // resumes delivery once it answers: every ProbeInterval for a refused key; for an outage
 // from BackoffInitial, doubling with each outage since the last delivery, up to
 // ProbeInterval (or BackoffMax, if smaller), so that a short outage ends quickly and a long
-// one is not polled hard.
+// one is not polled hard; and at once when SetKey changed the key.
 func (f *Forwarder) probeLoop(ctx context.Context) {
 	for {
 		wait := f.cfg.ProbeInterval
@@ -807,6 +824,8 @@ func (f *Forwarder) probeLoop(ctx context.Context) {
 		case <-f.probeNow:
 			t.Stop()
 			continue
+		case <-f.keyChanged:
+			t.Stop()
 		case <-t.C:
 		}
 		kind := f.pause.Load()

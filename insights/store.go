@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/psgw/psgw/internal/backoff"
+	"github.com/psgw/psgw/internal/supervise"
 	"github.com/psgw/psgw/queue"
 )
 
@@ -113,20 +115,14 @@ func (s *Store) Observe(key, state string, delivered time.Time) {
 // Run keeps the index current from a watch on the bucket until ctx ends. It reopens the watch
 // when it ends. It returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
-	delay := time.Second
-	for ctx.Err() == nil {
-		err := s.watch(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.log.Warn().Err(err).Dur("retry_in", delay).Msg("insights watch ended; reopening")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 30*time.Second)
+	sup := supervise.Supervisor{
+		Run:     s.watch,
+		Backoff: backoff.Backoff{Initial: time.Second, Max: 30 * time.Second},
+		Failed: func(err error, wait time.Duration) {
+			s.log.Warn().Err(err).Dur("retry_in", wait).Msg("insights watch ended; reopening")
+		},
 	}
+	sup.Supervise(ctx)
 	return nil
 }
 

@@ -65,6 +65,10 @@ func (l *Ledger) Map(ctx context.Context, key string, m Mapping) (*Entry, Mapped
 	e, err := l.Update(ctx, key, func(e *Entry, exists bool) error {
 		var err error
 		res, err = e.RecordMapping(m, exists, now)
+		if err == nil && res.Publish && !exists && m.Replay == "" && m.RawSeq <= l.restoredThrough {
+			e.restoredUnmapped(now)
+			res.Publish = false
+		}
 		return err
 	})
 	return e, res, err

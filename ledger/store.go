@@ -30,6 +30,8 @@ type Ledger struct {
 	absent func(key string) bool
 	// replica and instance name this gateway in the entries it changes (Options).
 	replica, instance string
+	// restoredThrough is Options.RestoredThrough.
+	restoredThrough uint64
 }
 
 // Options configure Open.
@@ -45,6 +47,11 @@ type Options struct {
 	// delivered). It runs on the watch's goroutine and must return quickly. The learning
 	// store follows delivery states through it (docs/insights.md).
 	Observe func(key string, state State, deliveredAt time.Time)
+	// RestoredThrough, when above 0, is the raw stream's last sequence in the backup the store
+	// was restored from (`psgw restore`): a record up to it that is not yet in the ledger may
+	// have been delivered after the backup was taken, so Map records it unknown instead of
+	// queueing it (docs/deploy.md, "What a restore brings back").
+	RestoredThrough uint64
 }
 
 // Open creates the ledger's buckets in q, or opens them (moving the entries of a ledger
@@ -62,7 +69,8 @@ func newLedger(kv jetstream.KeyValue, o Options) *Ledger {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, observe: o.Observe, replica: o.Replica, instance: o.Instance}
+	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, observe: o.Observe, restoredThrough: o.RestoredThrough,
+		replica: o.Replica, instance: o.Instance}
 	l.index = newIndex(l)
 	l.absent = l.index.absent
 	return l

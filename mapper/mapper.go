@@ -283,6 +283,8 @@ func (mp *Mapper) mapRecord(ctx context.Context, raw Raw, replay string, resend 
 		}
 	}
 	if !res.Publish {
+		// Quarantined, superseded, waiting on an unknown send, or, in a store restored from a
+		// backup, a record the backup's ledger had not seen (docs/architecture.md, "2. Map").
 		return nil
 	}
 	msgID := "raw-" + strconv.FormatUint(raw.Seq, 10)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +50,13 @@ type Identity struct {
 func (id Identity) Actor() string { return id.Name + " (" + id.Role.String() + ")" }
 
 // anonymous is everyone when access control is off: the gateway is then only for a laptop
-// demo on 127.0.0.1, where whoever can reach it is its operator.
+// demo on 127.0.0.1, where whoever can reach it is its operator. Off loopback anonymous is
+// only a viewer, unless ops.allow_open_actions (exposure.go).
 var anonymous = Identity{Name: "anonymous", Role: RoleOperator}
+
+// anonymousCSRF is the X-CSRF-Token the page sends with access control off, where any value
+// is taken (checkAction): the header is what a cross-site form cannot send.
+const anonymousCSRF = "anonymous"
 
 // sessionCookie holds a browser login's random session id (never the token itself).
 const sessionCookie = "psgw_session"
@@ -63,6 +69,9 @@ const csrfHeader = "X-CSRF-Token"
 const maxSessions = 10000
 
 type session struct {
+	// token is the SHA-256 of the token signed in with, so that a reload of the tokens
+	// keeps the session exactly while its token is still configured.
+	token   [32]byte
 	id      Identity
 	csrf    string
 	expires time.Time
@@ -70,11 +79,14 @@ type session struct {
 
 // Auth checks the bearer tokens and browser sessions of the status page and operations API.
 // Tokens are compared by their SHA-256, so a lookup takes the same time whatever the guess.
-// Sessions live in memory: a restart logs everyone out, which is the safe direction. Safe for
+// Sessions live in memory: a restart logs everyone out, which is the safe direction; a reload
+// of the tokens (SetTokens) keeps every session whose token is still configured. Safe for
 // concurrent use; the zero value is not usable, build one with NewAuth.
 type Auth struct {
-	enabled        bool
-	tokens         map[[32]byte]Identity
+	// enabled turns on with the first token and stays on: a reload that removes every
+	// token locks everyone out rather than opening the gateway.
+	enabled        atomic.Bool
+	tokens         atomic.Pointer[map[[32]byte]Identity]
 	ttl            time.Duration
 	secureCookie   bool
 	protectMetrics bool
@@ -84,50 +96,87 @@ type Auth struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 
+	exp exposure
+
 	refused *prometheus.CounterVec
 }
 
-// NewAuth builds access control from the ops config. tls says whether the listener speaks
-// TLS, so that the session cookie is marked Secure. With no tokens configured access control
-// is off and every request acts as "anonymous" with the operator role.
-func NewAuth(cfg config.OpsConfig, tls bool) (*Auth, error) {
-	a := &Auth{enabled: cfg.AuthEnabled(), tokens: map[[32]byte]Identity{}, ttl: cfg.SessionTTL,
-		secureCookie: tls, protectMetrics: cfg.ProtectMetrics, protectHealth: cfg.ProtectHealth,
-		now: time.Now, sessions: map[string]*session{},
+// NewAuth builds access control from the ops config and the HTTP listener's: under TLS
+// (http.tls_cert_file) the session cookie is marked Secure and answers carry HSTS; the Host
+// check takes http.addr and http.allowed_hosts. With no tokens configured access control is
+// off and every request acts as "anonymous" with the operator role, or only the viewer role
+// when http.addr is not loopback and ops.allow_open_actions is off.
+func NewAuth(cfg config.OpsConfig, h config.HTTPConfig) (*Auth, error) {
+	a := &Auth{ttl: cfg.SessionTTL,
+		secureCookie: h.TLSCertFile != "", protectMetrics: cfg.ProtectMetrics, protectHealth: cfg.ProtectHealth,
+		now: time.Now, sessions: map[string]*session{}, exp: newExposure(cfg, h),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "psgw_ops_auth_refused_total",
-			Help: "Requests to the status page or operations API refused, by reason (unauthenticated, forbidden, csrf, login).",
+			Help: "Requests to the status page or operations API refused, by reason (unauthenticated, forbidden, csrf, content_type, host, login).",
 		}, []string{"reason"})}
 	if a.ttl <= 0 {
 		a.ttl = 12 * time.Hour
 	}
+	if err := a.SetTokens(cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// SetTokens replaces the viewer and operator tokens, as when ops.tokens_file changed. A
+// browser session stays signed in while its token is still configured, with the role the
+// token has now; the others end. On error nothing changes.
+func (a *Auth) SetTokens(cfg config.OpsConfig) error {
+	tokens := map[[32]byte]Identity{}
 	add := func(list []string, role Role) error {
 		for _, s := range list {
 			nt, err := config.ParseNamedToken(s)
 			if err != nil {
 				return err
 			}
-			a.tokens[sha256.Sum256([]byte(nt.Token))] = Identity{Name: nt.Name, Role: role}
+			tokens[sha256.Sum256([]byte(nt.Token))] = Identity{Name: nt.Name, Role: role}
 		}
 		return nil
 	}
 	if err := add(cfg.ViewerTokens, RoleViewer); err != nil {
-		return nil, fmt.Errorf("ops.viewer_tokens: %w", err)
+		return fmt.Errorf("ops.viewer_tokens: %w", err)
 	}
 	if err := add(cfg.OperatorTokens, RoleOperator); err != nil {
-		return nil, fmt.Errorf("ops.operator_tokens: %w", err)
+		return fmt.Errorf("ops.operator_tokens: %w", err)
 	}
-	return a, nil
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens.Store(&tokens)
+	if len(tokens) > 0 {
+		a.enabled.Store(true)
+	}
+	for sid, s := range a.sessions {
+		if id, ok := tokens[s.token]; ok {
+			s.id = id
+		} else {
+			delete(a.sessions, sid)
+		}
+	}
+	return nil
 }
 
 // Enabled reports whether access control is on.
-func (a *Auth) Enabled() bool { return a != nil && a.enabled }
+func (a *Auth) Enabled() bool { return a != nil && a.enabled.Load() }
+
+// exposure is the listener's side of the guard; a nil Auth (tests that build a Server by
+// hand) checks no Host and sends no HSTS.
+func (a *Auth) exposure() exposure {
+	if a == nil {
+		return exposure{anyHost: true}
+	}
+	return a.exp
+}
 
 func (a *Auth) lookupToken(token string) (Identity, bool) {
 	if token == "" {
 		return Identity{}, false
 	}
-	id, ok := a.tokens[sha256.Sum256([]byte(token))]
+	id, ok := (*a.tokens.Load())[sha256.Sum256([]byte(token))]
 	return id, ok
 }
 
@@ -135,6 +184,9 @@ func (a *Auth) lookupToken(token string) (Identity, bool) {
 // set, and a POST must carry the session's CSRF token).
 func (a *Auth) authenticate(r *http.Request) (id Identity, sess *session, ok bool) {
 	if !a.Enabled() {
+		if a.OpenActionsOff() != "" {
+			return Identity{Name: anonymous.Name, Role: RoleViewer}, nil, true
+		}
 		return anonymous, nil, true
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -187,7 +239,7 @@ func (a *Auth) login(w http.ResponseWriter, token string) (Identity, bool) {
 			}
 		}
 	}
-	a.sessions[sid] = &session{id: id, csrf: randomHex(16), expires: now.Add(a.ttl)}
+	a.sessions[sid] = &session{token: sha256.Sum256([]byte(strings.TrimSpace(token))), id: id, csrf: randomHex(16), expires: now.Add(a.ttl)}
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
 		Secure: a.secureCookie, SameSite: http.SameSiteStrictMode, MaxAge: int(a.ttl.Seconds())})
@@ -226,6 +278,9 @@ func csrfFrom(ctx context.Context) string {
 func (s *Server) guard(role Role, h http.Handler) http.Handler {
 	a := s.Auth
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.checkExposure(w, r) {
+			return
+		}
 		if role == RoleNone {
 			h.ServeHTTP(w, r)
 			return
@@ -242,24 +297,27 @@ func (s *Server) guard(role Role, h http.Handler) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "sign in: send Authorization: Bearer <token> (ops.viewer_tokens or ops.operator_tokens)"})
 			return
 		}
+		if id.Role < role && !a.Enabled() {
+			a.countRefused("forbidden")
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": a.OpenActionsOff()})
+			return
+		}
 		if id.Role < role {
 			a.countRefused("forbidden")
 			s.Log.Warn().Str("actor", id.Actor()).Str("method", r.Method).Str("path", r.URL.Path).Msg("action refused: needs the operator role")
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("%s has the %s role; this needs the %s role", id.Name, id.Role, role)})
 			return
 		}
-		if sess != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			got := r.Header.Get(csrfHeader)
-			if subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
-				a.countRefused("csrf")
-				writeJSON(w, http.StatusForbidden, map[string]string{"error": "missing or wrong " + csrfHeader + " header for a browser session; reload the page"})
-				return
-			}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !s.checkAction(w, r, sess) {
+			return
 		}
 		ctx := WithActor(r.Context(), id.Actor())
 		ctx = context.WithValue(ctx, identityKey{}, id)
-		if sess != nil {
+		switch {
+		case sess != nil:
 			ctx = context.WithValue(ctx, csrfKey{}, sess.csrf)
+		case !a.Enabled():
+			ctx = context.WithValue(ctx, csrfKey{}, anonymousCSRF)
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -299,10 +357,6 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, WhoAmI{Name: id.Name, Role: id.Role.String(), Actor: id.Actor(), AuthActive: s.Auth.Enabled()})
 }
 
-// safeNext keeps the login redirect on this site.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
-		return "/"
-	}
-	return next
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

@@ -25,6 +25,7 @@ type collector struct {
 	streamMsgs, streamBytes, streamMaxBytes, streamConsumers, streamFirstAge        *prometheus.Desc
 	consPending, consAckPending, consRedelivered, consWaiting                       *prometheus.Desc
 	delivered5m, stageUp, stageRestarts                                             *prometheus.Desc
+	storeUsed, storeLimit, diskFree, diskTotal                                      *prometheus.Desc
 }
 
 func (s *Server) collector() *collector {
@@ -36,7 +37,7 @@ func (s *Server) collector() *collector {
 		outboxDepth:     d("psgw_outbox_depth", "Mapped incidents waiting in the outbox stream for delivery (including held and retrying).", nil, nil),
 		outboxAge:       d("psgw_outbox_oldest_age_seconds", "Age of the oldest undelivered event: seconds since the first message still in the outbox was queued; 0 when empty.", nil, nil),
 		delivered5m:     d("psgw_delivered_last_5m", "Incidents delivered in the last five minutes, from the ledger (survives restarts).", nil, nil),
-		ready:           d("psgw_ready", "1 when JetStream is usable and delivery is not stopped by an auth failure (as /readyz).", nil, nil),
+		ready:           d("psgw_ready", "1 when the gateway can accept and durably store records (as /readyz); a delivery pause shows in psgw_forwarder_paused and psgw_forwarder_outage instead.", nil, nil),
 		jsUp:            d("psgw_jetstream_up", "1 when this scrape could read JetStream stream information.", nil, nil),
 		info:            d("psgw_build_info", "Always 1; labels say the version, taxonomy version and whether demo mode is on.", []string{"version", "taxonomy_version", "demo"}, nil),
 		streamMsgs:      d("psgw_jetstream_stream_messages", "Messages held in a JetStream stream (the raw, outbox and key-value streams).", []string{"stream"}, nil),
@@ -50,13 +51,18 @@ func (s *Server) collector() *collector {
 		consWaiting:     d("psgw_jetstream_consumer_waiting", "Pull requests waiting on a consumer.", []string{"stream", "consumer"}, nil),
 		stageUp:         d("psgw_stage_up", "1 while a pipeline stage (mapper, forwarder, patients) runs; 0 while it waits to be restarted.", []string{"stage"}, nil),
 		stageRestarts:   d("psgw_stage_restarts_total", "Times a pipeline stage was run again after it stopped with an error.", []string{"stage"}, nil),
+		storeUsed:       d("psgw_jetstream_store_bytes", "JetStream file storage in use, every stream and bucket together.", nil, nil),
+		storeLimit:      d("psgw_jetstream_store_limit_bytes", "JetStream file storage limit: queue.max_store_bytes when embedded, else the account's (-1 for none).", nil, nil),
+		diskFree:        d("psgw_data_dir_free_bytes", "Bytes free for psgw on the file system holding data_dir (embedded store only).", nil, nil),
+		diskTotal:       d("psgw_data_dir_size_bytes", "Size of the file system holding data_dir (embedded store only).", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.incidents, c.needsReview, c.indexLoading, c.outboxDepth, c.outboxAge, c.delivered5m,
 		c.ready, c.jsUp, c.info, c.streamMsgs, c.streamBytes, c.streamMaxBytes, c.streamConsumers, c.streamFirstAge,
-		c.consPending, c.consAckPending, c.consRedelivered, c.consWaiting, c.stageUp, c.stageRestarts} {
+		c.consPending, c.consAckPending, c.consRedelivered, c.consWaiting, c.stageUp, c.stageRestarts,
+		c.storeUsed, c.storeLimit, c.diskFree, c.diskTotal} {
 		ch <- d
 	}
 }
@@ -98,6 +104,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	up := c.collectJetStream(ctx, ch, gauge, now)
 	gauge(c.jsUp, b2f(up))
+	if used, limit, err := s.Queue.StoreUsage(ctx); err == nil {
+		gauge(c.storeUsed, float64(used))
+		gauge(c.storeLimit, float64(limit))
+	}
+	if free, total, ok := s.Queue.DiskSpace(); ok {
+		gauge(c.diskFree, float64(free))
+		gauge(c.diskTotal, float64(total))
+	}
 }
 
 // collectJetStream reports every stream and its consumers, and the outbox gauges (depth, age

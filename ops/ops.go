@@ -119,8 +119,11 @@ type Readiness struct {
 	Reasons []string `json:"reasons,omitempty"`
 }
 
-// Ready reports whether the gateway can do its job: JetStream usable, every pipeline stage
-// running and delivery not stopped by an auth failure.
+// Ready reports whether the gateway can accept and durably store records: JetStream usable
+// and every pipeline stage running. A paused or failing national delivery does not count:
+// sources must keep pushing what psgw would accept and hold, so a load balancer must not
+// take it out of service; the pause shows on the page, the status API and metrics instead
+// (docs/api.md, "Readiness").
 func (s *Server) Ready(ctx context.Context) Readiness {
 	var rd Readiness
 	if err := s.Queue.Healthy(ctx); err != nil {
@@ -132,11 +135,6 @@ func (s *Server) Ready(ctx context.Context) Readiness {
 			if st.Down() {
 				rd.Reasons = append(rd.Reasons, st.reason(now))
 			}
-		}
-	}
-	if s.Forwarder != nil {
-		if st := s.Forwarder.Status(); st.Paused {
-			rd.Reasons = append(rd.Reasons, st.PauseReason)
 		}
 	}
 	rd.Ready = len(rd.Reasons) == 0

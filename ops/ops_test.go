@@ -315,6 +315,7 @@ func TestBrowserSessionNeedsCSRF(t *testing.T) {
 
 	post := func(withCSRF bool) int {
 		req, _ := http.NewRequest("POST", base+"/api/v1/replay", strings.NewReader(`{"dry_run":true}`))
+		req.Header.Set("Content-Type", "application/json")
 		if withCSRF {
 			req.Header.Set("X-CSRF-Token", csrf)
 		}

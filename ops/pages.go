@@ -58,15 +58,17 @@ var (
 
 // pageData is what every page template gets; Data is the page's own part.
 type pageData struct {
-	Title   string
-	Nav     string
-	Me      Identity
-	AuthOn  bool
-	CanAct  bool
-	CSRF    string
-	O       Overview
-	Data    any
-	Refresh bool
+	Title  string
+	Nav    string
+	Me     Identity
+	AuthOn bool
+	CanAct bool
+	CSRF   string
+	// ActionsOff is why no one may act with access control off (Auth.OpenActionsOff).
+	ActionsOff string
+	O          Overview
+	Data       any
+	Refresh    bool
 }
 
 func (s *Server) pageRoutes(handle func(string, Role, http.HandlerFunc)) {
@@ -87,6 +89,7 @@ func (s *Server) pageRoutes(handle func(string, Role, http.HandlerFunc)) {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d pageData) {
 	id := identityFrom(r.Context())
 	d.Me, d.AuthOn, d.CanAct, d.CSRF = id, s.Auth.Enabled(), id.Role >= RoleOperator, csrfFrom(r.Context())
+	d.ActionsOff = s.Auth.OpenActionsOff()
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {
 		s.Log.Error().Err(err).Str("page", t.Name()).Msg("rendering status page")

@@ -73,7 +73,8 @@ type SourceStatus struct {
 type ForwarderStatus struct {
 	Enabled bool `json:"enabled"`
 	Running bool `json:"running"`
-	// Paused: the national service refused the subscription key (readiness fails).
+	// Paused: the national service refused the subscription key. Readiness does not fail:
+	// ingest still stores.
 	Paused      bool   `json:"paused"`
 	PauseReason string `json:"pause_reason,omitempty"`
 	// Outage: the national service is not answering; delivery waits and probes it.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -60,6 +61,11 @@ type Options struct {
 	Listen     bool
 	ListenHost string
 	ListenPort int
+	// Token, when set, is required of every client of the embedded server, psgw's own
+	// in-process connections included. With Listen and no Token, a fresh one is made and
+	// written to the data directory (AdminTokenFile): it guards the admin port that
+	// `psgw backup` and the NATS tools use (docs/deploy.md, "Backup and restore").
+	Token string
 	// MaxPayload is the largest message the embedded server takes, headers included (0: the
 	// server's default, 1 MiB). An external server has its own; see Queue.MaxPayload.
 	MaxPayload int64
@@ -85,6 +91,20 @@ type Queue struct {
 // Open starts the embedded server (or connects to the external one) and creates or updates the
 // streams and buckets. It fails rather than run without durable storage.
 func Open(ctx context.Context, o Options) (*Queue, error) {
+	q, err := OpenStore(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.Ensure(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// OpenStore is Open without creating the streams: `psgw restore` creates them from a backup,
+// then calls Ensure.
+func OpenStore(o Options) (*Queue, error) {
 	q := &Queue{opts: o, log: o.Logger}
 	if o.Replicas < 1 {
 		o.Replicas = 1
@@ -92,6 +112,7 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 	}
 	if o.NATSURL == "" {
 		if err := q.startEmbedded(); err != nil {
+			q.Close()
 			return nil, err
 		}
 	}
@@ -106,20 +127,6 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("opening jetstream: %w", err)
 	}
-	if q.srv == nil {
-		if err := q.waitUsable(ctx, 500*time.Millisecond); err != nil {
-			q.Close()
-			return nil, err
-		}
-		if err := q.checkClusterSize(); err != nil {
-			q.Close()
-			return nil, err
-		}
-	}
-	if err := q.ensure(ctx); err != nil {
-		q.Close()
-		return nil, err
-	}
 	return q, nil
 }
 
@@ -130,6 +137,13 @@ func (q *Queue) startEmbedded() error {
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
+	}
+	if q.opts.Listen && q.opts.Token == "" {
+		// The caller holds the data directory's lock (internal/dirlock), so this replaces
+		// no running psgw's token.
+		if q.opts.Token, err = NewAdminToken(dir); err != nil {
+			return err
+		}
 	}
 	so := &server.Options{
 		ServerName:         "psgw",
@@ -145,7 +159,8 @@ func (q *Queue) startEmbedded() error {
 		Host:               q.opts.ListenHost,
 		Port:               q.opts.ListenPort,
 		// The HTTP monitor is psgw's own job; nats-server's is left off.
-		HTTPPort: 0,
+		HTTPPort:      0,
+		Authorization: q.opts.Token,
 	}
 	if so.Host == "" {
 		so.Host = "127.0.0.1"
@@ -167,7 +182,7 @@ func (q *Queue) startEmbedded() error {
 // connect opens a connection to the embedded server in process, or to the external cluster.
 func (q *Queue) connect(name string) (*nats.Conn, error) {
 	if q.srv != nil {
-		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1))
+		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1), nats.Token(q.opts.Token))
 	}
 	// A server cut off from the network sends no reset: with the client's default pings (every
 	// two minutes) a connection to it hangs that long, every write on it times out, and the
@@ -196,7 +211,18 @@ func (q *Queue) ClientURL() string {
 	return q.srv.ClientURL()
 }
 
-func (q *Queue) ensure(ctx context.Context) error {
+// Ensure creates the streams, or updates them to the options' limits and replicas.
+func (q *Queue) Ensure(ctx context.Context) error {
+	if q.srv == nil {
+		// An external cluster may be starting, or have lost its quorum: wait for it, naming
+		// the cause, and check it has the servers queue.replicas needs (docs/cluster.md).
+		if err := q.waitUsable(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+		if err := q.checkClusterSize(); err != nil {
+			return err
+		}
+	}
 	streams := []jetstream.StreamConfig{{
 		Name:        RawStream,
 		Description: "raw source records as received, kept for replay",
@@ -322,4 +348,31 @@ func (q *Queue) Close() {
 		q.srv.WaitForShutdown()
 		q.srv = nil
 	}
+}
+
+// StoreUsage is what JetStream file storage the account holds, and its limit: the embedded
+// server's queue.max_store_bytes, or the external account's limit (-1 for none).
+func (q *Queue) StoreUsage(ctx context.Context) (used, limit int64, err error) {
+	ai, err := q.js.AccountInfo(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	limit = ai.Limits.MaxStore
+	if q.srv != nil && q.opts.MaxStoreBytes > 0 && (limit <= 0 || q.opts.MaxStoreBytes < limit) {
+		limit = q.opts.MaxStoreBytes
+	}
+	return int64(ai.Store), limit, nil
+}
+
+// DiskSpace is the free and total bytes of the file system holding the embedded server's data
+// directory; ok is false with an external cluster, whose disks are its own.
+func (q *Queue) DiskSpace() (free, total uint64, ok bool) {
+	if q.srv == nil {
+		return 0, 0, false
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(q.opts.DataDir, &st); err != nil {
+		return 0, 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), true
 }

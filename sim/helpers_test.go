@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,8 +37,15 @@ func newHarness(t *testing.T, edit func(*Options)) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
+	// Close does not wait for handlers of hijacked connections (the reset and cut-short
+	// faults), whose deferred log line would then reach t after the test ended: wait for them.
+	var handlers sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); handlers.Wait() })
 	tr := &http.Transport{DisableKeepAlives: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &harness{t: t, sim: s, srv: srv, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}

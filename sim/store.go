@@ -43,10 +43,13 @@ func (st *store) init() {
 }
 
 // nextReference returns a new national reference. The tag differs per Simulator, so a
-// restarted demo does not hand out references an earlier run already used.
+// restarted demo does not hand out references an earlier run already used. The letter before
+// the number keeps the tag's digits and the number's apart: joined across the hyphen they
+// could make ten digits that pass Modulus 11, and a resource sent back with its reference (an
+// amendment) would then be refused as holding an NHS number.
 func (st *store) nextReference(tag string) string {
 	st.seq++
-	return fmt.Sprintf("SIM-%s-%06d", tag, st.seq)
+	return fmt.Sprintf("SIM-%s-R%06d", tag, st.seq)
 }
 
 // Events returns copies of every accepted event, oldest first.

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 )
 
 // cmdReplay replays one incident, or every incident a filter selects, one by one with a
-// progress line, so that a long bulk replay shows how far it got and which ones failed.
+// progress line on a terminal, so that a long bulk replay shows how far it got and which ones failed.
 // Unknown incidents are never replayed: a replay would POST them again and could create a
 // second national record, so the command names the resolve commands for them instead.
 func cmdReplay(args []string, stdout, stderr io.Writer) int {
@@ -383,15 +385,29 @@ func confirm(w io.Writer, question string) bool {
 	return a == "y" || a == "yes"
 }
 
-// progress draws "replaying 12/40 [=====     ] 30%" on one line, redrawn in place.
+// progress draws "replaying 12/40 [=====     ] 30%" on one line, redrawn in place, when w
+// is a terminal; into a file or a pipe it writes nothing, since carriage returns would only
+// clutter a log, and the summary line says what happened.
 type progress struct {
 	w     io.Writer
 	total int
+	draw  bool
 }
 
-func newProgress(w io.Writer, total int) *progress { return &progress{w: w, total: total} }
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, total: total, draw: isTerminal(w)}
+}
+
+// isTerminal reports whether w is a terminal (not a file, a pipe or /dev/null).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
 
 func (p *progress) done(n, failed int) {
+	if !p.draw {
+		return
+	}
 	const width = 30
 	filled := n * width / p.total
 	extra := ""
@@ -402,4 +418,8 @@ func (p *progress) done(n, failed int) {
 		strings.Repeat(" ", width-filled), n*100/p.total, extra)
 }
 
-func (p *progress) finish() { fmt.Fprintln(p.w) }
+func (p *progress) finish() {
+	if p.draw {
+		fmt.Fprintln(p.w)
+	}
+}

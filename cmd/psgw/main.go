@@ -15,6 +15,9 @@ const usage = `psgw: the Patient Safety Gateway
 
 Usage:
   psgw run [--config FILE] [--demo]     run the gateway
+  psgw run --production [--tls-by-proxy] [--config FILE]
+                                        run it as a trust does: refuse to start without
+                                        the national key, operator tokens and TLS
   psgw map --source NAME [--config FILE] FILE
                                         dry run: print the FHIR resource one record maps to
   psgw sim [--addr HOST:PORT] [flags]   run the national-service simulator on its own
@@ -28,6 +31,8 @@ Usage:
   psgw insights rebuild                 rewrite the learning store of /insights from the raw stream
   psgw sqlpoll skip NAME --past V1[,V2]  move an SQL poller's cursor past a row it cannot read
   psgw health [--config FILE]           exit 0 when the local gateway is ready (for HEALTHCHECK)
+  psgw backup [--config FILE] DIR       snapshot every stream and bucket of the running gateway
+  psgw restore [--config FILE] DIR      create a stopped gateway's store from a backup
   psgw version                          print the version
 
 Run "psgw COMMAND --help" for a command's flags.
@@ -86,6 +91,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdInsights(args[1:], stdout, stderr)
 	case "sqlpoll":
 		return cmdSQLPoll(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0

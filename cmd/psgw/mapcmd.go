@@ -61,7 +61,8 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 		files = append(files, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
-	if *source == "" || len(files) != 1 {
+	if missing := mapArgsProblem(*source, files); missing != "" {
+		fmt.Fprintf(stderr, "psgw map: %s\n\n", missing)
 		fs.Usage()
 		return 2
 	}
@@ -100,6 +101,19 @@ func cmdMap(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// mapArgsProblem says what is missing from psgw map's arguments, or "" when nothing is.
+func mapArgsProblem(source string, files []string) string {
+	switch {
+	case source == "":
+		return "--source is missing: name the source system whose code maps and columns apply (--source datix)"
+	case len(files) == 0:
+		return "FILE is missing: give the record to map (a JSON incident, a CSV file or an HL7 v2 message), or - for standard input"
+	case len(files) > 1:
+		return fmt.Sprintf("one FILE at a time, got %d", len(files))
+	}
+	return ""
 }
 
 // recordToIncident reads the record as its kind: JSON incident, CSV or HL7 v2. It returns

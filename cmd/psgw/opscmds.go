@@ -28,11 +28,14 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 
 // cmdStatus prints the gateway's overview. Exit 0 when ready, 1 when not (or unreachable).
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", "Usage: psgw status [--url URL] [--json]\n\nShows a running gateway's state: endpoint health, outbox, counts per state, sources.\nExit status: 0 ready, 1 not ready or unreachable, 2 usage error.\n", stderr)
+	fs := newFlagSet("status", "Usage: psgw status [--url URL] [-o text|json]\n\nShows a running gateway's state: endpoint health, outbox, counts per state, sources.\nTimes are UTC. -o json prints GET /api/v1/status's object (docs/api.md).\nExit status: 0 ready, 1 not ready or unreachable, 2 usage error.\n", stderr)
 	cf := addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := addOutputFlags(fs)
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return exitFor(usageErr(err), stderr, "status")
+	}
+	if err := asJSON.check(); err != nil {
+		return exitFor(err, stderr, "status")
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -42,7 +45,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if err := c.do(context.Background(), "GET", "/api/v1/status", nil, &o); err != nil {
 		return exitFor(err, stderr, "status")
 	}
-	if *asJSON {
+	if asJSON.json() {
 		printJSON(stdout, o)
 	} else {
 		printOverview(stdout, c.base, o)
@@ -161,15 +164,18 @@ func (f eventFilters) values() url.Values {
 
 // cmdEvents lists incidents in a table, newest change first.
 func cmdEvents(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("events", "Usage: psgw events [--state STATE[,STATE]] [--source NAME] [--local-id TEXT] [--from T] [--to T] [--limit N] [--all]\n\nLists incidents from a running gateway's delivery ledger, most recently changed first.\n", stderr)
+	fs := newFlagSet("events", "Usage: psgw events [--state STATE[,STATE]] [--source NAME] [--local-id TEXT] [--from T] [--to T] [--limit N] [--all] [-o text|json]\n\nLists incidents from a running gateway's delivery ledger, most recently changed first.\nTimes are UTC. -o json prints one JSON object per incident, one per line (docs/api.md).\n", stderr)
 	cf := addClientFlags(fs)
 	ef := addEventFilters(fs)
 	limit := fs.Int("limit", 50, "how many to show")
 	offset := fs.Int("offset", 0, "skip this many")
 	all := fs.Bool("all", false, "show every match, page by page")
-	asJSON := fs.Bool("json", false, "print JSON lines, one incident each")
+	asJSON := addOutputFlags(fs)
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return exitFor(usageErr(err), stderr, "events")
+	}
+	if err := asJSON.check(); err != nil {
+		return exitFor(err, stderr, "events")
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -184,7 +190,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitFor(err, stderr, "events")
 	}
-	if *asJSON {
+	if asJSON.json() {
 		enc := json.NewEncoder(stdout)
 		for _, it := range items {
 			_ = enc.Encode(it)
@@ -195,7 +201,15 @@ func cmdEvents(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "No incidents match.")
 		return 0
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	printEvents(stdout, items)
+	fmt.Fprintf(stdout, "\n%d–%d of %d\n", *offset+1, *offset+len(items), total)
+	return 0
+}
+
+// printEvents writes the events table. Times are UTC and say so, as on the status page,
+// so that an operator comparing the two, or a screen shared across sites, reads one clock.
+func printEvents(w io.Writer, items []ledger.Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "SOURCE\tLOCAL ID\tSTATE\tREV\tTRIES\tCHANGED\tLAST ERROR\n")
 	for _, it := range items {
 		st := string(it.State)
@@ -203,12 +217,40 @@ func cmdEvents(args []string, stdout, stderr io.Writer) int {
 			st += " (reviewed)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", it.Source, it.LocalID, st, it.Revision, it.Attempts,
-			it.UpdatedAt.Local().Format("2006-01-02 15:04"), clip(it.LastError, 70))
+			utcMinute(it.UpdatedAt), clip(it.LastError, 70))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(stdout, "\n%d–%d of %d\n", *offset+1, *offset+len(items), total)
-	return 0
 }
+
+// utcMinute is how the CLI shows a time: UTC, to the minute, with its zone.
+func utcMinute(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// outputFlags are -o text|json and its older spelling --json, on status and events.
+type outputFlags struct {
+	format *string
+	asJSON *bool
+}
+
+func addOutputFlags(fs *flag.FlagSet) outputFlags {
+	return outputFlags{
+		format: fs.String("o", "text", "output `format`: text (for people) or json (for scripts; field names are stable)"),
+		asJSON: fs.Bool("json", false, "the same as -o json"),
+	}
+}
+
+func (o outputFlags) check() error {
+	if *o.format != "text" && *o.format != "json" {
+		return fmt.Errorf("%w: -o must be text or json, got %q", errUsage, *o.format)
+	}
+	return nil
+}
+
+func (o outputFlags) json() bool { return *o.asJSON || *o.format == "json" }
 
 // eachPage walks the search results; with all, every page from offset on.
 func eachPage(ctx context.Context, c *apiClient, v url.Values, offset, limit int, all bool, fn func(ledger.Page)) error {
@@ -230,12 +272,20 @@ func eachPage(ctx context.Context, c *apiClient, v url.Values, offset, limit int
 	}
 }
 
+// usageErr marks a flag-parsing error, which the flag package has already printed with the
+// command's usage, so that exitFor does not print it a second time.
 func usageErr(err error) error {
 	if err == flag.ErrHelp {
 		return err
 	}
-	return fmt.Errorf("%w: %v", errUsage, err)
+	return flagError{err}
 }
+
+// flagError is a usage error already reported by the flag package.
+type flagError struct{ err error }
+
+func (e flagError) Error() string        { return e.err.Error() }
+func (e flagError) Is(target error) bool { return target == errUsage }
 
 func printJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)

@@ -30,7 +30,9 @@ func (c *counter) Publish(_ context.Context, rec ingest.Record) (ingest.PublishR
 }
 
 // TestLargeExport streams an 80 MB export (generated here) and checks that the heap stays far
-// below the file's size and that it finishes in bounded time.
+// below the file's size. Its rate is logged, not asserted (test/load measures speed): the
+// wait below only catches a hang, and is long because under -race on two loaded cores the
+// file took 35 s alone and over 90 s beside other packages' tests.
 func TestLargeExport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and reads an 80 MB file")
@@ -87,7 +89,7 @@ func TestLargeExport(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(dir, "export.csv")); err != nil {
 		t.Fatal(err)
 	}
-	where := waitGoneWithin(t, dir, "export.csv", 90*time.Second)
+	where := waitGoneWithin(t, dir, "export.csv", 5*time.Minute)
 	elapsed := time.Since(start)
 	stop()
 	close(sampling)

@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/fhir"
@@ -49,4 +52,43 @@ func (g *Gateway) addSim() error {
 	g.simURL = "http://" + ln.Addr().String()
 	g.parts.add(serverPart("simulator", &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}, ln))
 	return nil
+}
+
+// StoreBucket is the JetStream KV bucket holding facts about the store itself; its key
+// "demo" says that demo mode ran on it.
+const StoreBucket = "psgw_store"
+
+const demoMark = "demo"
+
+// ErrDemoStore means the store was used in demo mode and psgw was started to deliver to a
+// national endpoint: its incidents are demo data and would be sent to LFPSE. Start on a
+// fresh data_dir (or stream), or run in demo mode again.
+var ErrDemoStore = errors.New("this store (data_dir) was used in demo mode: its incidents are demo data and a national endpoint would receive them; " +
+	"start psgw with a fresh, empty data_dir (or, with queue.nats_url, remove the psgw streams and buckets), or keep using it with --demo")
+
+// checkDemoStore marks the store when demo mode runs on it, and refuses a store so marked
+// when incidents would be delivered to a national endpoint (docs/delivery.md, "Demo data
+// never reaches LFPSE"). With no endpoint nothing is sent, so that start is allowed.
+func (g *Gateway) checkDemoStore(ctx context.Context, demo bool, baseURL string) error {
+	kv, err := g.Queue.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: StoreBucket, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		return err
+	}
+	if demo {
+		if _, err := kv.Put(ctx, demoMark, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+			return fmt.Errorf("marking the store as demo data: %w", err)
+		}
+		return nil
+	}
+	_, err = kv.Get(ctx, demoMark)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading bucket %s: %w", StoreBucket, err)
+	case baseURL == "":
+		g.log.Warn().Msg("this store was used in demo mode: its incidents are held; never point it at a national endpoint")
+		return nil
+	}
+	return ErrDemoStore
 }

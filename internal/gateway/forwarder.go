@@ -14,7 +14,8 @@ import (
 
 // newForwarder builds the forwarder stage for the national service at baseURL with key
 // (baseURL "": no national endpoint, and the stage waits, holding every event). It returns
-// the stage's Run, for the supervisor, and its status, for ops.
+// the stage's Run, for the supervisor, and its status, for ops; and sets g.setKey, which
+// changes the subscription key of the running stage (reload.go).
 func (g *Gateway) newForwarder(cfg config.Config, baseURL, key string) (run func(context.Context) error, status ops.ForwarderReporter) {
 	var client *forwarder.Client
 	if baseURL != "" {
@@ -28,6 +29,7 @@ func (g *Gateway) newForwarder(cfg config.Config, baseURL, key string) (run func
 		TaxonomyVersion: cfg.National.TaxonomyVersion,
 		Instance:        g.instance, Alive: g.alive,
 	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
+	g.setKey = f.SetKey
 	return f.Run, forwarderStatus{f}
 }
 

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +53,10 @@ type Options struct {
 	// StageHook, when set, wraps each pipeline stage's Run: tests use it to make a stage
 	// fail. Leave it nil otherwise.
 	StageHook func(stage string, run func(context.Context) error) func(context.Context) error
+	// SecretsPollInterval is how often the secret files (the national subscription key,
+	// the HTTP listener's TLS certificate and key, ops.tokens_file) are read to see whether
+	// they changed (reload.go). Zero means 5s.
+	SecretsPollInterval time.Duration
 }
 
 // Gateway is a running psgw. Start it once and Stop it once.
@@ -90,12 +96,20 @@ type Gateway struct {
 	// is built, and nothing runs before the last is.
 	parts    group
 	stopOnce sync.Once
+
+	// setKey changes the running forwarder's subscription key; auth is the ops access
+	// control; cert is the HTTP listener's TLS certificate; secrets watches the files they
+	// come from (reload.go).
+	setKey  func(string)
+	auth    *ops.Auth
+	cert    atomic.Pointer[tls.Certificate]
+	secrets *secretFiles
 }
 
-// Start builds every part and then starts them, in this order: the queue, the ledger's
-// index, the simulator (demo mode), the patients stage, the mapper, the forwarder, the
-// adapters and the HTTP server. Stop stops them in the reverse order. On error, whatever was
-// opened is released again.
+// Start builds every part and then starts them, in this order: the queue, the learning
+// store's index, the ledger's index, the simulator (demo mode), the patients stage, the
+// mapper, the forwarder, the adapters and the HTTP server. Stop stops them in the reverse
+// order. On error, whatever was opened is released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
 	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
 	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
@@ -109,14 +123,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Registry = prometheus.NewRegistry()
 	g.received = newReceivedCounter(g.Registry)
 
-	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
-	// Every record an adapter accepts must fit in one message with its headers, or the store
-	// would refuse it as if it were only unavailable and the source would retry for ever.
-	// The embedded server is given room for the mapped resource too (it can be larger than
-	// its record); an external cluster must take at least the record itself.
-	maxPayload := cfg.MaxRecordBytes() + recordHeadroom
-	if cfg.Queue.NATSURL == "" {
-		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
+	qopts, err := QueueOptions(cfg, g.log.With().Str("component", "queue").Logger())
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Queue.NATSURL == "" {
 		// Before anything touches the store: a second gateway must not open it at all.
@@ -124,14 +133,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 			return nil, err
 		}
 	}
-	g.Queue, err = queue.Open(ctx, queue.Options{
-		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
-		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
-		RawMaxBytes: cfg.Queue.RawMaxBytes, RawMaxAge: cfg.Queue.RawMaxAge, OutboxMaxBytes: cfg.Queue.OutboxMaxBytes,
-		DuplicateWindow: cfg.Queue.DuplicateWindow, SyncAlways: cfg.Queue.Sync == "always", SyncInterval: syncEvery,
-		MaxPayload: maxPayload,
-		Logger:     g.log.With().Str("component", "queue").Logger(),
-	})
+	g.Queue, err = queue.Open(ctx, qopts)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +146,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.add(part{name: "insights", run: g.Insights.Run})
 	// The learning store follows delivery states through the ledger's index, which reads
 	// every transition anyway, so no stage needs to know it.
+	restored, err := restoredThrough(ctx, g.Queue)
+	if err != nil {
+		return nil, err
+	}
 	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
-		Observe: func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) },
-		Replica: g.replica, Instance: g.instance})
+		Observe:         func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) },
+		RestoredThrough: restored, Replica: g.replica, Instance: g.instance})
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +166,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.add(part{name: "ledger index", run: g.Ledger.RunIndex})
 
 	baseURL, key := cfg.National.BaseURL, cfg.National.SubscriptionKey
+	if err := g.checkDemoStore(ctx, opts.Demo, baseURL); err != nil {
+		return nil, err
+	}
 	if opts.Demo {
 		if err := g.addSim(); err != nil {
 			return nil, err
@@ -194,11 +203,18 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.parts.add(part{name: "adapters", run: g.runAdapters})
 
 	useTLS := cfg.HTTP.TLSCertFile != ""
-	auth, err := ops.NewAuth(cfg.Ops, useTLS)
+	auth, err := ops.NewAuth(cfg.Ops, cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
-	if !auth.Enabled() {
+	g.auth = auth
+	switch {
+	case auth.Enabled():
+	case auth.OpenActionsOff() != "":
+		g.log.Warn().Str("http", cfg.HTTP.Addr).Msg("ops access control is off and http.addr is not loopback: operator actions are refused until ops.operator_tokens is set")
+	case cfg.Ops.AllowOpenActions:
+		g.log.Error().Str("http", cfg.HTTP.Addr).Msg("UNSAFE: ops.allow_open_actions is on and access control is off: anyone who can reach the listener can replay and resolve incidents")
+	default:
 		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
 	}
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
@@ -220,8 +236,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		if err != nil {
 			return nil, fmt.Errorf("http.tls_cert_file: %w", err)
 		}
-		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		g.cert.Store(&cert)
+		// Each handshake takes the certificate in hand, so a reload serves the new one to
+		// the next connection without closing any open one.
+		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return g.cert.Load(), nil }})
 	}
+	g.addSecretsWatch(cfg)
 	g.parts.add(serverPart("http", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute}, g.httpLn))
 
@@ -232,6 +253,58 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
+}
+
+// QueueOptions are the queue's options for cfg, as `psgw run` opens it; `psgw restore` opens
+// the same store with them.
+func QueueOptions(cfg config.Config, log zerolog.Logger) (queue.Options, error) {
+	syncEvery, _ := config.SyncInterval(cfg.Queue.Sync)
+	// Every record an adapter accepts must fit in one message with its headers, or the store
+	// would refuse it as if it were only unavailable and the source would retry for ever.
+	// The embedded server is given room for the mapped resource too (it can be larger than
+	// its record); an external cluster must take at least the record itself.
+	maxPayload := cfg.MaxRecordBytes() + recordHeadroom
+	if cfg.Queue.NATSURL == "" {
+		maxPayload = max(8<<20, 2*cfg.MaxRecordBytes()+recordHeadroom)
+	}
+	admin, err := adminListener(cfg)
+	if err != nil {
+		return queue.Options{}, err
+	}
+	return queue.Options{
+		Listen: admin.listen, ListenHost: admin.host, ListenPort: admin.port,
+		DataDir: cfg.DataDir, NATSURL: cfg.Queue.NATSURL, NATSCredsFile: cfg.Queue.NATSCredsFile,
+		Replicas: cfg.Queue.Replicas, MaxStoreBytes: cfg.Queue.MaxStoreBytes, MaxMemoryBytes: cfg.Queue.MaxMemoryBytes,
+		RawMaxBytes: cfg.Queue.RawMaxBytes, RawMaxAge: cfg.Queue.RawMaxAge, OutboxMaxBytes: cfg.Queue.OutboxMaxBytes,
+		DuplicateWindow: cfg.Queue.DuplicateWindow, SyncAlways: cfg.Queue.Sync == "always", SyncInterval: syncEvery,
+		MaxPayload: maxPayload,
+		Logger:     log,
+	}, nil
+}
+
+// admin is the embedded server's admin port, when queue.admin_addr asks for one.
+type admin struct {
+	listen bool
+	host   string
+	port   int
+}
+
+// adminListener opens the admin port only on the embedded server; the queue guards it with a
+// fresh token written beside the store for `psgw backup` (docs/deploy.md, "Backup and
+// restore").
+func adminListener(cfg config.Config) (admin, error) {
+	if cfg.Queue.AdminAddr == "" || cfg.Queue.NATSURL != "" {
+		return admin{}, nil
+	}
+	host, p, err := net.SplitHostPort(cfg.Queue.AdminAddr)
+	if err != nil {
+		return admin{}, fmt.Errorf("queue.admin_addr: %w", err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return admin{}, fmt.Errorf("queue.admin_addr: port %q: %w", p, err)
+	}
+	return admin{listen: true, host: host, port: port}, nil
 }
 
 // runAdapters runs every adapter's runner until ctx ends: the adapters are one part, so that

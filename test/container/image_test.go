@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/psgw/psgw/test/dockertest"
+	poll "github.com/psgw/psgw/test/wait"
 )
 
 const simKey = "container-test-key-0123456789"
@@ -112,6 +114,62 @@ func TestImageRunsAsTrustITDeploysIt(t *testing.T) {
 		waitState(t, base, "datix", "IMG-2", "delivered")
 	})
 
+	loaded := 0
+	t.Run("SIGTERM mid-load loses nothing", func(t *testing.T) {
+		// A source posts one incident after another while the engine stops the container
+		// (docker stop: SIGTERM, then SIGKILL after the timeout); every one answered 202 must
+		// be there after the start, delivered once.
+		var (
+			mu    sync.Mutex
+			acked []string
+		)
+		count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("LOAD-%04d", i)
+				if tryPost(base, "datix", id) {
+					mu.Lock()
+					acked = append(acked, id)
+					mu.Unlock()
+				}
+			}
+		}()
+		poll.Until(t, 60*time.Second, "the load to be running before the signal", func() bool { return count() >= 20 })
+		timeout := 30 * time.Second
+		if err := psgw.Stop(ctx, &timeout); err != nil {
+			t.Fatalf("docker stop: %v", err)
+		}
+		close(stop)
+		<-done
+		st, err := psgw.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ExitCode != 0 {
+			t.Errorf("exit code %d after SIGTERM mid-load, want 0 (stopped within the grace period)", st.ExitCode)
+		}
+		if len(acked) == 0 {
+			t.Fatal("no incident acknowledged before the stop: the load did not run")
+		}
+		if err := psgw.Start(ctx); err != nil {
+			t.Fatalf("starting again: %v", err)
+		}
+		base = endpoint(t, psgw)
+		for _, id := range acked {
+			waitState(t, base, "datix", id, "delivered")
+		}
+		loaded = len(acked)
+		t.Logf("%d incidents acknowledged while the container was being stopped, all delivered after the start", loaded)
+	})
+
 	t.Run("SIGTERM stops it cleanly", func(t *testing.T) {
 		if out, err := exec.Command("docker", "kill", "--signal", "SIGTERM", psgw.GetContainerID()).CombinedOutput(); err != nil {
 			t.Fatalf("docker kill: %v: %s", err, out)
@@ -140,8 +198,8 @@ func TestImageRunsAsTrustITDeploysIt(t *testing.T) {
 	})
 
 	// The national service holds each incident once.
-	if n := simCount(t, endpointPort(t, simC, "8090/tcp")); n != 2 {
-		t.Fatalf("simulator holds %d events, want 2", n)
+	if n := simCount(t, endpointPort(t, simC, "8090/tcp")); n != 2+loaded {
+		t.Fatalf("simulator holds %d events, want %d (each incident once)", n, 2+loaded)
 	}
 }
 
@@ -173,6 +231,21 @@ func post(t *testing.T, base, source, localID string) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("posting %s: %s: %s", localID, resp.Status, b)
 	}
+}
+
+// tryPost posts an incident and reports whether it was acknowledged (202).
+func tryPost(base, source, localID string) bool {
+	body := fmt.Sprintf(`{"source":%q,"local_id":%q,"event_type":"incident","occurred_at":"2025-03-14T09:30:00Z",
+		"description":"Dose given late.","patients":[{"physical_harm":"none","psychological_harm":"none"}],
+		"location":{"organisation":"RRK"}}`, source, localID)
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post(base+"/api/v1/incidents", "application/json", strings.NewReader(body))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusAccepted
 }
 
 func waitState(t *testing.T, base, source, localID, want string) {

@@ -216,7 +216,8 @@ func TestOpsMetricsAfterTraffic(t *testing.T) {
 	wantOldest.find(t, fams)
 }
 
-// §5: /readyz is 503 when the national service refuses the subscription key.
+// §5: when the national service refuses the subscription key, delivery pauses and the status
+// API says so, while /readyz stays 200: the gateway can still accept and store.
 func TestOpsReadyzRefusedKey(t *testing.T) {
 	t.Parallel()
 	s := startSim(t)
@@ -231,12 +232,16 @@ func TestOpsReadyzRefusedKey(t *testing.T) {
 	})
 	id := uid("KEY")
 	checkAccepted(t, g.postIncident(t, fullIncident(id)))
-	wait.Until(t, 20*time.Second, "/readyz to answer 503 after the national service refused the key", func() bool {
-		code, _ := httpGet(t, g.url("/readyz"))
-		return code == http.StatusServiceUnavailable
+	wait.Until(t, 20*time.Second, "the status API to show delivery paused after the national service refused the key", func() bool {
+		_, body := httpGet(t, g.url("/api/v1/status"))
+		return strings.Contains(string(body), `"paused":true`)
 	})
+	if code, _ := httpGet(t, g.url("/readyz")); code != 200 {
+		t.Errorf("/readyz %d while delivery is paused; it should stay 200 (ingest still stores)", code)
+	}
+	checkAccepted(t, g.postIncident(t, fullIncident(uid("KEY"))))
 	if code, _ := httpGet(t, g.url("/healthz")); code != 200 {
-		t.Errorf("/healthz %d while not ready; liveness should stay 200", code)
+		t.Errorf("/healthz %d while paused; liveness should stay 200", code)
 	}
 	rec, ok := g.getRecord(t, "datix", id)
 	if !ok || rec.State == "delivered" || !allStates[rec.State] {
@@ -347,10 +352,9 @@ func TestRunHeldWithoutEndpoint(t *testing.T) {
 	}
 }
 
-// §5: a gateway whose subscription key the national service refuses is not ready, even before
-// it has had an incident to send. (Judgement: the contract says /readyz is 200 only when the
-// forwarder is not stopped by an auth failure; a gateway that cannot deliver anything should
-// not report ready.)
+// §5: a gateway whose subscription key the national service refuses shows delivery paused,
+// even before it has had an incident to send, and stays ready: a paused delivery does not
+// fail readiness (sources must keep pushing).
 func TestOpsReadyzRefusedKeyAtStart(t *testing.T) {
 	t.Parallel()
 	s := startSim(t)
@@ -363,8 +367,11 @@ func TestOpsReadyzRefusedKeyAtStart(t *testing.T) {
 			"PSGW_NATIONAL_SUBSCRIPTION_KEY": "not-the-key",
 		},
 	})
-	wait.Until(t, 10*time.Second, "/readyz to answer 503 with a refused key and nothing sent", func() bool {
-		code, _ := httpGet(t, g.url("/readyz"))
-		return code == http.StatusServiceUnavailable
+	wait.Until(t, 10*time.Second, "delivery paused with a refused key and nothing sent", func() bool {
+		_, body := httpGet(t, g.url("/api/v1/status"))
+		return strings.Contains(string(body), `"paused":true`)
 	})
+	if code, _ := httpGet(t, g.url("/readyz")); code != 200 {
+		t.Errorf("/readyz %d with delivery paused at start; want 200", code)
+	}
 }

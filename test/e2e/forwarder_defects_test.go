@@ -199,7 +199,7 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 		rec, _ := h.record("datix", "CONS-1")
 		return rec.State == "delivered", string(rec.State)
 	})
-	js := h.gw.Queue.JetStream()
+	js := h.GW.Queue.JetStream()
 	ctx := t.Context()
 	for _, c := range []struct{ stream, name string }{{queue.RawStream, "mapper"}, {queue.OutboxStream, "forwarder"}} {
 		if err := js.DeleteConsumer(ctx, c.stream, c.name); err != nil {
@@ -227,7 +227,7 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 	in := incident("BIG-1", 1, describe("BIG-1", 1))
 	in["padding"] = ""
 	b, _ := json.Marshal(in)
-	limit := h.cfg.Adapters[httppush.Section].(*httppush.Config).MaxBodyBytes
+	limit := h.Cfg.Adapters[httppush.Section].(*httppush.Config).MaxBodyBytes
 	in["padding"] = strings.Repeat("x", int(limit)-len(b))
 	if b, _ = json.Marshal(in); int64(len(b)) != limit {
 		t.Fatalf("built a body of %d bytes, want %d", len(b), limit)
@@ -245,7 +245,7 @@ func TestBodyAtTheLimitIsStored(t *testing.T) {
 // read from the raw stream; it must still say which revision was accepted.
 func TestReceivedRecordShowsItsRevision(t *testing.T) {
 	h := newHarness(t, nil)
-	h.stop()
+	h.Stop()
 	release := make(chan struct{})
 	hook := func(name string, run func(context.Context) error) func(context.Context) error {
 		if name != "mapper" {
@@ -260,11 +260,11 @@ func TestReceivedRecordShowsItsRevision(t *testing.T) {
 			return run(ctx)
 		}
 	}
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), StageHook: hook})
+	gw, err := gateway.Start(context.Background(), h.Cfg, gateway.Options{Logger: h.Logger(), StageHook: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.gw, h.base = gw, "http://"+gw.HTTPAddr()
+	h.GW, h.Base = gw, "http://"+gw.HTTPAddr()
 	if r := h.post(incident("RCV-1", 3, describe("RCV-1", 3))); r.Status != 202 {
 		t.Fatalf("got %d", r.Status)
 	}
@@ -285,28 +285,33 @@ func TestReceivedRecordShowsItsRevision(t *testing.T) {
 	})
 }
 
-// TestRefusedKeyFailsReadinessAtStart: a gateway started with a key the national service
-// refuses is not ready, before any incident has been sent; once the service takes the key,
-// readiness comes back by itself.
-func TestRefusedKeyFailsReadinessAtStart(t *testing.T) {
+// TestRefusedKeyPausesAtStartStillReady: a gateway started with a key the national service
+// refuses pauses delivery before any incident has been sent, and says so on the status API,
+// while /readyz stays 200 (it can still accept and store); once the service takes the key,
+// delivery resumes by itself.
+func TestRefusedKeyPausesAtStartStillReady(t *testing.T) {
 	const wrong = "a-key-the-national-service-refuses"
 	h := newHarness(t, func(c *config.Config) {
 		c.National.SubscriptionKey = wrong
 		c.National.AuthProbeInterval = 50 * time.Millisecond
 	})
 	readyz := func() int {
-		resp, err := http.Get(h.base + "/readyz")
+		resp, err := http.Get(h.Base + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	wait.For(t, 15*time.Second, "not ready with a refused key, nothing sent", func() (bool, string) {
-		return readyz() == 503, fmt.Sprint(readyz())
+	paused := func() bool { return strings.Contains(h.get("/api/v1/status"), `"paused":true`) }
+	wait.For(t, 15*time.Second, "paused with a refused key, nothing sent", func() (bool, string) {
+		return paused(), h.get("/api/v1/status")
 	})
+	if code := readyz(); code != 200 {
+		t.Errorf("readyz with delivery paused: got %d, want 200", code)
+	}
 	h.sim.SetKeys(wrong)
-	wait.For(t, 15*time.Second, "ready once the key is taken", func() (bool, string) {
-		return readyz() == 200, fmt.Sprint(readyz())
+	wait.For(t, 15*time.Second, "delivery resumed once the key is taken", func() (bool, string) {
+		return !paused(), h.get("/api/v1/status")
 	})
 }

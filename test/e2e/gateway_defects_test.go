@@ -77,7 +77,7 @@ func TestOldRevisionAfterDuplicateWindow(t *testing.T) {
 // incident that arrived meanwhile is delivered.
 func TestDeadStageRestartedAndNotReady(t *testing.T) {
 	h := newHarness(t, nil)
-	h.stop()
+	h.Stop()
 	var (
 		broken atomic.Bool
 		mu     sync.Mutex
@@ -103,15 +103,15 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 			return err
 		}
 	}
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger(), StageHook: hook,
+	gw, err := gateway.Start(context.Background(), h.Cfg, gateway.Options{Logger: h.Logger(), StageHook: hook,
 		StageBackoff: 20 * time.Millisecond, StageBackoffMax: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.gw, h.base = gw, "http://"+gw.HTTPAddr()
+	h.GW, h.Base = gw, "http://"+gw.HTTPAddr()
 
 	readyz := func() (int, ops.Readiness) {
-		resp, err := http.Get(h.base + "/readyz")
+		resp, err := http.Get(h.Base + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		return resp.StatusCode, rd
 	}
 	mapperStage := func() ops.StageStatus {
-		resp, err := http.Get(h.base + "/api/v1/status")
+		resp, err := http.Get(h.Base + "/api/v1/status")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +140,12 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		return code == 200, strings.Join(rd.Reasons, "; ")
 	})
 
+	// Ready can come before the mapper's run has begun: the parts start on their own.
+	wait.Until(t, 10*time.Second, "the mapper stage running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return kill != nil
+	})
 	broken.Store(true)
 	mu.Lock()
 	kill()
@@ -153,7 +159,7 @@ func TestDeadStageRestartedAndNotReady(t *testing.T) {
 		st := mapperStage()
 		return st.State == ops.StageRestarting && st.Restarts >= 1 && strings.Contains(st.LastError, "injected"), st.State + " " + st.LastError
 	})
-	resp, err := http.Get(h.base + "/metrics")
+	resp, err := http.Get(h.Base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,24 +2,21 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
-	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/gwtest"
 )
 
 const simKey = "e2e-subscription-key"
@@ -27,13 +24,11 @@ const simKey = "e2e-subscription-key"
 // harness is a real gateway (embedded JetStream on a temp dir) delivering to a real simulator
 // over HTTP. The simulator outlives gateway restarts so that it can count every create.
 type harness struct {
-	t       *testing.T
-	dataDir string
-	cfg     config.Config
-	sim     *sim.Simulator
-	simSrv  *httptest.Server
-	gw      *gateway.Gateway
-	base    string
+	t               *testing.T
+	dataDir         string
+	sim             *sim.Simulator
+	simSrv          *httptest.Server
+	*gwtest.Gateway // the gateway under test: GW, Base, Cfg, Start, Stop, Restart
 	// rejectWrites makes the national service refuse every POST and PUT with 422.
 	rejectWrites atomic.Bool
 }
@@ -55,58 +50,13 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		s.ServeHTTP(w, r)
 	}))
 	t.Cleanup(h.simSrv.Close)
-	cfg := config.Default()
-	cfg.DataDir = h.dataDir
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
-	cfg.Queue.Sync = "1s"
-	cfg.National.BaseURL = h.simSrv.URL
-	cfg.National.SubscriptionKey = simKey
-	cfg.National.BackoffInitial = 20 * time.Millisecond
-	cfg.National.BackoffMax = 200 * time.Millisecond
-	cfg.National.Timeout = 5 * time.Second
+	cfg := gwtest.Config(h.dataDir, h.simSrv.URL, simKey)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	h.cfg = cfg
-	h.start()
-	t.Cleanup(h.stop)
+	h.Gateway = gwtest.New(t, cfg, zerolog.InfoLevel)
+	h.Start()
 	return h
-}
-
-func (h *harness) logger() zerolog.Logger {
-	if testing.Verbose() {
-		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.InfoLevel)
-	}
-	return zerolog.Nop()
-}
-
-func (h *harness) start() {
-	h.t.Helper()
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: h.logger()})
-	if err != nil {
-		h.t.Fatalf("starting gateway: %v", err)
-	}
-	h.gw = gw
-	h.base = "http://" + gw.HTTPAddr()
-}
-
-func (h *harness) stop() {
-	if h.gw == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	h.gw.Stop(ctx)
-	h.gw = nil
-}
-
-func (h *harness) restart() {
-	h.stop()
-	h.start()
 }
 
 type postResult struct {
@@ -135,7 +85,7 @@ func (h *harness) post(body any) postResult {
 			h.t.Fatal(err)
 		}
 	}
-	resp, err := http.Post(h.base+"/api/v1/incidents", "application/json", bytes.NewReader(b))
+	resp, err := http.Post(h.Base+"/api/v1/incidents", "application/json", bytes.NewReader(b))
 	if err != nil {
 		h.t.Fatalf("POST: %v", err)
 	}
@@ -150,7 +100,7 @@ func (h *harness) post(body any) postResult {
 
 func (h *harness) record(source, localID string) (ops.Record, int) {
 	h.t.Helper()
-	resp, err := http.Get(h.base + "/api/v1/incidents/" + source + "/" + localID)
+	resp, err := http.Get(h.Base + "/api/v1/incidents/" + source + "/" + localID)
 	if err != nil {
 		h.t.Fatalf("GET: %v", err)
 	}

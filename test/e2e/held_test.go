@@ -30,7 +30,7 @@ func TestHeldWithoutEndpoint(t *testing.T) {
 	if !strings.Contains(historyText(rec.History), "no national endpoint configured") {
 		t.Errorf("history does not say why it is held: %s", historyText(rec.History))
 	}
-	resp, err := http.Get(h.base + "/")
+	resp, err := http.Get(h.Base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +44,9 @@ func TestHeldWithoutEndpoint(t *testing.T) {
 	}
 
 	// Configure the endpoint and restart: the held incident is delivered.
-	h.cfg.National.BaseURL = h.simSrv.URL
-	h.cfg.National.SubscriptionKey = simKey
-	h.restart()
+	h.Cfg.National.BaseURL = h.simSrv.URL
+	h.Cfg.National.SubscriptionKey = simKey
+	h.Restart()
 	wait.For(t, 15*time.Second, "delivery after the endpoint is configured", func() (bool, string) {
 		rec, _ := h.record("datix", "HELD-1")
 		return rec.State == "delivered", string(rec.State)

@@ -90,7 +90,7 @@ func TestIngestBadInput(t *testing.T) {
 
 	t.Run("wrong content type", func(t *testing.T) {
 		b, _ := json.Marshal(good("CT-1"))
-		resp, err := http.Post(h.base+"/api/v1/incidents", "text/plain", bytes.NewReader(b))
+		resp, err := http.Post(h.Base+"/api/v1/incidents", "text/plain", bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestIngestBadInput(t *testing.T) {
 	})
 	t.Run("content type with charset", func(t *testing.T) {
 		b, _ := json.Marshal(good("CT-2"))
-		resp, err := http.Post(h.base+"/api/v1/incidents", "application/json; charset=utf-8", bytes.NewReader(b))
+		resp, err := http.Post(h.Base+"/api/v1/incidents", "application/json; charset=utf-8", bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestIngestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("wrong method", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPut, h.base+"/api/v1/incidents", strings.NewReader("{}"))
+		req, _ := http.NewRequest(http.MethodPut, h.Base+"/api/v1/incidents", strings.NewReader("{}"))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -161,7 +161,7 @@ func TestIngestAuth(t *testing.T) {
 		{"right", "Bearer " + token, 202},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, h.base+"/api/v1/incidents", bytes.NewReader(b))
+			req, _ := http.NewRequest(http.MethodPost, h.Base+"/api/v1/incidents", bytes.NewReader(b))
 			req.Header.Set("Content-Type", "application/json")
 			if tc.header != "" {
 				req.Header.Set("Authorization", tc.header)

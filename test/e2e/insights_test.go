@@ -101,7 +101,7 @@ func plantedDistribution() []plantedIncident {
 
 func (h *harness) getBody(t *testing.T, path, accept string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, h.Base+path, nil)
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
@@ -248,7 +248,7 @@ func TestInsightsKnownDistribution(t *testing.T) {
 
 	t.Run("privacy", func(t *testing.T) {
 		var haystack []string
-		kv, err := h.gw.Queue.JetStream().KeyValue(context.Background(), insights.Bucket)
+		kv, err := h.GW.Queue.JetStream().KeyValue(context.Background(), insights.Bucket)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +293,7 @@ func TestInsightsKnownDistribution(t *testing.T) {
 
 	// After a restart the index is read again from the bucket, and the states from the ledger.
 	t.Run("restart", func(t *testing.T) {
-		h.restart()
+		h.Restart()
 		wait.For(t, 30*time.Second, "the same answer after a restart", func() (bool, string) {
 			a := h.insights(t, twelveWeeks+"&by=state,event_type&suppress=off")
 			inc, risk := groupOf(a, "delivered,incident"), groupOf(a, "delivered,risk")

@@ -15,7 +15,7 @@ import (
 // metricsText fetches GET /metrics.
 func (h *harness) metricsText() string {
 	h.t.Helper()
-	resp, err := http.Get(h.base + "/metrics")
+	resp, err := http.Get(h.Base + "/metrics")
 	if err != nil {
 		h.t.Fatal(err)
 	}

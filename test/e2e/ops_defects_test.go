@@ -21,7 +21,10 @@ import (
 func (h *harness) postJSON(t *testing.T, path string, body any) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(h.base+path, "application/json", bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, h.Base+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", "e2e") // access control is off: any value (docs/api.md)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +68,7 @@ func TestReplayNeverResendsUnknown(t *testing.T) {
 	}
 
 	// The incident page offers resolve, not replay.
-	resp, err := http.Get(h.base + "/incidents/datix/UNK-1")
+	resp, err := http.Get(h.Base + "/incidents/datix/UNK-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +120,7 @@ func TestReplayRefusedWhileAwaitingResolution(t *testing.T) {
 	h.makeUnknown(t, "UNK-2")
 	key := ledger.Key("datix", ingest.IncidentKey("datix", "UNK-2"))
 	// As if revision 2 had arrived and failed validation while revision 1's POST is unknown.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+	if _, err := h.GW.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
 		e.Note(time.Now().UTC(), ledger.StateQuarantined, "revision 2: a field failed validation", "")
 		return nil
 	}); err != nil {
@@ -157,7 +160,7 @@ func TestResolveDeliveredRefusesAnotherNationalID(t *testing.T) {
 	held, _ := h.record("datix", "NID-1")
 	key := ledger.Key("datix", ingest.IncidentKey("datix", "NID-1"))
 	// As if an amendment's PUT had used up its retries.
-	if _, err := h.gw.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
+	if _, err := h.GW.Ledger.Update(context.Background(), key, func(e *ledger.Entry, _ bool) error {
 		e.Note(time.Now().UTC(), ledger.StateFailed, "HTTP 503 on PUT; retries used up", "")
 		return nil
 	}); err != nil {
@@ -171,4 +174,40 @@ func TestResolveDeliveredRefusesAnotherNationalID(t *testing.T) {
 		t.Errorf("national id after the refused resolve: got %q, want %q", rec.NationalID, held.NationalID)
 	}
 	h.action(t, "NID-1", "resolve", map[string]string{"action": "delivered", "national_id": held.NationalID}, 200)
+}
+
+// TestCrossSiteBodiesCannotResolve: with access control off, a text/plain body (what a
+// cross-site form can send) that would mark an unknown incident delivered under a made-up
+// national id is refused, and so is a cross-site form's bulk replay; the incident stays
+// unknown, so its report is not lost (issue 18). The same request as JSON with the CSRF
+// header works.
+func TestCrossSiteBodiesCannotResolve(t *testing.T) {
+	h := newHarness(t, nil)
+	h.makeUnknown(t, "XS-1")
+	attack := func(ctype, path, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, h.Base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := attack("text/plain", "/api/v1/incidents/datix/XS-1/resolve", `{"action":"delivered","national_id":"made-up-id"}`); code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain resolve: got %d, want 415", code)
+	}
+	if code := attack("application/x-www-form-urlencoded", "/api/v1/replay", "state=unknown"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("cross-site form bulk replay: got %d, want 415", code)
+	}
+	if code := attack("application/json", "/api/v1/incidents/datix/XS-1/resolve", `{"action":"delivered","national_id":"made-up-id"}`); code != http.StatusForbidden {
+		t.Errorf("JSON resolve without the CSRF header: got %d, want 403", code)
+	}
+	if rec, _ := h.record("datix", "XS-1"); rec.State != "unknown" || rec.NationalID != "" {
+		t.Fatalf("after the refused requests: state %s, national id %q; want unknown with none", rec.State, rec.NationalID)
+	}
+	held := h.sim.Events()[0].ID
+	if code, body := h.postJSON(t, "/api/v1/incidents/datix/XS-1/resolve", map[string]string{"action": "delivered", "national_id": held}); code != 200 {
+		t.Errorf("resolve as JSON with the header: got %d %s, want 200", code, body)
+	}
 }

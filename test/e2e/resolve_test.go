@@ -33,7 +33,7 @@ func TestResolvingUnknownIsAMinutesWork(t *testing.T) {
 		t.Errorf("unknown_send: got %+v, want the send time, incident, 2025-03-14…, RRK, revision 1", *u)
 	}
 
-	resp, err := http.Get(h.base + "/incidents/datix/RES-1")
+	resp, err := http.Get(h.Base + "/incidents/datix/RES-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestResolvingUnknownIsAMinutesWork(t *testing.T) {
 			t.Errorf("incident page lacks %q", want)
 		}
 	}
-	resp, err = http.Get(h.base + "/incidents?state=unknown&source=datix")
+	resp, err = http.Get(h.Base + "/incidents?state=unknown&source=datix")
 	if err != nil {
 		t.Fatal(err)
 	}

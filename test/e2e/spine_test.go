@@ -54,7 +54,7 @@ func spineScenario(t *testing.T, h *harness) {
 			amended[id] = true
 		}
 		if i == total/2 {
-			h.restart()
+			h.Restart()
 		}
 	}
 	// A stale revision after the amendment must change nothing.

@@ -66,7 +66,7 @@ func (h *harness) post(t *testing.T, ref, description string, wantDuplicate bool
 		"description": description, "immediate_actions": "Obs taken",
 		"location": map[string]any{"organisation": "RRK"}, "reporter": map[string]any{"role": "Nurse or midwife", "organisation": "RRK"},
 	})
-	resp, err := http.Post(h.base+"/api/v1/incidents", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(h.Base+"/api/v1/incidents", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

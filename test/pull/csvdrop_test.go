@@ -177,7 +177,7 @@ func TestCSVCrashMidFile(t *testing.T) {
 	rawCount := func() uint64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		info, err := h.gw.Queue.StreamInfo(ctx, queue.RawStream)
+		info, err := h.GW.Queue.StreamInfo(ctx, queue.RawStream)
 		if err != nil {
 			return 0
 		}
@@ -187,11 +187,11 @@ func TestCSVCrashMidFile(t *testing.T) {
 		n := rawCount()
 		return n >= 150, fmt.Sprint(n)
 	})
-	h.stop() // mid-file
+	h.Stop() // mid-file
 	if _, err := os.Stat(filepath.Join(dir, "big-export.csv")); err != nil {
 		t.Fatalf("the file left the drop folder before the stop; the test did not stop mid-file: %v", err)
 	}
-	h.start()
+	h.Start()
 	unknown := h.waitSettled(want)
 	wait.For(t, 10*time.Second, "file in processed/", func() (bool, string) {
 		_, err := os.Stat(filepath.Join(dir, "processed", "big-export.csv"))

@@ -45,7 +45,7 @@ func datixExample(t *testing.T, dir string) func(*config.Config) {
 // record reads one incident's delivery record, with the id escaped for the path.
 func (h *harness) recordOf(localID string) (state, lastError string, code int) {
 	h.t.Helper()
-	resp, err := http.Get(h.base + "/api/v1/incidents/datix/" + url.PathEscape(localID))
+	resp, err := http.Get(h.Base + "/api/v1/incidents/datix/" + url.PathEscape(localID))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -135,12 +135,15 @@ func TestDatixListingExport(t *testing.T) {
 	}
 
 	// The fix: the two words mapped, psgw restarted with them, the two incidents replayed.
-	maps := h.cfg.Sources["datix"].CodeMaps
+	maps := h.Cfg.Sources["datix"].CodeMaps
 	maps["patients.physical_harm"]["*"]["No harm – impact prevented"] = "none"
 	maps["event_type"]["*"]["Prevented incident"] = "incident"
-	h.restart()
+	h.Restart()
 	for _, id := range []string{"W10242", "W10243"} {
-		resp, err := http.Post(h.base+"/api/v1/incidents/datix/"+id+"/replay", "application/json", nil)
+		req, _ := http.NewRequest(http.MethodPost, h.Base+"/api/v1/incidents/datix/"+id+"/replay", nil)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", "pull") // access control is off: any value (docs/api.md)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,13 +5,11 @@ package pull
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"sync"
@@ -21,10 +19,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
-	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/gwtest"
 	"github.com/psgw/psgw/test/wait"
 )
 
@@ -42,12 +40,10 @@ var descRef = regexp.MustCompile(`(DX-\d+) revision (\d+)`)
 // harness is a real gateway delivering to a real simulator; the simulator outlives gateway
 // restarts and records every write it accepted.
 type harness struct {
-	t      *testing.T
-	cfg    config.Config
-	sim    *sim.Simulator
-	simSrv *httptest.Server
-	gw     *gateway.Gateway
-	base   string
+	t               *testing.T
+	sim             *sim.Simulator
+	simSrv          *httptest.Server
+	*gwtest.Gateway // the gateway under test: GW, Base, Cfg, Start, Stop, Restart
 
 	mu     sync.Mutex
 	writes []write
@@ -92,26 +88,13 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		}
 	}))
 	t.Cleanup(h.simSrv.Close)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config).Addr = ""
-	cfg.Queue.Sync = "1s"
-	cfg.National.BaseURL = h.simSrv.URL
-	cfg.National.SubscriptionKey = simKey
-	cfg.National.BackoffInitial = 20 * time.Millisecond
-	cfg.National.BackoffMax = 200 * time.Millisecond
-	cfg.National.Timeout = 5 * time.Second
+	cfg := gwtest.Config(t.TempDir(), h.simSrv.URL, simKey)
 	cfg.Sources = map[string]config.SourceConfig{"datix": {CSVColumns: datixColumns}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	h.cfg = cfg
-	h.start()
-	t.Cleanup(h.stop)
+	h.Gateway = gwtest.New(t, cfg, zerolog.WarnLevel)
+	h.Start()
 	return h
 }
 
@@ -132,38 +115,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-func (h *harness) start() {
-	h.t.Helper()
-	log := zerolog.Nop()
-	if testing.Verbose() {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel)
-	}
-	gw, err := gateway.Start(context.Background(), h.cfg, gateway.Options{Logger: log})
-	if err != nil {
-		h.t.Fatalf("starting gateway: %v", err)
-	}
-	h.gw = gw
-	h.base = "http://" + gw.HTTPAddr()
-}
-
-func (h *harness) stop() {
-	if h.gw == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	h.gw.Stop(ctx)
-	h.gw = nil
-}
-
-func (h *harness) restart() {
-	h.stop()
-	h.start()
-}
-
 func (h *harness) record(localID string) (ops.Record, int) {
 	h.t.Helper()
-	resp, err := http.Get(h.base + "/api/v1/incidents/datix/" + url.PathEscape(localID))
+	resp, err := http.Get(h.Base + "/api/v1/incidents/datix/" + url.PathEscape(localID))
 	if err != nil {
 		h.t.Fatalf("GET: %v", err)
 	}

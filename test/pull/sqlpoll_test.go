@@ -71,7 +71,7 @@ func TestPostgresRevisions(t *testing.T) {
 	update("DX-0001", "DX-0005")
 	h.waitDelivered(revs)
 
-	h.restart() // the cursor comes back from JetStream KV
+	h.Restart() // the cursor comes back from JetStream KV
 	update("DX-0001", "DX-0003")
 	h.waitDelivered(revs)
 	pg.Restart()

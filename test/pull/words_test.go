@@ -49,7 +49,7 @@ func TestOneCodeMapServesEveryAdapter(t *testing.T) {
 		"patients":    []map[string]any{{"sex": "Male", "physical_harm": "No harm"}},
 		"location":    map[string]any{"organisation": "RRK"}, "reporter": map[string]any{"role": "Nurse or midwife", "organisation": "RRK"},
 	})
-	resp, err := http.Post(h.base+"/api/v1/incidents", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(h.Base+"/api/v1/incidents", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

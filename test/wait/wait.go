@@ -11,7 +11,7 @@ import (
 )
 
 // Interval is how often a condition is polled.
-const Interval = 10 * time.Millisecond
+const Interval = 20 * time.Millisecond
 
 // For polls cond every Interval until it reports true, and fails the test when timeout
 // passes first, naming what it waited for and the state cond last described.

@@ -14,6 +14,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/gwtest"
 	"github.com/psgw/psgw/test/natstest"
 	"github.com/psgw/psgw/test/wait"
 )
@@ -38,9 +39,8 @@ func replicaHarness(t *testing.T, url, simURL, name string) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	h.cfg = cfg
-	h.start()
-	t.Cleanup(h.stop)
+	h.Gateway = gwtest.New(t, cfg, zerolog.InfoLevel) // stopped when the test ends
+	h.Start()
 	return h
 }
 
@@ -85,7 +85,7 @@ func TestTwoReplicasOneCluster(t *testing.T) {
 				id := fmt.Sprintf("INC-%04d", i)
 				rec, code := h.record("datix", id)
 				if code != 200 || rec.State != "delivered" || rec.Revision != 2 {
-					return false, fmt.Sprintf("%s on %s: HTTP %d state=%s revision=%d last_error=%q history %+v", id, h.cfg.Replica, code, rec.State, rec.Revision, rec.LastError, rec.History)
+					return false, fmt.Sprintf("%s on %s: HTTP %d state=%s revision=%d last_error=%q history %+v", id, h.Cfg.Replica, code, rec.State, rec.Revision, rec.LastError, rec.History)
 				}
 			}
 			return true, ""

@@ -21,7 +21,11 @@ import (
 // turned into underscores (national.base_url → PSGW_NATIONAL_BASE_URL).
 type Config struct {
 	// DataDir is where the embedded JetStream keeps its files.
-	DataDir  string         `yaml:"data_dir"`
+	DataDir string `yaml:"data_dir"`
+	// Replica names this gateway where several run against one NATS cluster: each
+	// incident's history and the status page say which replica did what (docs/cluster.md).
+	// Empty: the host name.
+	Replica  string         `yaml:"replica"`
 	Log      LogConfig      `yaml:"log"`
 	HTTP     HTTPConfig     `yaml:"http"`
 	Queue    QueueConfig    `yaml:"queue"`

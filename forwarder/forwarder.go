@@ -9,6 +9,7 @@ package forwarder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -41,6 +42,13 @@ type Config struct {
 	// TaxonomyVersion is the version the payloads follow; at start the national service's
 	// CapabilityStatement is checked for it.
 	TaxonomyVersion int
+	// Instance is this run of the gateway, as the ledger writes it into in-flight markers
+	// (ledger.Options.Instance), and Alive says whether the gateway run named by another
+	// marker is still running (docs/cluster.md, "Two gateways, one incident"). A send in
+	// flight at a live other gateway is waited for, never judged interrupted. Nil Alive:
+	// the gateway is alone on its store, and any marker not its own is a crash's.
+	Instance string
+	Alive    func(ctx context.Context, instance string) bool
 }
 
 // Forwarder consumes the outbox. Run it once; Status may be called at any time.
@@ -259,8 +267,12 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 
 	// The entry as read here is where the first write of a send starts from, so that a send
 	// costs one read instead of three (each write re-reads only after a conflict).
-	e, snap, err := f.ledger.Read(ctx, lkey)
+	e, snap, err := f.readSettled(ctx, lkey)
 	if err != nil {
+		if ctx.Err() != nil {
+			_ = m.NakWithDelay(queue.ShutdownNakDelay)
+			return false
+		}
 		log.Warn().Err(err).Msg("ledger unreadable; will retry")
 		_ = m.NakWithDelay(5 * time.Second)
 		return false
@@ -286,16 +298,36 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.Ack()
 		return false
 	case ledger.InterruptedPost:
+		// Judged on a read that may be stale (a replicated bucket's reads can come from a
+		// replica a write behind), so the write checks the marker is still the one judged.
+		judged := e.InFlight
 		if f.cfg.OnAmbiguousPost != "retry" {
+			_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+				if !sameInFlight(e.InFlight, judged) {
+					return errRaced
+				}
+				e.StoppedMidPost(f.now().UTC(), o.RawSeq, judged.PayloadHash)
+				return nil
+			})
+			if err != nil {
+				f.judgeAgain(m, err, log)
+				return false
+			}
 			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
-			inflightHash := e.InFlight.PayloadHash
-			f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.StoppedMidPost(f.now().UTC(), o.RawSeq, inflightHash) })
+			_ = m.Ack()
 			return false
 		}
-		_, snap, _ = f.ledger.UpdateFrom(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
+		_, snap, err = f.ledger.UpdateFrom(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
+			if !sameInFlight(e.InFlight, judged) {
+				return errRaced
+			}
 			e.FlagPossibleDuplicate()
 			return nil
 		})
+		if err != nil {
+			f.judgeAgain(m, err, log)
+			return false
+		}
 	}
 	switch f.pause.Load() {
 	case pauseAuth:
@@ -319,7 +351,7 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 	if e.NationalID == "" {
 		o.SentAs = sentAs(m.Data()) // a POST: kept for the operator should its outcome be unknown
 	}
-	return f.send(ctx, m, lkey, snap, o, log)
+	return f.send(ctx, m, lkey, snap, e.InFlight, o, log)
 }
 
 // takeCanary waits, after an outage, for the turn to send alone. It returns wait when
@@ -384,7 +416,9 @@ func (f *Forwarder) logUnreadable(env queue.OutboxEnvelope, seq uint64, err erro
 
 // send makes one request for m and records its outcome. It returns true when the key was
 // refused and m must wait for delivery to resume.
-func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *ledger.Snapshot, o ledger.Outgoing, log zerolog.Logger) bool {
+// judged is the in-flight marker the entry held when m was judged: a different one at the
+// write that starts the send means another gateway started a send meanwhile.
+func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *ledger.Snapshot, judged *ledger.InFlight, o ledger.Outgoing, log zerolog.Logger) bool {
 	now := f.now().UTC()
 	var nationalID string
 	// Ledger writes around a send are not cancelled by shutdown: an in-flight marker written
@@ -392,12 +426,26 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	wctx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelWrite()
 	_, snap, err := f.ledger.UpdateFrom(wctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
+		if !stillSend(e, o, judged) {
+			return errRaced
+		}
 		nationalID = e.StartSend(now, o)
 		return nil
 	})
+	if err != nil && !errors.Is(err, errRaced) {
+		// The write's answer was lost (a cluster electing a leader) but it may be stored:
+		// then the marker is this send's, and leaving it would strand the incident.
+		var landed *ledger.Snapshot
+		if landed, nationalID = f.markerLanded(wctx, lkey, now, o); landed != nil {
+			snap, err = landed, nil
+		} else {
+			f.withdrawMarker(ctx, lkey, now, log)
+		}
+	}
 	if err != nil {
-		log.Warn().Err(err).Msg("ledger write failed before send; will retry")
-		_ = m.NakWithDelay(5 * time.Second)
+		// errRaced: another gateway started a send of this incident between the read and
+		// this write, and sending too could create it twice.
+		f.judgeAgain(m, err, log)
 		return false
 	}
 	body := m.Data()
@@ -420,7 +468,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	switch out.Class {
 	case ClassDelivered:
 		var receivedAt time.Time
-		_, _, err := f.ledger.UpdateFrom(context.WithoutCancel(ctx), lkey, snap, func(e *ledger.Entry, _ bool) error {
+		err := f.writeOutcome(ctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
 			receivedAt = e.ReceivedAt
 			e.Delivered(now, o, ledger.Answer{Put: put, NationalID: out.NationalID, Reference: out.Reference,
 				Version: out.VersionID, Warnings: out.Warnings})
@@ -464,12 +512,70 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	return false
 }
 
+// errNoEntry: the incident has no ledger entry, so there is no marker to withdraw.
+var errNoEntry = errors.New("no ledger entry")
+
+// withdrawMarker makes sure a marker this gateway wrote at startedAt for a send it gives up
+// is not left in the ledger: its write's answer was lost, reads did not show it, and yet it
+// may be stored (a read can be a write behind). Nothing was sent, so the marker must not be
+// read later as a POST interrupted (the incident would end unknown: test/cluster, a node
+// killed). Every try writes, so that its compare-and-set, not a possibly stale read, decides;
+// it tries for up to a minute, as writeOutcome does.
+func (f *Forwarder) withdrawMarker(ctx context.Context, lkey string, startedAt time.Time, log zerolog.Logger) {
+	wctx := context.WithoutCancel(ctx)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var found bool
+		_, err := f.ledger.Update(wctx, lkey, func(e *ledger.Entry, exists bool) error {
+			if !exists {
+				return errNoEntry
+			}
+			found = e.SendNotMade(f.now().UTC(), startedAt)
+			return nil
+		})
+		if err == nil || errors.Is(err, errNoEntry) {
+			if found {
+				log.Info().Msg("a send given up before its request was withdrawn from the ledger")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Error().Err(err).Msg("a send given up before its request could not be withdrawn from the ledger; it may read as interrupted")
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// writeOutcome writes a send's outcome into the ledger, trying again for up to a minute while
+// the store cannot take the write (a cluster electing a leader after a node is lost takes
+// seconds). Only this gateway knows what the national service answered (for a delivery, the
+// national id): were the write given up, the message's redelivery would find the POST's
+// in-flight marker and the incident would end unknown although the service answered.
+func (f *Forwarder) writeOutcome(ctx context.Context, lkey string, snap *ledger.Snapshot, fn func(e *ledger.Entry, exists bool) error) error {
+	wctx := context.WithoutCancel(ctx)
+	deadline := time.Now().Add(time.Minute)
+	pause := 250 * time.Millisecond
+	for {
+		_, _, err := f.ledger.UpdateFrom(wctx, lkey, snap, fn)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		f.log.Warn().Err(err).Str("incident", lkey).Msg("send answered; ledger write failed, trying again")
+		snap = nil // read afresh: the failed write may have been stored after all
+		time.Sleep(pause)
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
 // retry schedules the message again with backoff, or fails it when its attempts or age are
 // used up. possibleDuplicate flags the incident as possibly held twice nationally.
 func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, out Outcome, possibleDuplicate bool) {
 	now := f.now().UTC()
 	var failed, superseded bool
-	e, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+	var e *ledger.Entry
+	err := f.writeOutcome(ctx, lkey, nil, func(entry *ledger.Entry, _ bool) error {
+		e = entry
 		if possibleDuplicate {
 			e.FlagPossibleDuplicate()
 		}
@@ -501,7 +607,7 @@ func (f *Forwarder) backoff(attempt int, retryAfter time.Duration) time.Duration
 // settle records a final outcome with record (one of the ledger's settling transitions) and
 // removes the message from the outbox.
 func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, record func(e *ledger.Entry)) {
-	_, err := f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
+	err := f.writeOutcome(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
 		record(e)
 		return nil
 	})

@@ -20,6 +20,9 @@ const (
 	StateRunning    = "running"
 	StateRestarting = "restarting"
 	StateStopped    = "stopped"
+	// StateStandby: the adapter's work has one owner among several gateways, and another
+	// gateway holds it (docs/cluster.md, "Work with one owner").
+	StateStandby = "standby"
 )
 
 // Error reasons the runner itself counts in psgw_ingest_errors_total. Adapters add their own
@@ -33,7 +36,7 @@ const (
 // Status is an adapter's health as the operator sees it.
 type Status struct {
 	Name       string `json:"name"`
-	State      string `json:"state"` // starting, running, restarting, stopped
+	State      string `json:"state"` // starting, running, restarting, stopped, standby
 	Records    uint64 `json:"records"`
 	Duplicates uint64 `json:"duplicates"`
 	// Rejected counts the source records the adapter refused (HTTP 4xx, HL7 AR, CSV rows
@@ -183,6 +186,10 @@ func (r *Runner) Status() Status {
 	}
 	return st
 }
+
+// Standby reports the adapter waiting while another gateway does its work; Run, once called,
+// reports it running again.
+func (r *Runner) Standby() { r.setState(StateStandby) }
 
 func (r *Runner) setState(s string) {
 	r.mu.Lock()

@@ -97,7 +97,8 @@ func (e *Entry) StartSend(now time.Time, o Outgoing) (nationalID string) {
 	if e.FirstAttemptAt.IsZero() {
 		e.FirstAttemptAt = now
 	}
-	e.InFlight = &InFlight{Method: method, PayloadHash: o.PayloadHash, RawSeq: o.RawSeq, StartedAt: now, Revision: o.Revision}
+	e.InFlight = &InFlight{Method: method, PayloadHash: o.PayloadHash, RawSeq: o.RawSeq, StartedAt: now, Revision: o.Revision,
+		Replica: e.replica, Instance: e.instance}
 	if method == http.MethodPost {
 		e.InFlight.SentAs = o.SentAs
 	}
@@ -109,6 +110,24 @@ func (e *Entry) StartSend(now time.Time, o Outgoing) (nationalID string) {
 	}
 	e.State, e.UpdatedAt = StateDelivering, now
 	return e.NationalID
+}
+
+// SendNotMade withdraws the in-flight marker this gateway wrote at startedAt for a send it
+// then gave up before any request went out (the marker's write answer was lost and it could
+// not find the marker): left, the marker would read as a POST interrupted and make the
+// incident unknown although nothing was sent. It reports whether the marker was found; the
+// incident is queued again.
+func (e *Entry) SendNotMade(now, startedAt time.Time) bool {
+	fl := e.InFlight
+	if fl == nil || fl.Instance != e.instance || !fl.StartedAt.Equal(startedAt) {
+		return false
+	}
+	e.InFlight = nil
+	if e.Attempts > 0 {
+		e.Attempts--
+	}
+	e.State, e.UpdatedAt = StateQueued, now
+	return true
 }
 
 // Answer is what the national service said when it accepted a send.
@@ -237,9 +256,10 @@ func (e *Entry) SendFailed(now time.Time, rawSeq uint64, detail string, maxAttem
 // delivery limit without a recorded outcome (detail says how often), and returns the state it
 // left the incident in: unknown if a POST was in flight (a replay must not quietly POST it
 // again), else failed. It returns ErrNoChange, with the state as it is, when a newer record
-// superseded the message or the incident is delivered.
+// superseded the message, or the incident is delivered, unknown or failed already.
 func (e *Entry) Undeliverable(now time.Time, rawSeq uint64, detail string) (State, error) {
-	if e.RawSeq > rawSeq || e.State == StateDelivered {
+	// Unknown or failed already: every replica hears the advisory, and the first recorded it.
+	if e.RawSeq > rawSeq || e.State == StateDelivered || e.State == StateUnknown || e.State == StateFailed {
 		return e.State, ErrNoChange
 	}
 	if e.postInFlight() {

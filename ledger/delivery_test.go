@@ -89,3 +89,24 @@ func TestUnreadable(t *testing.T) {
 		t.Errorf("unknown record's message: %s, last error %q; want failed with the reason", e.State, e.LastError)
 	}
 }
+
+// TestSendNotMadeWithdrawsOnlyItsOwnMarker: a send given up before its request went out takes
+// back its own marker (the incident queued again, the attempt not counted), and leaves alone a
+// marker of another send (another gateway's, or a later one of its own).
+func TestSendNotMadeWithdrawsOnlyItsOwnMarker(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	o := Outgoing{RawSeq: 10, Revision: 1, PayloadHash: "h1"}
+	e := Entry{RawSeq: 10, Revision: 1, State: StateQueued, instance: "run-a"}
+	e.StartSend(now, o)
+	other := e
+	other.instance = "run-b"
+	if other.SendNotMade(now, now) || other.InFlight == nil {
+		t.Error("another gateway withdrew run-a's marker")
+	}
+	if e.SendNotMade(now, now.Add(time.Second)) || e.InFlight == nil {
+		t.Error("a marker of another send (another start time) was withdrawn")
+	}
+	if !e.SendNotMade(now, now) || e.InFlight != nil || e.State != StateQueued || e.Attempts != 0 {
+		t.Errorf("own marker: in flight %+v, %s, attempts %d; want none, queued, 0", e.InFlight, e.State, e.Attempts)
+	}
+}

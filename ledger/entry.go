@@ -15,6 +15,9 @@ type HistoryEntry struct {
 	State  State     `json:"state"`
 	Detail string    `json:"detail,omitempty"`
 	Actor  string    `json:"actor,omitempty"`
+	// Replica is the gateway that made the step (config key replica), where several run
+	// against one cluster (docs/cluster.md).
+	Replica string `json:"replica,omitempty"`
 }
 
 // Entry is the ledger's record of one incident, stored as JSON in its bucket. The exported
@@ -63,6 +66,11 @@ type Entry struct {
 	UpdatedAt         time.Time `json:"updated_at,omitzero"`
 	DeliveredAt       time.Time `json:"delivered_at,omitzero"`
 	Reviewed          bool      `json:"reviewed,omitempty"`
+
+	// replica and instance are the gateway changing the entry, set by the ledger before
+	// an update's function runs: Note names the replica in history, StartSend the sender in
+	// the in-flight marker.
+	replica, instance string
 }
 
 // MaxWarnings bounds the warnings an entry keeps; the rest are counted in a last one.
@@ -106,6 +114,12 @@ type InFlight struct {
 	RawSeq      uint64    `json:"raw_seq"`
 	StartedAt   time.Time `json:"started_at"`
 	Revision    int       `json:"revision,omitempty"`
+	// Replica and Instance name the gateway process sending it (Instance is new at every
+	// start), so that another replica can tell a send still in progress elsewhere from one
+	// its sender died in (docs/cluster.md, "Two gateways, one incident"). Empty in markers
+	// written before replicas existed: those read as the gateway's own.
+	Replica  string `json:"replica,omitempty"`
+	Instance string `json:"instance,omitempty"`
 	SentAs
 }
 
@@ -134,7 +148,7 @@ func (e *Entry) postInFlight() bool {
 func (e *Entry) Note(at time.Time, state State, detail, actor string) {
 	e.State = state
 	e.UpdatedAt = at
-	e.History = append(e.History, HistoryEntry{At: at, State: state, Detail: detail, Actor: actor})
+	e.History = append(e.History, HistoryEntry{At: at, State: state, Detail: detail, Actor: actor, Replica: e.replica})
 	if len(e.History) > MaxHistory {
 		e.History = append(e.History[:1], e.History[len(e.History)-MaxHistory+1:]...)
 	}

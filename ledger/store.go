@@ -28,6 +28,8 @@ type Ledger struct {
 	// absent says quickly that a key has no entry: the index's answer (see index.absent),
 	// replaced in tests.
 	absent func(key string) bool
+	// replica and instance name this gateway in the entries it changes (Options).
+	replica, instance string
 	// restoredThrough is Options.RestoredThrough.
 	restoredThrough uint64
 }
@@ -37,6 +39,9 @@ type Options struct {
 	// Now is the clock of history entries (default time.Now).
 	Now    func() time.Time
 	Logger zerolog.Logger
+	// Replica names this gateway in the history of every entry it changes, and Instance
+	// this run of it, in the in-flight marker of every send (docs/cluster.md).
+	Replica, Instance string
 	// Observe, when set, is called by RunIndex with every entry its watch reads (all of them
 	// at start, then each change): its key, state and delivery time (zero when not
 	// delivered). It runs on the watch's goroutine and must return quickly. The learning
@@ -64,7 +69,8 @@ func newLedger(kv jetstream.KeyValue, o Options) *Ledger {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, observe: o.Observe, restoredThrough: o.RestoredThrough}
+	l := &Ledger{kv: kv, now: o.Now, log: o.Logger, observe: o.Observe, restoredThrough: o.RestoredThrough,
+		replica: o.Replica, instance: o.Instance}
 	l.index = newIndex(l)
 	l.absent = l.index.absent
 	return l
@@ -160,6 +166,7 @@ func (l *Ledger) UpdateFrom(ctx context.Context, key string, snap *Snapshot, fn 
 				return nil, nil, fmt.Errorf("decoding ledger entry: %w", err)
 			}
 		}
+		e.replica, e.instance = l.replica, l.instance
 		if err := fn(&e, cur.exists); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				return &e, cur, nil
@@ -206,10 +213,12 @@ func conflictPause(ctx context.Context, attempt int) error {
 
 func isConflict(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		// A replicated bucket (queue.replicas > 1) answers a lost compare-and-set so.
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return true
 	}
-	return errors.Is(err, jetstream.ErrKeyExists)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // List calls fn for every entry, in key order within each bucket, until fn returns false.

@@ -62,6 +62,8 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Version is the gateway's version, shown in the page footer and psgw_build_info.
 	Version string
+	// Replica is this gateway's name where several share one cluster (config key replica).
+	Replica string
 	// Insights is the learning store, InsightsRebuilder rebuilds it; nil serves none
 	// (docs/insights.md). SuppressionThreshold is insights.suppression_threshold.
 	Insights             InsightsReader

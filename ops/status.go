@@ -50,8 +50,10 @@ type Overview struct {
 	// enrichment went. Absent without an MLLP listener.
 	Demographics *patients.Status `json:"demographics,omitempty"`
 	Version      string           `json:"version,omitempty"`
-	Uptime       string           `json:"uptime"`
-	GeneratedAt  time.Time        `json:"generated_at"`
+	// Replica is the name of the gateway answering, where several share one cluster.
+	Replica     string    `json:"replica,omitempty"`
+	Uptime      string    `json:"uptime"`
+	GeneratedAt time.Time `json:"generated_at"`
 	// Problems lists parts of the overview that could not be read (e.g. the queue).
 	Problems []string `json:"problems,omitempty"`
 }
@@ -110,7 +112,7 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	now := time.Now().UTC()
 	o := Overview{Sources: []SourceStatus{}, Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
 		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[ledger.State]int{},
-		NeedsReview: map[ledger.State]int{}, Version: s.Version,
+		NeedsReview: map[ledger.State]int{}, Version: s.Version, Replica: s.Replica,
 		Uptime: time.Since(s.Started).Round(time.Second).String(), GeneratedAt: now}
 	if s.Forwarder != nil {
 		o.Forwarder = s.Forwarder.Status()

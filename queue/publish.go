@@ -68,6 +68,9 @@ func (q *Queue) PublishTTL(ctx context.Context, subject, msgID string, data []by
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return PubResult{}, fmt.Errorf("%w: publishing %d bytes to %s", ErrTooLarge, len(data), subject)
 		}
+		if cause := Cause(q.nc, err); cause != "" {
+			return PubResult{}, fmt.Errorf("%w: %s: publishing to %s: %v", ErrUnavailable, cause, subject, err)
+		}
 		return PubResult{}, fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
 	}
 	return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil

@@ -184,7 +184,13 @@ func (q *Queue) connect(name string) (*nats.Conn, error) {
 	if q.srv != nil {
 		return nats.Connect("", nats.InProcessServer(q.srv), nats.Name(name), nats.MaxReconnects(-1), nats.Token(q.opts.Token))
 	}
+	// A server cut off from the network sends no reset: with the client's default pings (every
+	// two minutes) a connection to it hangs that long, every write on it times out, and the
+	// gateway's presence lease expires while it is alive. Pings every second find it gone in
+	// about three and the client moves to another server (docs/cluster.md, "What each
+	// failure costs").
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			q.log.Warn().Err(err).Str("connection", name).Msg("disconnected from nats")
 		}),
@@ -207,6 +213,16 @@ func (q *Queue) ClientURL() string {
 
 // Ensure creates the streams, or updates them to the options' limits and replicas.
 func (q *Queue) Ensure(ctx context.Context) error {
+	if q.srv == nil {
+		// An external cluster may be starting, or have lost its quorum: wait for it, naming
+		// the cause, and check it has the servers queue.replicas needs (docs/cluster.md).
+		if err := q.waitUsable(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+		if err := q.checkClusterSize(); err != nil {
+			return err
+		}
+	}
 	streams := []jetstream.StreamConfig{{
 		Name:        RawStream,
 		Description: "raw source records as received, kept for replay",
@@ -233,8 +249,12 @@ func (q *Queue) Ensure(ctx context.Context) error {
 		Replicas:    q.opts.Replicas,
 	}}
 	for _, sc := range streams {
+		what := "stream " + sc.Name
+		if err := q.checkReplicas(ctx, q.js, sc.Name, what); err != nil {
+			return err
+		}
 		if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("creating stream %s: %w", sc.Name, err)
+			return fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
 		}
 	}
 	return nil
@@ -279,9 +299,15 @@ func (q *Queue) keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstr
 	if cfg.Replicas == 0 {
 		cfg.Replicas = q.opts.Replicas
 	}
+	what := "bucket " + cfg.Bucket
+	if cfg.Replicas == q.opts.Replicas {
+		if err := q.checkReplicas(ctx, js, "KV_"+cfg.Bucket, what); err != nil {
+			return nil, err
+		}
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
 	}
 	return kv, nil
 }
@@ -289,11 +315,12 @@ func (q *Queue) keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstr
 // Healthy reports whether JetStream can take writes now: connected and answering.
 func (q *Queue) Healthy(ctx context.Context) error {
 	if q.nc == nil || !q.nc.IsConnected() {
-		return ErrUnavailable
+		return fmt.Errorf("%w: %s", ErrUnavailable, CauseUnreachable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := q.js.AccountInfo(ctx); err != nil {
+	if err := q.probeStream(ctx); err != nil {
+		if cause := Cause(q.nc, err); cause != "" {
+			return fmt.Errorf("%w: %s: %v", ErrUnavailable, cause, err)
+		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil

@@ -122,6 +122,7 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 			h.Routes(mux)
 		}
 		g.runners = append(g.runners, r)
+		g.owned[r] = m.State
 	}
 	return nil
 }

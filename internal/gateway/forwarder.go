@@ -27,6 +27,7 @@ func (g *Gateway) newForwarder(cfg config.Config, baseURL, key string) (run func
 		Timeout: cfg.National.Timeout, OnAmbiguousPost: cfg.National.OnAmbiguousPost,
 		ProbeInterval: cfg.National.AuthProbeInterval, Metrics: forwarder.NewMetrics(g.Registry),
 		TaxonomyVersion: cfg.National.TaxonomyVersion,
+		Instance:        g.instance, Alive: g.alive,
 	}, g.Queue, g.Ledger, client, g.log.With().Str("component", "forwarder").Logger())
 	g.setKey = f.SetKey
 	return f.Run, forwarderStatus{f}

@@ -29,6 +29,7 @@ import (
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
+	"github.com/psgw/psgw/queue/lease"
 	"github.com/psgw/psgw/sim"
 )
 
@@ -79,10 +80,15 @@ type Gateway struct {
 
 	// dirLock keeps a second gateway off the embedded server's data_dir; nil with an
 	// external NATS.
-	dirLock  *dirlock.Lock
-	httpLn   net.Listener
-	simURL   string
-	runners  []*ingest.Runner
+	dirLock *dirlock.Lock
+	httpLn  net.Listener
+	simURL  string
+	runners []*ingest.Runner
+	// owned marks the runners whose adapter keeps state and so runs under a lease.
+	owned    map[*ingest.Runner]bool
+	replica  string
+	instance string
+	leases   *lease.Store
 	builder  *fhir.Builder
 	received *prometheus.CounterVec
 	stages   *supervisor
@@ -105,7 +111,8 @@ type Gateway struct {
 // mapper, the forwarder, the adapters and the HTTP server. Stop stops them in the reverse
 // order. On error, whatever was opened is released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger}
+	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
+	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
 	g.parts.log = g.log
 	g.stages = newSupervisor(g.log, opts)
 	defer func() {
@@ -145,10 +152,15 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	}
 	g.Ledger, err = ledger.Open(ctx, g.Queue, ledger.Options{Logger: g.log.With().Str("component", "ledger").Logger(),
 		Observe:         func(key string, st ledger.State, delivered time.Time) { g.Insights.Observe(key, string(st), delivered) },
-		RestoredThrough: restored})
+		RestoredThrough: restored, Replica: g.replica, Instance: g.instance})
 	if err != nil {
 		return nil, err
 	}
+	if err := g.openLeases(ctx, cfg); err != nil {
+		return nil, err
+	}
+	// Before the forwarder, so that other replicas see this run alive before its first send.
+	g.parts.add(part{name: "presence", run: g.holdPresence})
 	// The ledger's index feeds the status page and spares the publisher and the mapper a
 	// read of a key it knows has no entry; it reopens its own watch.
 	g.parts.add(part{name: "ledger index", run: g.Ledger.RunIndex})
@@ -208,7 +220,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
 		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
-		Auth: auth, Registry: g.Registry, Version: opts.Version,
+		Auth: auth, Registry: g.Registry, Version: opts.Version, Replica: g.replica,
 		Insights: g.Insights, InsightsRebuilder: g.Mapper, SuppressionThreshold: cfg.Insights.SuppressionThreshold}
 	if g.Patients != nil {
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
@@ -236,6 +248,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 
 	// Every part runs until Stop, not until ctx, which only bounds the start.
 	g.parts.start(context.WithoutCancel(ctx))
+	if err := g.waitPresent(ctx); err != nil {
+		return nil, err
+	}
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
 }
@@ -297,7 +312,7 @@ func adminListener(cfg config.Config) (admin, error) {
 func (g *Gateway) runAdapters(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, r := range g.runners {
-		wg.Go(func() { r.Run(ctx) })
+		wg.Go(func() { g.runAdapter(ctx, r, g.owned[r]) })
 	}
 	wg.Wait()
 	return nil

@@ -1,0 +1,338 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// source is an incident system that knows both replicas: it sends to one, and on a refused
+// connection or a 5xx tries the other, waiting as Retry-After says; it remembers the newest
+// revision of each incident that was accepted (202).
+type source struct {
+	e      *env
+	client *http.Client
+
+	mu       sync.Mutex
+	accepted map[string]int
+	bases    []string
+	fiveXX   atomic.Int64
+	// acceptedN counts 202 answers, amendments included.
+	acceptedN atomic.Int64
+	next      atomic.Int64
+}
+
+func newSource(e *env) *source {
+	s := &source{e: e, client: &http.Client{Timeout: 30 * time.Second}, accepted: map[string]int{}}
+	s.refresh()
+	return s
+}
+
+// refresh reads the replicas' published ports again (a restarted container gets new ones).
+func (s *source) refresh() {
+	var bases []string
+	for _, r := range s.e.replicas {
+		if out, err := s.e.dockerErr("port", r, "8080"); err == nil && out != "" {
+			bases = append(bases, "http://"+strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1))
+		}
+	}
+	s.mu.Lock()
+	s.bases = bases
+	s.mu.Unlock()
+}
+
+func (s *source) base(i int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.bases) == 0 {
+		return ""
+	}
+	return s.bases[int(i)%len(s.bases)]
+}
+
+// send posts one incident until a replica accepts it, for up to two minutes.
+func (s *source) send(ctx context.Context, id string, rev int) error {
+	body, _ := json.Marshal(map[string]any{
+		"source": "datix", "local_id": id, "revision": rev, "event_type": "incident",
+		"occurred_at": "2025-03-14T09:30:00Z",
+		"description": fmt.Sprintf("Incident %s revision %d: scheduled dose given late.", id, rev),
+		"patients":    []map[string]any{{"physical_harm": "none", "psychological_harm": "none"}},
+		"location":    map[string]any{"organisation": "RRK"},
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for try := s.next.Add(1); time.Now().Before(deadline); try++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		base := s.base(try)
+		if base == "" {
+			s.refresh()
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		resp, err := s.client.Post(base+"/api/v1/incidents", "application/json", bytes.NewReader(body))
+		if err != nil {
+			s.refresh()
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusAccepted:
+			s.acceptedN.Add(1)
+			s.mu.Lock()
+			s.accepted[id] = max(s.accepted[id], rev)
+			s.mu.Unlock()
+			return nil
+		case resp.StatusCode >= 500:
+			s.fiveXX.Add(1)
+			wait := time.Second
+			if ra := resp.Header.Get("Retry-After"); ra != "" {
+				var sec int
+				if _, err := fmt.Sscanf(ra, "%d", &sec); err == nil {
+					wait = time.Duration(sec) * time.Second
+				}
+			}
+			time.Sleep(min(wait, 5*time.Second))
+		default:
+			return fmt.Errorf("%s r%d: HTTP %d", id, rev, resp.StatusCode)
+		}
+	}
+	return fmt.Errorf("%s r%d: not accepted within 2 minutes", id, rev)
+}
+
+// load sends n incidents named prefix-NNNN from 4 senders, amending every third (revision 2
+// right after revision 1), spread evenly over spread so that the load runs through the
+// case's fault, until done or ctx ends.
+func (s *source) load(ctx context.Context, t *testing.T, prefix string, n int, spread time.Duration) {
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range work {
+				id := fmt.Sprintf("%s-%04d", prefix, i)
+				if err := s.send(ctx, id, 1); err != nil {
+					t.Errorf("sending: %v", err)
+					continue
+				}
+				if i%3 == 0 {
+					if err := s.send(ctx, id, 2); err != nil {
+						t.Errorf("amending: %v", err)
+					}
+				}
+			}
+		})
+	}
+	start := time.Now()
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		if wait := time.Until(start.Add(spread * time.Duration(i) / time.Duration(n))); wait > 0 {
+			time.Sleep(wait)
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (s *source) snapshot() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.accepted))
+	for k, v := range s.accepted {
+		out[k] = v
+	}
+	return out
+}
+
+type record struct {
+	State      string `json:"state"`
+	Revision   int    `json:"revision"`
+	NationalID string `json:"national_id"`
+	LastError  string `json:"last_error"`
+}
+
+// settled waits until every incident in want is delivered at its revision, as a replica's
+// API shows it; with mayBeUnknown, an unknown one (its gateway died mid-POST) counts as
+// settled. It returns the ids found unknown.
+func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, within time.Duration) []string {
+	t.Helper()
+	pending := make(map[string]int, len(want))
+	for k, v := range want {
+		pending[k] = v
+	}
+	var unknown []string
+	deadline := time.Now().Add(within)
+	last := ""
+	for len(pending) > 0 {
+		if time.Now().After(deadline) {
+			for id := range pending {
+				t.Logf("not settled: %s", s.raw("/api/v1/incidents/datix/"+id))
+				break
+			}
+			t.Fatalf("%d incidents not delivered within %v; e.g. %s", len(pending), within, last)
+		}
+		for id, rev := range pending {
+			var rec record
+			if !s.get("/api/v1/incidents/datix/"+id, &rec) {
+				break
+			}
+			switch {
+			case rec.State == "delivered" && rec.Revision == rev && rec.NationalID != "":
+				delete(pending, id)
+			case rec.State == "unknown" && mayBeUnknown:
+				unknown = append(unknown, id)
+				delete(pending, id)
+			case rec.State == "unknown":
+				// Unknown is final until an operator resolves it: waiting on would only
+				// hide the cause, so the record and its history are shown now.
+				t.Errorf("%s is unknown, which nothing in this case explains:\n%s", id, s.raw("/api/v1/incidents/datix/"+id))
+				unknown = append(unknown, id)
+				delete(pending, id)
+			default:
+				last = fmt.Sprintf("%s: state %s revision %d (want %d) %s", id, rec.State, rec.Revision, rev, rec.LastError)
+			}
+		}
+		if len(pending) > 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	return unknown
+}
+
+// raw is path's answer from whichever replica answers, for a failure's message.
+func (s *source) raw(path string) string {
+	var v json.RawMessage
+	if !s.get(path, &v) {
+		return "(no replica answered " + path + ")"
+	}
+	var b bytes.Buffer
+	_ = json.Indent(&b, v, "", "  ")
+	return b.String()
+}
+
+// get reads path from whichever replica answers into v.
+func (s *source) get(path string, v any) bool {
+	for i := range int64(4) {
+		base := s.base(i)
+		if base == "" {
+			s.refresh()
+			continue
+		}
+		resp, err := s.client.Get(base + path)
+		if err != nil {
+			s.refresh()
+			continue
+		}
+		err = json.NewDecoder(resp.Body).Decode(v)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return true
+		}
+	}
+	return false
+}
+
+var describedID = regexp.MustCompile(`Incident ([A-Za-z0-9]+-[0-9]+) revision`)
+
+// createdOnce reads the simulator's events and fails the test for an incident it holds
+// twice; it returns how many incidents it holds and how many of them more than once.
+func (e *env) createdOnce(t *testing.T) (held, twice int) {
+	t.Helper()
+	resp, err := http.Get(e.url(e.sim, "8090") + "/_sim/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var events []struct {
+		Resource json.RawMessage `json:"resource"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&events); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range events {
+		m := describedID.FindSubmatch(ev.Resource)
+		if m == nil {
+			continue
+		}
+		count[string(m[1])]++
+	}
+	var more []string
+	for id, n := range count {
+		if n > 1 {
+			more = append(more, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	sort.Strings(more)
+	if len(more) > 0 {
+		t.Errorf("the national service holds %d incidents more than once: %v", len(more), more)
+	}
+	return len(count), len(more)
+}
+
+// waitReady waits until a replica's /readyz answers 200.
+func (e *env) waitReady(container string, within time.Duration) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if out, err := e.dockerErr("port", container, "8080"); err == nil && out != "" {
+			base := "http://" + strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1)
+			if resp, err := http.Get(base + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	out, _ := e.dockerErr("logs", "--tail", "30", container)
+	e.t.Fatalf("%s not ready within %v:\n%s", container, within, out)
+}
+
+// csvdropHolder is the replica whose csvdrop adapter runs (the other stands by).
+func (e *env) csvdropHolder(t *testing.T) (holder, other string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, r := range e.replicas {
+			var st struct {
+				Adapters []struct{ Name, State string } `json:"adapters"`
+			}
+			// A killed replica publishes no port: ask the others.
+			out, err := e.dockerErr("port", r, "8080")
+			if err != nil || out == "" {
+				continue
+			}
+			base := "http://" + strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1)
+			resp, err := http.Get(base + "/api/v1/status")
+			if err != nil {
+				continue
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			for _, a := range st.Adapters {
+				if a.Name == "csvdrop" && a.State == "running" {
+					return r, e.replicas[1-i]
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatal("no replica runs the csvdrop adapter")
+	return "", ""
+}

@@ -61,6 +61,8 @@ type Hazard struct {
 	Status      string    `yaml:"status"`
 	// Open lists what is not yet controlled, with the issue that will control it.
 	Open []string `yaml:"open"`
+	// Closed lists what an issue has since controlled: the issue, and what it added.
+	Closed []string `yaml:"closed"`
 	// DCB0160 lists what the deploying organisation must assess for its own deployment.
 	DCB0160 []string `yaml:"dcb0160"`
 }

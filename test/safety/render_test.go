@@ -77,6 +77,13 @@ func render(l *Log, module string) string {
 			}
 			w("\n")
 		}
+		if len(h.Closed) > 0 {
+			w("**Closed by**\n\n")
+			for _, o := range h.Closed {
+				w("- %s\n", oneLine(o))
+			}
+			w("\n")
+		}
 		if len(h.DCB0160) > 0 {
 			w("**For the deploying organisation (DCB0160)**\n\n")
 			for _, o := range h.DCB0160 {

@@ -27,26 +27,52 @@ type Cluster struct {
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, Name: "psgw-test", Servers: make([]*server.Server, n), opts: make([]*server.Options, n)}
-	clientPorts, routePorts := freePorts(t, n), freePorts(t, n)
+	// The ports are found free and then given up before the servers take them, so another
+	// test process can take one first (a node then never becomes ready: seen in CI). Such a
+	// start is abandoned and tried again on new ports.
+	for attempt := 1; ; attempt++ {
+		err := c.tryStart(n)
+		if err == nil {
+			break
+		}
+		c.Shutdown()
+		if attempt == 3 {
+			t.Fatalf("starting the cluster: %v", err)
+		}
+		t.Logf("starting the cluster, attempt %d: %v; trying other ports", attempt, err)
+	}
+	t.Cleanup(c.Shutdown)
+	c.WaitLeader()
+	return c
+}
+
+// tryStart picks ports and starts n nodes on them, each given 20 s to take its ports.
+func (c *Cluster) tryStart(n int) error {
+	clientPorts, routePorts := freePorts(c.t, n), freePorts(c.t, n)
 	var routes []string
 	for _, p := range routePorts {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
 	for i := range n {
-		o := &server.Options{
+		c.opts[i] = &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: clientPorts[i],
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+			JetStream: true, StoreDir: c.t.TempDir(), NoSigs: true, NoLog: true,
 			Cluster: server.ClusterOpts{Name: c.Name, Host: "127.0.0.1", Port: routePorts[i]},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		}
-		c.opts[i] = o
 	}
 	for i := range n {
-		c.Start(i)
+		s, err := server.NewServer(c.opts[i])
+		if err != nil {
+			return fmt.Errorf("nats node %d: %w", i+1, err)
+		}
+		go s.Start()
+		c.Servers[i] = s
+		if !s.ReadyForConnections(20 * time.Second) {
+			return fmt.Errorf("nats node %d not ready on port %d", i+1, c.opts[i].Port)
+		}
 	}
-	t.Cleanup(c.Shutdown)
-	c.WaitLeader()
-	return c
+	return nil
 }
 
 // Start starts node i (again, with the same store, after Stop).

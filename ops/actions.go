@@ -233,11 +233,9 @@ type BulkReplayResult struct {
 
 // BulkSkip is one incident a bulk replay left alone, and why.
 type BulkSkip struct {
-	Source  string       `json:"source"`
-	LocalID string       `json:"local_id"`
-	State   ledger.State `json:"state"`
-	Code    string       `json:"code"`
-	Reason  string       `json:"reason"`
+	BulkItem
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
 }
 
 const maxListed = 100
@@ -259,7 +257,7 @@ func (s *Server) bulkReplay(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Skipped++
 		if len(res.SkippedItems) < maxListed {
-			res.SkippedItems = append(res.SkippedItems, BulkSkip{Source: e.Source, LocalID: e.LocalID, State: e.State,
+			res.SkippedItems = append(res.SkippedItems, BulkSkip{BulkItem: BulkItem{Source: e.Source, LocalID: e.LocalID, State: e.State},
 				Code: code, Reason: why + "; resolve it instead"})
 		}
 		return true

@@ -86,10 +86,11 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 // TestCLITimesCarryTheirZone: times the CLI prints are UTC and say so, like the page,
 // whatever the machine's local zone.
 func TestCLITimesCarryTheirZone(t *testing.T) {
-	old := time.Local
-	time.Local = time.FixedZone("BST", 3600)
-	defer func() { time.Local = old }()
-	at := time.Date(2026, 7, 1, 9, 30, 0, 0, time.UTC)
+	// The time arrives in a summer zone, as it would from a ledger read on a
+	// machine set to Europe/London. Setting time.Local instead would race with
+	// the nats-server goroutines that earlier tests in this package leave
+	// winding down (a CI run's race detector caught exactly that).
+	at := time.Date(2026, 7, 1, 10, 30, 0, 0, time.FixedZone("BST", 3600))
 	var out bytes.Buffer
 	printEvents(&out, []ledger.Summary{{Source: "datix", LocalID: "A-1", State: "delivered", Revision: 1, UpdatedAt: at}})
 	if !strings.Contains(out.String(), "2026-07-01 09:30 UTC") {

@@ -36,7 +36,7 @@ const migrateKey = "migrate-test-key-0123456789"
 
 // migrateInstall is an embedded install for the migrate tests: a national-service simulator,
 // a config file with the test's data_dir and short backoffs, and the gateway (stopped).
-func migrateInstall(t *testing.T) (nat *sim.Simulator, cfgFile string, gw *gwtest.Gateway) {
+func migrateInstall(t testing.TB) (nat *sim.Simulator, cfgFile string, gw *gwtest.Gateway) {
 	t.Helper()
 	nat, err := gateway.NewSimulator([]string{migrateKey}, sim.Faults{}, zerolog.Nop())
 	if err != nil {
@@ -65,13 +65,13 @@ log: {level: error}
 
 // onCluster is cfg moved to the cluster at url at three replicas, as the migrate command's
 // last line tells the operator.
-func onCluster(t *testing.T, cfg config.Config, url string) config.Config {
+func onCluster(t testing.TB, cfg config.Config, url string) config.Config {
 	cfg.Queue.NATSURL, cfg.Queue.Replicas = url, 3
 	cfg.DataDir = t.TempDir() // unused with an external store
 	return cfg
 }
 
-func getRecord(t *testing.T, base, id string) ops.Record {
+func getRecord(t testing.TB, base, id string) ops.Record {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v1/incidents/datix/" + id)
 	if err != nil {
@@ -83,7 +83,7 @@ func getRecord(t *testing.T, base, id string) ops.Record {
 	return r
 }
 
-func postJSON(t *testing.T, base, body string) {
+func postJSON(t testing.TB, base, body string) {
 	t.Helper()
 	resp, err := http.Post(base+"/api/v1/incidents", "application/json", strings.NewReader(body))
 	if err != nil {

@@ -401,3 +401,55 @@ func TestMigrateBinary(t *testing.T) {
 		t.Errorf("the service saw %d creates, want %d", st.Creates, n+1)
 	}
 }
+
+// TestMigrateRefusals: what migrate cannot do is refused with what to do instead, before
+// anything is copied: a configuration already on a cluster, a target the gateway could not
+// run on, a data directory holding no store, and a cluster that does not answer.
+func TestMigrateRefusals(t *testing.T) {
+	_, cfgFile, gw := migrateInstall(t)
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := dispatch(append([]string{"migrate", "--config", cfgFile}, args...), &out, &errb)
+		return code, errb.String()
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "give the cluster to copy to"},
+		{[]string{"--to", "nats://127.0.0.1:4222", "--replicas", "7"}, 2, "queue.replicas"},
+		{[]string{"--to", "http://127.0.0.1:4222"}, 2, "queue.nats_url"},
+		{[]string{"--to", "nats://127.0.0.1:4222", "extra"}, 2, "unexpected argument"},
+		// The gateway has never run: data_dir holds no store.
+		{[]string{"--to", "nats://127.0.0.1:4222"}, 1, "holds no embedded store"},
+	} {
+		if code, errs := run(c.args...); code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("migrate %v: exit %d, %q; want %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(gw.Cfg.DataDir, "jetstream")); err == nil {
+		t.Error("a refused migration created a store in data_dir")
+	}
+
+	gw.Start()
+	gw.Stop()
+	// Nothing listens on the port: the cause, after --wait.
+	port := freePort(t)
+	if code, errs := run("--to", fmt.Sprintf("nats://127.0.0.1:%d", port), "--wait", "1s"); code != 1 || !strings.Contains(errs, "server unreachable") {
+		t.Errorf("migrate to a cluster that does not answer: exit %d, %q; want 1 and server unreachable", code, errs)
+	}
+	if _, ok, _ := gateway.ReadMigrated(gw.Cfg.DataDir); ok {
+		t.Error("a failed migration marked data_dir as migrated")
+	}
+
+	// A gateway already on a cluster has nothing embedded to move.
+	clusterCfg := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(clusterCfg, []byte("queue: {nats_url: \"nats://127.0.0.1:4222\"}\nnational: {base_url: \"\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	if code := dispatch([]string{"migrate", "--config", clusterCfg, "--to", "nats://127.0.0.1:4222"}, &bytes.Buffer{}, &errb); code != 2 || !strings.Contains(errb.String(), "does not copy one cluster to another") {
+		t.Errorf("migrate from a cluster: exit %d, %q; want 2 and cluster to cluster unsupported", code, errb.String())
+	}
+}

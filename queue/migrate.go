@@ -60,8 +60,10 @@ type StreamCopy struct {
 
 // MigrateResult is what Migrate copied.
 type MigrateResult struct {
-	Streams           []StreamCopy
-	Started, Finished time.Time
+	Streams []StreamCopy
+	// Started, Copied (every stream on the target) and Finished (every follower caught up
+	// and the copy checked).
+	Started, Copied, Finished time.Time
 }
 
 // Totals are the messages and bytes of every stream copied.
@@ -129,6 +131,7 @@ func Migrate(ctx context.Context, src, dst *nats.Conn, o MigrateOptions) (Migrat
 			o.Progress(c)
 		}
 	}
+	res.Copied = time.Now().UTC()
 	if err := waitCurrent(ctx, dst, names, o.Replicas, o.CurrentTimeout); err != nil {
 		return res, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/psgw/psgw/test/natstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestMigrateToCluster: a store with messages, a durable consumer part-way through them (some
@@ -181,5 +182,42 @@ func TestMigrateRefusesAnEmptySource(t *testing.T) {
 	defer dst.Close()
 	if _, err := Migrate(ctx, src.Conn(), dst.Conn(), MigrateOptions{SpoolDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no streams") {
 		t.Errorf("migrating an empty store: %v, want a refusal", err)
+	}
+}
+
+// TestRequestAnsweredWaitsForAResponder: a request nobody subscribes to yet (a restore's chunk
+// subject before the stream leader's subscription has reached this server) is sent again until
+// someone answers, not failed at once; a request cut short by its context says which subject.
+func TestRequestAnsweredWaitsForAResponder(t *testing.T) {
+	q := openAt(t, t.TempDir())
+	defer q.Close()
+	nc := q.Conn()
+	done := make(chan error, 1)
+	var answer *nats.Msg
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var err error
+		answer, err = requestAnswered(ctx, nc, "late.responder", []byte("chunk"))
+		done <- err
+	}()
+	// Sent at least twice: the first found no responder.
+	start := nc.Stats().OutMsgs
+	wait.Until(t, 30*time.Second, "the request sent again", func() bool { return nc.Stats().OutMsgs >= start+2 })
+	sub, err := nc.Subscribe("late.responder", func(m *nats.Msg) { _ = m.Respond(append([]byte("took "), m.Data...)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if string(answer.Data) != "took chunk" {
+		t.Errorf("answer %q, want took chunk", answer.Data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := requestAnswered(ctx, nc, "nobody.here", nil); !errors.Is(err, nats.ErrNoResponders) || !strings.Contains(err.Error(), "nobody.here") {
+		t.Errorf("a request nobody ever answers: %v, want no responders naming the subject", err)
 	}
 }

@@ -71,8 +71,9 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) int {
 	}
 	msgs, bytes := res.Totals()
 	took := res.Finished.Sub(res.Started)
-	fmt.Fprintf(stdout, "migrated %d streams (%d messages, %s) from data_dir %s to %s at %d replicas in %s, and checked them\n",
-		len(res.Streams), msgs, mb(bytes), cfg.DataDir, redactURLs(*to), *replicas, took.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "migrated %d streams (%d messages, %s) from data_dir %s to %s at %d replicas in %s (copy %s, followers and check %s), and checked them\n",
+		len(res.Streams), msgs, mb(bytes), cfg.DataDir, redactURLs(*to), *replicas, took.Round(time.Millisecond),
+		res.Copied.Sub(res.Started).Round(time.Millisecond), res.Finished.Sub(res.Copied).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "next: start psgw with queue.nats_url: %q and queue.replicas: %d (PSGW_QUEUE_NATS_URL, PSGW_QUEUE_REPLICAS); data_dir %s now refuses to run an embedded gateway (%s); keep it until the cluster has run a while\n",
 		redactURLs(*to), *replicas, cfg.DataDir, gateway.MigratedFile)
 	return 0

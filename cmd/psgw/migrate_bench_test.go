@@ -87,7 +87,8 @@ func BenchmarkMigrate(b *testing.B) {
 		}
 		took += res.Finished.Sub(res.Started)
 		_, bytes = res.Totals()
-		b.Logf("\n%s", progress.String())
+		b.Logf("\n%scopy %s, followers and check %s", progress.String(),
+			res.Copied.Sub(res.Started).Round(time.Millisecond), res.Finished.Sub(res.Copied).Round(time.Millisecond))
 		c.Shutdown()
 		b.StartTimer()
 	}

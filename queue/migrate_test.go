@@ -221,3 +221,30 @@ func TestRequestAnsweredWaitsForAResponder(t *testing.T) {
 		t.Errorf("a request nobody ever answers: %v, want no responders naming the subject", err)
 	}
 }
+
+// TestCompareViewsAllowsAgeingOut: the source's server still removes what ages out while the
+// copy is checked, so a figure of the target matching the source read before it or after it
+// (or lying between) is no difference; anything else is, however small.
+func TestCompareViewsAllowsAgeingOut(t *testing.T) {
+	before := streamView{msgs: 100, bytes: 1000, first: 1, last: 100, replicas: 1,
+		consumers: map[string]consumerView{"mapper": {delivered: 90, ackFloor: 80, pending: 10, ackPending: 10}},
+		keys:      map[string]uint64{"a": 5, "b": 7}}
+	after := streamView{msgs: 97, bytes: 970, first: 4, last: 100, replicas: 1,
+		consumers: map[string]consumerView{"mapper": {delivered: 90, ackFloor: 80, pending: 10, ackPending: 10}},
+		keys:      map[string]uint64{"b": 7}} // a aged out
+	got := streamView{msgs: 98, bytes: 980, first: 3, last: 100, replicas: 3,
+		consumers: map[string]consumerView{"mapper": {delivered: 90, ackFloor: 80, pending: 10, ackPending: 10}},
+		keys:      map[string]uint64{"a": 5, "b": 7}}
+	if d := compareViews("S", before, after, got, 3); len(d) != 0 {
+		t.Errorf("a copy between two reads of an ageing source: %v, want no difference", d)
+	}
+	got.last, got.keys["b"], got.replicas = 99, 6, 1
+	delete(got.consumers, "mapper")
+	d := strings.Join(compareViews("S", before, after, got, 3), "; ")
+	for _, want := range []string{"S: last sequence 99 on the target, 100 on the source", "S: 1 replicas on the target, want 3",
+		"consumer mapper missing on the target", "b revision 6 on the target, 7 on the source"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("differences %q, want %q among them", d, want)
+		}
+	}
+}

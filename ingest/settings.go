@@ -93,6 +93,17 @@ type Demographics struct {
 	MaxAge time.Duration
 }
 
+// SecretsReloader is implemented by adapters that take their settings' secrets read afresh
+// while they run (http.ingest_tokens_file and each token_file of http.ingest_tokens). The
+// gateway watches the files the section's X_file keys name, as it watches its own secret
+// files, and when one changes reads the section again (the same settings, the files read
+// anew), checks it with Validate and calls ReloadSecrets with it (docs/api.md, "Changing
+// keys, certificates and tokens"). The adapter takes from it only what comes from files;
+// an error keeps what runs and is logged by key, so it must not quote a secret.
+type SecretsReloader interface {
+	ReloadSecrets(Settings) error
+}
+
 // Listener is implemented by adapters that open a listener of their own, so that the
 // gateway and tests can find the address it is bound to (useful with port 0).
 type Listener interface {

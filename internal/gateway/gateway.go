@@ -98,12 +98,15 @@ type Gateway struct {
 	stopOnce sync.Once
 
 	// setKey changes the running forwarder's subscription key; auth is the ops access
-	// control; cert is the HTTP listener's TLS certificate; secrets watches the files they
-	// come from (reload.go).
-	setKey  func(string)
-	auth    *ops.Auth
-	cert    atomic.Pointer[tls.Certificate]
-	secrets *secretFiles
+	// control; cert is the HTTP listener's TLS certificate; adapterTLS and adapterSecrets
+	// are the adapters' certificates and secrets that can change while they run; secrets
+	// watches the files they all come from (reload.go).
+	setKey         func(string)
+	auth           *ops.Auth
+	cert           atomic.Pointer[tls.Certificate]
+	adapterTLS     []*listenerTLS
+	adapterSecrets []adapterSecrets
+	secrets        *secretFiles
 }
 
 // Start builds every part and then starts them, in this order: the queue, the learning

@@ -92,6 +92,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		case <-hup:
 			if keys := g.ReloadSecrets(); len(keys) == 0 {
 				log.Info().Msg("SIGHUP: no secret file changed")
+			} else {
+				log.Info().Strs("keys", keys).Msg("SIGHUP: secret files reloaded")
 			}
 		}
 	}

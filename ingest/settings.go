@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -102,6 +103,28 @@ type Demographics struct {
 // an error keeps what runs and is logged by key, so it must not quote a secret.
 type SecretsReloader interface {
 	ReloadSecrets(Settings) error
+}
+
+// ProductionChecker is implemented by settings with rules of their own for a production
+// gateway: `psgw run --production` refuses to start while CheckProduction returns an error
+// (docs/deploy.md, "Production mode"). Like Validate it does no I/O and names each key (see
+// Problems), and says what to set.
+type ProductionChecker interface {
+	CheckProduction() error
+}
+
+// LoopbackAddr reports whether a listen address host:port binds loopback only (localhost, or
+// a loopback address); an empty host or a wildcard binds every interface.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || strings.TrimSpace(host) == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Listener is implemented by adapters that open a listener of their own, so that the

@@ -114,6 +114,12 @@ type Gateway struct {
 // mapper, the forwarder, the adapters and the HTTP server. Stop stops them in the reverse
 // order. On error, whatever was opened is released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
+	if opts.Demo {
+		// Before anything opens: psgw run says the same (config.CheckDemo, H-014).
+		if err := cfg.CheckDemo(); err != nil {
+			return nil, err
+		}
+	}
 	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
 	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
 	g.parts.log = g.log

@@ -28,7 +28,8 @@ type Config struct {
 	// source; one written as {token_file, sources} only for those sources.
 	Tokens []IngestToken `yaml:"ingest_tokens"`
 	// TokensFile names a file holding one token per line (each for any source). The config
-	// package reads it at start-up and adds its tokens to Tokens; the adapter never reads it.
+	// package reads it at start-up and adds its tokens to Tokens, and again when it changes
+	// (Adapter.ReloadSecrets); the adapter never reads it.
 	TokensFile string `yaml:"ingest_tokens_file"`
 
 	// UnknownFields is UnknownFieldsWarn (the default): an incident with warnings is

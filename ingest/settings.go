@@ -59,7 +59,9 @@ type RecordLimiter interface {
 
 // TLSFiles is implemented by settings that name a certificate and key for a listener the
 // adapter opens itself. The gateway loads them, since an adapter reads no files, and passes
-// the result in Deps.TLS.
+// the result in Deps.TLS. It reads them again when they change: Deps.TLS's
+// GetConfigForClient gives each handshake what is loaded then, so the adapter must hand
+// Deps.TLS to the listener as it is (tls.NewListener), not copy its certificates.
 type TLSFiles interface {
 	// TLSFiles returns the certificate and key files ("" for no TLS) and the key that names
 	// the certificate, for errors ("mllp.tls_cert_file").

@@ -20,13 +20,13 @@ import (
 // ops.tokens_file, the certificate, key and client CAs of a listener an adapter opens
 // (mllp.tls_cert_file, mllp.tls.client_ca_file), and the files an adapter section's X_file
 // keys name when the adapter takes them while it runs (http.ingest_tokens_file and each
-// token_file of http.ingest_tokens; ingest.SecretsReloader). Each is polled for a change of content (a hash, so a secret mounted
-// through a symlink that Kubernetes or Docker swaps is seen like an edit), and a change is
-// applied once two polls in a row read the same new content, so that a file caught half
-// written (truncated to nothing, say: no tokens, everyone signed out) is never applied. On
-// SIGHUP the files are read and applied at once: whoever sent it has finished writing. A
-// file that cannot be read or parsed changes nothing: the running value stays, and the
-// error is logged without the file's content.
+// token_file of http.ingest_tokens; ingest.SecretsReloader). Each is polled for a change of
+// content (a hash, so a secret mounted through a symlink that Kubernetes or Docker swaps is
+// seen like an edit), and a change is applied once two polls in a row read the same new
+// content, so that a file caught half written (truncated to nothing, say: no tokens,
+// everyone signed out) is never applied. On SIGHUP the files are read and applied at once:
+// whoever sent it has finished writing. A file that cannot be read or parsed changes
+// nothing: the running value stays, and the error is logged without the file's content.
 
 // secretFiles is what the gateway watches: each entry's files, the hash of their content
 // when last applied, and how to apply them.

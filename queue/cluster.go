@@ -188,3 +188,16 @@ func redactURL(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// WaitCluster waits, until ctx ends, for the external cluster to answer, and checks it has
+// the servers the replica count needs: Ensure's first steps, for a command that creates the
+// streams itself (`psgw migrate`).
+func (q *Queue) WaitCluster(ctx context.Context) error {
+	if q.srv != nil {
+		return nil
+	}
+	if err := q.waitUsable(ctx, 500*time.Millisecond); err != nil {
+		return err
+	}
+	return q.checkClusterSize()
+}

@@ -141,6 +141,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		if g.dirLock, err = dirlock.Acquire(cfg.DataDir); err != nil {
 			return nil, err
 		}
+		if err := checkNotMigrated(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	g.Queue, err = queue.Open(ctx, qopts)
 	if err != nil {

@@ -69,6 +69,10 @@ type Server struct {
 	Insights             InsightsReader
 	InsightsRebuilder    InsightsRebuilder
 	SuppressionThreshold int
+	// StoreWaiting, when set, says why the store is awaited at start ("server
+	// unreachable"), or "" once it is not; while it says something, Queue and Ledger are
+	// nil and only WaitingRoutes are mounted (waiting.go).
+	StoreWaiting func() string
 }
 
 // ForwarderReporter is the delivery stage (the forwarder) as readiness and the status page see
@@ -126,7 +130,9 @@ type Readiness struct {
 // (docs/api.md, "Readiness").
 func (s *Server) Ready(ctx context.Context) Readiness {
 	var rd Readiness
-	if err := s.Queue.Healthy(ctx); err != nil {
+	if cause := s.waiting(); cause != "" || s.Queue == nil {
+		rd.Reasons = append(rd.Reasons, waitingReason(cause))
+	} else if err := s.Queue.Healthy(ctx); err != nil {
 		rd.Reasons = append(rd.Reasons, "jetstream: "+err.Error())
 	}
 	if s.Stages != nil {

@@ -123,6 +123,9 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	for _, st := range ledger.AttentionStates() {
 		o.NeedsReview[st] = 0
 	}
+	if cause := s.waiting(); cause != "" || s.Ledger == nil {
+		return s.waitingOverview(o, cause)
+	}
 	c, err := s.Ledger.Counts(ctx)
 	if err == nil {
 		o.Counting = c.Loading

@@ -108,7 +108,7 @@ type Gateway struct {
 	received   *prometheus.CounterVec
 	stages     *supervisor
 	// parts starts and stops every part in order (lifecycle.go): each is added below as it
-	// is built, and nothing runs before the last is.
+	// is built, and nothing but the front door (gate.go) runs before the last is.
 	parts    group
 	stopOnce sync.Once
 

@@ -216,7 +216,8 @@ func TestClusterDownAtStartAnswers503AndAE(t *testing.T) {
 // TestClusterQuorumLostAnswers503AndRecovers: a running gateway whose cluster loses two of
 // its three nodes refuses records, 503 and AE naming "no JetStream quorum" (a connection to
 // a node that went may first read "server unreachable" until the client moves to the one
-// left), /readyz 503 and the status page says so within a request's time; with the nodes
+// left), /readyz 503 and the status page says so within a request's time; with the third
+// node gone too, 503 naming "server unreachable" and the page still renders. With the nodes
 // back it recovers by itself, and every incident answered 202, before, after, or retried
 // after a 503, is delivered exactly once.
 func TestClusterQuorumLostAnswers503AndRecovers(t *testing.T) {
@@ -288,6 +289,26 @@ func TestClusterQuorumLostAnswers503AndRecovers(t *testing.T) {
 		t.Errorf("status page without quorum: got %d, want 200 naming %q; body %.300s", code, queue.CauseNoQuorum, body)
 	}
 
+	// The last node goes too: no server answers at all.
+	c.Stop(0)
+	wait.For(t, 30*time.Second, "ingest refused naming "+queue.CauseUnreachable, func() (bool, string) {
+		id := fmt.Sprintf("Q-%03d", n)
+		n++
+		r := post(id)
+		if r.Status != http.StatusServiceUnavailable || r.RetryAfter == "" {
+			t.Fatalf("POST %s with every node down: got %d (%s) Retry-After %q, want 503 with Retry-After", id, r.Status, r.Error, r.RetryAfter)
+		}
+		refused = append(refused, id)
+		return strings.Contains(r.Error, queue.CauseUnreachable), r.Error
+	})
+	start = time.Now()
+	code, body = get(t, h.Base+"/")
+	t.Logf("status page with every node down answered %d in %s", code, time.Since(start).Round(time.Millisecond))
+	if code != http.StatusOK || !strings.Contains(body, queue.CauseUnreachable) {
+		t.Errorf("status page with every node down: got %d, want 200 naming %q; body %.300s", code, queue.CauseUnreachable, body)
+	}
+
+	c.Start(0)
 	c.Start(1)
 	c.Start(2)
 	// The source retries each refused incident as told, and sends new ones.

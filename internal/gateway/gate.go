@@ -63,10 +63,10 @@ func (s *storeGate) Publish(ctx context.Context, rec ingest.Record) (ingest.Publ
 
 var _ ingest.Publisher = (*storeGate)(nil)
 
-// frontHandler is the HTTP server's handler. Until open it serves the waiting endpoints
+// frontHandler is the HTTP server's handler. Until ready it serves the waiting endpoints
 // (ops.Server.WaitingRoutes) and the adapters' routes on mux, which answer 503 through the
-// gate, and a 503 for anything else; once open it serves mux, where the operations routes
-// have been mounted meanwhile (a ServeMux takes routes while it serves).
+// gate, and a 503 for anything else; once ready it serves mux, on which Start mounted the
+// operations routes just before (a ServeMux takes routes while it serves).
 type frontHandler struct {
 	ready   atomic.Bool
 	mux     *http.ServeMux

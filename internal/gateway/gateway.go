@@ -240,7 +240,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if g.Patients != nil {
 		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
 	}
-	g.Ops.Routes(g.mux)
 	g.addSecretsWatch(cfg)
 
 	// Every part runs until Stop, not until ctx, which only bounds the start.
@@ -248,8 +247,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	if err := g.waitPresent(ctx); err != nil {
 		return nil, err
 	}
-	// Only now, with every part running, do records pass the front door.
+	// Only now, with every part running, do records pass the front door, and the API and
+	// the page join the push API on its mux (until then the front handler answers for them
+	// and a request for any other route, an operator's action among them, is refused).
 	g.gate.open(g.publisher(cfg))
+	g.Ops.Routes(g.mux)
 	g.front.ready.Store(true)
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil

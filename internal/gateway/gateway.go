@@ -161,6 +161,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	// The front door serves from here on; every other part is built below and started at
 	// the end.
 	g.parts.start(context.WithoutCancel(ctx))
+	if cfg.Queue.NATSURL != "" {
+		// The cluster may keep it waiting (queue.Open logs why); say that sources are
+		// answered meanwhile. The embedded store is there at once: nothing to say.
+		g.log.Info().Str("http", g.httpLn.Addr().String()).Msg("listening; sources are answered 503 / AE until the NATS cluster is usable")
+	}
 	if opts.Listening != nil {
 		opts.Listening(g)
 	}

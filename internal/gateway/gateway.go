@@ -113,12 +113,15 @@ type Gateway struct {
 	stopOnce sync.Once
 
 	// setKey changes the running forwarder's subscription key; auth is the ops access
-	// control; cert is the HTTP listener's TLS certificate; secrets watches the files they
-	// come from (reload.go).
-	setKey  func(string)
-	auth    *ops.Auth
-	cert    atomic.Pointer[tls.Certificate]
-	secrets *secretFiles
+	// control; cert is the HTTP listener's TLS certificate; adapterTLS and adapterSecrets
+	// are the adapters' certificates and secrets that can change while they run; secrets
+	// watches the files they all come from (reload.go).
+	setKey         func(string)
+	auth           *ops.Auth
+	cert           atomic.Pointer[tls.Certificate]
+	adapterTLS     []*listenerTLS
+	adapterSecrets []adapterSecrets
+	secrets        *secretFiles
 }
 
 // Start opens the front door first: the HTTP listener and the adapters that sources reach
@@ -130,6 +133,12 @@ type Gateway struct {
 // the front door first and the rest in the reverse order. On error, whatever was opened is
 // released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
+	if opts.Demo {
+		// Before anything opens: psgw run says the same (config.CheckDemo, H-014).
+		if err := cfg.CheckDemo(); err != nil {
+			return nil, err
+		}
+	}
 	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
 	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
 	g.parts.log = g.log

@@ -69,6 +69,10 @@ type Server struct {
 	Insights             InsightsReader
 	InsightsRebuilder    InsightsRebuilder
 	SuppressionThreshold int
+	// StoreWaiting, when set, says why the store is awaited at start ("server
+	// unreachable"), or "" once it is not; while it says something, Queue and Ledger are
+	// nil and only WaitingRoutes are mounted (waiting.go).
+	StoreWaiting func() string
 }
 
 // ForwarderReporter is the delivery stage (the forwarder) as readiness and the status page see
@@ -125,9 +129,21 @@ type Readiness struct {
 // take it out of service; the pause shows on the page, the status API and metrics instead
 // (docs/api.md, "Readiness").
 func (s *Server) Ready(ctx context.Context) Readiness {
+	rd, _ := s.ready(ctx)
+	return rd
+}
+
+// ready is Ready, and whether the store was found unusable (then the overview reads nothing
+// more of it: each read would only wait out its timeout).
+func (s *Server) ready(ctx context.Context) (Readiness, bool) {
 	var rd Readiness
-	if err := s.Queue.Healthy(ctx); err != nil {
+	storeDown := false
+	if cause := s.waiting(); cause != "" || s.Queue == nil {
+		rd.Reasons = append(rd.Reasons, waitingReason(cause))
+		storeDown = true
+	} else if err := s.Queue.Healthy(ctx); err != nil {
 		rd.Reasons = append(rd.Reasons, "jetstream: "+err.Error())
+		storeDown = true
 	}
 	if s.Stages != nil {
 		now := time.Now()
@@ -138,7 +154,7 @@ func (s *Server) Ready(ctx context.Context) Readiness {
 		}
 	}
 	rd.Ready = len(rd.Reasons) == 0
-	return rd
+	return rd, storeDown
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -298,10 +298,20 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		// The runner counted the failed publish (unavailable or publish).
 		a.log.Warn().Err(err).Str("source", in.Source).Str("record", rec.ID).Msg("incident not stored; answered 503")
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "the gateway cannot store the incident durably right now; retry later"})
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: unavailableText(err)})
 		return
 	}
 	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate, Warnings: warnings})
+}
+
+// unavailableText is the 503's error: it names the store's cause when the publisher gave one
+// (ingest.Unavailable: "server unreachable", "no JetStream quorum"), so that a source's log
+// says why (docs/cluster.md).
+func unavailableText(err error) string {
+	if cause := ingest.UnavailableCause(err); cause != "" {
+		return "the gateway cannot store the incident durably right now: " + cause + "; retry later"
+	}
+	return "the gateway cannot store the incident durably right now; retry later"
 }
 
 // authorized finds the request's bearer token among the configured ones. With none

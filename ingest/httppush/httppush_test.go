@@ -110,6 +110,10 @@ func TestAnswers(t *testing.T) {
 		{name: "unavailable", contentType: "application/json", body: incident(3), hdr: auth, fail: true, wantStatus: 503,
 			wantBody:   `{"error":"the gateway cannot store the incident durably right now; retry later"}` + "\n",
 			wantHeader: [2]string{"Retry-After", "7"}},
+		{name: "unavailable naming the store's cause", contentType: "application/json", body: incident(5), hdr: auth,
+			failWith: ingest.Unavailable("no JetStream quorum", nil), wantStatus: 503,
+			wantBody:   `{"error":"the gateway cannot store the incident durably right now: no JetStream quorum; retry later"}` + "\n",
+			wantHeader: [2]string{"Retry-After", "7"}},
 		{name: "too large to store", contentType: "application/json", body: incident(4), hdr: auth, failWith: ingest.ErrTooLarge, wantStatus: 413,
 			wantBody: `{"error":"the incident is larger than the gateway's store takes in one message; shorten it"}` + "\n"},
 	} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,26 +68,48 @@ func (g *Gateway) addDemographics(cfg config.Config) mapper.Enricher {
 	return mapper.NoEnrichment{}
 }
 
-// buildAdapters builds a runner for every enabled adapter, in kind order, into g.runners, and
-// mounts the routes of those served on the gateway's HTTP server on mux. Start runs them, all
-// as one part, so that they stop together.
-func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux) error {
-	shared := cfg.Shared()
-	codes := CodeMaps(cfg)
+// sourceNames are the configured sources, as adapters and the publisher take them.
+func sourceNames(cfg config.Config) map[string]bool {
 	sources := map[string]bool{}
 	for name := range cfg.Sources {
 		sources[name] = true
 	}
-	// One publisher for every adapter: it treats each record by its kind (ADT records get
-	// queue.adt_max_age; incidents are checked against the ledger for re-sends).
-	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge,
-		labels: ingest.NewSourceLabels(sources, ingest.DefaultUnconfiguredSourceLabels)}
+	return sources
+}
+
+// publisher is the one publisher behind every adapter: it treats each record by its kind
+// (ADT records get queue.adt_max_age; incidents are checked against the ledger for
+// re-sends). The front door's adapters reach it through the gate.
+func (g *Gateway) publisher(cfg config.Config) queuePublisher {
+	return queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge,
+		labels: ingest.NewSourceLabels(sourceNames(cfg), ingest.DefaultUnconfiguredSourceLabels)}
+}
+
+// buildAdapters builds a runner for the enabled adapters, in kind order, into g.runners, and
+// mounts the routes of those served on the gateway's HTTP server on mux. With front it builds
+// those that keep no state, the front door's (gate.go), before the store is open: they
+// publish through the gate. Without it, those that keep state (pull adapters), on the open
+// store; Start runs them as one part, so that they stop together.
+func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux, front bool) error {
+	shared := cfg.Shared()
+	codes := CodeMaps(cfg)
+	sources := sourceNames(cfg)
+	var pub ingest.Publisher = g.gate
+	limit := g.storeLimit
+	if !front {
+		pub = g.publisher(cfg)
+		limit = storeRecordLimit(g.Queue.MaxPayload())
+		g.checkRecordLimit(cfg, limit)
+	}
 	var state jetstream.KeyValue // opened for the first adapter that keeps state
 	for _, a := range cfg.EnabledAdapters() {
 		m := a.Module
+		if m.State == front {
+			continue
+		}
 		deps := ingest.Deps{
 			Name: m.Kind, Settings: a.Settings, Publisher: pub, Logger: g.log, Sources: sources, Shared: shared,
-			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()),
+			Metrics: g.Registry, MaxRecordBytes: limit,
 			MapWarnings: g.builder.Warnings, Codes: codes,
 		}
 		if f, ok := a.Settings.(ingest.TLSFiles); ok {
@@ -127,7 +150,25 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 		g.runners = append(g.runners, r)
 		g.owned[r] = m.State
 	}
+	if !front {
+		// Kind order on the page, as configured, whichever were built first.
+		order := map[string]int{}
+		for i, a := range cfg.EnabledAdapters() {
+			order[a.Module.Kind] = i
+		}
+		slices.SortStableFunc(g.runners, func(a, b *ingest.Runner) int { return order[a.Status().Name] - order[b.Status().Name] })
+	}
 	return nil
+}
+
+// checkRecordLimit warns, once the store is open, when an external server takes smaller
+// records than the front door's adapters were built to accept before it was reachable: a
+// larger record is refused for good when its publish fails (413, AR), not at the limit.
+func (g *Gateway) checkRecordLimit(cfg config.Config, limit int64) {
+	if g.storeLimit == 0 && limit > 0 && limit < cfg.MaxRecordBytes() {
+		g.log.Warn().Int64("configured", cfg.MaxRecordBytes()).Int64("store_takes", limit).
+			Msg("the NATS server's max_payload is below the configured record limits: larger records are refused when stored (HTTP 413, HL7 AR); raise max_payload on the server")
+	}
 }
 
 // listenerTLS is the TLS of a listener an adapter opens itself (ingest.TLSFiles): its

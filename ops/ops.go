@@ -121,13 +121,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 type Readiness struct {
 	Ready   bool     `json:"ready"`
 	Reasons []string `json:"reasons,omitempty"`
+	// Degraded names what is wrong behind the front door without stopping it from storing
+	// (a pipeline stage restarting): shown, never a reason to refuse sources.
+	Degraded []string `json:"degraded,omitempty"`
 }
 
-// Ready reports whether the gateway can accept and durably store records: JetStream usable
-// and every pipeline stage running. A paused or failing national delivery does not count:
-// sources must keep pushing what psgw would accept and hold, so a load balancer must not
-// take it out of service; the pause shows on the page, the status API and metrics instead
-// (docs/api.md, "Readiness").
+// Ready reports whether the gateway can accept and durably store records: JetStream usable.
+// Nothing behind the store counts: a pipeline stage that is restarting (the mapper, say)
+// and a paused or failing national delivery leave ingest storing, and sources must keep
+// pushing what psgw would accept and hold, so a load balancer must not take it out of
+// service. A restarting stage is named in Degraded; both show on the page, the status API
+// and metrics (docs/api.md, "Readiness").
 func (s *Server) Ready(ctx context.Context) Readiness {
 	rd, _ := s.ready(ctx)
 	return rd
@@ -149,7 +153,7 @@ func (s *Server) ready(ctx context.Context) (Readiness, bool) {
 		now := time.Now()
 		for _, st := range s.Stages.Stages() {
 			if st.Down() {
-				rd.Reasons = append(rd.Reasons, st.reason(now))
+				rd.Degraded = append(rd.Degraded, st.reason(now))
 			}
 		}
 	}

@@ -127,6 +127,9 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	if cause := s.waiting(); cause != "" || s.Ledger == nil {
 		return s.waitingOverview(o, cause)
 	}
+	// A restarting stage does not fail readiness (ingest still stores) but nothing behind it
+	// moves, so the page says so in red.
+	o.Problems = append(o.Problems, rd.Degraded...)
 	c, err := s.Ledger.Counts(ctx)
 	if err == nil {
 		o.Counting = c.Loading

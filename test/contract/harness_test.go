@@ -670,7 +670,7 @@ func (g *gateway) waitRecord(t *testing.T, source, localID string, timeout time.
 			b, _ := json.Marshal(last)
 			t.Fatalf("%s/%s: not %s after %s; last record: %s", source, localID, what, timeout, b)
 		}
-		time.Sleep(40 * time.Millisecond)
+		time.Sleep(40 * time.Millisecond) // a condition polled by hand: this black-box package imports nothing of the repository, test/wait included
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/test/natstest"
-	"github.com/psgw/psgw/test/wait"
 )
 
 func openCluster(ctx context.Context, url string, replicas int) (*Queue, error) {
@@ -153,18 +152,32 @@ func TestQuorumLossAndRecovery(t *testing.T) {
 		t.Fatalf("publish without quorum: got %v, want ErrUnavailable", err)
 	}
 	// The node left may answer as leader until its election timeout tells it it is alone.
-	wait.For(t, 30*time.Second, "health without quorum: ErrUnavailable naming "+CauseNoQuorum, func() (bool, string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		herr := q.Healthy(ctx)
-		return errors.Is(herr, ErrUnavailable) && strings.Contains(herr.Error(), CauseNoQuorum), fmt.Sprint(herr)
-	})
+		if errors.Is(herr, ErrUnavailable) && strings.Contains(herr.Error(), CauseNoQuorum) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health without quorum: got %v, want ErrUnavailable naming %q within 30s", herr, CauseNoQuorum)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	c.Start(1)
 	c.Start(2)
-	wait.For(t, 60*time.Second, "a write stored after the nodes' return", func() (bool, string) {
+	deadline = time.Now().Add(60 * time.Second)
+	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		_, err = q.Publish(pctx, RawSubject("incident", "s", "k"), "after", []byte("x"), nil)
 		cancel()
-		return err == nil, fmt.Sprint(err)
-	})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write stored within 60s of the nodes' return: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err := q.Healthy(ctx); err != nil {
 		t.Errorf("health after recovery: got %v, want nil", err)
 	}

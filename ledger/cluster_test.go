@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/test/jstest"
 	"github.com/psgw/psgw/test/natstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // openOnCluster is a ledger of a gateway connected to url at replicas 3.
@@ -59,20 +61,13 @@ func TestCompareAndSetAcrossReplicas(t *testing.T) {
 	}
 	// A read of a replicated bucket may come from a replica a write or two behind (it is
 	// why every update is compare-and-set), so the count is awaited, not read once.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "every concurrent update from the two gateways counted", func() (bool, string) {
 		e, err := b.Get(ctx, "s.k")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Attempts == 2*writers*each {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d, want %d: concurrent updates from two gateways were lost", e.Attempts, 2*writers*each)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return e.Attempts == 2*writers*each, fmt.Sprintf("got %d, want %d: concurrent updates lost?", e.Attempts, 2*writers*each)
+	})
 }
 
 // TestReplicaNamedInHistory: each gateway's changes are recorded under its replica name,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/insights"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestInsightsAccessAndRebuild checks who may read the insights, who may turn suppression
@@ -24,8 +25,7 @@ func TestInsightsAccessAndRebuild(t *testing.T) {
 	read := func(token, query string) insights.Answer {
 		t.Helper()
 		var a insights.Answer
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		wait.For(t, 20*time.Second, "the nine incidents in the insights of "+query, func() (bool, string) {
 			code, b := call(t, "GET", base+query, token, nil)
 			if code != 200 {
 				t.Fatalf("GET %s: %d %s", query, code, b)
@@ -34,11 +34,9 @@ func TestInsightsAccessAndRebuild(t *testing.T) {
 			if err := json.Unmarshal(b, &a); err != nil {
 				t.Fatal(err)
 			}
-			if a.Total.Value != nil && *a.Total.Value == 9 || time.Now().After(deadline) {
-				return a
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return a.Total.Value != nil && *a.Total.Value == 9, string(b)
+		})
+		return a
 	}
 	a := read(viewerToken, q)
 	if len(a.Groups) != 1 || a.Groups[0].Key != "RRK" || *a.Groups[0].Value != 9 || !strings.Contains(a.Groups[0].Label, "BIRMINGHAM") {

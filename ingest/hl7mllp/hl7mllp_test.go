@@ -734,6 +734,7 @@ func TestNoGoroutinesLeft(t *testing.T) {
 	if recs := r.store.Records(); len(recs) > 0 && recs[len(recs)-1].LocalID == "HELD" {
 		t.Error("HELD was stored after the listener stopped")
 	}
+	// Polled here rather than with wait.For, so that a failure prints every goroutine's stack.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n := settle()

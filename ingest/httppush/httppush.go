@@ -343,12 +343,9 @@ func (a *Adapter) authorized(r *http.Request) (IngestToken, bool) {
 // contentHash hashes the incident's canonical JSON (keys sorted, no white space), so that the
 // same incident re-sent with different formatting is still recognised as the same.
 func contentHash(body []byte) string {
-	var v any
-	canon := body
-	if err := json.Unmarshal(body, &v); err == nil {
-		if b, err := json.Marshal(v); err == nil {
-			canon = b
-		}
+	canon, ok := canonicalJSON(body)
+	if !ok {
+		canon = body
 	}
 	sum := sha256.Sum256(canon)
 	return hex.EncodeToString(sum[:12])

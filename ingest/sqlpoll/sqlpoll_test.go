@@ -17,6 +17,7 @@ import (
 	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/sqlpoll"
 	"github.com/psgw/psgw/test/pgtest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 var tables atomic.Int64
@@ -354,12 +355,10 @@ func TestNullCursorValue(t *testing.T) {
 	}
 	// The cursor is saved after the batch's rows are stored, so the store can hold DX-3 a
 	// moment before the cursor names it.
-	for _, id := cursorAt(state); id != "DX-3"; _, id = cursorAt(state) {
-		if ctx.Err() != nil {
-			t.Fatalf("cursor: got %q, want DX-3", id)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, 30*time.Second, "the cursor at DX-3", func() (bool, string) {
+		_, id := cursorAt(state)
+		return id == "DX-3", "cursor at " + id
+	})
 	if err := p.stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}

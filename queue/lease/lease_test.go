@@ -11,6 +11,7 @@ import (
 
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/test/natstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 const testTTL = 2 * time.Second
@@ -61,13 +62,7 @@ func (o *owners) startedBy() []string {
 
 func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, within, what, ok)
 }
 
 // TestOneOwnerAndHandOver: two gateways on a three-node cluster ask for one lease; one runs

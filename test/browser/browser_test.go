@@ -28,6 +28,7 @@ import (
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 var screenshots = flag.Bool("screenshots", false, "write the page screenshots to docs/ (otherwise to a temporary directory)")
@@ -292,13 +293,8 @@ func TestStatusPage(t *testing.T) {
 // there is nothing to await but the state itself.
 func waitAPI(t *testing.T, g *gatewayUnderTest, localID, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var got string
-	for time.Now().Before(deadline) {
-		if got = g.state(localID); got == want {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s: got state %q, want %q", localID, got, want)
+	wait.For(t, 30*time.Second, localID+" "+want, func() (bool, string) {
+		got := g.state(localID)
+		return got == want, "state " + got
+	})
 }

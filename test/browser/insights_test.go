@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/psgw/psgw/insights/insightstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 var spcWeek0 = time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC)
@@ -57,13 +58,10 @@ func TestInsightsPage(t *testing.T) {
 			n++
 		}
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for g.gw.Insights.Len() < n && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := g.gw.Insights.Len(); got < n {
-		t.Fatalf("learning store holds %d facts, want %d", got, n)
-	}
+	wait.For(t, 90*time.Second, fmt.Sprintf("%d facts in the learning store", n), func() (bool, string) {
+		got := g.gw.Insights.Len()
+		return got >= n, fmt.Sprintf("%d facts", got)
+	})
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,

@@ -203,7 +203,7 @@ func launchSim(args ...string) (*simProc, error) {
 			c.Close()
 			return s, nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polled by hand: this returns an error, wait.For would end the test
 	}
 	p.stop()
 	return nil, fmt.Errorf("psgw sim did not listen on %s:\n%s", addr, p.out.String())
@@ -396,7 +396,7 @@ func launchGateway(o gwOpts, tempDir func() string) (*gateway, error) {
 				return g, nil
 			}
 		}
-		time.Sleep(25 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond) // polled by hand: this returns an error, wait.For would end the test
 	}
 	p.stop()
 	return nil, fmt.Errorf("psgw run did not answer 200 on %s:\n%s", wait, p.out.String())
@@ -670,7 +670,7 @@ func (g *gateway) waitRecord(t *testing.T, source, localID string, timeout time.
 			b, _ := json.Marshal(last)
 			t.Fatalf("%s/%s: not %s after %s; last record: %s", source, localID, what, timeout, b)
 		}
-		time.Sleep(40 * time.Millisecond)
+		time.Sleep(40 * time.Millisecond) // a condition polled by hand: this black-box package imports nothing of the repository, test/wait included
 	}
 }
 

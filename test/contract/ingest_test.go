@@ -252,6 +252,8 @@ func TestIngestRevisionOrder(t *testing.T) {
 		if r := e.gw.postIncident(t, inc); r.status != http.StatusAccepted {
 			t.Fatalf("an older revision: want 202, got %s", r)
 		}
+		// The right outcome is that nothing happens, which cannot be awaited: give a wrongly
+		// sent older revision the time to reach the record.
 		time.Sleep(time.Second)
 		rec := e.gw.waitSettled(t, "datix", id)
 		if rec.Revision != 3 || rec.NationalID != first.NationalID {
@@ -840,7 +842,7 @@ func TestIngestHostileInputs(t *testing.T) {
 			for i := range b {
 				_, _ = pw.Write(b[i : i+1])
 				if i%100 == 0 {
-					time.Sleep(10 * time.Millisecond)
+					time.Sleep(10 * time.Millisecond) // a slow client is the point: pacing, not a wait
 				}
 			}
 			_ = pw.Close()

@@ -270,7 +270,7 @@ func TestMLLPFraming(t *testing.T) {
 		raw := frame(adtMessage("A08", ctrl, pidPlain()))
 		for i := 0; i < len(raw); i += 7 {
 			m.send(t, raw[i:min(i+7, len(raw))])
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // separate writes are the point: pacing, not a wait
 		}
 		ack, err := m.readACK(15 * time.Second)
 		if err != nil {
@@ -331,7 +331,7 @@ func TestMLLPFraming(t *testing.T) {
 			if attempt == 2 {
 				t.Errorf("a %d-byte ADT message was answered AE twice (%q): it can never be stored, so it should be AA or AR, not 'resend later'", len(msg), reason(ack))
 			}
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // a sender resends later after AE, as the contract asks: pacing
 		}
 	})
 	e.gw.healthy(t)
@@ -343,6 +343,8 @@ func TestMLLPSilentPeers(t *testing.T) {
 	dialMLLP(t, e.gw.mllp) // connects and never sends anything
 	half := dialMLLP(t, e.gw.mllp)
 	half.send(t, []byte("\x0bMSH|^~\\&|PAS|RRK|PSGW|RRK|2025"))
+	// A black box shows no sign that the half frame was read: give it the time to arrive, so
+	// that the next connection comes after both silent peers are in place.
 	time.Sleep(200 * time.Millisecond)
 	m := dialMLLP(t, e.gw.mllp)
 	ctrl := uid("BUSY")

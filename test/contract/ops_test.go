@@ -297,6 +297,8 @@ func TestOpsLostResponseIsUnknown(t *testing.T) {
 	if rec.State != "unknown" {
 		t.Errorf("state %s (%s), want unknown: the national service stored it but never answered", rec.State, rec.LastError)
 	}
+	// Nothing more must happen, which cannot be awaited: give a wrongly repeated POST the time
+	// to reach the simulator.
 	time.Sleep(time.Second)
 	if n := s.eventsContaining(t, "("+id+")"); n != 1 {
 		t.Errorf("%d national events for one incident, want 1", n)

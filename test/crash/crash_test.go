@@ -26,6 +26,7 @@ import (
 
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 const key = "crash-test-key"
@@ -129,7 +130,7 @@ func (g *gatewayProc) start() error {
 		if ok, _ := ready(g.addr); ok {
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polled by hand: start returns an error and runs in the killer goroutine
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -285,7 +286,7 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 				t.Errorf("%s r%d never accepted", id, rev)
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // a source's pause before it sends again: pacing
 		}
 	}
 	// 1,300 posts: 1,000 new incidents, 150 amendments and 150 re-sends, in four streams.
@@ -353,9 +354,7 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 	posters.Wait()
 	<-outageDone
 	// Keep killing while the backlog drains, until at least five kills have happened.
-	for killCount.Load() < 6 && !t.Failed() {
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Minute, "six kills", func() bool { return killCount.Load() >= 6 || t.Failed() })
 	close(stopKilling)
 	<-killerDone
 	kills := int(killCount.Load())
@@ -364,8 +363,7 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 	s.SetFaults(sim.Faults{})
 	base := "http://" + g.addr
 	recs := map[string]record{}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	wait.For(t, 3*time.Minute, "every incident settled", func() (bool, string) {
 		pending := ""
 		for i := 0; i < incidents; i++ {
 			id := fmt.Sprintf("K-%04d", i)
@@ -388,14 +386,8 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 				}
 			}
 		}
-		if pending == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not settled after 3 minutes; e.g. %s", pending)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return pending == "", "e.g. " + pending
+	})
 
 	// Count at the national service.
 	creates := map[string]int{}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // TestCSVKill9MidFile drops one export in the CSV folder and SIGKILLs the psgw process twice
@@ -91,6 +92,7 @@ sources:
 	}
 	kills := 0
 	for _, at := range []uint64{rows / 5, rows / 2} {
+		// Polled every 5 ms, tighter than wait.Interval: the kill must land mid-file.
 		deadline := time.Now().Add(2 * time.Minute)
 		for rawRecords() < at {
 			if time.Now().After(deadline) {
@@ -117,34 +119,25 @@ sources:
 		_ = json.NewDecoder(resp.Body).Decode(&rec)
 		return rec.State
 	}
-	deadline := time.Now().Add(3 * time.Minute)
 	var unknown []string
-	for i := 1; i <= rows; i++ {
-		id := fmt.Sprintf("CSV-%05d", i)
-		for {
-			st := state(id)
-			if st == "delivered" {
-				break
-			}
-			if st == "unknown" {
+	next := 1
+	wait.For(t, 3*time.Minute, "every row delivered or unknown", func() (bool, string) {
+		for ; next <= rows; next++ {
+			id := fmt.Sprintf("CSV-%05d", next)
+			switch st := state(id); st {
+			case "delivered":
+			case "unknown":
 				unknown = append(unknown, id)
-				break
+			default:
+				return false, fmt.Sprintf("%s is %q", id, st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s is %q after 3 minutes", id, st)
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(drop, "processed", "export.csv")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the file never reached processed/")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true, ""
+	})
+	wait.For(t, time.Minute, "the file in processed/", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(drop, "processed", "export.csv"))
+		return err == nil, fmt.Sprint(err)
+	})
 	creates := map[string]int{}
 	re := regexp.MustCompile(`Incident (CSV-\d{5}) revision`)
 	for _, ev := range s.Events() {

@@ -23,6 +23,7 @@ import (
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/test/tlstest"
+	"github.com/psgw/psgw/test/wait"
 )
 
 // slowLoris is the attack of issue 16: conns connections, each from one of the loopback
@@ -101,17 +102,12 @@ func adapterStatus(t *testing.T, gw *gateway.Gateway) ingest.Status {
 // waitStatus polls the adapter's status until cond holds.
 func waitStatus(t *testing.T, gw *gateway.Gateway, what string, cond func(ingest.Status) bool) ingest.Status {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := adapterStatus(t, gw)
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; status: %+v", what, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var st ingest.Status
+	wait.For(t, 30*time.Second, what, func() (bool, string) {
+		st = adapterStatus(t, gw)
+		return cond(st), fmt.Sprintf("status: %+v", st)
+	})
+	return st
 }
 
 // sendADTs sends n ADT messages on c, one after the other, and returns how long the n AAs

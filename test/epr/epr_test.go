@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/psgw/psgw/patients"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/sim"
+	"github.com/psgw/psgw/test/wait"
 )
 
 const simKey = "epr-test-subscription-key"
@@ -145,14 +147,12 @@ func TestADTThenIncidentIsDeliveredWithAgeAndSexAndNoIdentifier(t *testing.T) {
 	// The store forgets a patient mllp.demographics_max_age after the last word about them.
 	// (The stage creates the bucket when it starts, which may be after the first AA.)
 	var bucket jetstream.KeyValue
-	for bucket == nil {
-		if bucket, err = gw.Queue.JetStream().KeyValue(ctx, patients.Bucket); err != nil && ctx.Err() != nil {
-			t.Fatalf("demographics bucket: %v", err)
+	wait.For(t, 30*time.Second, "the demographics bucket", func() (bool, string) {
+		if bucket, err = gw.Queue.JetStream().KeyValue(ctx, patients.Bucket); err != nil {
+			return false, err.Error()
 		}
-		if bucket == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+		return true, ""
+	})
 	st, err := bucket.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -244,10 +244,9 @@ func post(t *testing.T, gw *gateway.Gateway, body any) {
 // simulator stored, by local id.
 func waitDelivered(t *testing.T, gw *gateway.Gateway, s *sim.Simulator, localIDs ...string) map[string]json.RawMessage {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
 	refs := map[string]string{}
 	for _, id := range localIDs {
-		for {
+		wait.For(t, 60*time.Second, id+" delivered", func() (bool, string) {
 			resp, err := http.Get("http://" + gw.HTTPAddr() + "/api/v1/incidents/datix/" + id)
 			if err != nil {
 				t.Fatal(err)
@@ -255,15 +254,14 @@ func waitDelivered(t *testing.T, gw *gateway.Gateway, s *sim.Simulator, localIDs
 			var rec ops.Record
 			_ = json.NewDecoder(resp.Body).Decode(&rec)
 			resp.Body.Close()
-			if rec.State == "delivered" {
-				refs[rec.NationalReference] = id
-				break
-			}
-			if rec.State == "quarantined" || rec.State == "rejected" || time.Now().After(deadline) {
+			if rec.State == "quarantined" || rec.State == "rejected" {
 				t.Fatalf("%s: state %q (%s), want delivered", id, rec.State, rec.LastError)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			if rec.State == "delivered" {
+				refs[rec.NationalReference] = id
+			}
+			return rec.State == "delivered", fmt.Sprintf("state %q (%s)", rec.State, rec.LastError)
+		})
 	}
 	out := map[string]json.RawMessage{}
 	for _, ev := range s.Events() {
@@ -340,16 +338,10 @@ func TestUndeclaredLatin1IsAccepted(t *testing.T) {
 	if ack, err := c.Send(msg); err != nil || ack.Code != "AA" {
 		t.Fatalf("undeclared Latin-1: got %+v, %v; want AA", ack, err)
 	}
-	for {
+	wait.For(t, 30*time.Second, "the patient of an undeclared Latin-1 message stored", func() (bool, string) {
 		d, ok, err := gw.Patients.Lookup(ctx, zoe.NHS, "", time.Now())
-		if err == nil && ok && d.DateOfBirth == "1988-07-01" {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the patient of an undeclared Latin-1 message was not stored: %+v %v %v", d, ok, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && ok && d.DateOfBirth == "1988-07-01", fmt.Sprintf("%+v %v %v", d, ok, err)
+	})
 	utf8Declared := bytes.Replace(msg, []byte("|P|2.4\r"), []byte("|P|2.4||||||UNICODE UTF-8\r"), 1)
 	utf8Declared = bytes.Replace(utf8Declared, []byte("|L1|"), []byte("|L2|"), 1)
 	if ack, err := c.Send(utf8Declared); err != nil || ack.Code != "AR" {

@@ -3,7 +3,7 @@
 // same storage, sync policy and concurrency, measured in the same run.
 //
 //	go run ./test/load                         # every scenario, default sizes
-//	go run ./test/load -scenarios http,mllp -n 20000 -c 16
+//	go run ./test/load -scenarios http,mllp -n 20000 -c 16 -mllp-c 8
 //	go run ./test/load -scenarios backlog -backlog 1000000
 //
 // Every scenario is bounded in count (-n) and time (-timeout), and drives a real psgw process
@@ -23,12 +23,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/psgw/psgw/ingest/hl7mllp"
 )
 
 type options struct {
 	scenarios       string
 	n               int
 	c               int
+	mllpConns       int
 	mllpRate        int
 	backlog         int
 	sync            string
@@ -65,7 +68,9 @@ func main() {
 	var o options
 	flag.StringVar(&o.scenarios, "scenarios", "raw,http,mllp,e2e,backlog", "comma-separated: raw, http, mllp, mllp-paced, e2e, backlog, csv, sql")
 	flag.IntVar(&o.n, "n", 20000, "records per scenario")
-	flag.IntVar(&o.c, "c", 16, "concurrent senders (HTTP clients, MLLP connections, raw publishers)")
+	flag.IntVar(&o.c, "c", 16, "concurrent senders (HTTP clients, raw publishers)")
+	flag.IntVar(&o.mllpConns, "mllp-c", hl7mllp.Defaults().MaxConnectionsPerPeer,
+		"MLLP connections, all from 127.0.0.1: psgw is started allowing this many per peer (mllp.max_connections_per_peer, 8 by default), so that none is cut")
 	flag.IntVar(&o.mllpRate, "mllp-rate", 1000, "target ADT messages per second for mllp-paced")
 	flag.IntVar(&o.csvRows, "csv-rows", 1000000, "rows in the exported file, for csv")
 	flag.IntVar(&o.sqlRows, "sql-rows", 100000, "rows in the polled table, for sql")
@@ -112,7 +117,7 @@ func run(o options) error {
 		}
 	}
 	host, _ := os.Hostname()
-	fmt.Printf("machine: %s, %d CPUs, %s; queue.sync=%s; concurrency %d; median of %d run(s)\n\n", host, numCPU(), cpuModel(), o.sync, o.c, max(o.repeat, 1))
+	fmt.Printf("machine: %s, %d CPUs, %s; queue.sync=%s; concurrency %d (MLLP connections %d); median of %d run(s)\n\n", host, numCPU(), cpuModel(), o.sync, o.c, o.mllpConns, max(o.repeat, 1))
 
 	var results []result
 	ceilings := map[string]result{}

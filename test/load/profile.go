@@ -48,7 +48,7 @@ func profileRun(ctx context.Context, o options, dir string) error {
 	case "http":
 	case "mllp":
 		mllp := cfg.Adapters[hl7mllp.Section].(*hl7mllp.Config)
-		mllp.Addr, mllp.MaxConnections = freeAddr(), 1024
+		mllp.Addr, mllp.MaxConnections, mllp.MaxConnectionsPerPeer = freeAddr(), 1024, mllpPerPeer(o)
 	case "csv":
 		drop := filepath.Join(dir, "drop")
 		if err := writeCSVExport(drop, o.csvRows); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/config"
+	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
 	"github.com/psgw/psgw/internal/gateway"
 	"github.com/psgw/psgw/queue"
@@ -133,6 +134,7 @@ func startPsgwArgs(o options, dataDir string, args []string, env ...string) (*pr
 	p.cmd.Env = append(os.Environ(),
 		"PSGW_DATA_DIR="+dataDir, "PSGW_HTTP_ADDR="+p.httpAddr, "PSGW_MLLP_ADDR="+p.mllpAddr,
 		"PSGW_QUEUE_SYNC="+o.sync, "PSGW_LOG_LEVEL=warn", "PSGW_MLLP_MAX_CONNECTIONS=1024",
+		"PSGW_MLLP_MAX_CONNECTIONS_PER_PEER="+strconv.Itoa(mllpPerPeer(o)),
 		"PSGW_QUEUE_PUBLISH_TIMEOUT=30s", "PSGW_MLLP_PUBLISH_TIMEOUT=30s")
 	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Env = append(p.cmd.Env, o.psgwEnv...)
@@ -299,7 +301,15 @@ func demographics(p *proc) (applied, pending uint64, ok bool) {
 	return st.Demographics.Applied, st.Demographics.Pending, true
 }
 
-// sendADT sends o.n ADT messages over MLLP from o.c connections, as fast as ACKs come back or,
+// mllpPerPeer is the mllp.max_connections_per_peer the load tool starts psgw with: its own
+// connections all come from 127.0.0.1, and past that cap psgw cuts the one idle longest, which
+// would count as a failed send and distort the figures. Never below the default, so that a
+// run with fewer connections measures psgw as shipped.
+func mllpPerPeer(o options) int {
+	return max(o.mllpConns, hl7mllp.Defaults().MaxConnectionsPerPeer)
+}
+
+// sendADT sends o.n ADT messages over MLLP from o.mllpConns connections, as fast as ACKs come back or,
 // with rate > 0, on a fixed schedule of that many messages per second in all (message i is
 // due at start + i/rate, whichever connection is free takes it), recording each ACK's latency
 // from the moment the message was sent. A schedule rather than a ticker: a ticker drops the
@@ -311,7 +321,7 @@ func sendADT(ctx context.Context, o options, addr string, rate int, lat *latenci
 	var failed atomic.Pointer[error]
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < o.c; w++ {
+	for w := 0; w < o.mllpConns; w++ {
 		wg.Go(func() {
 			cl, err := mllptest.Dial(ctx, addr, nil)
 			if err != nil {

@@ -124,6 +124,7 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if in.Received.IsZero() {
 		in.Received = time.Now()
 	}
+	probs = append(probs, walk.nullEntries...)
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
 	normaliseTimes(&in)

@@ -34,10 +34,12 @@ func TestUnknownFlagReportedOnce(t *testing.T) {
 // one, as CONTRACT.md section 1 has `psgw map` exit 2 on usage errors; psgw sim ignored it
 // and started, so `psgw sim 127.0.0.1:9000` (a forgotten --addr) listened on the default.
 func TestStrayArgumentIsAUsageError(t *testing.T) {
-	for _, cmd := range []string{"run", "sim", "health"} {
+	for _, args := range [][]string{{"run"}, {"sim"}, {"health"},
+		// status and events dropped it: `psgw events datix` listed every source's incidents.
+		{"status", "--url", "http://127.0.0.1:1"}, {"events", "--url", "http://127.0.0.1:1"}} {
 		var out, errb bytes.Buffer
-		if code := dispatch([]string{cmd, "127.0.0.1:1"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `unexpected argument "127.0.0.1:1"`) {
-			t.Errorf("psgw %s 127.0.0.1:1: got %d %q, want 2 naming the argument", cmd, code, errb.String())
+		if code := dispatch(append(args, "127.0.0.1:1"), &out, &errb); code != 2 || !strings.Contains(errb.String(), `unexpected argument "127.0.0.1:1"`) {
+			t.Errorf("psgw %s 127.0.0.1:1: got %d %q, want 2 naming the argument", strings.Join(args, " "), code, errb.String())
 		}
 	}
 }

@@ -49,6 +49,10 @@ type bodyWalk struct {
 	typeProbs []typeProblem
 	typeMore  bool
 	overlong  bool
+	// nullEntries are the null entries of arrays of objects (patients, medications, ...),
+	// found when types is set. The decoder turns each into an object with nothing in it, so
+	// [null] would be one patient that nobody sent; ParseIncident refuses them.
+	nullEntries []Problem
 
 	// The first backing arrays of path, seen and folded: an incident of the usual size
 	// needs no more.
@@ -264,8 +268,13 @@ func (w *bodyWalk) array(t reflect.Type) bool {
 			w.overlong = true
 			return true
 		}
+		start := w.i
 		if w.value(elem) {
 			return true
+		}
+		if elem != nil && elem.Kind() == reflect.Struct && string(w.data[start:w.i]) == "null" && len(w.nullEntries) < maxTypeProblems {
+			w.nullEntries = append(w.nullEntries, Problem{Field: w.pathString(w.path, true),
+				Message: "must be an object, not null: leave the entry out of the list instead"})
 		}
 		if !w.next(']') {
 			return false

@@ -55,6 +55,9 @@ type ParseOptions struct {
 	Codes CodeMapper
 }
 
+// ByteOrderMark is the UTF-8 byte order mark, U+FEFF.
+var ByteOrderMark = []byte("\ufeff")
+
 // ParseIncident decodes one JSON incident and checks it against the ingest rules. It returns
 // every problem it finds; the incident is usable only when there are none. It never panics.
 func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
@@ -68,7 +71,9 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 			return nil, encProbs
 		}
 	}
-	trimmed := bytes.TrimSpace(data)
+	// One leading byte order mark, which some Windows JSON writers put first and RFC 8259 lets
+	// a reader ignore, is not part of the incident.
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(data, ByteOrderMark))
 	if len(trimmed) == 0 {
 		return nil, []Problem{{Message: "body is empty; expected one JSON incident object"}}
 	}
@@ -119,6 +124,7 @@ func ParseIncident(data []byte, opt ParseOptions) (*Incident, []Problem) {
 	if in.Received.IsZero() {
 		in.Received = time.Now()
 	}
+	probs = append(probs, walk.nullEntries...)
 	typeErrs := len(probs)
 	probs = append(probs, encProbs...)
 	normaliseTimes(&in)

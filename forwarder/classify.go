@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	neturl "net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -64,12 +66,24 @@ func Classify(r Response, put bool) Outcome {
 	case s == 0:
 		// A reset or timeout after the request was written.
 		o.Class, o.Detail = ClassAmbiguous, "request sent but no answer: "+errText(r.Err)
+	case s >= 200 && s < 300 && r.Err != nil && put:
+		// An amendment's success whose body was cut short: the service applied it to the id
+		// we hold, which is all a PUT needs to know (as for a PUT's empty success).
+		o.Class = ClassDelivered
 	case s >= 200 && s < 300 && r.Err != nil:
 		// A success whose body was cut short: the service acted, but its id is lost.
 		o.Class, o.Detail = ClassAmbiguous, "HTTP "+strconv.Itoa(s)+" with its body cut short: "+r.Err.Error()
 	case s >= 200 && s < 300:
 		// With an id, delivered; a POST's success without an id is ambiguous.
-		return classifySuccess(o, r.Body, put)
+		o = classifySuccess(o, r.Body, put)
+		if o.Class == ClassAmbiguous && (s == http.StatusOK || s == http.StatusCreated) {
+			// A FHIR server answering a create with return=minimal puts the id in Location
+			// only (docs/delivery.md, "Classification").
+			if id, version, ok := locationID(r.Location); ok {
+				o.Class, o.Detail, o.NationalID, o.VersionID = ClassDelivered, "", id, version
+			}
+		}
+		return o
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		o.Class, o.Detail = ClassAuth, errorText(r.Body, s)
 	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable:
@@ -87,6 +101,32 @@ func Classify(r Response, put bool) Outcome {
 		o.Class, o.Detail = ClassRejected, errorText(r.Body, s)
 	}
 	return o
+}
+
+// fhirID is FHIR's rule for a resource id.
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// locationID reads the id, and version when given, of a Location header that names an
+// AdverseEvent: ".../AdverseEvent/{id}" or ".../AdverseEvent/{id}/_history/{version}",
+// absolute or relative. Anything else (another resource type, an id FHIR does not allow, an
+// escaped character) is not taken: a wrong id would turn every amendment into a PUT to it.
+func locationID(loc string) (id, version string, ok bool) {
+	u, err := neturl.Parse(strings.TrimSpace(loc))
+	if err != nil || loc == "" || u.RawPath != "" {
+		return "", "", false
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	n := len(parts)
+	if n >= 4 && parts[n-2] == "_history" {
+		version, parts, n = parts[n-1], parts[:n-2], n-2
+		if !fhirID.MatchString(version) {
+			return "", "", false
+		}
+	}
+	if n < 2 || parts[n-2] != "AdverseEvent" || !fhirID.MatchString(parts[n-1]) {
+		return "", "", false
+	}
+	return parts[n-1], version, true
 }
 
 func errText(err error) string {

@@ -87,6 +87,28 @@ func TestClassify(t *testing.T) {
 		{"a timeout after the request was sent", "POST timeout", Response{Err: timeout, Sent: true}, post, ClassAmbiguous, nil},
 		{"a body cut short", "POST 201 body cut short", Response{Status: 201, Body: []byte(ae[:40]), Err: cut, Sent: true}, post, ClassAmbiguous, nil},
 		{"2xx without an id", "POST 201 empty body", Response{Status: 201, Sent: true}, post, ClassAmbiguous, nil},
+		// A FHIR server asked for (or defaulting to) return=minimal answers 201 with the id in
+		// Location only: the id is known, so nothing is ambiguous.
+		{"2xx with an id", "POST 201 empty body, id in Location", Response{Status: 201, Sent: true,
+			Location: "https://api.example/adverse-event/fhir/AdverseEvent/9f3c-77/_history/3"}, post, ClassDelivered, func(t *testing.T, o Outcome) {
+			if o.NationalID != "9f3c-77" || o.VersionID != "3" {
+				t.Errorf("got id=%q version=%q, want 9f3c-77 and 3", o.NationalID, o.VersionID)
+			}
+		}},
+		{"2xx with an id", "POST 201 empty body, relative Location without history", Response{Status: 201, Sent: true,
+			Location: "/adverse-event/fhir/AdverseEvent/abc.1"}, post, ClassDelivered, func(t *testing.T, o Outcome) {
+			if o.NationalID != "abc.1" || o.VersionID != "" {
+				t.Errorf("got id=%q version=%q, want abc.1 and none", o.NationalID, o.VersionID)
+			}
+		}},
+		{"2xx without an id", "POST 201 Location of another type", Response{Status: 201, Sent: true,
+			Location: "/adverse-event/fhir/OperationOutcome/x1"}, post, ClassAmbiguous, nil},
+		{"2xx without an id", "POST 201 Location with an id FHIR does not allow", Response{Status: 201, Sent: true,
+			Location: "/adverse-event/fhir/AdverseEvent/a%2Fb"}, post, ClassAmbiguous, nil},
+		{"2xx without an id", "POST 202 (accepted for later) with Location", Response{Status: 202, Sent: true,
+			Location: "/adverse-event/fhir/AdverseEvent/x1"}, post, ClassAmbiguous, nil},
+		// A PUT's 2xx says the amendment was applied, whatever became of the body after.
+		{"2xx with an id", "PUT 200 body cut short", Response{Status: 200, Body: []byte(ae[:40]), Err: cut, Sent: true}, put, ClassDelivered, nil},
 		{"2xx without an id", "POST 200 OperationOutcome without id", Response{Status: 200, Body: []byte(oo("")), Sent: true}, post, ClassAmbiguous, nil},
 		{"2xx without an id", "POST 201 not JSON", Response{Status: 201, Body: []byte("ok"), Sent: true}, post, ClassAmbiguous, nil},
 
@@ -178,6 +200,22 @@ func TestClientSaysWhatWasSent(t *testing.T) {
 	c = NewClient(hang.URL, "k", 200*time.Millisecond)
 	if r := c.Send(context.Background(), "", []byte(`{}`)); !r.Sent || Classify(r, false).Class != ClassAmbiguous {
 		t.Errorf("timeout after sending: got sent=%v class=%s, want sent, ambiguous", r.Sent, Classify(r, false).Class)
+	}
+}
+
+// TestClientReadsLocation: a real 201 with no body and the new id in Location only (what a
+// FHIR server answers for return=minimal) is delivered with that id, not held as unknown.
+func TestClientReadsLocation(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Location", "http://"+r.Host+"/adverse-event/fhir/AdverseEvent/e-42/_history/1")
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "k", 2*time.Second)
+	o := Classify(c.Send(context.Background(), "", []byte(`{}`)), false)
+	if o.Class != ClassDelivered || o.NationalID != "e-42" || o.VersionID != "1" {
+		t.Errorf("got class %s id %q version %q (%s), want delivered e-42 1", o.Class, o.NationalID, o.VersionID, o.Detail)
 	}
 }
 

@@ -82,6 +82,9 @@ type Response struct {
 	// Sent is true when the whole request was written, so the service may have acted on it
 	// even though no answer arrived.
 	Sent bool
+	// Location is the answer's Location header: where a FHIR server that answers a create
+	// with no body (return=minimal) says the new resource is.
+	Location string
 }
 
 // Send POSTs (nationalID empty) or PUTs (to nationalID) the payload.
@@ -126,7 +129,8 @@ func (c *Client) do(ctx context.Context, method, url string, payload []byte) Res
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	out := Response{Status: resp.StatusCode, Body: b, Sent: true, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	out := Response{Status: resp.StatusCode, Body: b, Sent: true, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Location: resp.Header.Get("Location")}
 	if err != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		// A success whose body was cut off: the service acted, but we do not know the id.
 		out.Err = fmt.Errorf("reading response body: %w", err)

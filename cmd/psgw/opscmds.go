@@ -31,8 +31,12 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("status", "Usage: psgw status [--url URL] [-o text|json]\n\nShows a running gateway's state: endpoint health, outbox, counts per state, sources.\nTimes are UTC. -o json prints GET /api/v1/status's object (docs/api.md).\nExit status: 0 ready, 1 not ready or unreachable, 2 usage error.\n", stderr)
 	cf := addClientFlags(fs)
 	asJSON := addOutputFlags(fs)
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if pos, err := parseInterleaved(fs, args); err != nil {
 		return exitFor(usageErr(err), stderr, "status")
+	} else if len(pos) > 0 {
+		// A word the command does not take (say, a source name without --source) would
+		// otherwise be dropped and the answer be about everything.
+		return exitFor(fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0]), stderr, "status")
 	}
 	if err := asJSON.check(); err != nil {
 		return exitFor(err, stderr, "status")
@@ -171,8 +175,12 @@ func cmdEvents(args []string, stdout, stderr io.Writer) int {
 	offset := fs.Int("offset", 0, "skip this many")
 	all := fs.Bool("all", false, "show every match, page by page")
 	asJSON := addOutputFlags(fs)
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if pos, err := parseInterleaved(fs, args); err != nil {
 		return exitFor(usageErr(err), stderr, "events")
+	} else if len(pos) > 0 {
+		// A word the command does not take (say, a source name without --source) would
+		// otherwise be dropped and the answer be about everything.
+		return exitFor(fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0]), stderr, "events")
 	}
 	if err := asJSON.check(); err != nil {
 		return exitFor(err, stderr, "events")

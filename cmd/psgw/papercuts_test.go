@@ -30,6 +30,20 @@ func TestUnknownFlagReportedOnce(t *testing.T) {
 	}
 }
 
+// TestStrayArgumentIsAUsageError: a command that takes no positional argument exits 2 on
+// one, as CONTRACT.md section 1 has `psgw map` exit 2 on usage errors; psgw sim ignored it
+// and started, so `psgw sim 127.0.0.1:9000` (a forgotten --addr) listened on the default.
+func TestStrayArgumentIsAUsageError(t *testing.T) {
+	for _, args := range [][]string{{"run"}, {"sim"}, {"health"},
+		// status and events dropped it: `psgw events datix` listed every source's incidents.
+		{"status", "--url", "http://127.0.0.1:1"}, {"events", "--url", "http://127.0.0.1:1"}} {
+		var out, errb bytes.Buffer
+		if code := dispatch(append(args, "127.0.0.1:1"), &out, &errb); code != 2 || !strings.Contains(errb.String(), `unexpected argument "127.0.0.1:1"`) {
+			t.Errorf("psgw %s 127.0.0.1:1: got %d %q, want 2 naming the argument", strings.Join(args, " "), code, errb.String())
+		}
+	}
+}
+
 // TestMapSaysWhatIsMissing: psgw map without --source, or without a file, says which.
 func TestMapSaysWhatIsMissing(t *testing.T) {
 	for _, tc := range []struct {

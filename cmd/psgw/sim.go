@@ -36,6 +36,10 @@ func cmdSim(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "psgw sim: unexpected argument %q (the address goes after --addr)\n", fs.Arg(0))
+		return 2
+	}
 	log := newLogger(stderr, *logLevel, "json")
 	var keyList []string
 	for _, k := range strings.Split(*keys, ",") {

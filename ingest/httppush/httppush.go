@@ -6,6 +6,8 @@
 package httppush
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -204,8 +206,21 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusUnauthorized, ReasonUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
 		a.refuse(w, http.StatusUnsupportedMediaType, ReasonContentType, ErrorBody{Error: "Content-Type must be application/json"})
+		return
+	}
+	if cs, ok := params["charset"]; ok && !isUTF8(cs) {
+		// JSON is UTF-8 (RFC 8259); a body declared otherwise would be read as something it
+		// is not, and a wrong letter in a free-text field is sent nationally as it was read.
+		a.refuse(w, http.StatusUnsupportedMediaType, ReasonContentType, ErrorBody{Error: "Content-Type charset must be utf-8, got " + strconv.Quote(cs)})
+		return
+	}
+	gzipped, ok := readCoding(r.Header.Values("Content-Encoding"))
+	if !ok {
+		a.refuse(w, http.StatusUnsupportedMediaType, ReasonContentType, ErrorBody{
+			Error: "Content-Encoding " + strconv.Quote(strings.Join(r.Header.Values("Content-Encoding"), ", ")) + " is not read: send the body as it is, or gzip it"})
 		return
 	}
 	tooLarge := ErrorBody{Error: "body is larger than the limit of " + strconv.FormatInt(a.cfg.MaxBodyBytes, 10) + " bytes"}
@@ -213,17 +228,23 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes), gzipped, a.cfg.MaxBodyBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig) || errors.Is(err, errDecodedTooLarge):
 			a.refuse(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
-			return
+		case errors.Is(err, errNotGzip):
+			a.refuse(w, http.StatusBadRequest, ReasonBodyRead, ErrorBody{Error: "Content-Encoding says gzip, but the body is not gzip data: " + err.Error()})
+		default:
+			a.refuse(w, http.StatusBadRequest, ReasonBodyRead, ErrorBody{Error: "could not read the request body"})
 		}
-		a.refuse(w, http.StatusBadRequest, ReasonBodyRead, ErrorBody{Error: "could not read the request body"})
 		return
 	}
 	in, problems := fhir.ParseIncident(body, fhir.ParseOptions{Now: a.deps.Now(), Sources: a.deps.Sources, Codes: a.deps.Codes})
+	// ParseIncident read past one leading byte order mark; the record keeps the JSON without
+	// it, so a resend with and without one is the same content.
+	body = bytes.TrimPrefix(body, fhir.ByteOrderMark)
 	if in != nil && in.Source != "" && !token.mayPost(in.Source) {
 		// The token is good, and its holder may know what it is for.
 		a.refuse(w, http.StatusForbidden, ReasonForbidden, ErrorBody{Error: "this token may not post incidents for this source",
@@ -356,4 +377,68 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// isUTF8 reports whether a charset parameter names UTF-8.
+func isUTF8(cs string) bool {
+	cs = strings.ToLower(strings.TrimSpace(cs))
+	return cs == "utf-8" || cs == "utf8"
+}
+
+// readCoding reads the Content-Encoding header values: gzipped is true for gzip (or x-gzip),
+// false for none or identity; ok is false for anything else, including codings stacked one on
+// another. Reading a coded body as if it were plain would store bytes the source never meant.
+func readCoding(values []string) (gzipped, ok bool) {
+	var codings []string
+	for _, v := range values {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {
+				codings = append(codings, c)
+			}
+		}
+	}
+	switch {
+	case len(codings) == 0:
+		return false, true
+	case len(codings) == 1 && (codings[0] == "gzip" || codings[0] == "x-gzip"):
+		return true, true
+	}
+	return false, false
+}
+
+var (
+	errNotGzip         = errors.New("not gzip")
+	errDecodedTooLarge = errors.New("decoded body over the limit")
+)
+
+// readBody reads the body, gunzipped when gzipped. The limit holds for the decoded bytes too:
+// a few kilobytes of gzip can stand for gigabytes.
+func readBody(r io.Reader, gzipped bool, limit int64) ([]byte, error) {
+	if !gzipped {
+		return io.ReadAll(r)
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) || err == io.EOF {
+			if err == io.EOF {
+				return nil, fmt.Errorf("%w: the body is empty", errNotGzip)
+			}
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errNotGzip, err)
+	}
+	defer zr.Close()
+	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errNotGzip, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errDecodedTooLarge
+	}
+	return b, nil
 }

@@ -262,7 +262,9 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	if len(warnings) > 0 && a.cfg.UnknownFields == UnknownFieldsReject {
 		ps := make([]fhir.Problem, len(warnings))
 		for i, w := range warnings {
-			ps[i] = fhir.Problem{Field: w.Field, Message: w.Message}
+			// The warning's wording is for a record that is kept ("unknown field, ignored");
+			// here nothing is kept, so it must not say the field was ignored.
+			ps[i] = fhir.Problem{Field: w.Field, Message: strings.Replace(w.Message, "unknown field, ignored", "unknown field", 1)}
 		}
 		a.refuse(w, http.StatusBadRequest, ReasonWarnings, ErrorBody{
 			Error:    "the incident has fields or values the gateway would not use as sent, and this gateway refuses them (http.unknown_fields: reject)",

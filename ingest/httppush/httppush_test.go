@@ -290,7 +290,7 @@ func TestWarnings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 400 || !strings.Contains(body, `"problems":[{"field":"patients[0].physicalHarm","message":"unknown field, ignored; did you mean physical_harm?"}]`) {
+		if resp.StatusCode != 400 || !strings.Contains(body, `"problems":[{"field":"patients[0].physicalHarm","message":"unknown field; did you mean physical_harm?"}]`) {
 			t.Errorf("got %d %s, want 400 naming the field", resp.StatusCode, body)
 		}
 		if n := len(store.Records()); n != 0 {

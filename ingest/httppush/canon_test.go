@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // contentHashReference is contentHash as it was before canon.go: encoding/json decodes the
@@ -196,4 +197,30 @@ func FuzzContentHashMatchesReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkSameAsReference(t, body)
 	})
+}
+
+// TestContentHashManyKeys: a 16 MiB body with a million keys, issue 15's cheapest expensive
+// request, hashes as encoding/json hashes it, in time linear in the body. The bound only
+// catches a return to super-linear work (a quadratic sort or copy of a million keys takes
+// hours); BenchmarkContentHash gives the real figure. Under the race detector a tenth of the
+// body keeps it short.
+func TestContentHashManyKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16 MiB body")
+	}
+	n, size := 1_000_000, hashMaxBody
+	if canonRace {
+		n, size = 100_000, hashMaxBody/10
+	}
+	body := keysBody(t, n, size)
+	start := time.Now()
+	got := contentHash(body)
+	elapsed := time.Since(start)
+	t.Logf("%d keys in %d bytes hashed in %v", n, len(body), elapsed.Round(time.Millisecond))
+	if elapsed > 30*time.Second {
+		t.Errorf("hashing took %v, want well under 30 s", elapsed)
+	}
+	if want := contentHashReference(body); got != want {
+		t.Errorf("hash %s, encoding/json's %s", got, want)
+	}
 }

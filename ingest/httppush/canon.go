@@ -18,8 +18,8 @@ import (
 
 // The canonical form of an incident is, and must stay, exactly what encoding/json gives for
 // json.Marshal of the body decoded by json.Unmarshal into an any: a revisionless record's id
-// is made from its hash, and a hash that changed for content already stored would turn a
-// re-send into an amendment (docs/delivery.md). Decoding into maps and encoding again cost
+// is made from its hash (docs/architecture.md, "record id"), and a hash that changed for
+// content already stored would turn a re-send into an amendment. Decoding into maps and encoding again cost
 // twice what parsing the incident costs on a 16 MiB body with a million keys (issue 15), so
 // canonicalSum produces the same bytes in one scan and one write, without building the maps:
 // it reproduces encoding/json's grammar and nesting limit (what Unmarshal refuses is hashed
@@ -37,7 +37,7 @@ var errCanon = errors.New("not canonicalisable")
 
 // Node kinds on the tape.
 const (
-	kObject   byte = iota // end: the index after its last descendant; start: its count of keys; children alternate key, value
+	kObject   byte = iota // end: the index after its last descendant; start: its number of keys
 	kArray                // end: the index after its last descendant
 	kString               // start, end: the bytes between the quotes, which need no rewriting
 	kStringEx             // as kString, with escapes, non-ASCII or HTML-unsafe bytes to rewrite
@@ -47,7 +47,8 @@ const (
 	kNull
 )
 
-// node is one value (or object key) of the body, in document order. Offsets are int32 to keep
+// node is one value (or object key) of the body, in document order; an object's children
+// alternate key and value. Offsets are int32 to keep
 // the tape small: a million keys make two million nodes. Bodies of 2 GiB and more (far above
 // any body limit) take encoding/json's own path.
 type node struct {
@@ -92,11 +93,15 @@ const flushAt = 32 << 10
 func canonicalSum(body []byte) [sha256.Size]byte {
 	h := sha256.New()
 	if len(body) >= math.MaxInt32 {
-		h.Write(referenceCanonical(body))
+		canon, ok := appendCanonical(nil, body) // encoding/json's own path
+		if !ok {
+			canon = body
+		}
+		h.Write(canon)
 	} else if c := newCanonicaliser(body, h); c.run() == nil {
 		h.Write(c.out)
 	} else {
-		h.Reset()
+		h.Reset() // it may have taken part of the canonical form before a refused number
 		h.Write(body)
 	}
 	var sum [sha256.Size]byte
@@ -124,14 +129,6 @@ func appendCanonical(dst, body []byte) (out []byte, ok bool) {
 		return dst, false
 	}
 	return c.out, true
-}
-
-// referenceCanonical is the canonical form by encoding/json itself, or the body as sent.
-func referenceCanonical(body []byte) []byte {
-	if b, ok := appendCanonical(nil, body); ok {
-		return b
-	}
-	return body
 }
 
 func newCanonicaliser(body []byte, h hash.Hash) *canonicaliser {

@@ -135,11 +135,13 @@ func (p rawPublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.Pu
 }
 
 // serveJetStream runs the adapter at the largest body limit over an embedded JetStream that
-// takes a 16 MiB message.
+// takes a 16 MiB message, fsyncing each write before its PubAck as the gateway does by
+// default (queue.sync: always).
 func serveJetStream(tb testing.TB) (*queue.Queue, string) {
 	tb.Helper()
 	o := jstest.Options(tb.TempDir())
 	o.MaxPayload = 20 << 20
+	o.SyncAlways = true
 	q := jstest.OpenWith(tb, o)
 	a := New(Config{MaxBodyBytes: hashMaxBody, PublishTimeout: time.Minute},
 		ingest.Deps{Name: "httppush", Publisher: rawPublisher{q}, Logger: zerolog.Nop()})

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -233,5 +234,61 @@ func TestContentHashManyKeys(t *testing.T) {
 	}
 	if want := contentHashReference(body); got != want {
 		t.Errorf("hash %s, encoding/json's %s", got, want)
+	}
+}
+
+// TestCanonicalRandomObjects: objects larger than the fuzzer makes, with keys that share
+// their first eight bytes (where the sort compares whole keys), differ only past them or in
+// length, repeat, or are spelled with escapes and invalid UTF-8, are canonicalised as
+// encoding/json does. The seed is fixed, so a failure repeats.
+func TestCanonicalRandomObjects(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 2))
+	parts := []string{"abcdefgh", "abcdefg", "a", "", `\u0000`, "\x00", `\u0061`, "é", `\u00e9`, "\xff", `\ud800`, "<", `\"`, "z", "\u2028", "𝄞"}
+	key := func() string {
+		var b strings.Builder
+		for range rng.IntN(4) {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		return b.String()
+	}
+	var value func(depth int) string
+	value = func(depth int) string {
+		switch n := rng.IntN(10); {
+		case n < 2 && depth < 3:
+			var b strings.Builder
+			b.WriteByte('{')
+			for i := range rng.IntN(50) {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(`"` + key() + `":` + value(depth+1))
+			}
+			b.WriteByte('}')
+			return b.String()
+		case n < 3 && depth < 3:
+			return "[" + value(depth+1) + "," + value(depth+1) + "]"
+		case n < 6:
+			return strconv.Itoa(rng.IntN(1000))
+		case n < 8:
+			return `"` + key() + `"`
+		default:
+			return []string{"1.5e300", "-0.0", "1e-7", "null", "true"}[rng.IntN(5)]
+		}
+	}
+	rounds := 40
+	if canonRace {
+		rounds = 4
+	}
+	for range rounds {
+		var b strings.Builder
+		b.WriteByte('{')
+		for i := range 1 + rng.IntN(2000) {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"` + key() + `":` + value(1))
+		}
+		b.WriteByte('}')
+		checkSameAsReference(t, []byte(b.String()))
 	}
 }

@@ -188,3 +188,39 @@ func BenchmarkIngestMillionKeysJetStream(b *testing.B) {
 	}
 	reportCPU(b, cpu)
 }
+
+// TestIngestMillionKeysJetStream: a 16 MiB body with a million keys, POSTed through the
+// adapter's handler into an embedded JetStream, is answered 202 and stored; the same
+// incident sent again with its fields in another order is answered as a duplicate, so the
+// content hash named both the same at that size. The bound (30 s) only catches a return to
+// super-linear work; BenchmarkIngestMillionKeysJetStream gives the time (issue 15 asks for
+// 2 s). Under the race detector a tenth of the body keeps it short.
+func TestIngestMillionKeysJetStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16 MiB body")
+	}
+	n, size := 1_000_000, hashMaxBody
+	if canonRace {
+		n, size = 100_000, hashMaxBody/10
+	}
+	_, url := serveJetStream(t)
+	body := keysBody(t, n, size)
+	start := time.Now()
+	code, answer := postBody(t, url, body)
+	elapsed := time.Since(start)
+	t.Logf("%d keys in %d bytes answered %d in %v", n, len(body), code, elapsed.Round(time.Millisecond))
+	if code != http.StatusAccepted || !strings.Contains(answer, `"duplicate":false`) {
+		t.Fatalf("got %d %.300s, want 202 storing it", code, answer)
+	}
+	if elapsed > 30*time.Second {
+		t.Errorf("answered in %v, want well under 30 s", elapsed)
+	}
+	head := `{"source":"datix","local_id":"KEYS-1",`
+	again := bytes.Replace(body, []byte(head), []byte(`{"local_id":"KEYS-1","source":"datix",`), 1)
+	if bytes.Equal(again, body) {
+		t.Fatal("the body did not start as expected")
+	}
+	if code, answer := postBody(t, url, again); code != http.StatusAccepted || !strings.Contains(answer, `"duplicate":true`) {
+		t.Fatalf("the same incident with its fields reordered: got %d %.300s, want 202 as a duplicate", code, answer)
+	}
+}

@@ -2,308 +2,722 @@ package httppush
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"hash"
 	"math"
 	"slices"
 	"strconv"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// canonicalJSON returns what json.Marshal gives for the value json.Unmarshal reads from body
-// into an any (object keys sorted, no white space, strings escaped as encoding/json escapes
-// them, numbers read as float64 and written back), and ok false when that decode would fail
-// (the caller then hashes the bytes as they are, as contentHash always has).
-//
-// It exists because the decode into maps and the encode again cost a million-key body about
-// two seconds of CPU, more than the rest of ingest together (docs/privacy.md, "Hostile
-// input"). The output must stay byte for byte what the decode and encode give, since the
-// hash names records already stored: FuzzCanonicalJSON checks it against them. It reads the
-// body once into a tree of byte ranges (sorting each object's members), then writes the tree
-// once, so its time is linear in the body apart from the sorting, however deep the nesting.
-func canonicalJSON(body []byte) (out []byte, ok bool) {
-	if !json.Valid(body) { // also refuses nesting deeper than encoding/json reads
-		return nil, false
-	}
-	c := canon{in: body}
-	c.skipSpace()
-	root, ok := c.value()
-	if !ok {
-		return nil, false
-	}
-	return c.write(make([]byte, 0, len(body)), root), true
-}
+// The canonical form of an incident is, and must stay, exactly what encoding/json gives for
+// json.Marshal of the body decoded by json.Unmarshal into an any: a revisionless record's id
+// is made from its hash (docs/architecture.md, "record id"), and a hash that changed for
+// content already stored would turn a re-send into an amendment. Decoding into maps and encoding again cost
+// twice what parsing the incident costs on a 16 MiB body with a million keys (issue 15), so
+// canonicalSum produces the same bytes in one scan and one write, without building the maps:
+// it reproduces encoding/json's grammar and nesting limit (what Unmarshal refuses is hashed
+// as sent), its unquoting (invalid UTF-8 and lone surrogates become U+FFFD, the last of
+// repeated keys wins), its map key order (bytewise on the unquoted key), its HTML-safe
+// string escaping and its float64 number format. FuzzContentHashMatchesReference holds it to
+// the reference, encoding/json itself.
 
-// canon reads JSON already known to be valid into nodes.
-type canon struct {
-	in    []byte
-	pos   int
-	nodes []node
-	kids  [][]member // an object's members or an array's elements (key nil), by node.aux
-	texts [][]byte   // scalars whose canonical form differs from their literal, by node.aux
-}
+// maxCanonDepth is encoding/json's nesting limit (scanner.go, maxNestingDepth): Unmarshal
+// refuses a body nested deeper.
+const maxCanonDepth = 10000
 
-// node is one value: a scalar whose canonical bytes are in[start:end] (kind 's') or
-// texts[aux] (kind 't'), or an object or array ('{', '[') with its members in kids[aux].
+// errCanon is any reason Unmarshal would refuse the body: the caller hashes it as sent.
+var errCanon = errors.New("not canonicalisable")
+
+// Node kinds on the tape.
+const (
+	kObject   byte = iota // end: the index after its last descendant; start: its number of keys
+	kArray                // end: the index after its last descendant
+	kString               // start, end: the bytes between the quotes, which need no rewriting
+	kStringEx             // as kString, with escapes, non-ASCII or HTML-unsafe bytes to rewrite
+	kNumber               // start, end: the number as sent
+	kTrue
+	kFalse
+	kNull
+)
+
+// node is one value (or object key) of the body, in document order; an object's children
+// alternate key and value. Offsets are int32 to keep
+// the tape small: a million keys make two million nodes. Bodies of 2 GiB and more (far above
+// any body limit) take encoding/json's own path.
 type node struct {
-	kind       byte
 	start, end int32
-	aux        int32
+	kind       byte
 }
 
-// member is one object member (its decoded key) or array element (key nil).
+// member is one key and value of an object being written. It holds no pointers, so that a
+// million of them cost the garbage collector nothing: the unquoted key is src[ks:ke] when
+// plain (written as sent), arena[ks:ke] otherwise.
 type member struct {
-	key   []byte
-	value int
+	prefix uint64 // the key's first eight bytes, big-endian, zero-padded: most comparisons end here
+	ks, ke int32
+	val    int32 // node index of the value
+	plain  bool
 }
 
-func (c *canon) skipSpace() {
-	for c.pos < len(c.in) {
-		switch c.in[c.pos] {
-		case ' ', '\t', '\r', '\n':
-			c.pos++
-		default:
-			return
-		}
+func (c *canonicaliser) key(m member) []byte {
+	if m.plain {
+		return c.src[m.ks:m.ke]
 	}
+	return c.arena[m.ks:m.ke]
 }
 
-func (c *canon) add(n node) int {
-	c.nodes = append(c.nodes, n)
-	return len(c.nodes) - 1
+// canonicaliser holds the state of one canonicalisation; its buffers are reused across objects.
+type canonicaliser struct {
+	src     []byte
+	pos     int
+	nodes   []node
+	members []member // a stack: each object being written owns a segment
+	arena   []byte   // unquoted keys that differ from their bytes as sent
+	tmp     []byte
+	out     []byte
+	h       hash.Hash // when set, out is flushed into it as it grows
 }
 
-// literal adds a scalar written as it stands in the input.
-func (c *canon) literal(start int) int {
-	return c.add(node{kind: 's', start: int32(start), end: int32(c.pos)})
-}
+// flushAt is how much canonical output is buffered before it is hashed.
+const flushAt = 32 << 10
 
-// made adds a scalar whose canonical form had to be made.
-func (c *canon) made(text []byte) int {
-	c.texts = append(c.texts, text)
-	return c.add(node{kind: 't', aux: int32(len(c.texts) - 1)})
-}
-
-// value reads one value; false when the decode would have failed (a number out of range).
-func (c *canon) value() (int, bool) {
-	start := c.pos
-	switch b := c.in[c.pos]; {
-	case b == '{' || b == '[':
-		return c.container(b)
-	case b == '"':
-		s, escaped, ok := c.str()
+// canonicalSum is the SHA-256 of the body's canonical JSON, or of the body as sent when
+// encoding/json would not decode it.
+func canonicalSum(body []byte) [sha256.Size]byte {
+	h := sha256.New()
+	if len(body) >= math.MaxInt32 {
+		canon, ok := appendCanonical(nil, body) // encoding/json's own path
 		if !ok {
-			return 0, false
+			canon = body
 		}
-		if !escaped && plainASCII(s) {
-			return c.literal(start), true
-		}
-		return c.made(appendString(nil, s)), true
-	case b == 't':
-		c.pos += len("true")
-	case b == 'f':
-		c.pos += len("false")
-	case b == 'n':
-		c.pos += len("null")
-	default:
-		text, same, ok := c.number()
-		switch {
-		case !ok:
-			return 0, false
-		case same:
-			return c.literal(start), true
-		}
-		return c.made(text), true
+		h.Write(canon)
+	} else if c := newCanonicaliser(body, h); c.run() == nil {
+		h.Write(c.out)
+	} else {
+		h.Reset() // it may have taken part of the canonical form before a refused number
+		h.Write(body)
 	}
-	return c.literal(start), true
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
-// container reads an object or an array; an object's members end sorted by key, the last of
-// equal keys kept, as a map and Marshal leave them.
-func (c *canon) container(open byte) (int, bool) {
-	closing := byte(']')
-	if open == '{' {
-		closing = '}'
+// appendCanonical appends the body's canonical JSON to dst; ok is false (and dst returned
+// unchanged) when encoding/json would not decode it.
+func appendCanonical(dst, body []byte) (out []byte, ok bool) {
+	if len(body) >= math.MaxInt32 {
+		var v any
+		if json.Unmarshal(body, &v) != nil {
+			return dst, false
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return dst, false
+		}
+		return append(dst, b...), true
 	}
-	c.pos++
-	var ms []member
-	for {
-		c.skipSpace()
-		if c.in[c.pos] == closing {
-			c.pos++
-			break
-		}
-		var key []byte
-		if open == '{' {
-			k, _, ok := c.str()
-			if !ok {
-				return 0, false
-			}
-			key = k
-			c.skipSpace()
-			c.pos++ // :
-			c.skipSpace()
-		}
-		v, ok := c.value()
-		if !ok {
-			return 0, false
-		}
-		ms = append(ms, member{key: key, value: v})
-		c.skipSpace()
-		if c.in[c.pos] == ',' {
-			c.pos++
-		}
+	c := newCanonicaliser(body, nil)
+	c.out = dst
+	if c.run() != nil {
+		return dst, false
 	}
-	if open == '{' {
-		// Values are added in input order, so the value's index orders equal keys as the
-		// input did, and an unstable sort gives what a stable one would.
-		slices.SortFunc(ms, func(a, b member) int {
-			if c := bytes.Compare(a.key, b.key); c != 0 {
-				return c
-			}
-			return a.value - b.value
-		})
-		kept := ms[:0]
-		for i, m := range ms {
-			if i+1 < len(ms) && bytes.Equal(ms[i+1].key, m.key) {
-				continue
-			}
-			kept = append(kept, m)
-		}
-		ms = kept
-	}
-	c.kids = append(c.kids, ms)
-	return c.add(node{kind: open, aux: int32(len(c.kids) - 1)}), true
+	return c.out, true
 }
 
-// write appends node i's canonical form.
-func (c *canon) write(out []byte, i int) []byte {
-	n := c.nodes[i]
-	switch n.kind {
-	case 's':
-		return append(out, c.in[n.start:n.end]...)
-	case 't':
-		return append(out, c.texts[n.aux]...)
-	}
-	out = append(out, n.kind)
-	for j, m := range c.kids[n.aux] {
-		if j > 0 {
-			out = append(out, ',')
-		}
-		if n.kind == '{' {
-			out = appendString(out, m.key)
-			out = append(out, ':')
-		}
-		out = c.write(out, m.value)
-	}
-	if n.kind == '{' {
-		return append(out, '}')
-	}
-	return append(out, ']')
+func newCanonicaliser(body []byte, h hash.Hash) *canonicaliser {
+	return &canonicaliser{src: body, h: h}
 }
 
-// str reads a string literal and returns its decoded value, as encoding/json decodes it
-// (invalid UTF-8 and lone surrogates become U+FFFD), and whether it held an escape or a byte
-// outside ASCII. A plain literal's value is a slice of the input, not a copy.
-func (c *canon) str() (s []byte, escaped bool, ok bool) {
-	start := c.pos
-	c.pos++ // opening quote
-	for c.in[c.pos] != '"' {
-		b := c.in[c.pos]
-		if b == '\\' {
-			escaped = true
-			c.pos += 2
-			continue
-		}
-		if b >= 0x80 {
-			escaped = true
-		}
+func (c *canonicaliser) run() error {
+	// Every value but the top one follows a comma, colon or opening bracket, and every key a
+	// comma or brace, so their count bounds the tape (less those inside strings). It is capped
+	// at one node per eight bytes, which a million keys in 16 MiB stay under, so that a body
+	// of commas in a string does not reserve a tape it never needs.
+	bound := 1 + bytes.Count(c.src, []byte{','}) + bytes.Count(c.src, []byte{':'}) +
+		bytes.Count(c.src, []byte{'['}) + bytes.Count(c.src, []byte{'{'})
+	c.nodes = make([]node, 0, min(bound, len(c.src)/8+8))
+	c.skipSpace()
+	if err := c.parseValue(0); err != nil {
+		return err
+	}
+	c.skipSpace()
+	if c.pos != len(c.src) {
+		return errCanon // data after the top-level value
+	}
+	if _, err := c.emit(0); err != nil {
+		return err
+	}
+	return nil
+}
+
+// isSpace is encoding/json's white space.
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+func (c *canonicaliser) skipSpace() {
+	for c.pos < len(c.src) && isSpace(c.src[c.pos]) {
 		c.pos++
 	}
-	c.pos++ // closing quote
-	lit := c.in[start:c.pos]
-	if !escaped {
-		return lit[1 : len(lit)-1], false, true
-	}
-	var v string
-	if err := json.Unmarshal(lit, &v); err != nil {
-		return nil, true, false
-	}
-	return []byte(v), true, true
 }
 
-// number reads a number as encoding/json reads one into an any (a float64) and writes it as
-// encoding/json writes a float64.
-// same is true when that is the literal itself (an integer of at most 15 digits, which a
-// float64 holds exactly), so that nothing need be made.
-func (c *canon) number() (text []byte, same, ok bool) {
-	start := c.pos
-	for c.pos < len(c.in) {
-		switch c.in[c.pos] {
-		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '-', '+', '.', 'e', 'E':
+// parseValue reads the value at c.pos (white space already skipped) onto the tape, refusing
+// what encoding/json's scanner refuses. depth is the number of containers around it.
+func (c *canonicaliser) parseValue(depth int) error {
+	if c.pos >= len(c.src) {
+		return errCanon
+	}
+	switch b := c.src[c.pos]; {
+	case b == '{' || b == '[':
+		if depth+1 > maxCanonDepth {
+			return errCanon
+		}
+		kind, closer := kObject, byte('}')
+		if b == '[' {
+			kind, closer = kArray, ']'
+		}
+		idx := len(c.nodes)
+		c.nodes = append(c.nodes, node{kind: kind})
+		c.pos++
+		c.skipSpace()
+		if c.pos < len(c.src) && c.src[c.pos] == closer {
 			c.pos++
+			c.nodes[idx].end = int32(len(c.nodes))
+			return nil
+		}
+		for {
+			if kind == kObject {
+				if c.pos >= len(c.src) || c.src[c.pos] != '"' {
+					return errCanon
+				}
+				if err := c.parseString(); err != nil {
+					return err
+				}
+				c.nodes[idx].start++
+				c.skipSpace()
+				if c.pos >= len(c.src) || c.src[c.pos] != ':' {
+					return errCanon
+				}
+				c.pos++
+				c.skipSpace()
+			}
+			if err := c.parseValue(depth + 1); err != nil {
+				return err
+			}
+			c.skipSpace()
+			if c.pos >= len(c.src) {
+				return errCanon
+			}
+			switch c.src[c.pos] {
+			case ',':
+				c.pos++
+				c.skipSpace()
+				continue
+			case closer:
+				c.pos++
+				c.nodes[idx].end = int32(len(c.nodes))
+				return nil
+			}
+			return errCanon
+		}
+	case b == '"':
+		return c.parseString()
+	case b == '-' || '0' <= b && b <= '9':
+		return c.parseNumber()
+	case b == 't':
+		return c.parseLiteral("true", kTrue)
+	case b == 'f':
+		return c.parseLiteral("false", kFalse)
+	case b == 'n':
+		return c.parseLiteral("null", kNull)
+	}
+	return errCanon
+}
+
+func (c *canonicaliser) parseLiteral(lit string, kind byte) error {
+	if !bytes.HasPrefix(c.src[c.pos:], []byte(lit)) {
+		return errCanon
+	}
+	c.pos += len(lit)
+	c.nodes = append(c.nodes, node{kind: kind})
+	return nil
+}
+
+// Byte classes inside a string.
+const (
+	cPlain   = iota // written as sent
+	cQuote          // ends the string
+	cEscape         // a backslash
+	cControl        // below 0x20: refused
+	cRewrite        // HTML-unsafe ASCII or the start of a multi-byte sequence (maybe invalid)
+)
+
+var stringClass = func() (t [256]byte) {
+	for i := range t {
+		switch {
+		case i < 0x20:
+			t[i] = cControl
+		case i == '"':
+			t[i] = cQuote
+		case i == '\\':
+			t[i] = cEscape
+		case i == '<' || i == '>' || i == '&' || i >= utf8.RuneSelf:
+			t[i] = cRewrite
+		}
+	}
+	return t
+}()
+
+// parseString reads the string at c.pos onto the tape.
+func (c *canonicaliser) parseString() error {
+	src := c.src
+	p := c.pos + 1
+	start := p
+	kind := kString
+	for {
+		if p >= len(src) {
+			return errCanon
+		}
+		switch stringClass[src[p]] {
+		case cPlain:
+			p++
+			continue
+		case cQuote:
+			c.nodes = append(c.nodes, node{start: int32(start), end: int32(p), kind: kind})
+			c.pos = p + 1
+			return nil
+		case cControl:
+			return errCanon
+		case cRewrite:
+			kind = kStringEx
+			p++
 			continue
 		}
-		break
+		// A backslash: the escapes encoding/json's scanner takes.
+		kind = kStringEx
+		if p+1 >= len(src) {
+			return errCanon
+		}
+		switch src[p+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			p += 2
+		case 'u':
+			if p+6 > len(src) {
+				return errCanon
+			}
+			for _, h := range src[p+2 : p+6] {
+				if !isHex(h) {
+					return errCanon
+				}
+			}
+			p += 6
+		default:
+			return errCanon
+		}
 	}
-	lit := c.in[start:c.pos]
-	if plainInteger(lit) {
-		return nil, true, true
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
+// parseNumber reads a number in JSON's grammar onto the tape; whether it fits a float64 is
+// found when it is written.
+func (c *canonicaliser) parseNumber() error {
+	src := c.src
+	p := c.pos
+	start := p
+	if src[p] == '-' {
+		p++
 	}
-	f, err := strconv.ParseFloat(string(lit), 64)
+	digits := func() int {
+		n := 0
+		for p < len(src) && '0' <= src[p] && src[p] <= '9' {
+			p++
+			n++
+		}
+		return n
+	}
+	switch {
+	case p >= len(src):
+		return errCanon
+	case src[p] == '0':
+		p++
+	case '1' <= src[p] && src[p] <= '9':
+		digits()
+	default:
+		return errCanon
+	}
+	if p < len(src) && src[p] == '.' {
+		p++
+		if digits() == 0 {
+			return errCanon
+		}
+	}
+	if p < len(src) && (src[p] == 'e' || src[p] == 'E') {
+		p++
+		if p < len(src) && (src[p] == '+' || src[p] == '-') {
+			p++
+		}
+		if digits() == 0 {
+			return errCanon
+		}
+	}
+	// What follows must end the value; parseValue's caller checks it is a delimiter.
+	c.nodes = append(c.nodes, node{start: int32(start), end: int32(p), kind: kNumber})
+	c.pos = p
+	return nil
+}
+
+// next is the index of the node after the value at i and its descendants.
+func (c *canonicaliser) next(i int) int {
+	if k := c.nodes[i].kind; k == kObject || k == kArray {
+		return int(c.nodes[i].end)
+	}
+	return i + 1
+}
+
+func (c *canonicaliser) flush() {
+	if c.h != nil && len(c.out) >= flushAt {
+		c.h.Write(c.out)
+		c.out = c.out[:0]
+	}
+}
+
+// emit writes the value at node i as json.Marshal would write what json.Unmarshal decoded
+// from it, and returns the index of the node after it.
+func (c *canonicaliser) emit(i int) (int, error) {
+	n := c.nodes[i]
+	switch n.kind {
+	case kObject:
+		return c.emitObject(i)
+	case kArray:
+		c.out = append(c.out, '[')
+		for j := i + 1; j < int(n.end); {
+			if j > i+1 {
+				c.out = append(c.out, ',')
+			}
+			var err error
+			if j, err = c.emit(j); err != nil {
+				return 0, err
+			}
+		}
+		c.out = append(c.out, ']')
+	case kString:
+		c.out = append(c.out, '"')
+		c.out = append(c.out, c.src[n.start:n.end]...)
+		c.out = append(c.out, '"')
+	case kStringEx:
+		c.tmp = unquoteAppend(c.tmp[:0], c.src[n.start:n.end])
+		c.out = appendJSONString(c.out, c.tmp)
+	case kNumber:
+		var err error
+		if c.out, err = appendNumber(c.out, c.src[n.start:n.end]); err != nil {
+			return 0, err
+		}
+	case kTrue:
+		c.out = append(c.out, "true"...)
+	case kFalse:
+		c.out = append(c.out, "false"...)
+	case kNull:
+		c.out = append(c.out, "null"...)
+	}
+	c.flush()
+	return c.next(i), nil
+}
+
+// emitObject writes the object at node i with its keys in json.Marshal's map order (bytewise
+// on the unquoted key), keeping only the last value of a repeated key, as Unmarshal into a
+// map does.
+func (c *canonicaliser) emitObject(i int) (int, error) {
+	end := int(c.nodes[i].end)
+	base := len(c.members)
+	c.members = slices.Grow(c.members, int(c.nodes[i].start))
+	sorted := true
+	for j := i + 1; j < end; j = c.next(j + 1) {
+		k := c.nodes[j]
+		m := member{ks: k.start, ke: k.end, val: int32(j + 1), plain: k.kind == kString}
+		if !m.plain {
+			m.ks = int32(len(c.arena))
+			c.arena = unquoteAppend(c.arena, c.src[k.start:k.end])
+			m.ke = int32(len(c.arena))
+		}
+		m.prefix = keyPrefix(c.key(m))
+		if sorted && len(c.members) > base && bytes.Compare(c.key(c.members[len(c.members)-1]), c.key(m)) >= 0 {
+			sorted = false
+		}
+		c.members = append(c.members, m)
+	}
+	seg := c.members[base:]
+	if !sorted {
+		// Equal keys end up in document order, so the last of each run is the one a map keeps.
+		c.sortMembers(seg)
+		w := 0
+		for r := range seg {
+			if r+1 < len(seg) && bytes.Equal(c.key(seg[r]), c.key(seg[r+1])) {
+				continue
+			}
+			seg[w] = seg[r]
+			w++
+		}
+		c.members = c.members[:base+w]
+	}
+	count := len(c.members) - base
+	c.out = append(c.out, '{')
+	for k := range count {
+		if k > 0 {
+			c.out = append(c.out, ',')
+		}
+		m := c.members[base+k] // c.members may grow (and move) while a value is written
+		if m.plain {
+			c.out = append(c.out, '"')
+			c.out = append(c.out, c.src[m.ks:m.ke]...)
+			c.out = append(c.out, '"')
+		} else {
+			c.out = appendJSONString(c.out, c.arena[m.ks:m.ke])
+		}
+		c.out = append(c.out, ':')
+		if _, err := c.emit(int(m.val)); err != nil {
+			return 0, err
+		}
+	}
+	c.out = append(c.out, '}')
+	c.members = c.members[:base]
+	c.flush()
+	return end, nil
+}
+
+// radixFrom is the number of keys from which an object's keys are sorted by radix on their
+// prefixes: a comparison sort of a million keys was three quarters of the hash's time.
+const radixFrom = 256
+
+// sortMembers sorts seg, in document order, by key and then document order (val): a total
+// order, so any correct sort gives the same result.
+func (c *canonicaliser) sortMembers(seg []member) {
+	full := func(a, b member) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		if r := bytes.Compare(c.key(a), c.key(b)); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.val, b.val)
+	}
+	if len(seg) < radixFrom {
+		slices.SortFunc(seg, full)
+		return
+	}
+	// Least significant byte first; each pass is stable, so members of equal prefix stay in
+	// document order. A pass where every prefix has the same byte moves nothing and is skipped.
+	src, dst := seg, make([]member, len(seg))
+	for shift := uint(0); shift < 64; shift += 8 {
+		var counts [256]int
+		for _, m := range src {
+			counts[byte(m.prefix>>shift)]++
+		}
+		if counts[byte(src[0].prefix>>shift)] == len(src) {
+			continue
+		}
+		at := 0
+		for i, n := range counts {
+			counts[i] = at
+			at += n
+		}
+		for _, m := range src {
+			b := byte(m.prefix >> shift)
+			dst[counts[b]] = m
+			counts[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &seg[0] {
+		copy(seg, src)
+	}
+	// Keys that share their prefix (longer than eight bytes, or equal to it but for trailing
+	// NULs) are ordered by the whole key.
+	for i := 0; i < len(seg); {
+		j := i + 1
+		for j < len(seg) && seg[j].prefix == seg[i].prefix {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(seg[i:j], full)
+		}
+		i = j
+	}
+}
+
+// keyPrefix is the first eight bytes of key as a big-endian number, zero-padded: keys in the
+// order of their prefixes are in bytewise order; equal prefixes need the whole keys compared.
+func keyPrefix(key []byte) uint64 {
+	if len(key) >= 8 {
+		return binary.BigEndian.Uint64(key)
+	}
+	var b [8]byte
+	copy(b[:], key)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// appendNumber writes a JSON number as json.Marshal writes the float64 json.Unmarshal decodes
+// it to (encoding/json's floatEncoder). An integer of at most 15 digits is its own float64's
+// shortest form, so it is copied as sent.
+func appendNumber(dst, num []byte) ([]byte, error) {
+	digits := len(num)
+	if num[0] == '-' {
+		digits--
+	}
+	if digits <= 15 && bytes.IndexAny(num, ".eE") < 0 {
+		return append(dst, num...), nil
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
 	if err != nil {
-		return nil, false, false // out of range: json.Unmarshal fails on it
+		return dst, errCanon // out of float64's range: Unmarshal refuses it
 	}
+	abs := math.Abs(f)
 	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
-	out := strconv.AppendFloat(nil, f, format, -1, 64)
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
 	if format == 'e' {
-		// e-09 to e-9, as encoding/json writes it.
-		if n := len(out); n >= 4 && out[n-4] == 'e' && out[n-3] == '-' && out[n-2] == '0' {
-			out[n-2] = out[n-1]
-			out = out[:n-1]
+		// e-09 becomes e-9, as encoding/json writes it.
+		b := dst[start:]
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			dst = dst[:len(dst)-1]
 		}
 	}
-	return out, false, true
+	return dst, nil
 }
 
-// plainInteger reports whether a valid JSON number is an integer of 1 to 15 digits: a
-// float64 holds it exactly, and encoding/json writes it back as it is.
-func plainInteger(lit []byte) bool {
-	digits := lit
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > 15 {
-		return false
-	}
-	for _, b := range digits {
-		if b < '0' || b > '9' {
-			return false
+// unquoteAppend appends the string between a JSON string's quotes, unquoted as encoding/json's
+// unquoteBytes does (decode.go): the escapes, a surrogate pair as one rune, a lone surrogate
+// and every byte of invalid UTF-8 as U+FFFD. s has passed parseString.
+func unquoteAppend(dst, s []byte) []byte {
+	for r := 0; r < len(s); {
+		c := s[r]
+		switch {
+		case c == '\\':
+			switch s[r+1] {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := getu4(s[r:])
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+						r += 6
+						dst = utf8.AppendRune(dst, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default: // '"', '\\', '/'
+				dst = append(dst, s[r+1])
+			}
+			r += 2
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			dst = utf8.AppendRune(dst, rr)
 		}
 	}
-	return true
+	return dst
 }
 
-// appendString appends s as json.Marshal writes a string (HTML characters escaped, invalid
-// UTF-8 as U+FFFD, U+2028 and U+2029 escaped): plain printable ASCII as it is, anything else
-// through json.Marshal itself.
-func appendString(out []byte, s []byte) []byte {
-	if !plainASCII(s) {
-		q, _ := json.Marshal(string(s)) // a string always marshals
-		return append(out, q...)
+// getu4 decodes \uXXXX at the start of s, or returns -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
 	}
-	out = append(out, '"')
-	out = append(out, s...)
-	return append(out, '"')
-}
-
-// plainASCII reports whether s is printable ASCII that json.Marshal writes as it is.
-func plainASCII(s []byte) bool {
-	for _, b := range s {
-		if b < 0x20 || b >= 0x80 || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
-			return false
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
 		}
+		r = r*16 + rune(c)
 	}
-	return true
+	return r
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s quoted as json.Marshal writes a string (encoding/json's
+// appendString with HTML escaping).
+func appendJSONString(dst, src []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(src); {
+		if b := src[i]; b < utf8.RuneSelf {
+			if stringClass[b] == cPlain {
+				i++
+				continue
+			}
+			dst = append(dst, src[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				// Other control characters, and <, > and &.
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRune(src[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, src[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, src[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, src[start:]...)
+	return append(dst, '"')
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -364,13 +363,11 @@ func (a *Adapter) authorized(r *http.Request) (IngestToken, bool) {
 }
 
 // contentHash hashes the incident's canonical JSON (keys sorted, no white space), so that the
-// same incident re-sent with different formatting is still recognised as the same.
+// same incident re-sent with different formatting is still recognised as the same. The
+// canonical form is json.Marshal of the body decoded by json.Unmarshal into an any, written
+// by canonicalSum (canon.go) without building the maps (issue 15).
 func contentHash(body []byte) string {
-	canon, ok := canonicalJSON(body)
-	if !ok {
-		canon = body
-	}
-	sum := sha256.Sum256(canon)
+	sum := canonicalSum(body)
 	return hex.EncodeToString(sum[:12])
 }
 

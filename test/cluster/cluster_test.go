@@ -53,7 +53,7 @@ func TestCluster(t *testing.T) {
 	wasUnknown := map[string]bool{}
 	check := func(t *testing.T, mayBeUnknown bool) []string {
 		want := src.snapshot()
-		for id, rev := range e.sql.snapshot() {
+		for id, rev := range e.sql.snapshot(t) {
 			want[id] = rev
 		}
 		for id := range wasUnknown {
@@ -65,12 +65,12 @@ func TestCluster(t *testing.T) {
 		}
 		held, twice := e.createdOnce(t)
 		epr.check(t)
-		sqlRows := e.sql.snapshot()
+		sqlRows := e.sql.snapshot(t)
 		t.Logf("so far: HTTP: %d incidents accepted (%d sends accepted, amendments included), %d 5xx answers seen; "+
 			"MLLP: %d ADT acknowledged AA, %d AE, %d sent again; SQL: %d rows committed (%d of them amended); "+
 			"the national service holds %d incidents (CSV and SQL rows included), %d of them twice; %d unknown",
 			len(src.snapshot()), src.acceptedN.Load(), src.fiveXX.Load(), epr.aa.Load(), epr.ae.Load(), epr.resent.Load(),
-			len(sqlRows), e.sql.amended(), held, twice, len(wasUnknown))
+			len(sqlRows), amended(sqlRows), held, twice, len(wasUnknown))
 		return unknown
 	}
 	// underLoad runs fault while a case's load, spread over spread, is sent, and waits for
@@ -116,12 +116,12 @@ func TestCluster(t *testing.T) {
 		if sh, _ := e.holder(t, "sqlpoll"); sh != holder {
 			t.Logf("the SQL poller is on %s, the drop folder on %s: restarting %s to hand it over", sh, holder, sh)
 			e.docker("stop", "--time", "45", sh)
+			if got, _ := e.holder(t, "sqlpoll"); got != holder {
+				t.Fatalf("the SQL poller is on %s, not with the drop folder on %s", got, holder)
+			}
 			e.docker("start", sh)
 			e.waitReady(sh, readyWithin)
 			src.refresh()
-			if sh, _ := e.holder(t, "sqlpoll"); sh != holder {
-				t.Fatalf("the SQL poller is still on %s, not with the drop folder on %s", sh, holder)
-			}
 		}
 		was, _ := e.adapter(holder, "sqlpoll")
 		base, _ := e.adapter(other, "sqlpoll")
@@ -186,9 +186,9 @@ func TestCluster(t *testing.T) {
 			t.Errorf("the source saw %d 5xx answers during the rolling restart, want none", n)
 		}
 	})
-	sqlRows := e.sql.snapshot()
+	sqlRows := e.sql.snapshot(t)
 	held, twice := e.createdOnce(t)
 	t.Logf("totals: HTTP: %d incidents accepted, %d sends accepted (amendments included); MLLP: %d ADT acknowledged AA; "+
 		"SQL: %d rows committed, %d amended; CSV: 20 rows; the national service holds %d incidents, %d twice; %d unknown",
-		len(src.snapshot()), src.acceptedN.Load(), epr.aa.Load(), len(sqlRows), e.sql.amended(), held, twice, len(wasUnknown))
+		len(src.snapshot()), src.acceptedN.Load(), epr.aa.Load(), len(sqlRows), amended(sqlRows), held, twice, len(wasUnknown))
 }

@@ -168,9 +168,9 @@ type record struct {
 	LastError  string `json:"last_error"`
 }
 
-// settled waits until every incident in want is delivered at its revision, as a replica's
-// API shows it; with mayBeUnknown, an unknown one (its gateway died mid-POST) counts as
-// settled. It returns the ids found unknown.
+// settled waits until every incident in want is delivered at its revision or a newer one, as
+// a replica's API shows it; with mayBeUnknown, an unknown one (its gateway died mid-POST)
+// counts as settled. It returns the ids found unknown.
 func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, within time.Duration) []string {
 	t.Helper()
 	pending := make(map[string]int, len(want))
@@ -194,7 +194,9 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 				break
 			}
 			switch {
-			case rec.State == "delivered" && rec.Revision == rev && rec.NationalID != "":
+			// A newer revision delivered settles it too: the incident database amends rows
+			// while the check runs.
+			case rec.State == "delivered" && rec.Revision >= rev && rec.NationalID != "":
 				delete(pending, id)
 			case rec.State == "unknown" && mayBeUnknown:
 				unknown = append(unknown, id)
@@ -317,7 +319,12 @@ func (e *env) waitReady(container string, within time.Duration) {
 				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					e.t.Logf("%s ready after %v", container, time.Since(start).Round(100*time.Millisecond))
+					since := "its start"
+					started, _ := e.dockerErr("inspect", "--format", "{{.State.StartedAt}}", container)
+					if at, err := time.Parse(time.RFC3339Nano, started); err == nil {
+						since = fmt.Sprintf("%v after its start", time.Since(at).Round(100*time.Millisecond))
+					}
+					e.t.Logf("%s ready %s (waited %v)", container, since, time.Since(start).Round(100*time.Millisecond))
 					return
 				}
 				last = fmt.Sprintf("GET /readyz: %d %s", resp.StatusCode, strings.TrimSpace(string(body)))

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,11 +28,6 @@ type sqlSource struct {
 	db *sql.DB
 	// dsn is the connection string as the containers use it.
 	dsn string
-
-	mu sync.Mutex
-	// committed is the newest revision of each row committed, by local id.
-	committed map[string]int
-	n         int
 }
 
 // startSQL starts PostgreSQL listening on the gateway address of the network nw as well as
@@ -67,7 +61,7 @@ func startSQL(t *testing.T, e *env) *sqlSource {
 	pg.Exec(db, `CREATE TABLE incidents (
 		local_id text PRIMARY KEY, revision int NOT NULL, updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
 		description text NOT NULL)`)
-	return &sqlSource{pg: pg, db: db, dsn: u.String(), committed: map[string]int{}}
+	return &sqlSource{pg: pg, db: db, dsn: u.String()}
 }
 
 // config is the sqlpoll section the replicas run with: the rows' columns map through the
@@ -101,66 +95,62 @@ sqlpoll:
 func (s *sqlSource) insertThroughout(ctx context.Context, t *testing.T) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for i := 1; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		s.mu.Lock()
-		s.n++
-		i := s.n
-		s.mu.Unlock()
 		id := fmt.Sprintf("SQL-%05d", i)
-		if s.exec(ctx, t, `INSERT INTO incidents (local_id, revision, description) VALUES ($1, 1, $2)`,
-			id, fmt.Sprintf("Incident %s revision 1: scheduled dose given late.", id)) {
-			s.commit(id, 1)
-		}
+		s.exec(ctx, t, `INSERT INTO incidents (local_id, revision, description) VALUES ($1, 1, $2)`,
+			id, fmt.Sprintf("Incident %s revision 1: scheduled dose given late.", id))
 		if i%5 == 0 && i > 10 {
 			old := fmt.Sprintf("SQL-%05d", i-10)
-			if s.exec(ctx, t, `UPDATE incidents SET revision = 2, updated_at = clock_timestamp(), description = $2 WHERE local_id = $1`,
-				old, fmt.Sprintf("Incident %s revision 2: scheduled dose given late, reviewed.", old)) {
-				s.commit(old, 2)
-			}
+			s.exec(ctx, t, `UPDATE incidents SET revision = 2, updated_at = clock_timestamp(), description = $2 WHERE local_id = $1`,
+				old, fmt.Sprintf("Incident %s revision 2: scheduled dose given late, reviewed.", old))
 		}
 	}
 }
 
-func (s *sqlSource) exec(ctx context.Context, t *testing.T, q string, args ...any) bool {
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// exec runs a statement. What it committed is read back from the table (snapshot), so a
+// statement whose answer was lost (a timeout on a loaded machine) is only logged.
+func (s *sqlSource) exec(ctx context.Context, t *testing.T, q string, args ...any) {
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := s.db.ExecContext(qctx, q, args...); err != nil {
-		if ctx.Err() == nil {
-			t.Errorf("the incident database: %v", err)
-		}
-		return false
+	if _, err := s.db.ExecContext(qctx, q, args...); err != nil && ctx.Err() == nil {
+		t.Logf("the incident database: %v", err)
 	}
-	return true
 }
 
-func (s *sqlSource) commit(id string, rev int) {
-	s.mu.Lock()
-	s.committed[id] = max(s.committed[id], rev)
-	s.mu.Unlock()
-}
-
-// snapshot is every row committed so far at its newest revision.
-func (s *sqlSource) snapshot() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.committed))
-	for k, v := range s.committed {
-		out[k] = v
+// snapshot is every row committed so far at its newest revision, as the table holds it.
+func (s *sqlSource) snapshot(t *testing.T) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, "SELECT local_id, revision FROM incidents")
+	if err != nil {
+		t.Fatalf("reading the incident database: %v", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var rev int
+		if err := rows.Scan(&id, &rev); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = rev
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
 
-// amended counts the rows committed at revision 2.
-func (s *sqlSource) amended() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// amended counts the rows of a snapshot at revision 2.
+func amended(rows map[string]int) int {
 	n := 0
-	for _, v := range s.committed {
+	for _, v := range rows {
 		if v > 1 {
 			n++
 		}

@@ -24,13 +24,14 @@ const perCase = 300
 // work shares.
 const readyWithin = 4 * time.Minute
 
-// gate skips a test of this package unless PSGW_CLUSTER_TESTS=1.
+// gate skips a test of this package unless PSGW_CLUSTER_TESTS=1: the suite takes about four
+// minutes of a two-core machine, and one run in three since its last fixes failed on a fault
+// not yet understood (docs/cluster.md, "Gated"), so CI does not run it.
 func gate(t *testing.T) {
 	t.Helper()
 	if os.Getenv("PSGW_CLUSTER_TESTS") != "1" {
-		t.Skip("gated: since restore's OpenStore/Ensure split (cd9ce9f) one run of two failed at start, the first psgw " +
-			"replica not ready within 2 minutes with no error logged, cause not found; the other passed every case " +
-			"(docs/cluster.md). Set PSGW_CLUSTER_TESTS=1 to run it")
+		t.Skip("gated (docs/cluster.md, \"Gated\": run 15 left an incident queued, its outbox message not redelivered, " +
+			"cause not found): set PSGW_CLUSTER_TESTS=1 to run it")
 	}
 }
 

@@ -186,6 +186,7 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 				t.Logf("not settled: %s", s.raw("/api/v1/incidents/datix/"+id))
 				break
 			}
+			s.e.diagnoseStuck()
 			t.Fatalf("%d incidents not delivered within %v; e.g. %s", len(pending), within, last)
 		}
 		for id, rev := range pending {
@@ -372,6 +373,52 @@ func (e *env) diagnose(container string) {
 		}
 	}
 	e.t.Logf("=== end of diagnosis of %s", container)
+}
+
+// diagnoseStuck writes what the cluster holds when incidents do not settle: each node's view
+// of the outbox stream and its consumer (messages, pending acks, redeliveries, ack floor),
+// then each replica's goroutines, taken with SIGQUIT (which ends it: the case fails anyway),
+// so that a message a replica holds and does not handle can be told from one the server
+// does not deliver again (run 15, docs/cluster.md).
+func (e *env) diagnoseStuck() {
+	e.t.Helper()
+	for i := 1; i <= 3; i++ {
+		node := fmt.Sprintf("%s-nats-%d", e.prefix, i)
+		addr, err := dockertest.Published(node, "8222")
+		if err != nil {
+			e.t.Logf("--- %s: %v", node, err)
+			continue
+		}
+		resp, err := http.Get("http://" + addr + "/jsz?streams=true&consumers=true&config=true")
+		if err != nil {
+			e.t.Logf("--- %s /jsz: %v", node, err)
+			continue
+		}
+		var jsz struct {
+			Accounts []struct {
+				Streams []json.RawMessage `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&jsz)
+		resp.Body.Close()
+		if err != nil {
+			e.t.Logf("--- %s /jsz: %v", node, err)
+			continue
+		}
+		for _, a := range jsz.Accounts {
+			for _, st := range a.Streams {
+				if bytes.Contains(st, []byte(`"name":"PSGW_OUTBOX"`)) {
+					e.t.Logf("--- %s: the outbox stream and its consumer: %s", node, st)
+				}
+			}
+		}
+	}
+	for _, r := range e.replicas {
+		_, _ = e.dockerErr("kill", "--signal", "QUIT", r)
+		_, _ = e.dockerErr("wait", r)
+		out, _ := e.dockerErr("logs", "--tail", "3000", r)
+		e.t.Logf("--- %s after SIGQUIT (its goroutines):\n%s", r, out)
+	}
 }
 
 // httpText is a GET's status and body (up to 64 KB), or the error, for a diagnosis.

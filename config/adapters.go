@@ -296,18 +296,34 @@ func readAdapterSecrets(cfg *Config) error {
 // readSecretsIn reads the X_file keys of the struct v, whose keys are under path, and of
 // the structs within it.
 func readSecretsIn(v reflect.Value, path string) error {
+	return walkSecretKeys(v, path, func(key, file string, target reflect.Value) error {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if err := setFromFile(target, string(b)); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// walkSecretKeys calls fn for every X_file key naming a file in the struct v, whose keys are
+// under path, and in the structs within it (a mapping, each mapping of a list), with the
+// key's full name, the file and the sibling X it fills, in key order.
+func walkSecretKeys(v reflect.Value, path string, fn func(key, file string, target reflect.Value) error) error {
 	fields := yamlFields(v.Type())
 	for _, key := range sortedFieldKeys(fields) {
 		f := v.FieldByIndex(fields[key].Index)
 		switch {
 		case f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)):
-			if err := readSecretsIn(f, path+"."+key); err != nil {
+			if err := walkSecretKeys(f, path+"."+key, fn); err != nil {
 				return err
 			}
 			continue
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
 			for i := 0; i < f.Len(); i++ {
-				if err := readSecretsIn(f.Index(i), fmt.Sprintf("%s.%s[%d]", path, key, i)); err != nil {
+				if err := walkSecretKeys(f.Index(i), fmt.Sprintf("%s.%s[%d]", path, key, i), fn); err != nil {
 					return err
 				}
 			}
@@ -318,15 +334,134 @@ func readSecretsIn(v reflect.Value, path string) error {
 		if !ok || !hasTarget || f.Kind() != reflect.String || f.String() == "" {
 			continue
 		}
-		b, err := os.ReadFile(f.String())
-		if err != nil {
-			return fmt.Errorf("%s.%s: %w", path, key, err)
-		}
-		if err := setFromFile(v.FieldByIndex(target.Index), string(b)); err != nil {
-			return fmt.Errorf("%s.%s: %w", path, key, err)
+		if err := fn(path+"."+key, f.String(), v.FieldByIndex(target.Index)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// SecretFile is a file named by an adapter's X_file key.
+type SecretFile struct {
+	// Key is the key's full name (http.ingest_tokens[1].token_file); Path the file.
+	Key, Path string
+}
+
+// AdapterSecretFiles lists the files named by the X_file keys of an adapter's section, in
+// key order: those RereadAdapterSecrets reads.
+func (c *Config) AdapterSecretFiles(section string) []SecretFile {
+	s := c.UnreadAdapters[section]
+	if s == nil {
+		return nil
+	}
+	var out []SecretFile
+	_ = walkSecretKeys(reflect.ValueOf(s).Elem(), section, func(key, file string, _ reflect.Value) error {
+		out = append(out, SecretFile{Key: key, Path: file})
+		return nil
+	})
+	return out
+}
+
+// RereadAdapterSecrets returns a copy of an adapter section's settings with the files its
+// X_file keys name read afresh, over the section as it was before Load read any: a text gets
+// the file's content now, a list the lines the file holds now in place of those it held.
+// Reading the same files at start gives what Load gave; a token bound to sources stays bound
+// to them. A file that cannot be read, or holds nothing (emptied, or caught half written),
+// is an error naming its key, never quoting the file. It does not call Validate.
+func (c *Config) RereadAdapterSecrets(section string) (ingest.Settings, error) {
+	unread := c.UnreadAdapters[section]
+	if unread == nil {
+		return nil, fmt.Errorf("%s: the configuration was not loaded from its files, so its secrets cannot be read again", section)
+	}
+	s := cloneAdapters(map[string]ingest.Settings{section: unread})[section]
+	err := walkSecretKeys(reflect.ValueOf(s).Elem(), section, func(key, file string, target reflect.Value) error {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if !holdsEntry(string(b)) {
+			return fmt.Errorf("%s: %s holds nothing", key, file)
+		}
+		if err := setFromFile(target, string(b)); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, redactedError(err)
+	}
+	return s, nil
+}
+
+// holdsEntry reports whether a secret file's text holds anything setFromFile would take: a
+// line that is neither blank nor a # comment.
+func holdsEntry(text string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return true
+		}
+	}
+	return false
+}
+
+// cloneAdapters copies adapter settings deeply enough that reading secrets into the copy
+// (setting texts, appending to lists, filling entries of lists) leaves the originals as
+// they were.
+func cloneAdapters(m map[string]ingest.Settings) map[string]ingest.Settings {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]ingest.Settings, len(m))
+	for k, s := range m {
+		if s == nil {
+			out[k] = nil
+			continue
+		}
+		out[k] = deepCopy(reflect.ValueOf(s)).Interface().(ingest.Settings)
+	}
+	return out
+}
+
+// deepCopy copies pointers, structs, slices and maps; anything else (funcs, channels,
+// interfaces, unexported fields) is shared with the original.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		p := reflect.New(v.Elem().Type())
+		p.Elem().Set(deepCopy(v.Elem()))
+		return p
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := 0; i < v.NumField(); i++ {
+			if out.Field(i).CanSet() {
+				out.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := 0; i < v.Len(); i++ {
+			out.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return out
+	}
+	return v
 }
 
 func sortedFieldKeys(m map[string]reflect.StructField) []string {

@@ -43,6 +43,11 @@ type Config struct {
 	// pointers: change them only on a Config of your own (tests write
 	// cfg.Adapters["mllp"].(*hl7mllp.Config).Addr = "").
 	Adapters map[string]ingest.Settings `yaml:"-"`
+	// UnreadAdapters holds each adapter section as it was before Load read the files its
+	// X_file keys name, so that RereadAdapterSecrets can read them afresh while psgw runs
+	// (docs/api.md, "Changing keys, certificates and tokens"). Not a setting; nil in a
+	// Config not made by Load.
+	UnreadAdapters map[string]ingest.Settings `yaml:"-"`
 }
 
 // LogConfig sets the structured log output.

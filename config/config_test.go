@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -474,5 +475,63 @@ func TestIngestTokensBoundToSources(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want a problem %q", err, want)
 		}
+	}
+}
+
+// TestRereadAdapterSecrets: an adapter section's X_file keys read again give what Load gave
+// when the files are the same, the new content in place of the old when they changed
+// (a token bound to sources stays bound, the list file's lines replace those it gave), and
+// leave the loaded configuration as it was; an emptied or missing file is refused by key.
+func TestRereadAdapterSecrets(t *testing.T) {
+	dir := t.TempDir()
+	datix, list := filepath.Join(dir, "datix-token"), filepath.Join(dir, "ingest-tokens")
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(datix, "datix-token-0123456789\n")
+	write(list, "list-token-a-0123456789\nlist-token-b-0123456789\n")
+	cfg, err := Load(writeFile(t, "sources:\n  datix: {}\nhttp:\n  ingest_tokens_file: "+list+"\n  ingest_tokens:\n    - inline-token-0123456789\n    - token_file: "+datix+"\n      sources: [datix]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := cfg.Adapters[httppush.Section].(*httppush.Config).Tokens
+	want := slices.Clone(loaded)
+	if got := cfg.AdapterSecretFiles(httppush.Section); !slices.Equal(got, []SecretFile{{"http.ingest_tokens[1].token_file", datix}, {"http.ingest_tokens_file", list}}) {
+		t.Errorf("AdapterSecretFiles: got %v", got)
+	}
+	again, err := cfg.RereadAdapterSecrets(httppush.Section)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(loaded, again.(*httppush.Config).Tokens); diff != "" {
+		t.Errorf("the same files read again (-loaded +again):\n%s", diff)
+	}
+
+	write(datix, "datix-token-9876543210\n")
+	write(list, "list-token-c-0123456789\n")
+	again, err = cfg.RereadAdapterSecrets(httppush.Section)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNew := []httppush.IngestToken{{Token: "inline-token-0123456789"}, {Token: "datix-token-9876543210", TokenFile: datix, Sources: []string{"datix"}}, {Token: "list-token-c-0123456789"}}
+	if diff := cmp.Diff(wantNew, again.(*httppush.Config).Tokens); diff != "" {
+		t.Errorf("changed files read again (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, cfg.Adapters[httppush.Section].(*httppush.Config).Tokens); diff != "" {
+		t.Errorf("reading again changed the loaded configuration (-before +after):\n%s", diff)
+	}
+
+	write(list, "# all removed\n\n")
+	if _, err := cfg.RereadAdapterSecrets(httppush.Section); err == nil || !strings.Contains(err.Error(), "http.ingest_tokens_file: "+list+" holds nothing") {
+		t.Errorf("an emptied file: got %v", err)
+	}
+	if err := os.Remove(datix); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.RereadAdapterSecrets(httppush.Section); err == nil || !strings.Contains(err.Error(), "http.ingest_tokens[1].token_file") {
+		t.Errorf("a missing file: got %v", err)
 	}
 }

@@ -46,6 +46,7 @@ func load(path string, environ []string) (Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return cfg, err
 	}
+	cfg.UnreadAdapters = cloneAdapters(cfg.Adapters)
 	if err := readSecretFiles(&cfg); err != nil {
 		return cfg, err
 	}

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
+
+	"github.com/psgw/psgw/ingest"
 )
 
 // ProductionOptions are the run flags that bear on the production checks.
@@ -50,7 +53,25 @@ func (c *Config) CheckProduction(o ProductionOptions) error {
 	if c.HTTP.TLSCertFile == "" && !o.TLSByProxy && !loopbackAddr(c.HTTP.Addr) {
 		bad("http.tls_cert_file", "must be set (with http.tls_key_file) when http.addr %s is not a loopback address; if a proxy in front of psgw terminates TLS, run with --tls-by-proxy", c.HTTP.Addr)
 	}
+	for _, a := range c.EnabledAdapters() {
+		if pc, ok := a.Settings.(ingest.ProductionChecker); ok {
+			errs = append(errs, flatten(pc.CheckProduction())...)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// CheckDemo refuses `psgw run --demo` on a configuration that names a national service:
+// demo mode would deliver its incidents to the in-process simulator instead, where they look
+// delivered and never reach LFPSE (docs/safety/hazard-log.yaml, H-014). A national service is
+// reached over https; an http national.base_url (taken only to a loopback host, or with
+// national.allow_http) is a simulator or a test service, which demo mode may replace.
+func (c *Config) CheckDemo() error {
+	u, err := url.Parse(c.National.BaseURL)
+	if c.National.BaseURL == "" || err != nil || u.Scheme == "http" {
+		return nil
+	}
+	return errors.New("national.base_url names a national service (an https URL), and --demo would send its incidents to the in-process simulator instead, where they look delivered and never reach it: run without --demo, or unset national.base_url (PSGW_NATIONAL_BASE_URL) for a demonstration")
 }
 
 // loopbackAddr reports whether a listen address host:port binds loopback only; an empty host

@@ -72,6 +72,46 @@ type Publisher interface {
 // acknowledge it to the source.
 var ErrUnavailable = errors.New("durable storage unavailable")
 
+// Unavailable returns an error wrapping ErrUnavailable (and err, when not nil) that names
+// cause: a few words an adapter may tell its source ("server unreachable", "no JetStream
+// quorum"; docs/cluster.md, "What each failure costs"), so that a 503 or an AE says why. cause
+// must hold no record content and no address; "" names none.
+func Unavailable(cause string, err error) error {
+	return &unavailableError{cause: cause, err: err}
+}
+
+// UnavailableCause is the cause an error made by Unavailable names, or "" for any other.
+func UnavailableCause(err error) string {
+	var u *unavailableError
+	if errors.As(err, &u) {
+		return u.cause
+	}
+	return ""
+}
+
+type unavailableError struct {
+	cause string
+	err   error
+}
+
+func (e *unavailableError) Error() string {
+	msg := ErrUnavailable.Error()
+	if e.cause != "" {
+		msg += ": " + e.cause
+	}
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e *unavailableError) Unwrap() []error {
+	if e.err == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, e.err}
+}
+
 // ErrTooLarge means the record is larger than durable storage takes in one message. Retrying
 // cannot help: refuse it for good (HTTP 413, HL7 AR, a quarantined row), never with a retry
 // hint, or the source would send it again for ever.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,7 +59,9 @@ type RecordLimiter interface {
 
 // TLSFiles is implemented by settings that name a certificate and key for a listener the
 // adapter opens itself. The gateway loads them, since an adapter reads no files, and passes
-// the result in Deps.TLS.
+// the result in Deps.TLS. It reads them again when they change: Deps.TLS's
+// GetConfigForClient gives each handshake what is loaded then, so the adapter must hand
+// Deps.TLS to the listener as it is (tls.NewListener), not copy its certificates.
 type TLSFiles interface {
 	// TLSFiles returns the certificate and key files ("" for no TLS) and the key that names
 	// the certificate, for errors ("mllp.tls_cert_file").
@@ -91,6 +94,39 @@ type Demographics struct {
 	EnrichWait time.Duration
 	// MaxAge is how long a patient's demographics are kept after the last record about them.
 	MaxAge time.Duration
+}
+
+// SecretsReloader is implemented by adapters that take their settings' secrets read afresh
+// while they run (http.ingest_tokens_file and each token_file of http.ingest_tokens). The
+// gateway watches the files the section's X_file keys name, as it watches its own secret
+// files, and when one changes reads the section again (the same settings, the files read
+// anew), checks it with Validate and calls ReloadSecrets with it (docs/api.md, "Changing
+// keys, certificates and tokens"). The adapter takes from it only what comes from files;
+// an error keeps what runs and is logged by key, so it must not quote a secret.
+type SecretsReloader interface {
+	ReloadSecrets(Settings) error
+}
+
+// ProductionChecker is implemented by settings with rules of their own for a production
+// gateway: `psgw run --production` refuses to start while CheckProduction returns an error
+// (docs/deploy.md, "Production mode"). Like Validate it does no I/O and names each key (see
+// Problems), and says what to set.
+type ProductionChecker interface {
+	CheckProduction() error
+}
+
+// LoopbackAddr reports whether a listen address host:port binds loopback only (localhost, or
+// a loopback address); an empty host or a wildcard binds every interface.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || strings.TrimSpace(host) == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Listener is implemented by adapters that open a listener of their own, so that the

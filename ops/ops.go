@@ -69,6 +69,10 @@ type Server struct {
 	Insights             InsightsReader
 	InsightsRebuilder    InsightsRebuilder
 	SuppressionThreshold int
+	// StoreWaiting, when set, says why the store is awaited at start ("server
+	// unreachable"), or "" once it is not; while it says something, Queue and Ledger are
+	// nil and only WaitingRoutes are mounted (waiting.go).
+	StoreWaiting func() string
 }
 
 // ForwarderReporter is the delivery stage (the forwarder) as readiness and the status page see
@@ -117,28 +121,44 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 type Readiness struct {
 	Ready   bool     `json:"ready"`
 	Reasons []string `json:"reasons,omitempty"`
+	// Degraded names what is wrong behind the front door without stopping it from storing
+	// (a pipeline stage restarting): shown, never a reason to refuse sources.
+	Degraded []string `json:"degraded,omitempty"`
 }
 
-// Ready reports whether the gateway can accept and durably store records: JetStream usable
-// and every pipeline stage running. A paused or failing national delivery does not count:
-// sources must keep pushing what psgw would accept and hold, so a load balancer must not
-// take it out of service; the pause shows on the page, the status API and metrics instead
-// (docs/api.md, "Readiness").
+// Ready reports whether the gateway can accept and durably store records: JetStream usable.
+// Nothing behind the store counts: a pipeline stage that is restarting (the mapper, say)
+// and a paused or failing national delivery leave ingest storing, and sources must keep
+// pushing what psgw would accept and hold, so a load balancer must not take it out of
+// service. A restarting stage is named in Degraded; both show on the page, the status API
+// and metrics (docs/api.md, "Readiness").
 func (s *Server) Ready(ctx context.Context) Readiness {
+	rd, _ := s.ready(ctx)
+	return rd
+}
+
+// ready is Ready, and whether the store was found unusable (then the overview reads nothing
+// more of it: each read would only wait out its timeout).
+func (s *Server) ready(ctx context.Context) (Readiness, bool) {
 	var rd Readiness
-	if err := s.Queue.Healthy(ctx); err != nil {
+	storeDown := false
+	if cause := s.waiting(); cause != "" || s.Queue == nil {
+		rd.Reasons = append(rd.Reasons, waitingReason(cause))
+		storeDown = true
+	} else if err := s.Queue.Healthy(ctx); err != nil {
 		rd.Reasons = append(rd.Reasons, "jetstream: "+err.Error())
+		storeDown = true
 	}
 	if s.Stages != nil {
 		now := time.Now()
 		for _, st := range s.Stages.Stages() {
 			if st.Down() {
-				rd.Reasons = append(rd.Reasons, st.reason(now))
+				rd.Degraded = append(rd.Degraded, st.reason(now))
 			}
 		}
 	}
 	rd.Ready = len(rd.Reasons) == 0
-	return rd
+	return rd, storeDown
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

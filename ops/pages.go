@@ -78,12 +78,18 @@ func (s *Server) pageRoutes(handle func(string, Role, http.HandlerFunc)) {
 	handle("GET /login", RoleNone, s.loginPage)
 	handle("POST /login", RoleNone, s.loginSubmit)
 	handle("POST /logout", RoleNone, s.logoutSubmit)
+	handle("GET /assets/", RoleNone, s.assets)
+}
+
+// assetFiles serves the page's stylesheets, script and icon.
+var assetFiles = func() http.Handler {
 	assets, _ := fs.Sub(webFS, "web/assets")
-	files := http.FileServerFS(assets)
-	handle("GET /assets/", RoleNone, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		http.StripPrefix("/assets/", files).ServeHTTP(w, r)
-	})
+	return http.StripPrefix("/assets/", http.FileServerFS(assets))
+}()
+
+func (s *Server) assets(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	assetFiles.ServeHTTP(w, r)
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d pageData) {
@@ -117,6 +123,9 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	unreviewed := false
 	var lists []attentionList
 	for _, st := range ledger.AttentionStates() {
+		if s.Ledger == nil {
+			break // waiting for the store (waiting.go): the overview says so
+		}
 		p, err := s.Ledger.Search(r.Context(), ledger.Query{States: []ledger.State{st}, Reviewed: &unreviewed, Limit: 10})
 		if err != nil {
 			o.Problems = append(o.Problems, "ledger: "+err.Error())

@@ -110,8 +110,9 @@ type DeliveryRate struct {
 // Overview computes the overview from the ledger index, the queue and the parts' Status.
 func (s *Server) Overview(ctx context.Context) Overview {
 	now := time.Now().UTC()
+	rd, storeDown := s.ready(ctx)
 	o := Overview{Sources: []SourceStatus{}, Demo: s.Demo, NationalURL: s.NationalURL, TaxonomyVersion: s.TaxonomyVersion,
-		HeldReason: s.HeldReason, Ready: s.Ready(ctx), States: map[ledger.State]int{},
+		HeldReason: s.HeldReason, Ready: rd, States: map[ledger.State]int{},
 		NeedsReview: map[ledger.State]int{}, Version: s.Version, Replica: s.Replica,
 		Uptime: time.Since(s.Started).Round(time.Second).String(), GeneratedAt: now}
 	if s.Forwarder != nil {
@@ -123,6 +124,12 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	for _, st := range ledger.AttentionStates() {
 		o.NeedsReview[st] = 0
 	}
+	if cause := s.waiting(); cause != "" || s.Ledger == nil {
+		return s.waitingOverview(o, cause)
+	}
+	// A restarting stage does not fail readiness (ingest still stores) but nothing behind it
+	// moves, so the page says so in red.
+	o.Problems = append(o.Problems, rd.Degraded...)
 	c, err := s.Ledger.Counts(ctx)
 	if err == nil {
 		o.Counting = c.Loading
@@ -149,7 +156,12 @@ func (s *Server) Overview(ctx context.Context) Overview {
 		}
 	}
 	o.Rate.PerMinute = float64(o.Rate.Last5Min) / 5
-	if si, err := s.Queue.StreamInfo(ctx, queue.OutboxStream); err == nil {
+	if storeDown {
+		// The counts above are the ledger index's, kept in memory; the streams' figures
+		// would each wait out a request's timeout, and the page must render now with the
+		// cause (docs/cluster.md, "What each failure costs").
+		o.Problems = append(o.Problems, "outbox: not read while the store is unavailable (see readiness)")
+	} else if si, err := s.Queue.StreamInfo(ctx, queue.OutboxStream); err == nil {
 		o.OutboxDepth = si.State.Msgs
 		if si.State.Msgs > 0 && !si.State.FirstTime.IsZero() {
 			o.OldestUndelivered = si.State.FirstTime.UTC()
@@ -158,8 +170,10 @@ func (s *Server) Overview(ctx context.Context) Overview {
 	} else {
 		o.Problems = append(o.Problems, "outbox: "+err.Error())
 	}
-	if si, err := s.Queue.StreamInfo(ctx, queue.RawStream); err == nil {
-		o.RawRecords = si.State.Msgs
+	if !storeDown {
+		if si, err := s.Queue.StreamInfo(ctx, queue.RawStream); err == nil {
+			o.RawRecords = si.State.Msgs
+		}
 	}
 	for _, a := range s.Adapters {
 		o.Adapters = append(o.Adapters, a.Status())

@@ -168,7 +168,7 @@ func request(ctx context.Context, nc *nats.Conn, subject string, req, out any) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, subject, b)
+	msg, err := requestAnswered(ctx, nc, subject, b)
 	if err != nil {
 		return err
 	}
@@ -346,7 +346,7 @@ func restoreStream(ctx context.Context, nc *nats.Conn, dir string, s StreamSnaps
 	// An empty message ends the transfer; its answer comes once the stream is in place.
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, resp.DeliverSubject, nil)
+	msg, err := requestAnswered(ctx, nc, resp.DeliverSubject, nil)
 	if err != nil {
 		return fmt.Errorf("finishing: %w", err)
 	}
@@ -365,7 +365,7 @@ func restoreStream(ctx context.Context, nc *nats.Conn, dir string, s StreamSnaps
 func chunkRequest(ctx context.Context, nc *nats.Conn, subject string, chunk []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, subject, chunk)
+	msg, err := requestAnswered(ctx, nc, subject, chunk)
 	if err != nil {
 		return err
 	}
@@ -378,6 +378,30 @@ func chunkRequest(ctx context.Context, nc *nats.Conn, subject string, chunk []by
 		}
 	}
 	return nil
+}
+
+// requestAnswered is a request sent again while no server subscribes to its subject, until ctx
+// ends. On a cluster the subscription that takes a restore's chunks lives on the stream's
+// leader and reaches the server this client is connected to a moment later, and the API has no
+// responder while the meta leader is elected: the first chunk, or request, can find nobody
+// (seen restoring into an in-process cluster on a loaded machine). A request nobody received
+// did nothing, so sending it again is safe; any other failure is returned.
+func requestAnswered(ctx context.Context, nc *nats.Conn, subject string, data []byte) (*nats.Msg, error) {
+	wait := 10 * time.Millisecond
+	for {
+		msg, err := nc.RequestWithContext(ctx, subject, data)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return msg, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (%s)", err, subject)
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // writeFileSync writes b to path and fsyncs it.

@@ -54,6 +54,22 @@ func Cause(nc *nats.Conn, err error) string {
 	return ""
 }
 
+// CauseOf is the cause an error the queue returned names (Publish, Healthy and Open write
+// it into their ErrUnavailable), or "" when it names none (a full stream, say). The gateway
+// passes it on to sources, which must never see the rest of the error (addresses).
+func CauseOf(err error) string {
+	if err == nil || !errors.Is(err, ErrUnavailable) {
+		return ""
+	}
+	msg := err.Error()
+	for _, c := range []string{CauseUnreachable, CauseNoQuorum} {
+		if strings.Contains(msg, c) {
+			return c
+		}
+	}
+	return ""
+}
+
 // waitUsable waits, until ctx ends, for the external cluster to be connected and its
 // JetStream to answer, logging the cause every interval while it is neither. A gateway
 // started before its cluster (a compose file's start order, a cluster mid-election) then
@@ -70,6 +86,9 @@ func (q *Queue) waitUsable(ctx context.Context, interval time.Duration) error {
 			return nil
 		}
 		cause := Cause(q.nc, err)
+		if q.opts.Waiting != nil {
+			q.opts.Waiting(cause)
+		}
 		if cause == "" {
 			cause = err.Error()
 		}
@@ -107,6 +126,9 @@ func (q *Queue) whileUnavailable(ctx context.Context, what string, op func() err
 		cause := Cause(q.nc, err)
 		if cause == "" {
 			return err
+		}
+		if q.opts.Waiting != nil {
+			q.opts.Waiting(cause) // the front door names it to sources meanwhile
 		}
 		q.log.Warn().Str("cause", cause).Str("creating", what).Err(err).Msg("waiting for nats jetstream")
 		t := time.NewTimer(interval)
@@ -219,4 +241,17 @@ func redactURL(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// WaitCluster waits, until ctx ends, for the external cluster to answer, and checks it has
+// the servers the replica count needs: Ensure's first steps, for a command that creates the
+// streams itself (`psgw migrate`).
+func (q *Queue) WaitCluster(ctx context.Context) error {
+	if q.srv != nil {
+		return nil
+	}
+	if err := q.waitUsable(ctx, 500*time.Millisecond); err != nil {
+		return err
+	}
+	return q.checkClusterSize()
 }

@@ -69,7 +69,12 @@ type Options struct {
 	// MaxPayload is the largest message the embedded server takes, headers included (0: the
 	// server's default, 1 MiB). An external server has its own; see Queue.MaxPayload.
 	MaxPayload int64
-	Logger     zerolog.Logger
+	// Waiting, when set, is told the cause (CauseUnreachable, CauseNoQuorum, or "" for
+	// another failure) each time Ensure finds the external cluster not usable yet: the
+	// gateway answers its sources with it while it waits (docs/cluster.md, "Start-up
+	// checks").
+	Waiting func(cause string)
+	Logger  zerolog.Logger
 }
 
 // Queue is an open JetStream connection with psgw's streams and buckets in place. It is safe for

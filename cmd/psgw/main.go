@@ -33,6 +33,8 @@ Usage:
   psgw health [--config FILE]           exit 0 when the local gateway is ready (for HEALTHCHECK)
   psgw backup [--config FILE] DIR       snapshot every stream and bucket of the running gateway
   psgw restore [--config FILE] DIR      create a stopped gateway's store from a backup
+  psgw migrate [--config FILE] --to URLS [--replicas N]
+                                        copy a stopped gateway's embedded store to a cluster
   psgw version                          print the version
 
 Run "psgw COMMAND --help" for a command's flags.
@@ -95,6 +97,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdBackup(args[1:], stdout, stderr)
 	case "restore":
 		return cmdRestore(args[1:], stdout, stderr)
+	case "migrate":
+		return cmdMigrate(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0

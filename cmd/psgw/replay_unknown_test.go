@@ -14,6 +14,7 @@ import (
 	"github.com/psgw/psgw/config"
 	"github.com/psgw/psgw/ingest/hl7mllp"
 	"github.com/psgw/psgw/internal/gateway"
+	"github.com/psgw/psgw/ledger"
 	"github.com/psgw/psgw/ops"
 	"github.com/psgw/psgw/sim"
 	"github.com/psgw/psgw/test/wait"
@@ -118,6 +119,17 @@ func TestBulkResendUnknown(t *testing.T) {
 		wait.Until(t, 20*time.Second, id+" unknown", func() bool { return state(id).State == "unknown" })
 	}
 	gw.Sim.SetFaults(sim.Faults{})
+	// The bulk command lists from the search index, which follows the ledger a moment
+	// behind the record read above: wait until the list the command reads holds both.
+	wait.Until(t, 20*time.Second, "both listed as unknown", func() bool {
+		resp, err := http.Get(base + "/api/v1/incidents?state=unknown&source=datix")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var p ledger.Page
+		return json.NewDecoder(resp.Body).Decode(&p) == nil && p.Total == 2
+	})
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := dispatch(append(args, "--url", base), &out, &errb)

@@ -55,6 +55,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "psgw run: %v\n", err)
 		return 2
 	}
+	if *demo {
+		if err := cfg.CheckDemo(); err != nil {
+			fmt.Fprintf(stderr, "psgw run: refusing --demo: %v\n", err)
+			return 2
+		}
+	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if *production && *tlsByProxy && cfg.HTTP.TLSCertFile == "" {
 		log.Warn().Str("http_addr", cfg.HTTP.Addr).Msg("PLAIN HTTP: --tls-by-proxy says a proxy in front of psgw terminates TLS; anyone who reaches this address directly sees tokens and incidents in clear")
@@ -92,6 +98,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		case <-hup:
 			if keys := g.ReloadSecrets(); len(keys) == 0 {
 				log.Info().Msg("SIGHUP: no secret file changed")
+			} else {
+				log.Info().Strs("keys", keys).Msg("SIGHUP: secret files reloaded")
 			}
 		}
 	}

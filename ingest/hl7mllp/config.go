@@ -206,6 +206,19 @@ func (c Config) Validate(ingest.Shared) error {
 	return p.Err()
 }
 
+// CheckProduction refuses a listener beyond loopback with nothing to protect it
+// (ingest.ProductionChecker): its messages carry patients' details, and its ADT messages set
+// the demographics incidents are enriched with. TLS (mllp.tls_cert_file) keeps them off the
+// network in clear, and with mllp.tls.client_ca_file says who may send; mllp.allowed_peers,
+// the interface engines' addresses, closes the port to everyone else. Either will do.
+func (c Config) CheckProduction() error {
+	p := ingest.NewProblems(Section)
+	if c.Enabled() && !ingest.LoopbackAddr(c.Addr) && c.TLSCertFile == "" && len(c.AllowedPeers) == 0 {
+		p.Add("addr", "listens on %s, beyond loopback, with neither TLS (mllp.tls_cert_file, mllp.tls_key_file) nor mllp.allowed_peers: anyone who reaches the port could send ADT messages; set one of them, or mllp.addr: \"\" when no EPR sends", c.Addr)
+	}
+	return p.Err()
+}
+
 // allowedPeers parses AllowedPeers (Validate has checked them).
 func (c Config) allowedPeers() []netip.Prefix {
 	var out []netip.Prefix
@@ -244,4 +257,6 @@ var (
 	_ ingest.TLSFiles         = (*Config)(nil)
 	_ ingest.TLSClientCAs     = (*Config)(nil)
 	_ ingest.DemographicsFeed = (*Config)(nil)
+
+	_ ingest.ProductionChecker = (*Config)(nil)
 )

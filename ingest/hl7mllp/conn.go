@@ -157,7 +157,12 @@ func (a *Adapter) handle(ctx context.Context, frame []byte) []byte {
 			return hl7.BuildACK(msg, hl7.AckReject, "message too large for the gateway's store", now)
 		}
 		a.deps.Logger.Warn().Err(err).Str("record", rec.ID).Str("event", adt.Event).Msg("ADT message not stored; answered AE")
-		return hl7.BuildACK(msg, hl7.AckError, "message could not be stored now; resend later", now)
+		text := "message could not be stored now; resend later"
+		if cause := ingest.UnavailableCause(err); cause != "" {
+			// The store's cause (docs/cluster.md), for the EPR's interface log.
+			text = "message could not be stored now: " + cause + "; resend later"
+		}
+		return hl7.BuildACK(msg, hl7.AckError, text, now)
 	}
 	return hl7.BuildACK(msg, hl7.AckAccept, "", now)
 }

@@ -198,6 +198,12 @@ func TestAEWhenStorageUnavailable(t *testing.T) {
 	if ack.Code != "AE" || ack.Control != "AE-1" || !ack.ERR || ack.Text == "" {
 		t.Errorf("queue down: got %+v, want AE for AE-1 with a reason and ERR", ack)
 	}
+	// The store's cause, when the publisher names one, is in MSA-3 for the EPR's log.
+	r.store.Fail(ingest.Unavailable("server unreachable", nil))
+	ack, err = c.Send(mllptest.ADT("A08", "AE-3", at, jane))
+	if err != nil || ack.Code != "AE" || ack.Control != "AE-3" || !strings.Contains(ack.Text, "server unreachable") {
+		t.Errorf("store unreachable: got %+v, %v, want AE for AE-3 naming the cause", ack, err)
+	}
 	// A store that does not answer in time is the same to the sender.
 	r.store.Fail(nil)
 	r.store.Hold()

@@ -28,7 +28,8 @@ type Config struct {
 	// source; one written as {token_file, sources} only for those sources.
 	Tokens []IngestToken `yaml:"ingest_tokens"`
 	// TokensFile names a file holding one token per line (each for any source). The config
-	// package reads it at start-up and adds its tokens to Tokens; the adapter never reads it.
+	// package reads it at start-up and adds its tokens to Tokens, and again when it changes
+	// (Adapter.ReloadSecrets); the adapter never reads it.
 	TokensFile string `yaml:"ingest_tokens_file"`
 
 	// UnknownFields is UnknownFieldsWarn (the default): an incident with warnings is
@@ -119,6 +120,16 @@ func (c Config) Validate(shared ingest.Shared) error {
 	return p.Err()
 }
 
+// CheckProduction requires an ingest token (ingest.ProductionChecker): with none, anyone who
+// can reach the listener can post incidents for any source, and they go to LFPSE.
+func (c Config) CheckProduction() error {
+	p := ingest.NewProblems(Section)
+	if len(c.Tokens) == 0 {
+		p.Add("ingest_tokens_file", "must give at least one ingest token (or set http.ingest_tokens): without one, anyone who can reach http.addr can post incidents for any source, and they are sent to LFPSE")
+	}
+	return p.Err()
+}
+
 // IngestToken is one entry of http.ingest_tokens: a bearer token and the sources it may post
 // incidents for. In the config file it is either the token itself, which may post for any
 // source (the form every entry had before tokens could be bound), or a mapping:
@@ -180,6 +191,7 @@ func Tokens(tokens ...string) []IngestToken {
 func (c Config) MaxRecordBytes() int64 { return c.MaxBodyBytes }
 
 var (
-	_ ingest.Settings      = (*Config)(nil)
-	_ ingest.RecordLimiter = (*Config)(nil)
+	_ ingest.Settings          = (*Config)(nil)
+	_ ingest.RecordLimiter     = (*Config)(nil)
+	_ ingest.ProductionChecker = (*Config)(nil)
 )

@@ -12,12 +12,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -50,12 +53,19 @@ type Adapter struct {
 	deps ingest.Deps
 	log  zerolog.Logger
 
+	// tokens are the accepted bearer tokens: cfg.Tokens at start, then those of each reload
+	// (ReloadSecrets). Empty means no ingest auth, and a reload never makes it empty.
+	tokens atomic.Pointer[[]IngestToken]
+
 	mu       sync.Mutex
 	runCtx   context.Context // the current or last Run's context; nil before the first Run
 	inFlight sync.WaitGroup  // publishes under way; Add only with mu held and Run not stopped
 }
 
-var _ ingest.HTTPAdapter = (*Adapter)(nil)
+var (
+	_ ingest.HTTPAdapter     = (*Adapter)(nil)
+	_ ingest.SecretsReloader = (*Adapter)(nil)
+)
 
 func init() {
 	ingest.Register(ingest.Module{
@@ -91,7 +101,33 @@ func New(cfg Config, deps ingest.Deps) *Adapter {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Adapter{cfg: cfg, deps: deps, log: deps.Logger}
+	a := &Adapter{cfg: cfg, deps: deps, log: deps.Logger}
+	tokens := slices.Clone(cfg.Tokens)
+	a.tokens.Store(&tokens)
+	return a
+}
+
+// ReloadSecrets takes the ingest tokens of settings whose token files were read afresh
+// (ingest.SecretsReloader): a request after it returns is checked against them, each bound to
+// the sources its entry names. Everything else in settings is ignored: only the files are
+// re-read. Settings with no token at all, while tokens are required now, are refused (and
+// the running tokens kept): a token file emptied by mistake must not turn ingest auth off.
+func (a *Adapter) ReloadSecrets(s ingest.Settings) error {
+	var cfg Config
+	switch c := s.(type) {
+	case *Config:
+		cfg = *c
+	case Config:
+		cfg = c
+	default:
+		return fmt.Errorf("%s: settings of type %T are not this adapter's", Section, s)
+	}
+	if len(cfg.Tokens) == 0 && len(*a.tokens.Load()) > 0 {
+		return errors.New(Section + ".ingest_tokens: the token files give no token, which would turn ingest auth off; the running tokens are kept")
+	}
+	tokens := slices.Clone(cfg.Tokens)
+	a.tokens.Store(&tokens)
+	return nil
 }
 
 // Run has nothing to open: requests arrive through Routes. It waits for ctx; when ctx is
@@ -262,16 +298,27 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		// The runner counted the failed publish (unavailable or publish).
 		a.log.Warn().Err(err).Str("source", in.Source).Str("record", rec.ID).Msg("incident not stored; answered 503")
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "the gateway cannot store the incident durably right now; retry later"})
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: unavailableText(err)})
 		return
 	}
 	writeJSON(w, http.StatusAccepted, Accepted{ID: rec.ID, Status: "accepted", Duplicate: res.Duplicate, Warnings: warnings})
 }
 
+// unavailableText is the 503's error: it names the store's cause when the publisher gave one
+// (ingest.Unavailable: "server unreachable", "no JetStream quorum"), so that a source's log
+// says why (docs/cluster.md).
+func unavailableText(err error) string {
+	if cause := ingest.UnavailableCause(err); cause != "" {
+		return "the gateway cannot store the incident durably right now: " + cause + "; retry later"
+	}
+	return "the gateway cannot store the incident durably right now; retry later"
+}
+
 // authorized finds the request's bearer token among the configured ones. With none
 // configured there is no ingest auth: every request is authorized, for any source.
 func (a *Adapter) authorized(r *http.Request) (IngestToken, bool) {
-	if len(a.cfg.Tokens) == 0 {
+	tokens := *a.tokens.Load()
+	if len(tokens) == 0 {
 		return IngestToken{}, true
 	}
 	h := r.Header.Get("Authorization")
@@ -281,7 +328,7 @@ func (a *Adapter) authorized(r *http.Request) (IngestToken, bool) {
 	}
 	token = strings.TrimSpace(token)
 	found := -1
-	for i, t := range a.cfg.Tokens {
+	for i, t := range tokens {
 		// Compare against every token so that timing says nothing about which one matched.
 		if subtle.ConstantTimeCompare([]byte(token), []byte(t.Token)) == 1 && t.Token != "" && found < 0 {
 			found = i
@@ -290,7 +337,7 @@ func (a *Adapter) authorized(r *http.Request) (IngestToken, bool) {
 	if found < 0 {
 		return IngestToken{}, false
 	}
-	return a.cfg.Tokens[found], true
+	return tokens[found], true
 }
 
 // contentHash hashes the incident's canonical JSON (keys sorted, no white space), so that the

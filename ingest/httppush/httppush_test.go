@@ -110,6 +110,10 @@ func TestAnswers(t *testing.T) {
 		{name: "unavailable", contentType: "application/json", body: incident(3), hdr: auth, fail: true, wantStatus: 503,
 			wantBody:   `{"error":"the gateway cannot store the incident durably right now; retry later"}` + "\n",
 			wantHeader: [2]string{"Retry-After", "7"}},
+		{name: "unavailable naming the store's cause", contentType: "application/json", body: incident(5), hdr: auth,
+			failWith: ingest.Unavailable("no JetStream quorum", nil), wantStatus: 503,
+			wantBody:   `{"error":"the gateway cannot store the incident durably right now: no JetStream quorum; retry later"}` + "\n",
+			wantHeader: [2]string{"Retry-After", "7"}},
 		{name: "too large to store", contentType: "application/json", body: incident(4), hdr: auth, failWith: ingest.ErrTooLarge, wantStatus: 413,
 			wantBody: `{"error":"the incident is larger than the gateway's store takes in one message; shorten it"}` + "\n"},
 	} {
@@ -370,5 +374,49 @@ func TestTokensBoundToSources(t *testing.T) {
 	defer mu.Unlock()
 	if rej[httppush.ReasonForbidden] != 2 {
 		t.Errorf("forbidden: counted %d, want 2", rej[httppush.ReasonForbidden])
+	}
+}
+
+// TestReloadSecrets: tokens taken while the adapter serves (ingest.SecretsReloader) apply to
+// the next request, each bound to its sources; settings with no token at all are refused
+// and the running tokens kept, so that a reload never turns ingest auth off. With no token
+// at start (ingest auth off) a reload may turn it on.
+func TestReloadSecrets(t *testing.T) {
+	store := adaptertest.NewStore()
+	deps := ingest.Deps{Name: "httppush", Publisher: store, Logger: zerolog.Nop()}
+	a, url := serve(t, httppush.Config{Tokens: httppush.Tokens("old-token-0123456789")}, deps)
+	n := 0
+	status := func(token, source string) int {
+		t.Helper()
+		n++
+		body := strings.Replace(incident(n), `"source":"datix"`, `"source":"`+source+`"`, 1)
+		resp, _, err := post(context.Background(), url, "application/json", body, map[string]string{"Authorization": "Bearer " + token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	next := &httppush.Config{Tokens: []httppush.IngestToken{{Token: "new-token-0123456789", Sources: []string{"datix"}}}}
+	if err := a.ReloadSecrets(next); err != nil {
+		t.Fatal(err)
+	}
+	if status("new-token-0123456789", "datix") != 202 || status("new-token-0123456789", "ulysses") != 403 || status("old-token-0123456789", "datix") != 401 {
+		t.Error("after the reload: want the new token let in for datix only and the old refused")
+	}
+	err := a.ReloadSecrets(&httppush.Config{})
+	if err == nil || !strings.Contains(err.Error(), "http.ingest_tokens") {
+		t.Errorf("a reload with no token: got %v, want a refusal naming http.ingest_tokens", err)
+	}
+	if status("new-token-0123456789", "datix") != 202 || status("", "datix") != 401 {
+		t.Error("after a refused reload: want the running token kept and ingest auth on")
+	}
+
+	open, openURL := serve(t, httppush.Config{}, deps)
+	if err := open.ReloadSecrets(next); err != nil {
+		t.Fatal(err)
+	}
+	url = openURL
+	if status("", "datix") != 401 || status("new-token-0123456789", "datix") != 202 {
+		t.Error("ingest auth off at start, then a token reloaded: want it required")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -66,37 +68,58 @@ func (g *Gateway) addDemographics(cfg config.Config) mapper.Enricher {
 	return mapper.NoEnrichment{}
 }
 
-// buildAdapters builds a runner for every enabled adapter, in kind order, into g.runners, and
-// mounts the routes of those served on the gateway's HTTP server on mux. Start runs them, all
-// as one part, so that they stop together.
-func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux) error {
-	shared := cfg.Shared()
-	codes := CodeMaps(cfg)
+// sourceNames are the configured sources, as adapters and the publisher take them.
+func sourceNames(cfg config.Config) map[string]bool {
 	sources := map[string]bool{}
 	for name := range cfg.Sources {
 		sources[name] = true
 	}
-	// One publisher for every adapter: it treats each record by its kind (ADT records get
-	// queue.adt_max_age; incidents are checked against the ledger for re-sends).
-	pub := queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge,
-		labels: ingest.NewSourceLabels(sources, ingest.DefaultUnconfiguredSourceLabels)}
+	return sources
+}
+
+// publisher is the one publisher behind every adapter: it treats each record by its kind
+// (ADT records get queue.adt_max_age; incidents are checked against the ledger for
+// re-sends). The front door's adapters reach it through the gate.
+func (g *Gateway) publisher(cfg config.Config) queuePublisher {
+	return queuePublisher{q: g.Queue, ledger: g.Ledger, received: g.received, adtTTL: cfg.Queue.ADTMaxAge,
+		labels: ingest.NewSourceLabels(sourceNames(cfg), ingest.DefaultUnconfiguredSourceLabels)}
+}
+
+// buildAdapters builds a runner for the enabled adapters, in kind order, into g.runners, and
+// mounts the routes of those served on the gateway's HTTP server on mux. With front it builds
+// those that keep no state, the front door's (gate.go), before the store is open: they
+// publish through the gate. Without it, those that keep state (pull adapters), on the open
+// store; Start runs them as one part, so that they stop together.
+func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *http.ServeMux, front bool) error {
+	shared := cfg.Shared()
+	codes := CodeMaps(cfg)
+	sources := sourceNames(cfg)
+	var pub ingest.Publisher = g.gate
+	limit := g.storeLimit
+	if !front {
+		pub = g.publisher(cfg)
+		limit = storeRecordLimit(g.Queue.MaxPayload())
+		g.checkRecordLimit(cfg, limit)
+	}
 	var state jetstream.KeyValue // opened for the first adapter that keeps state
 	for _, a := range cfg.EnabledAdapters() {
 		m := a.Module
+		if m.State == front {
+			continue
+		}
 		deps := ingest.Deps{
 			Name: m.Kind, Settings: a.Settings, Publisher: pub, Logger: g.log, Sources: sources, Shared: shared,
-			Metrics: g.Registry, MaxRecordBytes: storeRecordLimit(g.Queue.MaxPayload()),
+			Metrics: g.Registry, MaxRecordBytes: limit,
 			MapWarnings: g.builder.Warnings, Codes: codes,
 		}
 		if f, ok := a.Settings.(ingest.TLSFiles); ok {
-			var err error
-			if deps.TLS, err = loadTLS(f.TLSFiles()); err != nil {
+			l, err := loadListenerTLS(f, a.Settings)
+			if err != nil {
 				return err
 			}
-			if ca, ok := a.Settings.(ingest.TLSClientCAs); ok && deps.TLS != nil {
-				if err := loadClientCAs(deps.TLS, ca); err != nil {
-					return err
-				}
+			if l != nil {
+				deps.TLS = l.config()
+				g.adapterTLS = append(g.adapterTLS, l)
 			}
 		}
 		if m.State {
@@ -121,43 +144,112 @@ func (g *Gateway) buildAdapters(ctx context.Context, cfg config.Config, mux *htt
 		if h, ok := r.Adapter().(ingest.HTTPAdapter); ok {
 			h.Routes(mux)
 		}
+		if rl, ok := r.Adapter().(ingest.SecretsReloader); ok {
+			g.adapterSecrets = append(g.adapterSecrets, adapterSecrets{section: m.Section, reloader: rl})
+		}
 		g.runners = append(g.runners, r)
 		g.owned[r] = m.State
 	}
+	if !front {
+		// Kind order on the page, as configured, whichever were built first.
+		order := map[string]int{}
+		for i, a := range cfg.EnabledAdapters() {
+			order[a.Module.Kind] = i
+		}
+		slices.SortStableFunc(g.runners, func(a, b *ingest.Runner) int { return order[a.Status().Name] - order[b.Status().Name] })
+	}
 	return nil
 }
 
-// loadTLS loads a listener's certificate and key; the gateway reads the files so that the
-// adapter only gets the result. key names the certificate's setting in errors.
-func loadTLS(certFile, keyFile, key string) (*tls.Config, error) {
-	if certFile == "" {
-		return nil, nil
+// checkRecordLimit warns, once the store is open, when an external server takes smaller
+// records than the front door's adapters were built to accept before it was reachable: a
+// larger record is refused for good when its publish fails (413, AR), not at the limit.
+func (g *Gateway) checkRecordLimit(cfg config.Config, limit int64) {
+	if g.storeLimit == 0 && limit > 0 && limit < cfg.MaxRecordBytes() {
+		g.log.Warn().Int64("configured", cfg.MaxRecordBytes()).Int64("store_takes", limit).
+			Msg("the NATS server's max_payload is below the configured record limits: larger records are refused when stored (HTTP 413, HL7 AR); raise max_payload on the server")
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// loadClientCAs makes a listener require a client certificate signed by one of the CAs in
-// the file its settings name (mllp.tls.client_ca_file); no file, no change.
-func loadClientCAs(cfg *tls.Config, ca ingest.TLSClientCAs) error {
-	file, key := ca.TLSClientCAFile()
-	if file == "" {
-		return nil
+// listenerTLS is the TLS of a listener an adapter opens itself (ingest.TLSFiles): its
+// certificate and, when its settings name one (ingest.TLSClientCAs), the CAs client
+// certificates are verified against. The gateway reads the files, so that the adapter only
+// gets the result, and reads them again when they change (reload.go): every handshake takes
+// the certificate and CAs in hand (tls.Config.GetConfigForClient), so the next connection
+// gets the new ones while open connections keep theirs, and the listener is never reopened.
+type listenerTLS struct {
+	certFile, keyFile, certKey string
+	caFile, caKey              string
+	cert                       atomic.Pointer[tls.Certificate]
+	cas                        atomic.Pointer[x509.CertPool]
+}
+
+// loadListenerTLS reads the certificate, key and client CAs an adapter's settings name; nil
+// when they name no certificate.
+func loadListenerTLS(f ingest.TLSFiles, settings ingest.Settings) (*listenerTLS, error) {
+	l := &listenerTLS{}
+	l.certFile, l.keyFile, l.certKey = f.TLSFiles()
+	if l.certFile == "" {
+		return nil, nil
 	}
-	pem, err := os.ReadFile(file)
+	if err := l.loadCert(); err != nil {
+		return nil, err
+	}
+	if ca, ok := settings.(ingest.TLSClientCAs); ok {
+		l.caFile, l.caKey = ca.TLSClientCAFile()
+	}
+	if l.caFile != "" {
+		if err := l.loadCAs(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// loadCert reads the certificate and key; on error what runs is kept.
+func (l *listenerTLS) loadCert() error {
+	cert, err := tls.LoadX509KeyPair(l.certFile, l.keyFile)
 	if err != nil {
-		return fmt.Errorf("%s: %w", key, err)
+		return fmt.Errorf("%s: %w", l.certKey, err)
+	}
+	l.cert.Store(&cert)
+	return nil
+}
+
+// loadCAs reads the client CAs (mllp.tls.client_ca_file); on error what runs is kept.
+func (l *listenerTLS) loadCAs() error {
+	pem, err := os.ReadFile(l.caFile)
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.caKey, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("%s: %s holds no PEM certificate", key, file)
+		return fmt.Errorf("%s: %s holds no PEM certificate", l.caKey, l.caFile)
 	}
-	cfg.ClientCAs = pool
-	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	l.cas.Store(pool)
 	return nil
+}
+
+// config is the listener's tls.Config: as loaded at start (so that an adapter can see that
+// client certificates are verified), and for each handshake what is loaded at the time.
+func (l *listenerTLS) config() *tls.Config {
+	current := func() *tls.Config {
+		c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*l.cert.Load()}}
+		if l.caFile != "" {
+			c.ClientCAs = l.cas.Load()
+			c.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		return c
+	}
+	c := current()
+	c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return current(), nil }
+	return c
+}
+
+// adapterSecrets is an adapter that takes its section's secret files read afresh.
+type adapterSecrets struct {
+	section  string
+	reloader ingest.SecretsReloader
 }
 
 // AdapterAddr is the address the adapter of the given kind listens on (useful with port 0),

@@ -80,7 +80,7 @@ func (g *Gateway) checkDemoStore(ctx context.Context, demo bool, baseURL string)
 		}
 		return nil
 	}
-	_, err = kv.Get(ctx, demoMark)
+	_, err = getFresh(ctx, kv, demoMark)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,11 @@ type Options struct {
 	// the HTTP listener's TLS certificate and key, ops.tokens_file) are read to see whether
 	// they changed (reload.go). Zero means 5s.
 	SecretsPollInterval time.Duration
+	// Listening, when set, is called once the front door is open (the HTTP listener bound,
+	// the listening adapters started) and before the store is awaited, with the gateway
+	// whose HTTPAddr and AdapterAddr then answer: a test that starts a gateway before its
+	// cluster reaches it so. Nothing else of the gateway may be used in it.
+	Listening func(*Gateway)
 }
 
 // Gateway is a running psgw. Start it once and Stop it once.
@@ -84,33 +90,55 @@ type Gateway struct {
 	httpLn  net.Listener
 	simURL  string
 	runners []*ingest.Runner
-	// owned marks the runners whose adapter keeps state and so runs under a lease.
-	owned    map[*ingest.Runner]bool
+	// owned marks the runners whose adapter keeps state and so runs under a lease; the
+	// others are the front door's (gate.go).
+	owned map[*ingest.Runner]bool
+	// gate holds the front door's records back until the store is there; front is the HTTP
+	// server's handler, mux the gateway's routes (gate.go).
+	gate     *storeGate
+	front    *frontHandler
+	mux      *http.ServeMux
 	replica  string
 	instance string
 	leases   *lease.Store
 	builder  *fhir.Builder
-	received *prometheus.CounterVec
-	stages   *supervisor
+	// storeLimit is the largest record the store takes, as the adapters were told
+	// (storeRecordLimit); 0 for none known.
+	storeLimit int64
+	received   *prometheus.CounterVec
+	stages     *supervisor
 	// parts starts and stops every part in order (lifecycle.go): each is added below as it
-	// is built, and nothing runs before the last is.
+	// is built, and nothing but the front door (gate.go) runs before the last is.
 	parts    group
 	stopOnce sync.Once
 
 	// setKey changes the running forwarder's subscription key; auth is the ops access
-	// control; cert is the HTTP listener's TLS certificate; secrets watches the files they
-	// come from (reload.go).
-	setKey  func(string)
-	auth    *ops.Auth
-	cert    atomic.Pointer[tls.Certificate]
-	secrets *secretFiles
+	// control; cert is the HTTP listener's TLS certificate; adapterTLS and adapterSecrets
+	// are the adapters' certificates and secrets that can change while they run; secrets
+	// watches the files they all come from (reload.go).
+	setKey         func(string)
+	auth           *ops.Auth
+	cert           atomic.Pointer[tls.Certificate]
+	adapterTLS     []*listenerTLS
+	adapterSecrets []adapterSecrets
+	secrets        *secretFiles
 }
 
-// Start builds every part and then starts them, in this order: the queue, the learning
-// store's index, the ledger's index, the simulator (demo mode), the patients stage, the
-// mapper, the forwarder, the adapters and the HTTP server. Stop stops them in the reverse
-// order. On error, whatever was opened is released again.
+// Start opens the front door first: the HTTP listener and the adapters that sources reach
+// (push API, MLLP), which answer 503 / AE naming the cause until the store is there
+// (gate.go). Then it opens the store, waiting for an external cluster as long as ctx lasts,
+// builds every other part and starts them, in this order: the queue, the learning store's
+// index, the ledger's index, the simulator (demo mode), the patients stage, the mapper, the
+// forwarder and the pull adapters; and only then lets records through the door. Stop stops
+// the front door first and the rest in the reverse order. On error, whatever was opened is
+// released again.
 func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, err error) {
+	if opts.Demo {
+		// Before anything opens: psgw run says the same (config.CheckDemo, H-014).
+		if err := cfg.CheckDemo(); err != nil {
+			return nil, err
+		}
+	}
 	g := &Gateway{cfg: cfg, opts: opts, replica: replicaName(cfg), instance: newInstance(), owned: map[*ingest.Runner]bool{}}
 	g.log = opts.Logger.With().Str("replica", g.replica).Logger()
 	g.parts.log = g.log
@@ -132,7 +160,28 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		if g.dirLock, err = dirlock.Acquire(cfg.DataDir); err != nil {
 			return nil, err
 		}
+		if err := checkNotMigrated(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
+	g.gate = newStoreGate()
+	qopts.Waiting = g.gate.wait
+	g.builder = NewBuilder(cfg)
+	if err := g.openFront(ctx, cfg, qopts, opts); err != nil {
+		return nil, err
+	}
+	// The front door serves from here on; every other part is built below and started at
+	// the end.
+	g.parts.start(context.WithoutCancel(ctx))
+	if cfg.Queue.NATSURL != "" {
+		// The cluster may keep it waiting (queue.Open logs why); say that sources are
+		// answered meanwhile. The embedded store is there at once: nothing to say.
+		g.log.Info().Str("http", g.httpLn.Addr().String()).Msg("listening; sources are answered 503 / AE until the NATS cluster is usable")
+	}
+	if opts.Listening != nil {
+		opts.Listening(g)
+	}
+
 	g.Queue, err = queue.Open(ctx, qopts)
 	if err != nil {
 		return nil, err
@@ -182,7 +231,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.log.Warn().Msg("no national endpoint configured: events will be accepted and held")
 	}
 
-	g.builder = NewBuilder(cfg)
 	enricher := g.addDemographics(cfg)
 	g.Mapper = mapper.New(g.Queue, g.Ledger, mapper.Options{
 		Enricher:   enricher,
@@ -196,16 +244,43 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	runForwarder, forwarderStatus := g.newForwarder(cfg, baseURL, key)
 	g.parts.add(part{name: "forwarder", run: g.stages.add("forwarder", runForwarder)})
 
-	mux := http.NewServeMux()
-	if err := g.buildAdapters(ctx, cfg, mux); err != nil {
+	if err := g.buildAdapters(ctx, cfg, g.mux, false); err != nil {
 		return nil, err
 	}
-	g.parts.add(part{name: "adapters", run: g.runAdapters})
+	g.parts.add(part{name: "adapters", run: g.runPullAdapters})
 
-	useTLS := cfg.HTTP.TLSCertFile != ""
+	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
+		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
+		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
+		Auth: g.auth, Registry: g.Registry, Version: opts.Version, Replica: g.replica,
+		Insights: g.Insights, InsightsRebuilder: g.Mapper, SuppressionThreshold: cfg.Insights.SuppressionThreshold}
+	if g.Patients != nil {
+		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
+	}
+	g.addSecretsWatch(cfg)
+
+	// Every part runs until Stop, not until ctx, which only bounds the start.
+	g.parts.start(context.WithoutCancel(ctx))
+	if err := g.waitPresent(ctx); err != nil {
+		return nil, err
+	}
+	// Only now, with every part running, do records pass the front door, and the API and
+	// the page join the push API on its mux (until then the front handler answers for them
+	// and a request for any other route, an operator's action among them, is refused).
+	g.gate.open(g.publisher(cfg))
+	g.Ops.Routes(g.mux)
+	g.front.ready.Store(true)
+	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
+	return g, nil
+}
+
+// openFront builds and adds the front door (gate.go): the adapters that sources reach, on
+// the gate, and the HTTP server on its listener, serving the waiting endpoints until the
+// gateway is built. Start starts them before it opens the store.
+func (g *Gateway) openFront(ctx context.Context, cfg config.Config, qopts queue.Options, opts Options) error {
 	auth, err := ops.NewAuth(cfg.Ops, cfg.HTTP)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	g.auth = auth
 	switch {
@@ -217,24 +292,43 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	default:
 		g.log.Warn().Msg("ops access control is off (no ops.viewer_tokens or ops.operator_tokens): anyone who can reach the status page can replay and resolve")
 	}
-	g.Ops = &ops.Server{Queue: g.Queue, Ledger: g.Ledger, Forwarder: forwarderStatus, Replayer: g.Mapper, Adapters: g.runners, Stages: g.stages,
-		Demo: opts.Demo, NationalURL: baseURL, TaxonomyVersion: cfg.National.TaxonomyVersion,
-		HeldReason: heldReason, Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(),
-		Auth: auth, Registry: g.Registry, Version: opts.Version, Replica: g.replica,
-		Insights: g.Insights, InsightsRebuilder: g.Mapper, SuppressionThreshold: cfg.Insights.SuppressionThreshold}
-	if g.Patients != nil {
-		g.Ops.Demographics = g.Patients // only when set: a nil *Stage in the interface is not nil
+	g.mux = http.NewServeMux()
+	// The embedded server's max_payload is ours to set; an external server's is known only
+	// once connected, so the front door's adapters keep their configured limits and a record
+	// larger than the server takes is refused for good when its publish says so (413, AR);
+	// checkRecordLimit warns of it once the store is there.
+	g.storeLimit = 0
+	if cfg.Queue.NATSURL == "" {
+		g.storeLimit = storeRecordLimit(qopts.MaxPayload)
 	}
-	g.Ops.Routes(mux)
+	if err := g.buildAdapters(ctx, cfg, g.mux, true); err != nil {
+		return err
+	}
+	front := slices.Clone(g.runners)
+	g.parts.add(part{name: "listeners", front: true, run: func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		for _, r := range front {
+			wg.Go(func() { r.Run(ctx) })
+		}
+		wg.Wait()
+		return nil
+	}})
+
+	waiting := &ops.Server{Adapters: front, Demo: opts.Demo, TaxonomyVersion: cfg.National.TaxonomyVersion,
+		Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(), Auth: auth,
+		Version: opts.Version, Replica: g.replica, StoreWaiting: g.gate.Cause}
+	g.front = &frontHandler{mux: g.mux, waiting: http.NewServeMux(), ops: waiting}
+	waiting.WaitingRoutes(g.front.waiting)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err)
+		return fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
-	if useTLS {
+	if cfg.HTTP.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("http.tls_cert_file: %w", err)
+			_ = g.httpLn.Close()
+			return fmt.Errorf("http.tls_cert_file: %w", err)
 		}
 		g.cert.Store(&cert)
 		// Each handshake takes the certificate in hand, so a reload serves the new one to
@@ -242,17 +336,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 		g.httpLn = tls.NewListener(g.httpLn, &tls.Config{MinVersion: tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return g.cert.Load(), nil }})
 	}
-	g.addSecretsWatch(cfg)
-	g.parts.add(serverPart("http", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute}, g.httpLn))
-
-	// Every part runs until Stop, not until ctx, which only bounds the start.
-	g.parts.start(context.WithoutCancel(ctx))
-	if err := g.waitPresent(ctx); err != nil {
-		return nil, err
-	}
-	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
-	return g, nil
+	p := serverPart("http", &http.Server{Handler: g.front, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute}, g.httpLn)
+	p.front = true
+	g.parts.add(p)
+	return nil
 }
 
 // QueueOptions are the queue's options for cfg, as `psgw run` opens it; `psgw restore` opens
@@ -307,12 +395,14 @@ func adminListener(cfg config.Config) (admin, error) {
 	return admin{listen: true, host: host, port: port}, nil
 }
 
-// runAdapters runs every adapter's runner until ctx ends: the adapters are one part, so that
-// they stop together.
-func (g *Gateway) runAdapters(ctx context.Context) error {
+// runPullAdapters runs the runner of every adapter that keeps state (the front door's run
+// from the start) until ctx ends: they are one part, so that they stop together.
+func (g *Gateway) runPullAdapters(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, r := range g.runners {
-		wg.Go(func() { g.runAdapter(ctx, r, g.owned[r]) })
+	for r, owned := range g.owned {
+		if owned {
+			wg.Go(func() { g.runAdapter(ctx, r, true) })
+		}
 	}
 	wg.Wait()
 	return nil

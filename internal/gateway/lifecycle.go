@@ -20,6 +20,11 @@ type part struct {
 	// for a part that was added but never started, so that a Start that failed half way
 	// releases what it opened.
 	stop func(ctx context.Context) error
+	// front marks a part of the front door: the listeners sources reach, opened before the
+	// store so that a source is answered (503, AE) while the store is awaited (gateway.go,
+	// Start). Such a part starts first but stops first too, before every other part, as a
+	// listener added last would: requests end before what serves them does.
+	front bool
 }
 
 // group is the one place where the gateway's parts are started and stopped, in order, as
@@ -46,14 +51,15 @@ func (g *group) add(p part) {
 	g.parts = append(g.parts, &member{part: p})
 }
 
-// start runs every part's run, in order, each in its own goroutine with its own context
-// below ctx. A run that returns an error while it was not being stopped is logged: the
-// other parts keep running, as each reports its own health.
+// start runs the run of every part not started yet, in order, each in its own goroutine with
+// its own context below ctx. A run that returns an error while it was not being stopped is
+// logged: the other parts keep running, as each reports its own health. Start may be called
+// again after more parts were added: the front door is started before the rest is built.
 func (g *group) start(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, m := range g.parts {
-		if m.run == nil {
+		if m.run == nil || m.done != nil {
 			continue
 		}
 		var rctx context.Context
@@ -68,15 +74,22 @@ func (g *group) start(ctx context.Context) {
 	}
 }
 
-// stop stops every part in the reverse order of add: it calls the part's stop, cancels its
-// run and waits for run to return, then goes on to the part before it. It returns every
-// part's stop error, each naming its part, joined.
+// stop stops every part in the reverse order of add, the front door's parts first: it calls
+// the part's stop, cancels its run and waits for run to return, then goes on to the part
+// before it. It returns every part's stop error, each naming its part, joined.
 func (g *group) stop(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var errs []error
-	for i := len(g.parts) - 1; i >= 0; i-- {
-		m := g.parts[i]
+	order := make([]*member, 0, len(g.parts))
+	for _, front := range []bool{true, false} {
+		for i := len(g.parts) - 1; i >= 0; i-- {
+			if g.parts[i].front == front {
+				order = append(order, g.parts[i])
+			}
+		}
+	}
+	for _, m := range order {
 		if m.stop != nil {
 			if err := m.stop(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("stopping %s: %w", m.name, err))

@@ -91,3 +91,48 @@ func TestGroupStopReleasesPartsNeverStarted(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
+
+// TestGroupFrontDoorStartsFirstAndStopsFirst: the front door's parts are started by a first
+// start, before the rest is even added; a second start starts only what was added since;
+// stop stops the front door first (requests end before what serves them), then the rest in
+// reverse order.
+func TestGroupFrontDoorStartsFirstAndStopsFirst(t *testing.T) {
+	var rec recorder
+	var g group
+	g.log = zerolog.Nop()
+	running := make(chan struct{}, 4)
+	add := func(name string, front bool) {
+		g.add(part{name: name, front: front,
+			run: func(ctx context.Context) error {
+				rec.note("run " + name)
+				running <- struct{}{}
+				<-ctx.Done()
+				return nil
+			},
+			stop: func(context.Context) error { rec.note("stop " + name); return nil },
+		})
+	}
+	add("listeners", true)
+	add("http", true)
+	g.start(context.Background())
+	<-running
+	<-running
+	add("queue", false)
+	add("mapper", false)
+	g.start(context.Background())
+	<-running
+	<-running
+	runs := rec.list()
+	if diff := cmp.Diff([]string{"run http", "run listeners"}, slices.Sorted(slices.Values(runs[:2]))); diff != "" {
+		t.Errorf("first start (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"run mapper", "run queue"}, slices.Sorted(slices.Values(runs[2:]))); diff != "" {
+		t.Errorf("second start, each part once (-want +got):\n%s", diff)
+	}
+	if err := g.stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"stop http", "stop listeners", "stop mapper", "stop queue"}, rec.list()[4:]); diff != "" {
+		t.Errorf("stop order (-want +got):\n%s", diff)
+	}
+}

@@ -71,7 +71,8 @@ func (p queuePublisher) Publish(ctx context.Context, rec ingest.Record) (ingest.
 	res, err := p.q.PublishRaw(ctx, env, rec.Data, ttl)
 	if err != nil {
 		if errors.Is(err, queue.ErrUnavailable) {
-			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
+			// The cause ("no JetStream quorum") goes on to the source in the 503 or AE.
+			return ingest.PublishResult{}, ingest.Unavailable(queue.CauseOf(err), err)
 		}
 		if errors.Is(err, queue.ErrTooLarge) {
 			return ingest.PublishResult{}, fmt.Errorf("%w: %v", ingest.ErrTooLarge, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,14 +16,17 @@ import (
 )
 
 // Secret files are re-read while psgw runs (docs/api.md, "Changing keys, certificates and
-// tokens"): the national subscription key, the HTTP listener's TLS certificate and key, and
-// ops.tokens_file. Each is polled for a change of content (a hash, so a secret mounted
-// through a symlink that Kubernetes or Docker swaps is seen like an edit), and a change is
-// applied once two polls in a row read the same new content, so that a file caught half
-// written (truncated to nothing, say: no tokens, everyone signed out) is never applied. On
-// SIGHUP the files are read and applied at once: whoever sent it has finished writing. A
-// file that cannot be read or parsed changes nothing: the running value stays, and the
-// error is logged without the file's content.
+// tokens"): the national subscription key, the HTTP listener's TLS certificate and key,
+// ops.tokens_file, the certificate, key and client CAs of a listener an adapter opens
+// (mllp.tls_cert_file, mllp.tls.client_ca_file), and the files an adapter section's X_file
+// keys name when the adapter takes them while it runs (http.ingest_tokens_file and each
+// token_file of http.ingest_tokens; ingest.SecretsReloader). Each is polled for a change of
+// content (a hash, so a secret mounted through a symlink that Kubernetes or Docker swaps is
+// seen like an edit), and a change is applied once two polls in a row read the same new
+// content, so that a file caught half written (truncated to nothing, say: no tokens,
+// everyone signed out) is never applied. On SIGHUP the files are read and applied at once:
+// whoever sent it has finished writing. A file that cannot be read or parsed changes
+// nothing: the running value stays, and the error is logged without the file's content.
 
 // secretFiles is what the gateway watches: each entry's files, the hash of their content
 // when last applied, and how to apply them.
@@ -32,13 +36,35 @@ type secretFiles struct {
 }
 
 type secretFile struct {
-	// key is the configuration key named in logs.
+	// key is the configuration key named in logs; or, when keys is set, keys names each of
+	// paths, and logs name those whose file changed.
 	key   string
+	keys  []string
 	paths []string
-	// sum is the hash of the content last applied (or refused); seen is the content the
-	// last poll read, which a poll applies only when it reads it again.
+	// sum is the hash of the content last applied (or refused), and each file's in sums;
+	// seen is the content the last poll read, which a poll applies only when it reads it
+	// again.
 	sum, seen [32]byte
+	sums      [][32]byte
 	apply     func() error
+}
+
+// name is what logs call the entry when files with the given hashes replace those last
+// applied: its key, or the keys of the files that changed.
+func (f *secretFile) name(sums [][32]byte) string {
+	if f.keys == nil {
+		return f.key
+	}
+	var changed []string
+	for i, k := range f.keys {
+		if i >= len(f.sums) || i >= len(sums) || f.sums[i] != sums[i] {
+			changed = append(changed, k)
+		}
+	}
+	if len(changed) == 0 {
+		return strings.Join(f.keys, ", ")
+	}
+	return strings.Join(changed, ", ")
 }
 
 // addSecretsWatch sets up the watched files from cfg and adds the part that polls them.
@@ -77,6 +103,33 @@ func (g *Gateway) addSecretsWatch(cfg config.Config) {
 			return g.auth.SetTokens(next)
 		})
 	}
+	for _, l := range g.adapterTLS {
+		s.add(l.certKey, []string{l.certFile, l.keyFile}, l.loadCert)
+		if l.caFile != "" {
+			s.add(l.caKey, []string{l.caFile}, l.loadCAs)
+		}
+	}
+	for _, a := range g.adapterSecrets {
+		files := cfg.AdapterSecretFiles(a.section)
+		if len(files) == 0 {
+			continue
+		}
+		keys, paths := make([]string, len(files)), make([]string, len(files))
+		for i, f := range files {
+			keys[i], paths[i] = f.Key, f.Path
+		}
+		shared := cfg.Shared()
+		s.addKeyed(keys, paths, func() error {
+			next, err := cfg.RereadAdapterSecrets(a.section)
+			if err != nil {
+				return err
+			}
+			if err := next.Validate(shared); err != nil {
+				return err
+			}
+			return a.reloader.ReloadSecrets(next)
+		})
+	}
 	g.secrets = s
 	if len(s.entries) == 0 {
 		return
@@ -101,9 +154,15 @@ func (g *Gateway) addSecretsWatch(cfg config.Config) {
 
 func (s *secretFiles) add(key string, paths []string, apply func() error) {
 	f := &secretFile{key: key, paths: paths, apply: apply}
-	f.sum, _ = hashFiles(paths) // what was read at start; unreadable now shows as a change later
+	f.sum, f.sums, _ = hashFiles(paths) // what was read at start; unreadable now shows as a change later
 	f.seen = f.sum
 	s.entries = append(s.entries, f)
+}
+
+// addKeyed adds files applied together, each named by its own key in logs.
+func (s *secretFiles) addKeyed(keys, paths []string, apply func() error) {
+	s.add(strings.Join(keys, ", "), paths, apply)
+	s.entries[len(s.entries)-1].keys = keys
 }
 
 // ReloadSecrets reads every watched secret file and applies at once those whose content
@@ -122,7 +181,7 @@ func (g *Gateway) reloadSecrets(now bool) []string {
 	defer s.mu.Unlock()
 	var applied []string
 	for _, f := range s.entries {
-		sum, err := hashFiles(f.paths)
+		sum, sums, err := hashFiles(f.paths)
 		if err != nil {
 			continue // unreadable (mid-swap, or removed): keep what runs, try again later
 		}
@@ -135,28 +194,31 @@ func (g *Gateway) reloadSecrets(now bool) []string {
 		if !now && !settled {
 			continue // maybe half written: apply it if the next poll reads the same
 		}
+		name := f.name(sums)
 		if err := f.apply(); err != nil {
-			g.log.Error().Str("key", f.key).Err(err).Msg("secret file changed but could not be used; the running value is kept")
-			f.sum = sum // do not log the same bad content on every poll
+			g.log.Error().Str("key", name).Err(err).Msg("secret file changed but could not be used; the running value is kept")
+			f.sum, f.sums = sum, sums // do not log the same bad content on every poll
 			continue
 		}
-		f.sum = sum
-		applied = append(applied, f.key)
-		g.log.Info().Str("key", f.key).Msg("secret file changed: reloaded without a restart")
+		f.sum, f.sums = sum, sums
+		applied = append(applied, name)
+		g.log.Info().Str("key", name).Msg("secret file changed: reloaded without a restart")
 	}
 	return applied
 }
 
-// hashFiles is the SHA-256 of the files' contents, each length-prefixed.
-func hashFiles(paths []string) ([32]byte, error) {
+// hashFiles is the SHA-256 of the files' contents, each length-prefixed, and each file's.
+func hashFiles(paths []string) ([32]byte, [][32]byte, error) {
 	var buf bytes.Buffer
-	for _, p := range paths {
+	sums := make([][32]byte, len(paths))
+	for i, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return [32]byte{}, err
+			return [32]byte{}, nil, err
 		}
 		fmt.Fprintf(&buf, "%d:", len(b))
 		buf.Write(b)
+		sums[i] = sha256.Sum256(b)
 	}
-	return sha256.Sum256(buf.Bytes()), nil
+	return sha256.Sum256(buf.Bytes()), sums, nil
 }

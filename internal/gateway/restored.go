@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/psgw/psgw/queue"
@@ -37,7 +39,7 @@ func restoredThrough(ctx context.Context, q *queue.Queue) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	e, err := kv.Get(ctx, restoredMark)
+	e, err := getFresh(ctx, kv, restoredMark)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return 0, nil
@@ -49,4 +51,25 @@ func restoredThrough(ctx context.Context, q *queue.Queue) (uint64, error) {
 		return 0, fmt.Errorf("bucket %s, key %s: not a stream sequence", StoreBucket, restoredMark)
 	}
 	return n, nil
+}
+
+// getFresh is kv.Get on a bucket that may have been created a moment ago: on a cluster its
+// replicas answer direct gets only once each has set the bucket's stream up, and until then
+// a read finds no responders, which failed a gateway's start on a fresh three-node cluster
+// (test/e2e, TestTwoReplicasOneCluster under load). It asks again for up to 10 s.
+func getFresh(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, err := kv.Get(ctx, key)
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			return e, err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }

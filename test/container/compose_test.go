@@ -1,6 +1,10 @@
 package container
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +13,7 @@ import (
 	"time"
 
 	"github.com/psgw/psgw/test/dockertest"
+	"github.com/psgw/psgw/test/tlstest"
 	"github.com/psgw/psgw/test/wait"
 )
 
@@ -42,7 +47,7 @@ func TestComposeDemoProfile(t *testing.T) {
 
 // TestComposeProductionRefusesWithoutSecrets is part of issue 18's must-show 1: the production
 // profile, with its secret files present but empty, does not start: psgw exits 2 naming the
-// national key and the operator tokens, and the health check never passes.
+// national key, the operator tokens and the ingest tokens, and the health check never passes.
 func TestComposeProductionRefusesWithoutSecrets(t *testing.T) {
 	secrets := t.TempDir()
 	for _, f := range []string{"lfpse-key", "ops-tokens", "ingest-tokens", "tls-cert.pem", "tls-key.pem"} {
@@ -73,7 +78,7 @@ func TestComposeProductionRefusesWithoutSecrets(t *testing.T) {
 		t.Fatalf("psgw exited %s, want 2 (a configuration refused)", exit)
 	}
 	logs := c.Must("logs", "--no-color", "psgw")
-	for _, want := range []string{"refusing to start in production mode", "national.subscription_key_file", "ops.tokens_file"} {
+	for _, want := range []string{"refusing to start in production mode", "national.subscription_key_file", "ops.tokens_file", "http.ingest_tokens_file"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log does not say %q:\n%s", want, tail(logs, 20))
 		}
@@ -91,4 +96,92 @@ func waitHealthy(t *testing.T, id string) {
 		st := strings.TrimSpace(string(out))
 		return st == "healthy", "health " + st
 	})
+}
+
+// TestComposeProductionStartsWithItsSecrets: the production profile with every secret it
+// needs (the national key, an operator token, an ingest token, a certificate for HTTPS and
+// MLLP over TLS) starts and turns healthy; the ingest API takes the ingest token over HTTPS
+// and refuses a request without it; the MLLP port speaks TLS with the same certificate. The
+// ingest token file is then rotated in place, as docs/deploy.md says, and after
+// `docker-compose kill -s HUP psgw` the new token is accepted and the old refused, with no
+// restart.
+func TestComposeProductionStartsWithItsSecrets(t *testing.T) {
+	const (
+		oldToken = "compose-ingest-token-0001"
+		newToken = "compose-ingest-token-0002"
+	)
+	secrets := t.TempDir()
+	ca := tlstest.NewCA(t, "psgw compose test CA")
+	tlstest.WritePair(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), filepath.Join(secrets, "tls-cert.pem"), filepath.Join(secrets, "tls-key.pem"))
+	write := func(name, text string) {
+		t.Helper()
+		// In place: a compose secret is a bind mount of the file, which a rename would leave
+		// pointing at the old one.
+		if err := os.WriteFile(filepath.Join(secrets, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lfpse-key", "production-test-key\n")
+	write("ops-tokens", "operator alice alice-operator-token-0001\n")
+	write("ingest-tokens", oldToken+"\n")
+	for _, f := range []string{"tls-cert.pem", "tls-key.pem"} {
+		// The container's user (uid 65532) reads them; on a host they belong to it alone.
+		if err := os.Chmod(filepath.Join(secrets, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	httpPort, mllpPort := dockertest.FreePort(t), dockertest.FreePort(t)
+	c := dockertest.NewCompose(t, "production", "PSGW_SECRETS="+secrets, "PSGW_BACKUP_DIR="+t.TempDir(),
+		"PSGW_HTTP_PORT="+httpPort, "PSGW_MLLP_PORT="+mllpPort, "PSGW_NATIONAL_BASE_URL=https://psims-uat.example")
+	c.Must("up", "-d", "psgw")
+	id := c.Container("psgw")
+	waitHealthy(t, id)
+
+	roots := ca.Pool()
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}}
+	n := 0
+	postAs := func(token string) int {
+		t.Helper()
+		n++
+		body := fmt.Sprintf(`{"source":"datix","local_id":"PROD-%d","event_type":"incident","occurred_at":"2025-03-14T09:30:00Z","description":"Dose given late."}`, n)
+		req, _ := http.NewRequest("POST", "https://127.0.0.1:"+httpPort+"/api/v1/incidents", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("posting over https: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := postAs(oldToken); got != http.StatusAccepted {
+		t.Fatalf("with the ingest token: got %d, want 202", got)
+	}
+	if got := postAs(""); got != http.StatusUnauthorized {
+		t.Errorf("without a token: got %d, want 401", got)
+	}
+	conn, err := tls.Dial("tcp", "127.0.0.1:"+mllpPort, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Errorf("MLLP over TLS: %v", err)
+	} else {
+		conn.Close()
+	}
+
+	write("ingest-tokens", newToken+"\n")
+	c.Must("kill", "-s", "HUP", "psgw")
+	wait.For(t, 60*time.Second, "the rotated ingest token to be accepted", func() (bool, string) {
+		return postAs(newToken) == http.StatusAccepted, ""
+	})
+	if got := postAs(oldToken); got != http.StatusUnauthorized {
+		t.Errorf("the old ingest token after the rotation: got %d, want 401", got)
+	}
+	logs := c.Must("logs", "--no-color", "psgw")
+	if !strings.Contains(logs, "http.ingest_tokens_file") || strings.Contains(logs, newToken) || strings.Contains(logs, oldToken) {
+		t.Errorf("want the reload logged by key and no token in the log:\n%s", tail(logs, 20))
+	}
+	if out, _ := exec.Command("docker", "inspect", "--format", "{{.RestartCount}}", id).Output(); strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("restart count %s, want 0: the rotation needs no restart", out)
+	}
 }

@@ -140,7 +140,13 @@ func TestSlowPeersCannotBlockTheEPR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("500 connections")
 	}
-	const bound = 5 * time.Second
+	// Issue 16's bound is 5 s. Under the race detector on two loaded cores 20 AAs took 7.5 s
+	// once with the attack held at its cap, so the bound is widened there; the defect it
+	// guards against left the EPR with no AA at all.
+	bound := 5 * time.Second
+	if raceDetector {
+		bound = 20 * time.Second
+	}
 	t.Run("per-address cap", func(t *testing.T) {
 		gw, _ := startGatewayWith(t, nil)
 		addr := gw.AdapterAddr(context.Background(), hl7mllp.Kind)

@@ -407,7 +407,10 @@ func (e *env) diagnoseStuck() {
 		}
 		for _, a := range jsz.Accounts {
 			for _, st := range a.Streams {
-				if bytes.Contains(st, []byte(`"name":"PSGW_OUTBOX"`)) {
+				var named struct {
+					Name string `json:"name"`
+				}
+				if json.Unmarshal(st, &named) == nil && named.Name == "PSGW_OUTBOX" {
 					e.t.Logf("--- %s: the outbox stream and its consumer: %s", node, st)
 				}
 			}

@@ -420,6 +420,7 @@ func (f *Forwarder) logUnreadable(env queue.OutboxEnvelope, seq uint64, err erro
 // write that starts the send means another gateway started a send meanwhile.
 func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap *ledger.Snapshot, judged *ledger.InFlight, o ledger.Outgoing, log zerolog.Logger) bool {
 	now := f.now().UTC()
+	startedAt := now // the in-flight marker's time, which the send's outcome is written over
 	var nationalID string
 	// Ledger writes around a send are not cancelled by shutdown: an in-flight marker written
 	// but reported as failed would later read as a crash mid-POST.
@@ -468,7 +469,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	switch out.Class {
 	case ClassDelivered:
 		var receivedAt time.Time
-		err := f.writeOutcome(ctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
+		err := f.writeOutcome(ctx, lkey, snap, startedAt, func(e *ledger.Entry, _ bool) error {
 			receivedAt = e.ReceivedAt
 			e.Delivered(now, o, ledger.Answer{Put: put, NationalID: out.NationalID, Reference: out.Reference,
 				Version: out.VersionID, Warnings: out.Warnings})
@@ -490,7 +491,7 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 		_ = m.Ack()
 	case ClassRejected:
 		f.cfg.Metrics.Failed.WithLabelValues("rejected").Inc()
-		f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.Reject(now, o.RawSeq, out.Detail) })
+		f.settle(ctx, m, lkey, startedAt, func(e *ledger.Entry) { e.Reject(now, o.RawSeq, out.Detail) })
 	case ClassAuth:
 		f.pauseFor(pauseAuth, out.Detail)
 		_, _ = f.ledger.Update(context.WithoutCancel(ctx), lkey, func(e *ledger.Entry, _ bool) error {
@@ -501,13 +502,13 @@ func (f *Forwarder) send(ctx context.Context, m jetstream.Msg, lkey string, snap
 	case ClassAmbiguous:
 		if !put && f.cfg.OnAmbiguousPost != "retry" {
 			f.cfg.Metrics.Failed.WithLabelValues("unknown").Inc()
-			f.settle(ctx, m, lkey, func(e *ledger.Entry) { e.AnswerLost(now, o.RawSeq, o.PayloadHash, out.Detail) })
+			f.settle(ctx, m, lkey, startedAt, func(e *ledger.Entry) { e.AnswerLost(now, o.RawSeq, o.PayloadHash, out.Detail) })
 			return false
 		}
 		// A POST resent after an ambiguous answer may now be held twice nationally.
-		f.retry(ctx, m, lkey, o.RawSeq, out, !put)
+		f.retry(ctx, m, lkey, startedAt, o.RawSeq, out, !put)
 	case ClassTransient:
-		f.retry(ctx, m, lkey, o.RawSeq, out, false)
+		f.retry(ctx, m, lkey, startedAt, o.RawSeq, out, false)
 	}
 	return false
 }
@@ -552,12 +553,24 @@ func (f *Forwarder) withdrawMarker(ctx context.Context, lkey string, startedAt t
 // seconds). Only this gateway knows what the national service answered (for a delivery, the
 // national id): were the write given up, the message's redelivery would find the POST's
 // in-flight marker and the incident would end unknown although the service answered.
-func (f *Forwarder) writeOutcome(ctx context.Context, lkey string, snap *ledger.Snapshot, fn func(e *ledger.Entry, exists bool) error) error {
+// It writes only over the send's own in-flight marker (written at startedAt): a write heard
+// to fail may have been stored after all, and another replica may then have delivered a
+// newer revision; written again over that, a delivery of revision 1 took the incident back
+// to "queued" at national version 1 with nothing in the outbox to send (test/cluster, a node
+// cut off). When the marker is gone, the outcome was recorded and nothing is written.
+func (f *Forwarder) writeOutcome(ctx context.Context, lkey string, snap *ledger.Snapshot, startedAt time.Time, fn func(e *ledger.Entry, exists bool) error) error {
 	wctx := context.WithoutCancel(ctx)
 	deadline := time.Now().Add(time.Minute)
 	pause := 250 * time.Millisecond
+	own := func(e *ledger.Entry, exists bool) error {
+		if !e.Sending(startedAt) {
+			f.log.Info().Str("incident", lkey).Msg("send's outcome already recorded; not written again")
+			return ledger.ErrNoChange
+		}
+		return fn(e, exists)
+	}
 	for {
-		_, _, err := f.ledger.UpdateFrom(wctx, lkey, snap, fn)
+		_, _, err := f.ledger.UpdateFrom(wctx, lkey, snap, own)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
@@ -570,11 +583,11 @@ func (f *Forwarder) writeOutcome(ctx context.Context, lkey string, snap *ledger.
 
 // retry schedules the message again with backoff, or fails it when its attempts or age are
 // used up. possibleDuplicate flags the incident as possibly held twice nationally.
-func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, rawSeq uint64, out Outcome, possibleDuplicate bool) {
+func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, startedAt time.Time, rawSeq uint64, out Outcome, possibleDuplicate bool) {
 	now := f.now().UTC()
 	var failed, superseded bool
 	var e *ledger.Entry
-	err := f.writeOutcome(ctx, lkey, nil, func(entry *ledger.Entry, _ bool) error {
+	err := f.writeOutcome(ctx, lkey, nil, startedAt, func(entry *ledger.Entry, _ bool) error {
 		e = entry
 		if possibleDuplicate {
 			e.FlagPossibleDuplicate()
@@ -582,7 +595,8 @@ func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, raw
 		superseded, failed = e.SendFailed(now, rawSeq, out.Detail, f.cfg.MaxAttempts, f.cfg.MaxAge)
 		return nil
 	})
-	if err != nil {
+	if err != nil || e == nil {
+		// e is nil when the outcome was recorded already: the redelivery judges the entry.
 		_ = m.NakWithDelay(5 * time.Second)
 		return
 	}
@@ -606,8 +620,8 @@ func (f *Forwarder) backoff(attempt int, retryAfter time.Duration) time.Duration
 
 // settle records a final outcome with record (one of the ledger's settling transitions) and
 // removes the message from the outbox.
-func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, record func(e *ledger.Entry)) {
-	err := f.writeOutcome(ctx, lkey, nil, func(e *ledger.Entry, _ bool) error {
+func (f *Forwarder) settle(ctx context.Context, m jetstream.Msg, lkey string, startedAt time.Time, record func(e *ledger.Entry)) {
+	err := f.writeOutcome(ctx, lkey, nil, startedAt, func(e *ledger.Entry, _ bool) error {
 		record(e)
 		return nil
 	})

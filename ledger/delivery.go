@@ -130,6 +130,15 @@ func (e *Entry) SendNotMade(now, startedAt time.Time) bool {
 	return true
 }
 
+// Sending reports whether the entry holds this gateway's in-flight marker written at
+// startedAt: that send's outcome is not recorded yet. An outcome is written only over it,
+// since a write heard to fail may have been stored after all, and written again over a
+// newer revision's delivery it would take the incident back to an older one.
+func (e *Entry) Sending(startedAt time.Time) bool {
+	fl := e.InFlight
+	return fl != nil && fl.Instance == e.instance && fl.StartedAt.Equal(startedAt)
+}
+
 // Answer is what the national service said when it accepted a send.
 type Answer struct {
 	// Put: the send amended the national id the entry holds; else it created NationalID.

@@ -107,6 +107,41 @@ func (q *Queue) waitUsable(ctx context.Context, interval time.Duration) error {
 	}
 }
 
+// whileUnavailable runs op, which creates or opens what, again while it fails because the
+// external cluster cannot answer now (a timeout, no quorum, no connection: Cause), logging
+// the cause, until it succeeds, fails otherwise, or ctx ends. Creating a stream at three
+// replicas needs the meta leader to place it and the new group to elect a leader; on a
+// loaded cluster that outlasted one request's timeout (5 s), and the gateway gave up its
+// start and exited although the cluster was only slow (a replica of test/cluster that never
+// became ready: "creating bucket psgw_ledger_3: context deadline exceeded"). A create
+// request made again finds the stream made by the first, or makes it. A replica count the
+// cluster cannot hold (ErrReplicas) is not waited for. The embedded server is not waited for.
+func (q *Queue) whileUnavailable(ctx context.Context, what string, op func() error) error {
+	interval := 500 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || q.srv != nil || errors.Is(err, ErrReplicas) || ctx.Err() != nil {
+			return err
+		}
+		cause := Cause(q.nc, err)
+		if cause == "" {
+			return err
+		}
+		if q.opts.Waiting != nil {
+			q.opts.Waiting(cause) // the front door names it to sources meanwhile
+		}
+		q.log.Warn().Str("cause", cause).Str("creating", what).Err(err).Msg("waiting for nats jetstream")
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		interval = min(2*interval, 5*time.Second)
+	}
+}
+
 // probe asks JetStream for the account's info: the cheapest request that needs a meta leader.
 func (q *Queue) probe(ctx context.Context) error {
 	if !q.nc.IsConnected() {

@@ -1,11 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -220,5 +222,76 @@ func TestStartBeforeCluster(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("Open did not return within 60s of the cluster starting")
+	}
+}
+
+// lockedBuffer is a log written by the queue's goroutines and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestBucketCreatedOnceClusterAnswers: a bucket (or stream) whose creation times out because
+// the cluster cannot answer now is asked for again, the cause logged, until the cluster
+// answers, instead of failing the gateway's start. A replica of test/cluster exited at start
+// with "creating bucket psgw_ledger_3: context deadline exceeded" on a loaded machine where
+// the cluster was only slow.
+func TestBucketCreatedOnceClusterAnswers(t *testing.T) {
+	c := natstest.StartCluster(t, 3)
+	ctx := t.Context()
+	var log lockedBuffer
+	// Connected to node 1 only, so that the client stays connected while the others go.
+	q, err := Open(ctx, Options{
+		NATSURL: c.NodeURL(0), Replicas: 3, RawMaxBytes: 64 << 20, RawMaxAge: time.Hour,
+		OutboxMaxBytes: 64 << 20, DuplicateWindow: time.Minute, Logger: zerolog.New(&log),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	c.Stop(1)
+	c.Stop(2)
+	// Once the node left is no longer the meta leader (it steps down when it hears from no
+	// majority), a create request is not answered until a leader is elected: as on a loaded
+	// cluster, the request times out. (While it still leads, it answers at once that it
+	// cannot place the bucket, which is not this case.)
+	wait.For(t, 60*time.Second, "the node left to step down as meta leader", func() (bool, string) {
+		return !c.Servers[0].JetStreamIsLeader(), "still the meta leader"
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: "psgw_slow"})
+		done <- err
+	}()
+	wait.For(t, 60*time.Second, "the bucket's creation to fail once and be waited for", func() (bool, string) {
+		select {
+		case err := <-done:
+			t.Fatalf("creating a bucket with no quorum returned %v, want it to wait", err)
+		default:
+		}
+		l := log.String()
+		return strings.Contains(l, `"creating":"bucket psgw_slow"`) && strings.Contains(l, CauseNoQuorum), l
+	})
+	c.Start(1)
+	c.Start(2)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("creating the bucket once the cluster answers: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the bucket was not created within 90 s of the nodes' return")
 	}
 }

@@ -255,11 +255,17 @@ func (q *Queue) Ensure(ctx context.Context) error {
 	}}
 	for _, sc := range streams {
 		what := "stream " + sc.Name
-		if err := q.checkReplicas(ctx, q.js, sc.Name, what); err != nil {
+		err := q.whileUnavailable(ctx, what, func() error {
+			if err := q.checkReplicas(ctx, q.js, sc.Name, what); err != nil {
+				return err
+			}
+			if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
+				return fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
+			}
+			return nil
+		})
+		if err != nil {
 			return err
-		}
-		if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
 		}
 	}
 	return nil
@@ -305,16 +311,20 @@ func (q *Queue) keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstr
 		cfg.Replicas = q.opts.Replicas
 	}
 	what := "bucket " + cfg.Bucket
-	if cfg.Replicas == q.opts.Replicas {
-		if err := q.checkReplicas(ctx, js, "KV_"+cfg.Bucket, what); err != nil {
-			return nil, err
+	var kv jetstream.KeyValue
+	err := q.whileUnavailable(ctx, what, func() error {
+		if cfg.Replicas == q.opts.Replicas {
+			if err := q.checkReplicas(ctx, js, "KV_"+cfg.Bucket, what); err != nil {
+				return err
+			}
 		}
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
-	}
-	return kv, nil
+		var err error
+		if kv, err = js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("creating %s: %w", what, q.replicaError(what, err))
+		}
+		return nil
+	})
+	return kv, err
 }
 
 // Healthy reports whether JetStream can take writes now: connected and answering.

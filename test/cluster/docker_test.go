@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/psgw/psgw/test/dockertest"
 )
@@ -27,6 +25,8 @@ type env struct {
 	// after each restart (a restart publishes new ones).
 	replicas []string
 	sim      string
+	// sql is the incident database the replicas poll (sqlpoll).
+	sql *sqlSource
 }
 
 // docker runs the docker CLI and returns its trimmed output, failing the test on an error.
@@ -39,16 +39,11 @@ func (e *env) docker(args ...string) string {
 	return out
 }
 
-func (e *env) dockerErr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
+func (e *env) dockerErr(args ...string) (string, error) { return dockertest.Docker(args...) }
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, psgw: dockertest.PsgwImage(t), nats: dockertest.NATSImage(t)}
+	e := &env{t: t, psgw: dockertest.PsgwImage(t), nats: dockertest.NATSClusterImage(t)}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	e.prefix = "psgw-cluster-" + hex.EncodeToString(b)
@@ -56,11 +51,18 @@ func startEnv(t *testing.T) *env {
 	e.docker("network", "create", e.nw)
 	t.Cleanup(e.cleanup)
 	root := moduleRoot(t)
+	e.sql = startSQL(t, e)
+	shared, err := os.ReadFile(filepath.Join(root, "deploy/cluster/psgw.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "psgw-cluster.yaml")
+	writeFile(t, conf, sqlWithCluster(shared, e.sql))
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("%s-nats-%d", e.prefix, i)
 		e.docker("create", "--name", name, "--network", e.nw, "--network-alias", fmt.Sprintf("nats-%d", i),
-			"-e", fmt.Sprintf("NATS_NAME=n%d", i), e.nats, "-c", "/cluster.conf")
-		e.docker("cp", filepath.Join(root, "deploy/nats/cluster.conf"), name+":/cluster.conf")
+			"-p", "127.0.0.1::8222", // monitoring, read by a diagnosis
+			"-e", fmt.Sprintf("NATS_NAME=n%d", i), e.nats) // deploy/nats/cluster.conf, as compose runs it
 		e.docker("start", name)
 	}
 	e.sim = e.prefix + "-sim"
@@ -78,12 +80,12 @@ func startEnv(t *testing.T) *env {
 			"-e", "PSGW_NATIONAL_BACKOFF_MAX=2s",
 			"-v", vol+":/var/lib/psgw", "-p", "127.0.0.1::8080", "-p", "127.0.0.1::2575",
 			e.psgw, "run", "--config", "/etc/psgw-cluster.yaml")
-		e.docker("cp", filepath.Join(root, "deploy/cluster/psgw.yaml"), name+":/etc/psgw-cluster.yaml")
+		e.docker("cp", conf, name+":/etc/psgw-cluster.yaml")
 		e.docker("start", name)
 		e.replicas = append(e.replicas, name)
 	}
 	for _, r := range e.replicas {
-		e.waitReady(r, 120*time.Second)
+		e.waitReady(r, readyWithin)
 	}
 	return e
 }
@@ -117,9 +119,11 @@ func (e *env) cleanup() {
 // url is a container's published address for a port, as the test reaches it.
 func (e *env) url(container, port string) string {
 	e.t.Helper()
-	out := e.docker("port", container, port)
-	line := strings.Split(out, "\n")[0]
-	return "http://" + strings.Replace(line, "0.0.0.0", "127.0.0.1", 1)
+	addr, err := dockertest.Published(container, port)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return "http://" + addr
 }
 
 func moduleRoot(t *testing.T) string {

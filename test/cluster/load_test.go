@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/test/dockertest"
 )
 
 // source is an incident system that knows both replicas: it sends to one, and on a refused
@@ -42,8 +45,8 @@ func newSource(e *env) *source {
 func (s *source) refresh() {
 	var bases []string
 	for _, r := range s.e.replicas {
-		if out, err := s.e.dockerErr("port", r, "8080"); err == nil && out != "" {
-			bases = append(bases, "http://"+strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1))
+		if addr, err := dockertest.Published(r, "8080"); err == nil {
+			bases = append(bases, "http://"+addr)
 		}
 	}
 	s.mu.Lock()
@@ -165,9 +168,9 @@ type record struct {
 	LastError  string `json:"last_error"`
 }
 
-// settled waits until every incident in want is delivered at its revision, as a replica's
-// API shows it; with mayBeUnknown, an unknown one (its gateway died mid-POST) counts as
-// settled. It returns the ids found unknown.
+// settled waits until every incident in want is delivered at its revision or a newer one, as
+// a replica's API shows it; with mayBeUnknown, an unknown one (its gateway died mid-POST)
+// counts as settled. It returns the ids found unknown.
 func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, within time.Duration) []string {
 	t.Helper()
 	pending := make(map[string]int, len(want))
@@ -183,6 +186,7 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 				t.Logf("not settled: %s", s.raw("/api/v1/incidents/datix/"+id))
 				break
 			}
+			s.e.diagnoseStuck()
 			t.Fatalf("%d incidents not delivered within %v; e.g. %s", len(pending), within, last)
 		}
 		for id, rev := range pending {
@@ -191,7 +195,9 @@ func (s *source) settled(t *testing.T, want map[string]int, mayBeUnknown bool, w
 				break
 			}
 			switch {
-			case rec.State == "delivered" && rec.Revision == rev && rec.NationalID != "":
+			// A newer revision delivered settles it too: the incident database amends rows
+			// while the check runs.
+			case rec.State == "delivered" && rec.Revision >= rev && rec.NationalID != "":
 				delete(pending, id)
 			case rec.State == "unknown" && mayBeUnknown:
 				unknown = append(unknown, id)
@@ -252,24 +258,9 @@ var describedID = regexp.MustCompile(`Incident ([A-Za-z0-9]+-[0-9]+) revision`)
 // twice; it returns how many incidents it holds and how many of them more than once.
 func (e *env) createdOnce(t *testing.T) (held, twice int) {
 	t.Helper()
-	resp, err := http.Get(e.url(e.sim, "8090") + "/_sim/events")
+	count, err := simHolds(e.url(e.sim, "8090"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var events []struct {
-		Resource json.RawMessage `json:"resource"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&events); err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	for _, ev := range events {
-		m := describedID.FindSubmatch(ev.Resource)
-		if m == nil {
-			continue
-		}
-		count[string(m[1])]++
 	}
 	var more []string
 	for id, n := range count {
@@ -284,55 +275,212 @@ func (e *env) createdOnce(t *testing.T) (held, twice int) {
 	return len(count), len(more)
 }
 
-// waitReady waits until a replica's /readyz answers 200.
+// simHolds counts the incidents the simulator at base was sent as created, by the local id
+// their description names.
+func simHolds(base string) (map[string]int, error) {
+	resp, err := http.Get(base + "/_sim/events")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var events []struct {
+		Resource json.RawMessage `json:"resource"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&events); err != nil {
+		return nil, fmt.Errorf("the simulator's events: %w", err)
+	}
+	count := map[string]int{}
+	for _, ev := range events {
+		if m := describedID.FindSubmatch(ev.Resource); m != nil {
+			count[string(m[1])]++
+		}
+	}
+	return count, nil
+}
+
+// waitReady waits until a replica's /readyz answers 200, logging how long it took; when it
+// does not within the deadline, it writes what the replica and the cluster show into the
+// test's output (diagnose) before failing.
 func (e *env) waitReady(container string, within time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
+	start := time.Now()
+	deadline := start.Add(within)
+	last := "no published port yet"
 	for time.Now().Before(deadline) {
-		if out, err := e.dockerErr("port", container, "8080"); err == nil && out != "" {
-			base := "http://" + strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1)
-			if resp, err := http.Get(base + "/readyz"); err == nil {
+		// A replica that exited (psgw gave up its start) will not become ready: say why now.
+		if st, _ := e.dockerErr("inspect", "--format", "{{.State.Status}}", container); st == "exited" || st == "dead" {
+			e.diagnose(container)
+			e.t.Fatalf("%s %s after %v, before it was ready (its log above)", container, st, time.Since(start).Round(100*time.Millisecond))
+		}
+		if addr, err := dockertest.Published(container, "8080"); err == nil {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				last = "GET /readyz: " + err.Error()
+			} else {
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
+					since := "its start"
+					started, _ := e.dockerErr("inspect", "--format", "{{.State.StartedAt}}", container)
+					if at, err := time.Parse(time.RFC3339Nano, started); err == nil {
+						since = fmt.Sprintf("%v after its start", time.Since(at).Round(100*time.Millisecond))
+					}
+					e.t.Logf("%s ready %s (waited %v)", container, since, time.Since(start).Round(100*time.Millisecond))
 					return
 				}
+				last = fmt.Sprintf("GET /readyz: %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
 			}
+		} else {
+			last = err.Error()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	out, _ := e.dockerErr("logs", "--tail", "30", container)
-	e.t.Fatalf("%s not ready within %v:\n%s", container, within, out)
+	e.diagnose(container)
+	e.t.Fatalf("%s not ready within %v; last: %s", container, within, last)
 }
 
-// csvdropHolder is the replica whose csvdrop adapter runs (the other stands by).
-func (e *env) csvdropHolder(t *testing.T) (holder, other string) {
+// diagnose writes into the test's output what is known about a replica that did not become
+// ready: the machine's load, the container's state, its whole log (stdout and stderr), its
+// /readyz answer, and each NATS node's state, log and monitoring reports (/healthz, /jsz,
+// /routez), so that a start-up failure can be understood from the run that had it.
+func (e *env) diagnose(container string) {
+	e.t.Helper()
+	load, _ := os.ReadFile("/proc/loadavg")
+	e.t.Logf("=== diagnosis of %s (load average %s)", container, strings.TrimSpace(string(load)))
+	state, _ := e.dockerErr("inspect", "--format",
+		"status={{.State.Status}} exit={{.State.ExitCode}} oom={{.State.OOMKilled}} started={{.State.StartedAt}} restarts={{.RestartCount}}", container)
+	e.t.Logf("--- %s state: %s", container, state)
+	logs, _ := e.dockerErr("logs", "--timestamps", container)
+	e.t.Logf("--- %s log (stdout and stderr, whole):\n%s", container, logs)
+	if addr, err := dockertest.Published(container, "8080"); err == nil {
+		e.t.Logf("--- %s /readyz: %s", container, httpText("http://"+addr+"/readyz"))
+	} else {
+		e.t.Logf("--- %s /readyz: %v", container, err)
+	}
+	for i := 1; i <= 3; i++ {
+		node := fmt.Sprintf("%s-nats-%d", e.prefix, i)
+		state, _ := e.dockerErr("inspect", "--format", "status={{.State.Status}} started={{.State.StartedAt}}", node)
+		logs, _ := e.dockerErr("logs", "--timestamps", node)
+		e.t.Logf("--- %s state: %s; log:\n%s", node, state, logs)
+		addr, err := dockertest.Published(node, "8222")
+		if err != nil {
+			e.t.Logf("--- %s monitoring: %v", node, err)
+			continue
+		}
+		base := "http://" + addr
+		for _, path := range []string{"/healthz", "/jsz?streams=true&consumers=true&raft=true", "/routez"} {
+			e.t.Logf("--- %s %s: %s", node, path, httpText(base+path))
+		}
+	}
+	e.t.Logf("=== end of diagnosis of %s", container)
+}
+
+// diagnoseStuck writes what the cluster holds when incidents do not settle: each node's view
+// of the outbox stream and its consumer (messages, pending acks, redeliveries, ack floor),
+// then each replica's goroutines, taken with SIGQUIT (which ends it: the case fails anyway),
+// so that a message a replica holds and does not handle can be told from one the server
+// does not deliver again (run 15, docs/cluster.md).
+func (e *env) diagnoseStuck() {
+	e.t.Helper()
+	for i := 1; i <= 3; i++ {
+		node := fmt.Sprintf("%s-nats-%d", e.prefix, i)
+		addr, err := dockertest.Published(node, "8222")
+		if err != nil {
+			e.t.Logf("--- %s: %v", node, err)
+			continue
+		}
+		resp, err := http.Get("http://" + addr + "/jsz?streams=true&consumers=true&config=true")
+		if err != nil {
+			e.t.Logf("--- %s /jsz: %v", node, err)
+			continue
+		}
+		var jsz struct {
+			Accounts []struct {
+				Streams []json.RawMessage `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&jsz)
+		resp.Body.Close()
+		if err != nil {
+			e.t.Logf("--- %s /jsz: %v", node, err)
+			continue
+		}
+		for _, a := range jsz.Accounts {
+			for _, st := range a.Streams {
+				var named struct {
+					Name string `json:"name"`
+				}
+				if json.Unmarshal(st, &named) == nil && named.Name == "PSGW_OUTBOX" {
+					e.t.Logf("--- %s: the outbox stream and its consumer: %s", node, st)
+				}
+			}
+		}
+	}
+	for _, r := range e.replicas {
+		_, _ = e.dockerErr("kill", "--signal", "QUIT", r)
+		_, _ = e.dockerErr("wait", r)
+		out, _ := e.dockerErr("logs", "--tail", "3000", r)
+		e.t.Logf("--- %s after SIGQUIT (its goroutines):\n%s", r, out)
+	}
+}
+
+// httpText is a GET's status and body (up to 64 KB), or the error, for a diagnosis.
+func httpText(url string) string {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return fmt.Sprintf("%d %s", resp.StatusCode, body)
+}
+
+// adapterStatus is what the replica's API says of the adapter name: its state (running on the
+// lease's holder, standby on the other), and the records and duplicates it stored since the
+// replica started. ok is false when the replica does not answer.
+type adapterStatus struct {
+	Name, State         string
+	Records, Duplicates uint64
+}
+
+func (e *env) adapter(replica, name string) (adapterStatus, bool) {
+	addr, err := dockertest.Published(replica, "8080")
+	if err != nil {
+		return adapterStatus{}, false // a killed replica publishes no port
+	}
+	resp, err := http.Get("http://" + addr + "/api/v1/status")
+	if err != nil {
+		return adapterStatus{}, false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Adapters []adapterStatus `json:"adapters"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return adapterStatus{}, false
+	}
+	for _, a := range st.Adapters {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return adapterStatus{}, false
+}
+
+// holder is the replica whose adapter name runs (it holds the adapter's lease; the other
+// stands by), waiting up to a minute for one to run it.
+func (e *env) holder(t *testing.T, name string) (holder, other string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		for i, r := range e.replicas {
-			var st struct {
-				Adapters []struct{ Name, State string } `json:"adapters"`
-			}
-			// A killed replica publishes no port: ask the others.
-			out, err := e.dockerErr("port", r, "8080")
-			if err != nil || out == "" {
-				continue
-			}
-			base := "http://" + strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1)
-			resp, err := http.Get(base + "/api/v1/status")
-			if err != nil {
-				continue
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			for _, a := range st.Adapters {
-				if a.Name == "csvdrop" && a.State == "running" {
-					return r, e.replicas[1-i]
-				}
+			if a, ok := e.adapter(r, name); ok && a.State == "running" {
+				return r, e.replicas[1-i]
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatal("no replica runs the csvdrop adapter")
+	t.Fatalf("no replica runs the %s adapter", name)
 	return "", ""
 }

@@ -3,13 +3,13 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/psgw/psgw/ingest/hl7mllp/mllptest"
+	"github.com/psgw/psgw/test/dockertest"
 )
 
 // mllpSource is an EPR sending ADT A08 over MLLP to both replicas: on a broken connection
@@ -27,8 +27,8 @@ type mllpSource struct {
 func (s *mllpSource) refresh() {
 	var addrs []string
 	for _, r := range s.e.replicas {
-		if out, err := s.e.dockerErr("port", r, "2575"); err == nil && out != "" {
-			addrs = append(addrs, strings.Replace(strings.Split(out, "\n")[0], "0.0.0.0", "127.0.0.1", 1))
+		if addr, err := dockertest.Published(r, "2575"); err == nil {
+			addrs = append(addrs, addr)
 		}
 	}
 	s.mu.Lock()

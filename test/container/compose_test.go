@@ -1,12 +1,9 @@
 package container
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,100 +17,15 @@ import (
 	"github.com/psgw/psgw/test/wait"
 )
 
-// compose runs one project of the repository's docker-compose.yml: `docker compose` where the
-// plugin is installed, else docker-compose (v1.28 or later, for profiles).
-type compose struct {
-	t       *testing.T
-	file    string
-	project string
-	profile string
-	env     []string
-}
-
-func newCompose(t *testing.T, profile string, env ...string) *compose {
-	t.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &compose{t: t, file: filepath.Join(root, "docker-compose.yml"), profile: profile,
-		project: fmt.Sprintf("psgwtest%d", time.Now().UnixNano()%1e9),
-		env:     append([]string{"PSGW_IMAGE=" + dockertest.PsgwImage(t)}, env...)}
-	t.Cleanup(func() {
-		// Containers, the project's network and its named volumes.
-		if out, err := c.run("down", "-v", "--remove-orphans", "-t", "5"); err != nil {
-			t.Logf("compose down: %v: %s", err, out)
-		}
-	})
-	return c
-}
-
-func (c *compose) run(args ...string) (string, error) {
-	bin, pre := "docker-compose", []string(nil)
-	if exec.Command("docker", "compose", "version").Run() == nil {
-		bin, pre = "docker", []string{"compose"}
-	}
-	full := append(pre, "-f", c.file, "-p", c.project, "--profile", c.profile)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(full, args...)...)
-	cmd.Env = append(os.Environ(), c.env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
-func (c *compose) must(args ...string) string {
-	c.t.Helper()
-	out, err := c.run(args...)
-	if err != nil {
-		c.t.Fatalf("compose %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-// container is the id of the service's container.
-func (c *compose) container(service string) string {
-	c.t.Helper()
-	out := c.must("ps", "-q", service)
-	// The output may carry compose's warnings too; the id is the line of hex digits.
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); len(l) >= 12 && strings.Trim(l, "0123456789abcdef") == "" {
-			return l
-		}
-	}
-	c.t.Fatalf("no container for service %s in %q", service, out)
-	return ""
-}
-
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
-
 // TestComposeDemoProfile is issue 18's must-show 2: `docker-compose --profile demo up` brings up
 // psgw and the simulator, built from this repository; an incident posted to psgw is delivered
 // to the simulator; psgw backup runs in the container; `down -v` takes it all away again.
 func TestComposeDemoProfile(t *testing.T) {
-	httpPort, simPort := freePort(t), freePort(t)
-	c := newCompose(t, "demo", "PSGW_HTTP_PORT="+httpPort, "PSGW_MLLP_PORT="+freePort(t), "PSGW_SIM_PORT="+simPort)
-	c.must("up", "-d")
+	httpPort, simPort := dockertest.FreePort(t), dockertest.FreePort(t)
+	c := dockertest.NewCompose(t, "demo", "PSGW_HTTP_PORT="+httpPort, "PSGW_MLLP_PORT="+dockertest.FreePort(t), "PSGW_SIM_PORT="+simPort)
+	c.Must("up", "-d")
 	base := "http://127.0.0.1:" + httpPort
-	waitHealthy(t, c.container("psgw-demo"))
+	waitHealthy(t, c.Container("psgw-demo"))
 
 	post(t, base, "datix", "COMPOSE-1")
 	waitState(t, base, "datix", "COMPOSE-1", "delivered")
@@ -122,12 +34,12 @@ func TestComposeDemoProfile(t *testing.T) {
 	}
 	// psgw backup in the running container (read-only root file system) reaches the
 	// embedded server through its loopback admin port (docs/deploy.md, "Backup and restore").
-	out := c.must("exec", "-T", "psgw-demo", "psgw", "backup", "/var/lib/psgw/backup-test")
+	out := c.Must("exec", "-T", "psgw-demo", "psgw", "backup", "/var/lib/psgw/backup-test")
 	if !strings.Contains(out, "backup of ") {
 		t.Errorf("psgw backup in the container printed %q, want its summary", out)
 	}
 	// It listens where it was told: the host's loopback, not every interface.
-	port, err := exec.Command("docker", "port", c.container("psgw-demo"), "8080/tcp").CombinedOutput()
+	port, err := exec.Command("docker", "port", c.Container("psgw-demo"), "8080/tcp").CombinedOutput()
 	if err != nil || !strings.HasPrefix(strings.TrimSpace(string(port)), "127.0.0.1:") {
 		t.Errorf("docker port: %q %v, want it published on 127.0.0.1 only", port, err)
 	}
@@ -143,10 +55,10 @@ func TestComposeProductionRefusesWithoutSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := newCompose(t, "production", "PSGW_SECRETS="+secrets, "PSGW_BACKUP_DIR="+t.TempDir(),
-		"PSGW_HTTP_PORT="+freePort(t), "PSGW_MLLP_PORT="+freePort(t), "PSGW_NATIONAL_BASE_URL=https://psims-uat.example")
-	c.must("up", "-d", "psgw")
-	id := c.container("psgw")
+	c := dockertest.NewCompose(t, "production", "PSGW_SECRETS="+secrets, "PSGW_BACKUP_DIR="+t.TempDir(),
+		"PSGW_HTTP_PORT="+dockertest.FreePort(t), "PSGW_MLLP_PORT="+dockertest.FreePort(t), "PSGW_NATIONAL_BASE_URL=https://psims-uat.example")
+	c.Must("up", "-d", "psgw")
+	id := c.Container("psgw")
 	// Refused, it exits and the engine keeps restarting it (restart: unless-stopped): the
 	// status is restarting or exited, and the last exit code stays.
 	var exit string
@@ -165,7 +77,7 @@ func TestComposeProductionRefusesWithoutSecrets(t *testing.T) {
 	if exit != "2" {
 		t.Fatalf("psgw exited %s, want 2 (a configuration refused)", exit)
 	}
-	logs := c.must("logs", "--no-color", "psgw")
+	logs := c.Must("logs", "--no-color", "psgw")
 	for _, want := range []string{"refusing to start in production mode", "national.subscription_key_file", "ops.tokens_file", "http.ingest_tokens_file"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log does not say %q:\n%s", want, tail(logs, 20))
@@ -218,11 +130,11 @@ func TestComposeProductionStartsWithItsSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	httpPort, mllpPort := freePort(t), freePort(t)
-	c := newCompose(t, "production", "PSGW_SECRETS="+secrets, "PSGW_BACKUP_DIR="+t.TempDir(),
+	httpPort, mllpPort := dockertest.FreePort(t), dockertest.FreePort(t)
+	c := dockertest.NewCompose(t, "production", "PSGW_SECRETS="+secrets, "PSGW_BACKUP_DIR="+t.TempDir(),
 		"PSGW_HTTP_PORT="+httpPort, "PSGW_MLLP_PORT="+mllpPort, "PSGW_NATIONAL_BASE_URL=https://psims-uat.example")
-	c.must("up", "-d", "psgw")
-	id := c.container("psgw")
+	c.Must("up", "-d", "psgw")
+	id := c.Container("psgw")
 	waitHealthy(t, id)
 
 	roots := ca.Pool()
@@ -258,14 +170,14 @@ func TestComposeProductionStartsWithItsSecrets(t *testing.T) {
 	}
 
 	write("ingest-tokens", newToken+"\n")
-	c.must("kill", "-s", "HUP", "psgw")
+	c.Must("kill", "-s", "HUP", "psgw")
 	wait.For(t, 60*time.Second, "the rotated ingest token to be accepted", func() (bool, string) {
 		return postAs(newToken) == http.StatusAccepted, ""
 	})
 	if got := postAs(oldToken); got != http.StatusUnauthorized {
 		t.Errorf("the old ingest token after the rotation: got %d, want 401", got)
 	}
-	logs := c.must("logs", "--no-color", "psgw")
+	logs := c.Must("logs", "--no-color", "psgw")
 	if !strings.Contains(logs, "http.ingest_tokens_file") || strings.Contains(logs, newToken) || strings.Contains(logs, oldToken) {
 		t.Errorf("want the reload logged by key and no token in the log:\n%s", tail(logs, 20))
 	}

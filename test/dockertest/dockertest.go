@@ -167,6 +167,11 @@ var images = imageCache{tags: map[string]string{}, errs: map[string]error{}}
 func (c *imageCache) get(name string, build func() (string, error)) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.getLocked(name, build)
+}
+
+// getLocked is get for a build that needs another image: it runs with c.mu held.
+func (c *imageCache) getLocked(name string, build func() (string, error)) (string, error) {
 	if tag, ok := c.tags[name]; ok {
 		return tag, c.errs[name]
 	}

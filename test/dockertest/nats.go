@@ -73,6 +73,71 @@ ENTRYPOINT ["/nats-server"]
 	return tag, nil
 }
 
+// NATSClusterImage returns the tag of the image of the compose file's cluster profile,
+// built as deploy/nats/build-image.sh builds it (deploy/nats/Dockerfile: the server of
+// NATSImage with deploy/nats/cluster.conf as its configuration), building it first if the
+// engine does not have it. The tag carries the server's version and a hash of the
+// Dockerfile and the configuration.
+func NATSClusterImage(t testing.TB) string {
+	t.Helper()
+	Require(t)
+	tag, err := images.get("nats-cluster", buildNATSClusterImage)
+	if err != nil {
+		t.Fatalf("building the NATS cluster image: %v", err)
+	}
+	return tag
+}
+
+func buildNATSClusterImage() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	base, err := images.getLocked("nats", buildNATSImage)
+	if err != nil {
+		return "", err
+	}
+	dockerfile, conf := filepath.Join(root, "deploy/nats/Dockerfile"), filepath.Join(root, "deploy/nats/cluster.conf")
+	sum, err := fileHash(dockerfile, conf)
+	if err != nil {
+		return "", err
+	}
+	tag := "psgw-test/nats-cluster:" + strings.TrimPrefix(base, "psgw-test/nats-server:") + "-" + sum
+	if imageExists(ctx, tag) {
+		return tag, nil
+	}
+	dir, err := os.MkdirTemp("", "psgw-nats-cluster-image-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	// The binary is the one in the base image, copied out of a container made (not run)
+	// from it, so that the server is compiled once.
+	cid, err := exec.CommandContext(ctx, "docker", "create", base).Output()
+	if err != nil {
+		return "", fmt.Errorf("docker create %s: %w", base, err)
+	}
+	id := strings.TrimSpace(string(cid))
+	defer func() { _ = exec.Command("docker", "rm", "-f", id).Run() }()
+	if err := os.MkdirAll(filepath.Join(dir, "dist"), 0o755); err != nil {
+		return "", err
+	}
+	if out, err := exec.CommandContext(ctx, "docker", "cp", id+":/nats-server", filepath.Join(dir, "dist", "nats-server")).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker cp: %v: %s", err, out)
+	}
+	for _, f := range []string{dockerfile, conf} {
+		if err := copyFile(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return "", err
+		}
+	}
+	if err := dockerBuild(ctx, dir, tag); err != nil {
+		return "", err
+	}
+	return tag, nil
+}
+
 // NATSOptions shape a single NATS server container.
 type NATSOptions struct {
 	// Args are extra server arguments after "-js -sd /data".

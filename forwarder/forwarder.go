@@ -86,6 +86,11 @@ type Forwarder struct {
 	// one unknown at most, not a round of them.
 	halfOpen    atomic.Bool
 	canary      chan struct{}
+	// notBefore (Unix nanoseconds) is when the service's last "come back later" (a 429 or
+	// 503 with Retry-After) ends. Retry-After speaks of the service, not of the one request:
+	// until then no send goes out, so a rate limit costs one refused request per window
+	// rather than one per queued incident (docs/delivery.md, "Retry-After").
+	notBefore atomic.Int64
 	running     atomic.Bool
 	delivered   atomic.Uint64
 	lastSuccess atomic.Int64
@@ -348,6 +353,12 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		}
 		defer release()
 	}
+	// A message fetched before the service said "come back later" waits here, held (and
+	// reported in progress) rather than sent into the same refusal.
+	if f.waitRetryAfter(ctx); ctx.Err() != nil {
+		_ = m.NakWithDelay(queue.ShutdownNakDelay)
+		return false
+	}
 	if e.NationalID == "" {
 		o.SentAs = sentAs(m.Data()) // a POST: kept for the operator should its outcome be unknown
 	}
@@ -592,6 +603,12 @@ func (f *Forwarder) retry(ctx context.Context, m jetstream.Msg, lkey string, sta
 		if possibleDuplicate {
 			e.FlagPossibleDuplicate()
 		}
+		if out.Status == http.StatusTooManyRequests && e.Attempts > 0 {
+			// A rate limit is the service's load, not the incident's fault: it spends no
+			// attempt, so a long storm cannot fail what it held back (national.max_age
+			// still bounds it).
+			e.Attempts--
+		}
 		superseded, failed = e.SendFailed(now, rawSeq, out.Detail, f.cfg.MaxAttempts, f.cfg.MaxAge)
 		return nil
 	})
@@ -643,6 +660,16 @@ func (f *Forwarder) hold(ctx context.Context, lkey string) {
 // delivery until a probe finds it answering again. Any other answer shows the service is
 // there, whatever it said about the incident.
 func (f *Forwarder) noteAnswer(out Outcome) {
+	if out.RetryAfter > 0 && (out.Status == http.StatusTooManyRequests || out.Status == http.StatusServiceUnavailable) {
+		// As the backoff does, the service's word is policy (parseRetryAfter caps it at a day).
+		until := f.now().Add(out.RetryAfter).UnixNano()
+		for {
+			cur := f.notBefore.Load()
+			if cur >= until || f.notBefore.CompareAndSwap(cur, until) {
+				break
+			}
+		}
+	}
 	if out.Class == ClassDelivered {
 		f.outageRounds.Store(0)
 	}
@@ -749,7 +776,8 @@ func (f *Forwarder) resume() {
 	}
 }
 
-// waitResumed returns once delivery is not paused, or ctx is done.
+// waitResumed returns once delivery is not paused and the service's last Retry-After has
+// passed, or ctx is done.
 func (f *Forwarder) waitResumed(ctx context.Context) {
 	f.pauseMu.Lock()
 	ch := f.resumeCh
@@ -757,6 +785,18 @@ func (f *Forwarder) waitResumed(ctx context.Context) {
 	select {
 	case <-ch:
 	case <-ctx.Done():
+	}
+	f.waitRetryAfter(ctx)
+}
+
+// waitRetryAfter returns once the service's last Retry-After has passed, or ctx is done.
+func (f *Forwarder) waitRetryAfter(ctx context.Context) {
+	for ctx.Err() == nil {
+		d := time.Duration(f.notBefore.Load() - f.now().UnixNano())
+		if d <= 0 {
+			return
+		}
+		_ = backoff.Sleep(ctx, d)
 	}
 }
 

@@ -84,13 +84,13 @@ type Forwarder struct {
 	// that is not "unavailable", sends go one at a time (canary holds the one), so a
 	// service whose metadata answers while its writes fail costs one send per probe, and
 	// one unknown at most, not a round of them.
-	halfOpen    atomic.Bool
-	canary      chan struct{}
+	halfOpen atomic.Bool
+	canary   chan struct{}
 	// notBefore (Unix nanoseconds) is when the service's last "come back later" (a 429 or
 	// 503 with Retry-After) ends. Retry-After speaks of the service, not of the one request:
 	// until then no send goes out, so a rate limit costs one refused request per window
 	// rather than one per queued incident (docs/delivery.md, "Retry-After").
-	notBefore atomic.Int64
+	notBefore   atomic.Int64
 	running     atomic.Bool
 	delivered   atomic.Uint64
 	lastSuccess atomic.Int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/psgw/psgw/ingest"
 	"github.com/psgw/psgw/ops"
@@ -67,14 +68,45 @@ var _ ingest.Publisher = (*storeGate)(nil)
 // (ops.Server.WaitingRoutes) and the adapters' routes on mux, which answer 503 through the
 // gate, and a 503 for anything else; once ready it serves mux, on which Start mounted the
 // operations routes just before (a ServeMux takes routes while it serves).
+//
+// With the embedded store (hold set) the wait is a moment, not a cause to report: a request
+// that arrives then is held until the gateway is ready (up to holdFor), so that a source or a
+// script that polls /healthz and then posts is never answered 503 by a gateway that is just
+// starting, as it never was before the front door opened first.
 type frontHandler struct {
 	ready   atomic.Bool
+	readyCh chan struct{} // closed by markReady
+	hold    bool
 	mux     *http.ServeMux
 	waiting *http.ServeMux
 	ops     *ops.Server // the waiting one
 }
 
+// holdFor bounds how long a request waits for an embedded store's start before it is
+// answered as while waiting for a cluster (a start that takes longer is stuck).
+const holdFor = time.Minute
+
+func newFrontHandler(mux *http.ServeMux, waiting *ops.Server, hold bool) *frontHandler {
+	return &frontHandler{readyCh: make(chan struct{}), hold: hold, mux: mux, waiting: http.NewServeMux(), ops: waiting}
+}
+
+// markReady lets every request through to mux from now on, the held ones included.
+func (h *frontHandler) markReady() {
+	if h.ready.CompareAndSwap(false, true) {
+		close(h.readyCh)
+	}
+}
+
 func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.ready.Load() && h.hold {
+		t := time.NewTimer(holdFor)
+		select {
+		case <-h.readyCh:
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	if !h.ready.Load() {
 		if wh, pattern := h.waiting.Handler(r); pattern != "" {
 			wh.ServeHTTP(w, r)

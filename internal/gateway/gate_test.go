@@ -3,9 +3,14 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ops"
 )
 
 // TestStoreGateRefusesNamingTheCause: until it is opened the gate stores nothing and refuses
@@ -33,5 +38,55 @@ func TestStoreGateRefusesNamingTheCause(t *testing.T) {
 	g.wait("")
 	if got := g.Cause(); got != "the store does not answer yet" {
 		t.Errorf("an unnamed failure: Cause() = %q", got)
+	}
+}
+
+// TestFrontDoorHoldsRequestsWhileAnEmbeddedStoreStarts: with the embedded store a request
+// that reaches the front door while the gateway is still starting is held and then served
+// by the gateway's own routes, never answered 503 (a script that polls /healthz and then
+// posts got "the store is starting" in a CI run of test/contract); while a cluster is
+// awaited the waiting answer comes at once.
+func TestFrontDoorHoldsRequestsWhileAnEmbeddedStoreStarts(t *testing.T) {
+	serve := func(hold bool) (*frontHandler, *httptest.Server) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /api/v1/incidents", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) })
+		gate := newStoreGate()
+		waiting := &ops.Server{StoreWaiting: gate.Cause}
+		h := newFrontHandler(mux, waiting, hold)
+		waiting.WaitingRoutes(h.waiting)
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return h, srv
+	}
+	post := func(url string) int {
+		resp, err := http.Post(url+"/api/v1/incidents", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	h, srv := serve(true)
+	got := make(chan int, 1)
+	go func() { got <- post(srv.URL) }()
+	select {
+	case code := <-got:
+		t.Fatalf("embedded store starting: answered %d before the gateway was ready, want the request held", code)
+	case <-time.After(200 * time.Millisecond): // nothing may come back: a wait for an absence
+	}
+	h.markReady()
+	if code := <-got; code != http.StatusAccepted {
+		t.Errorf("held request: got %d, want 202 from the gateway's routes once ready", code)
+	}
+
+	_, srv = serve(false)
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("cluster awaited: /readyz got %d, want 503 at once", resp.StatusCode)
 	}
 }

@@ -269,7 +269,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *Gateway, er
 	// and a request for any other route, an operator's action among them, is refused).
 	g.gate.open(g.publisher(cfg))
 	g.Ops.Routes(g.mux)
-	g.front.ready.Store(true)
+	g.front.markReady()
 	g.log.Info().Str("http", g.httpLn.Addr().String()).Int("taxonomy_version", cfg.National.TaxonomyVersion).Msg("psgw started")
 	return g, nil
 }
@@ -317,7 +317,7 @@ func (g *Gateway) openFront(ctx context.Context, cfg config.Config, qopts queue.
 	waiting := &ops.Server{Adapters: front, Demo: opts.Demo, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(), Auth: auth,
 		Version: opts.Version, Replica: g.replica, StoreWaiting: g.gate.Cause}
-	g.front = &frontHandler{mux: g.mux, waiting: http.NewServeMux(), ops: waiting}
+	g.front = newFrontHandler(g.mux, waiting, cfg.Queue.NATSURL == "")
 	waiting.WaitingRoutes(g.front.waiting)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)

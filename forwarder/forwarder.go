@@ -283,8 +283,22 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.Ack()
 		return false
 	case ledger.Unchanged:
-		if e.State != ledger.StateDelivered {
-			_, _ = f.ledger.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error { return e.NoteUnchanged(f.now().UTC()) })
+		// Judged on a read that may be stale, which can show an older delivery of the same
+		// payload where the entry now holds a PUT of another one in flight: the write judges
+		// again on the entry as it is, and a delivered entry is written back unchanged so that
+		// its compare-and-set confirms the read (issue 19).
+		_, _, err := f.ledger.UpdateFrom(ctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
+			if e.Judge(o) != ledger.Unchanged {
+				return errRaced
+			}
+			if e.State == ledger.StateDelivered {
+				return ledger.ErrNoChangeIfCurrent
+			}
+			return e.NoteUnchanged(f.now().UTC())
+		})
+		if err != nil {
+			f.judgeAgain(m, err, log)
+			return false
 		}
 		_ = m.Ack()
 		return false

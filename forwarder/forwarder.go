@@ -288,8 +288,22 @@ func (f *Forwarder) handleOnce(ctx context.Context, m jetstream.Msg) (waitForRes
 		_ = m.Ack()
 		return false
 	case ledger.Unchanged:
-		if e.State != ledger.StateDelivered {
-			_, _ = f.ledger.Update(ctx, lkey, func(e *ledger.Entry, _ bool) error { return e.NoteUnchanged(f.now().UTC()) })
+		// Judged on a read that may be stale, which can show an older delivery of the same
+		// payload where the entry now holds a PUT of another one in flight: the write judges
+		// again on the entry as it is, and a delivered entry is written back unchanged so that
+		// its compare-and-set confirms the read (issue 19).
+		_, _, err := f.ledger.UpdateFrom(ctx, lkey, snap, func(e *ledger.Entry, _ bool) error {
+			if e.Judge(o) != ledger.Unchanged {
+				return errRaced
+			}
+			if e.State == ledger.StateDelivered {
+				return ledger.ErrNoChangeIfCurrent
+			}
+			return e.NoteUnchanged(f.now().UTC())
+		})
+		if err != nil {
+			f.judgeAgain(m, err, log)
+			return false
 		}
 		_ = m.Ack()
 		return false
@@ -568,20 +582,28 @@ func (f *Forwarder) withdrawMarker(ctx context.Context, lkey string, startedAt t
 // to fail may have been stored after all, and another replica may then have delivered a
 // newer revision; written again over that, a delivery of revision 1 took the incident back
 // to "queued" at national version 1 with nothing in the outbox to send (test/cluster, a node
-// cut off). When the marker is gone, the outcome was recorded and nothing is written.
+// cut off). When the marker is gone, the outcome was recorded and nothing is written; but
+// only once a compare-and-set has shown the entry read to be current (ledger.ErrNoChangeIfCurrent):
+// a read a write behind, missing the marker, once had the outcome skipped, the message
+// acked and the incident left "delivering" (or later "unknown") with its marker for good,
+// though the national service held it (test/cluster runs 15 and 16, issue 19).
 func (f *Forwarder) writeOutcome(ctx context.Context, lkey string, snap *ledger.Snapshot, startedAt time.Time, fn func(e *ledger.Entry, exists bool) error) error {
 	wctx := context.WithoutCancel(ctx)
 	deadline := time.Now().Add(time.Minute)
 	pause := 250 * time.Millisecond
+	var recorded bool
 	own := func(e *ledger.Entry, exists bool) error {
-		if !e.Sending(startedAt) {
-			f.log.Info().Str("incident", lkey).Msg("send's outcome already recorded; not written again")
-			return ledger.ErrNoChange
+		recorded = !e.Sending(startedAt)
+		if recorded {
+			return ledger.ErrNoChangeIfCurrent
 		}
 		return fn(e, exists)
 	}
 	for {
 		_, _, err := f.ledger.UpdateFrom(wctx, lkey, snap, own)
+		if err == nil && recorded {
+			f.log.Info().Str("incident", lkey).Msg("send's outcome already recorded; not written again")
+		}
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}

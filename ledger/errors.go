@@ -10,6 +10,15 @@ var ErrNotFound = errors.New("no ledger entry")
 // returns the entry as read, without error.
 var ErrNoChange = errors.New("no change")
 
+// ErrNoChangeIfCurrent, returned by an Update function, means there is nothing to write
+// provided the entry as read is the entry as it is: a decision that something is absent
+// (such as "this send's in-flight marker is gone, its outcome is recorded") must not be made
+// on a read that may be stale (a replicated bucket's reads can come from a replica a write
+// behind). Update then writes the entry back unchanged with compare-and-set: if it was
+// current the write succeeds and Update returns the entry without error, as for ErrNoChange;
+// if not, the write fails as a conflict and the function is called again on a fresh read.
+var ErrNoChangeIfCurrent = errors.New("no change, if the entry read is current")
+
 // ErrNotResolvable means the incident is not in a state that the requested action applies to.
 // Tell the operator its current state; nothing was changed.
 var ErrNotResolvable = errors.New("incident is not in a state this action applies to")

@@ -52,6 +52,9 @@ type Options struct {
 	// have been delivered after the backup was taken, so Map records it unknown instead of
 	// queueing it (docs/deploy.md, "What a restore brings back").
 	RestoredThrough uint64
+	// WrapKV, when set, wraps the ledger's bucket: tests use it to serve the reads a
+	// replicated bucket can give, a write behind (see ErrNoChangeIfCurrent).
+	WrapKV func(jetstream.KeyValue) jetstream.KeyValue
 }
 
 // Open creates the ledger's buckets in q, or opens them (moving the entries of a ledger
@@ -61,6 +64,9 @@ func Open(ctx context.Context, q *queue.Queue, o Options) (*Ledger, error) {
 	kv, err := openKV(ctx, q, o.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if o.WrapKV != nil {
+		return newLedger(o.WrapKV(kv), o), nil
 	}
 	return newLedger(kv, o), nil
 }
@@ -167,17 +173,32 @@ func (l *Ledger) UpdateFrom(ctx context.Context, key string, snap *Snapshot, fn 
 			}
 		}
 		e.replica, e.instance = l.replica, l.instance
+		var data []byte
 		if err := fn(&e, cur.exists); err != nil {
-			if errors.Is(err, ErrNoChange) {
+			switch {
+			case errors.Is(err, ErrNoChange):
 				return &e, cur, nil
+			case errors.Is(err, ErrNoChangeIfCurrent) && !cur.exists:
+				// Nothing to write back: a read of nothing is confirmed by a create
+				// that must fail, which would leave an empty entry if it did not.
+				return nil, nil, fmt.Errorf("%w: the entry is not there to confirm", err)
+			case errors.Is(err, ErrNoChangeIfCurrent):
+				// Written back as read, byte for byte: the compare-and-set decides
+				// whether the read was current (docs/cluster.md, "Two gateways, one
+				// incident").
+				data = cur.data
+			default:
+				return nil, nil, err
 			}
-			return nil, nil, err
 		}
-		data, err := json.Marshal(&e)
-		if err != nil {
-			return nil, nil, fmt.Errorf("encoding ledger entry: %w", err)
+		if data == nil {
+			var err error
+			if data, err = json.Marshal(&e); err != nil {
+				return nil, nil, fmt.Errorf("encoding ledger entry: %w", err)
+			}
 		}
 		var rev uint64
+		var err error
 		if cur.exists {
 			rev, err = l.kv.Update(ctx, key, data, cur.rev)
 		} else {

@@ -69,24 +69,32 @@ var _ ingest.Publisher = (*storeGate)(nil)
 // gate, and a 503 for anything else; once ready it serves mux, on which Start mounted the
 // operations routes just before (a ServeMux takes routes while it serves).
 //
-// With the embedded store (hold set) the wait is a moment, not a cause to report: a request
-// that arrives then is held until the gateway is ready (up to holdFor), so that a source or a
-// script that polls /healthz and then posts is never answered 503 by a gateway that is just
-// starting, as it never was before the front door opened first.
+// A request for anything but the waiting endpoints is first held for a while (hold), since
+// a start is mostly a moment: a source or a script that polls /healthz and then posts must
+// not be answered 503 by a gateway that is only starting (test/contract's
+// TestOpsReadyzRefusedKey was, in a CI run), nor a source during a rolling restart of
+// replicas on a cluster (test/cluster's rolling restart saw a 503 when a restarted replica's
+// door opened a second before its store). Only a wait longer than hold (a cluster that
+// cannot be reached) is answered 503 naming the cause. The waiting endpoints (health,
+// readiness, the status page) answer at once, so that a liveness probe never waits.
 type frontHandler struct {
 	ready   atomic.Bool
 	readyCh chan struct{} // closed by markReady
-	hold    bool
+	hold    time.Duration
 	mux     *http.ServeMux
 	waiting *http.ServeMux
 	ops     *ops.Server // the waiting one
 }
 
-// holdFor bounds how long a request waits for an embedded store's start before it is
-// answered as while waiting for a cluster (a start that takes longer is stuck).
-const holdFor = time.Minute
+// How long a request is held while the gateway starts: with the embedded store, up to a
+// minute (a start that takes longer is stuck); with an external cluster a few seconds, after
+// which a source is better told the cause and sent to another replica.
+const (
+	holdEmbedded = time.Minute
+	holdCluster  = 5 * time.Second
+)
 
-func newFrontHandler(mux *http.ServeMux, waiting *ops.Server, hold bool) *frontHandler {
+func newFrontHandler(mux *http.ServeMux, waiting *ops.Server, hold time.Duration) *frontHandler {
 	return &frontHandler{readyCh: make(chan struct{}), hold: hold, mux: mux, waiting: http.NewServeMux(), ops: waiting}
 }
 
@@ -98,20 +106,22 @@ func (h *frontHandler) markReady() {
 }
 
 func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.ready.Load() && h.hold {
-		t := time.NewTimer(holdFor)
-		select {
-		case <-h.readyCh:
-		case <-r.Context().Done():
-		case <-t.C:
-		}
-		t.Stop()
-	}
 	if !h.ready.Load() {
 		if wh, pattern := h.waiting.Handler(r); pattern != "" {
 			wh.ServeHTTP(w, r)
 			return
 		}
+		if h.hold > 0 {
+			t := time.NewTimer(h.hold)
+			select {
+			case <-h.readyCh:
+			case <-r.Context().Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	if !h.ready.Load() {
 		if _, pattern := h.mux.Handler(r); pattern == "" {
 			h.ops.WaitingAnswer(w, r)
 			return

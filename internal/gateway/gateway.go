@@ -317,7 +317,11 @@ func (g *Gateway) openFront(ctx context.Context, cfg config.Config, qopts queue.
 	waiting := &ops.Server{Adapters: front, Demo: opts.Demo, TaxonomyVersion: cfg.National.TaxonomyVersion,
 		Log: g.log.With().Str("component", "ops").Logger(), Started: time.Now(), Auth: auth,
 		Version: opts.Version, Replica: g.replica, StoreWaiting: g.gate.Cause}
-	g.front = newFrontHandler(g.mux, waiting, cfg.Queue.NATSURL == "")
+	hold := holdEmbedded
+	if cfg.Queue.NATSURL != "" {
+		hold = holdCluster
+	}
+	g.front = newFrontHandler(g.mux, waiting, hold)
 	waiting.WaitingRoutes(g.front.waiting)
 
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)

@@ -60,12 +60,13 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	seq := s.arrived()
 	sw := &statusWriter{ResponseWriter: w}
 	kind, method, id := route(r.URL.Path)
 	sw.id = id
 	var label string
 	defer func() {
-		s.note(r, sw, start, label)
+		s.note(r, sw, seq, start, label)
 		ev := s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).
 			Int("status", sw.status).Dur("took", time.Since(start))
 		if sw.id != "" {

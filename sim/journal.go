@@ -30,20 +30,35 @@ type Request struct {
 	Label string `json:"label,omitempty"`
 }
 
-// note appends a finished request to the journal.
-func (s *Simulator) note(r *http.Request, w *statusWriter, at time.Time, label string) {
+// arrived numbers a national API request as it arrives: the journal is in the order requests
+// came, not the order their handlers ended (a truncated answer's handler can end after the
+// next request's, since the client stops reading when the body breaks off).
+func (s *Simulator) arrived() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqSeq++
+	return s.reqSeq
+}
+
+// note adds a finished request to the journal, in the place its arrival gives it.
+func (s *Simulator) note(r *http.Request, w *statusWriter, seq int, at time.Time, label string) {
 	status := w.status
 	if w.dropped && w.fault != FaultTruncated {
 		status = 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reqSeq++
 	if len(s.journal) >= MaxJournal {
 		s.journal = slices.Delete(s.journal, 0, len(s.journal)/10)
 	}
-	s.journal = append(s.journal, Request{Seq: s.reqSeq, At: at, Method: r.Method, Path: r.URL.Path,
-		Status: status, Fault: w.fault, Stored: w.stored, ID: w.id, Label: label})
+	req := Request{Seq: seq, At: at, Method: r.Method, Path: r.URL.Path,
+		Status: status, Fault: w.fault, Stored: w.stored, ID: w.id, Label: label}
+	// Mostly it belongs at the end; a request that outlived later ones goes back a few places.
+	i := len(s.journal)
+	for i > 0 && s.journal[i-1].Seq > seq {
+		i--
+	}
+	s.journal = slices.Insert(s.journal, i, req)
 }
 
 // Requests returns the journal of national API requests, oldest first (admin calls excluded).

@@ -372,6 +372,10 @@ func (w *bodyWalk) pathString(segs []pathSeg, fieldNames bool) string {
 	return b.String()
 }
 
+// AppendUnquoted is appendUnquoted, for another reader of JSON bytes that must unquote a
+// string exactly as encoding/json does (ingest/httppush's content hash).
+func AppendUnquoted(dst, s []byte) []byte { return appendUnquoted(dst, s) }
+
 // appendUnquoted appends the JSON string body s (without its quotes) unescaped exactly as
 // encoding/json unescapes it (unquoteBytes in its decode.go): the usual escapes, \' as a
 // quote, \uXXXX with surrogate pairs joined and a lone surrogate as U+FFFD, and every byte

@@ -11,9 +11,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/psgw/psgw/fhir"
 )
 
 // The canonical form of an incident is, and must stay, exactly what encoding/json gives for
@@ -413,7 +413,7 @@ func (c *canonicaliser) emit(i int) (int, error) {
 		c.out = append(c.out, c.src[n.start:n.end]...)
 		c.out = append(c.out, '"')
 	case kStringEx:
-		c.tmp = unquoteAppend(c.tmp[:0], c.src[n.start:n.end])
+		c.tmp = fhir.AppendUnquoted(c.tmp[:0], c.src[n.start:n.end])
 		c.out = appendJSONString(c.out, c.tmp)
 	case kNumber:
 		var err error
@@ -444,7 +444,7 @@ func (c *canonicaliser) emitObject(i int) (int, error) {
 		m := member{ks: k.start, ke: k.end, val: int32(j + 1), plain: k.kind == kString}
 		if !m.plain {
 			m.ks = int32(len(c.arena))
-			c.arena = unquoteAppend(c.arena, c.src[k.start:k.end])
+			c.arena = fhir.AppendUnquoted(c.arena, c.src[k.start:k.end])
 			m.ke = int32(len(c.arena))
 		}
 		m.prefix = keyPrefix(c.key(m))
@@ -594,76 +594,6 @@ func appendNumber(dst, num []byte) ([]byte, error) {
 		}
 	}
 	return dst, nil
-}
-
-// unquoteAppend appends the string between a JSON string's quotes, unquoted as encoding/json's
-// unquoteBytes does (decode.go): the escapes, a surrogate pair as one rune, a lone surrogate
-// and every byte of invalid UTF-8 as U+FFFD. s has passed parseString.
-func unquoteAppend(dst, s []byte) []byte {
-	for r := 0; r < len(s); {
-		c := s[r]
-		switch {
-		case c == '\\':
-			switch s[r+1] {
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := getu4(s[r:])
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
-						r += 6
-						dst = utf8.AppendRune(dst, dec)
-						continue
-					}
-					rr = unicode.ReplacementChar
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default: // '"', '\\', '/'
-				dst = append(dst, s[r+1])
-			}
-			r += 2
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(s[r:])
-			r += size
-			dst = utf8.AppendRune(dst, rr)
-		}
-	}
-	return dst
-}
-
-// getu4 decodes \uXXXX at the start of s, or returns -1.
-func getu4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
 }
 
 const hexDigits = "0123456789abcdef"

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/psgw/psgw/ingest/adaptertest"
 )
 
 // contentHashReference is contentHash as it was before canon.go: encoding/json decodes the
@@ -224,7 +226,7 @@ func TestContentHashManyKeys(t *testing.T) {
 	if canonRace {
 		n, size = 100_000, hashMaxBody/10
 	}
-	body := keysBody(t, n, size)
+	body := adaptertest.ManyKeysBody(t, n, size)
 	start := time.Now()
 	got := contentHash(body)
 	elapsed := time.Since(start)

@@ -1,44 +1,17 @@
 package httppush
 
 import (
-	"bytes"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/psgw/psgw/fhir"
+	"github.com/psgw/psgw/ingest/adaptertest"
 )
 
 // hashMaxBody is the largest http.max_body_bytes the configuration allows (16 MiB).
 const hashMaxBody = 16 << 20
-
-// keysBody is a revisionless incident of exactly size bytes holding n unknown keys beside
-// its core fields, in an order that is not the canonical one: issue 15's cheapest expensive
-// request, and the one whose content hash costs most.
-func keysBody(tb testing.TB, n, size int) []byte {
-	head := `{"source":"datix","local_id":"KEYS-1","event_type":"risk","description":"x"`
-	var b bytes.Buffer
-	b.Grow(size)
-	b.WriteString(head)
-	room := size - len(head) - 1
-	per, extra := room/n, room%n
-	for i := range n {
-		k := strconv.FormatInt(int64(i), 36) + "_"
-		pad := per - len(k) - 5 // ,"k":0
-		if i < extra {
-			pad++
-		}
-		b.WriteString(`,"` + k + strings.Repeat("x", max(0, pad)) + `":0`)
-	}
-	b.WriteByte('}')
-	if b.Len() != size {
-		tb.Fatalf("built a body of %d bytes, want %d", b.Len(), size)
-	}
-	return b.Bytes()
-}
 
 // typicalBody is the medication incident of docs/examples, about 1.3 KB.
 func typicalBody(tb testing.TB) []byte {
@@ -72,7 +45,7 @@ func BenchmarkContentHash(b *testing.B) {
 	bodies := []struct {
 		name string
 		body []byte
-	}{{"typical", typicalBody(b)}, {"million-keys", keysBody(b, 1_000_000, hashMaxBody)}}
+	}{{"typical", typicalBody(b)}, {"million-keys", adaptertest.ManyKeysBody(b, 1_000_000, hashMaxBody)}}
 	for _, c := range bodies {
 		for _, f := range []struct {
 			name string
@@ -97,7 +70,7 @@ func BenchmarkParseIncidentBeside(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		body []byte
-	}{{"typical", typicalBody(b)}, {"million-keys", keysBody(b, 1_000_000, hashMaxBody)}} {
+	}{{"typical", typicalBody(b)}, {"million-keys", adaptertest.ManyKeysBody(b, 1_000_000, hashMaxBody)}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.body)))
 			b.ReportAllocs()

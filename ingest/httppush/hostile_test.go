@@ -1,13 +1,10 @@
 package httppush_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,27 +17,6 @@ import (
 
 // maxBody is the largest http.max_body_bytes the configuration allows (16 MiB).
 const maxBody = 16 << 20
-
-// manyKeysBody is an incident of exactly size bytes holding n unknown keys beside its core
-// fields: the cheapest request an attacker can make expensive (issue 15, item 5).
-func manyKeysBody(n, size int) []byte {
-	head := `{"source":"datix","local_id":"KEYS-1","event_type":"risk","description":"x"`
-	var b bytes.Buffer
-	b.Grow(size)
-	b.WriteString(head)
-	room := size - len(head) - 1
-	per, extra := room/n, room%n
-	for i := range n {
-		k := strconv.FormatInt(int64(i), 36) + "_"
-		pad := per - len(k) - 5 // ,"k":0
-		if i < extra {
-			pad++
-		}
-		b.WriteString(`,"` + k + strings.Repeat("x", max(0, pad)) + `":0`)
-	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
 
 // serveMaxBody runs the adapter at the largest body limit, storing into an in-memory store.
 func serveMaxBody(tb testing.TB) (*adaptertest.Store, string) {
@@ -70,7 +46,7 @@ func TestIngestMillionKeys(t *testing.T) {
 		n, size = 100_000, maxBody/10
 	}
 	store, url := serveMaxBody(t)
-	body := manyKeysBody(n, size)
+	body := adaptertest.ManyKeysBody(t, n, size)
 	if len(body) != size {
 		t.Fatalf("built a body of %d bytes, want %d", len(body), size)
 	}
@@ -103,7 +79,7 @@ func TestIngestMillionKeys(t *testing.T) {
 // the HTTP push adapter, from the request to the 202, in ms per request.
 func BenchmarkIngestMillionKeys(b *testing.B) {
 	_, url := serveMaxBody(b)
-	body := string(manyKeysBody(1_000_000, maxBody))
+	body := string(adaptertest.ManyKeysBody(b, 1_000_000, maxBody))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psgw/psgw/ingest"
+	"github.com/psgw/psgw/ingest/adaptertest"
 	"github.com/psgw/psgw/ingest/httppush"
 	"github.com/psgw/psgw/queue"
 	"github.com/psgw/psgw/test/jstest"
@@ -26,31 +26,6 @@ import (
 
 // hashMaxBody is the largest http.max_body_bytes the configuration allows (16 MiB).
 const hashMaxBody = 16 << 20
-
-// keysBody is a revisionless incident of exactly size bytes holding n unknown keys beside
-// its core fields, in an order that is not the canonical one: issue 15's cheapest expensive
-// request, and the one whose content hash costs most.
-func keysBody(tb testing.TB, n, size int) []byte {
-	head := `{"source":"datix","local_id":"KEYS-1","event_type":"risk","description":"x"`
-	var b bytes.Buffer
-	b.Grow(size)
-	b.WriteString(head)
-	room := size - len(head) - 1
-	per, extra := room/n, room%n
-	for i := range n {
-		k := strconv.FormatInt(int64(i), 36) + "_"
-		pad := per - len(k) - 5 // ,"k":0
-		if i < extra {
-			pad++
-		}
-		b.WriteString(`,"` + k + strings.Repeat("x", max(0, pad)) + `":0`)
-	}
-	b.WriteByte('}')
-	if b.Len() != size {
-		tb.Fatalf("built a body of %d bytes, want %d", b.Len(), size)
-	}
-	return b.Bytes()
-}
 
 // cpuTime is the CPU time the process has used, user and system, on every thread (the
 // garbage collector's included): on a machine shared with other work it says more about the
@@ -121,7 +96,7 @@ func postBody(tb testing.TB, url string, body []byte) (int, string) {
 // that every one is stored, none answered as a duplicate.
 func BenchmarkIngestMillionKeysJetStream(b *testing.B) {
 	_, url := serveJetStream(b)
-	body := keysBody(b, 1_000_000, hashMaxBody)
+	body := adaptertest.ManyKeysBody(b, 1_000_000, hashMaxBody)
 	at := bytes.Index(body, []byte("KEYS-1"))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
@@ -152,7 +127,7 @@ func TestIngestMillionKeysJetStream(t *testing.T) {
 		n, size = 100_000, hashMaxBody/10
 	}
 	_, url := serveJetStream(t)
-	body := keysBody(t, n, size)
+	body := adaptertest.ManyKeysBody(t, n, size)
 	start := time.Now()
 	code, answer := postBody(t, url, body)
 	elapsed := time.Since(start)
